@@ -1,0 +1,130 @@
+"""The command line: ``python -m automl TASK`` and ``python -m automl plugins``.
+
+Errors in the user's input print one message and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import textwrap
+
+import pandas as pd
+
+import automl
+from automl.errors import AutomlError
+from automl.plugins import build_registry
+from automl.progress import Progress
+
+COMMANDS = ("run", "plugins")
+DESCRIPTION = """\
+Classical machine learning or deep learning, and which model, for your data?
+
+Reads a task file (TOML), runs one Optuna search per installed model family that accepts
+the data, refits each family's best parameters and scores them on a held-out test split,
+and writes a leaderboard (CSV) and a self-contained HTML report.
+"""
+EPILOG = """\
+examples:
+  python -m automl tasks/images.toml            search, then write reports/digits/
+  python -m automl tasks/images.toml --storage sqlite:///study.db
+  python -m automl plugins                      list plugins and what they register
+
+Running the same task again resumes: finished trials are reused, not repeated.
+Task file keys: docs/task-file.md.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m automl", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"automl {automl.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,plugins}")
+    run = commands.add_parser("run", help="run a task file (the default command)",
+                              description="Run a task file: search, refit, report.")
+    run.add_argument("task", help="path of the task file (TOML)")
+    run.add_argument("--storage", metavar="URL",
+                     help="Optuna storage URL (sqlite:///x.db, postgresql://...) or journal "
+                     "file path; default: optuna.journal in the output folder")
+    run.add_argument("--quiet", action="store_true", help="print only the leaderboard")
+    commands.add_parser("plugins", help="list installed plugins and what they register",
+                        description="List installed plugins and what they register.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
+        argv.insert(0, "run")  # `python -m automl TASK` means `run TASK`
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "plugins":
+            return list_plugins()
+        if args.command == "run":
+            return run(args)
+        build_parser().print_help()
+        return 0
+    except AutomlError as error:
+        print(f"error: {error.message()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished trials are saved; run the same command to resume.",
+              file=sys.stderr)
+        return 130
+
+
+def run(args: argparse.Namespace) -> int:
+    from automl.run import run_task  # keeps `--help` and `plugins` quick
+    from automl.task import load_task
+
+    task = load_task(args.task)
+    registry = build_registry()
+    _warn_broken_plugins(registry)
+    command = "python -m automl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result = run_task(task, registry, storage_url=args.storage,
+                      progress=Progress(quiet=args.quiet), command=command)
+    print(format_leaderboard(result.leaderboard, result.metric.name))
+    print(f"\nreport: {result.output_dir / 'index.html'}\n"
+          f"leaderboard: {result.output_dir / 'leaderboard.csv'}")
+    return 0
+
+
+def format_leaderboard(board: pd.DataFrame, metric: str) -> str:
+    columns = ["rank", "family", "kind", "cv_mean", "cv_std"]
+    columns += [c for c in board.columns if c.startswith("test_")]
+    columns += ["fit_s", "predict_ms_per_1k", "trials_complete", "trials_pruned",
+                "trials_failed"]
+    shown = board[columns].rename(columns={"predict_ms_per_1k": "pred_ms/1k",
+                                           "trials_complete": "done",
+                                           "trials_pruned": "pruned",
+                                           "trials_failed": "failed"})
+    text = shown.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-")
+    notes = board[board["note"] != ""]
+    for _, row in notes.iterrows():
+        text += f"\n{row['family']}: {row['note']}"
+    return f"\nleaderboard (sorted by test {metric}):\n{text}"
+
+
+def list_plugins() -> int:
+    registry = build_registry()
+    for plugin in registry.plugins:
+        origin = f"{plugin.distribution} {plugin.version}" if plugin.distribution else "local"
+        print(f"{plugin.name} ({origin}, {plugin.module})")
+        if plugin.error:
+            print(f"  failed to load, skipped: {plugin.error}")
+            continue
+        for category, names in registry.by_plugin(plugin.name).items():
+            if names:
+                print(textwrap.fill(", ".join(names), width=88,
+                                    initial_indent=f"  {category}: ",
+                                    subsequent_indent=" " * (len(category) + 4)))
+    return 0
+
+
+def _warn_broken_plugins(registry) -> None:
+    for plugin in registry.plugins:
+        if plugin.error:
+            print(f"warning: plugin '{plugin.name}' failed to load and is skipped: "
+                  f"{plugin.error}", file=sys.stderr)

@@ -1,0 +1,75 @@
+"""Metrics: what a metric plugin registers, and how the engine scores a fitted model."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from automl.datasets import TASK_TYPES
+from automl.schema import NAME_PATTERN
+
+DIRECTIONS = ("maximize", "minimize")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric, as registered by a plugin through `automl_register_metrics`.
+
+    `score(y_true, y_pred, y_proba) -> float` gets true targets, predictions and, when
+    `needs_proba` is true, class probabilities of shape ``(n, n_classes)`` (classes in
+    label order ``0..n_classes-1``). Metrics that need probabilities are left empty for
+    models that give none.
+    """
+
+    name: str
+    direction: str
+    task_types: frozenset[str]
+    score: Callable[[np.ndarray, np.ndarray, np.ndarray | None], float]
+    needs_proba: bool = False
+    description: str = ""
+
+    def problems(self) -> list[str]:
+        """What is wrong with this registration (empty when it is valid)."""
+        found = []
+        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
+            found.append(f"name {self.name!r} must match {NAME_PATTERN.pattern}")
+        if self.direction not in DIRECTIONS:
+            found.append(f"direction {self.direction!r} must be one of {', '.join(DIRECTIONS)}")
+        if not self.task_types or not set(self.task_types) <= set(TASK_TYPES):
+            found.append(f"task_types must be a non-empty subset of {', '.join(TASK_TYPES)}")
+        if not callable(self.score):
+            found.append("score must be callable")
+        return found
+
+
+def predict_proba(estimator, X: np.ndarray, n_classes: int) -> np.ndarray | None:
+    """Class probabilities with one column per class of the task, or None.
+
+    A model fitted on data missing some classes gives fewer columns; they are placed by
+    the estimator's ``classes_`` and the missing classes get probability zero. Rows are
+    renormalised to sum to one.
+    """
+    if not hasattr(estimator, "predict_proba"):
+        return None
+    proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    if proba.shape[1] != n_classes:
+        full = np.zeros((len(proba), n_classes))
+        full[:, np.asarray(estimator.classes_, dtype=int)] = proba
+        proba = full
+    # Models computing in float32 give rows that miss 1 by ~1e-7; metrics expect sums of 1.
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
+def score_all(metrics: Mapping[str, Metric], y_true: np.ndarray, y_pred: np.ndarray,
+              y_proba: np.ndarray | None) -> dict[str, float]:
+    """Every metric's value; NaN where a metric needs probabilities the model lacks."""
+    scores = {}
+    for name, metric in metrics.items():
+        if metric.needs_proba and y_proba is None:
+            scores[name] = math.nan
+        else:
+            scores[name] = float(metric.score(y_true, y_pred, y_proba))
+    return scores

@@ -1,0 +1,78 @@
+"""What a model plugin registers: a `ModelFamily`.
+
+A family is a kind of model (random forest, RBF SVM, CNN, ...) with a search space. The
+engine runs one Optuna study per family: each trial asks `search_space` for parameters,
+builds fresh estimators with `build` and scores them by cross-validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from automl.datasets import INPUT_KINDS, TASK_TYPES, DatasetInfo
+from automl.schema import NAME_PATTERN
+
+KINDS = ("classical", "deep")
+
+SearchSpace = Callable[[optuna.Trial, DatasetInfo], dict[str, Any]]
+Builder = Callable[[Mapping[str, Any], DatasetInfo, int], Any]
+Grid = Callable[[DatasetInfo], Mapping[str, Sequence[Any]]]
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A model family, as registered by a plugin through `automl_register_models`.
+
+    Attributes:
+        name: unique id, lowercase letters, digits and underscores (``random_forest``).
+        kind: ``"classical"`` or ``"deep"``; the report compares the two.
+        task_types: the task types it handles (``"classification"``, ``"regression"``).
+        input_kinds: the input kinds it accepts (``"tabular"``, ``"image"``, ``"sequence"``).
+        search_space: ``search_space(trial, info) -> params``; suggests values with
+            ``trial.suggest_*`` and returns the parameters `build` takes.
+        build: ``build(params, info, seed) -> estimator``; an unfitted estimator with
+            scikit-learn's ``fit(X, y)`` / ``predict(X)`` (and ``predict_proba(X)`` for
+            classifiers that give probabilities). X arrives with shape
+            ``(n, *info.input_shape)``; classification labels are integers
+            ``0..n_classes-1``. The same seed must give the same model.
+        grid: optional ``grid(info) -> {param: values}`` for the grid sampler; it must
+            name exactly the parameters `search_space` suggests.
+        description: one line for ``python -m automl plugins``.
+    """
+
+    name: str
+    kind: str
+    task_types: frozenset[str]
+    input_kinds: frozenset[str]
+    search_space: SearchSpace
+    build: Builder
+    grid: Grid | None = None
+    description: str = ""
+
+    def accepts(self, info: DatasetInfo) -> bool:
+        """Whether this family can model the dataset described by `info`."""
+        return info.task_type in self.task_types and info.input_kind in self.input_kinds
+
+    def problems(self) -> list[str]:
+        """What is wrong with this registration (empty when it is valid)."""
+        found = []
+        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
+            found.append(f"name {self.name!r} must match {NAME_PATTERN.pattern}")
+        if self.kind not in KINDS:
+            found.append(f"kind {self.kind!r} must be one of {', '.join(KINDS)}")
+        if not self.task_types or not set(self.task_types) <= set(TASK_TYPES):
+            found.append(f"task_types {sorted(self.task_types)} must be a non-empty subset "
+                         f"of {', '.join(TASK_TYPES)}")
+        if not self.input_kinds or not set(self.input_kinds) <= set(INPUT_KINDS):
+            found.append(f"input_kinds {sorted(self.input_kinds)} must be a non-empty subset "
+                         f"of {', '.join(INPUT_KINDS)}")
+        for attribute in ("search_space", "build"):
+            if not callable(getattr(self, attribute)):
+                found.append(f"{attribute} must be callable")
+        if self.grid is not None and not callable(self.grid):
+            found.append("grid must be callable or None")
+        return found

@@ -1,0 +1,203 @@
+"""One Optuna study per model family, driven by ask-and-tell.
+
+Owning the loop (rather than ``study.optimize``) lets the engine count trials finished by
+earlier runs against the budget, record every failure with its reason without stopping,
+and seed the sampler per trial from (task seed, family, trial number), so a resumed search
+draws the same parameters as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from automl.datasets import DatasetInfo, Split
+from automl.errors import AutomlError
+from automl.evaluate import cross_validate
+from automl.metrics import Metric
+from automl.models import ModelFamily
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+MAX_WARNINGS_KEPT = 3
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What every family's search shares: the task's choices that define a study."""
+
+    task_name: str
+    seed: int
+    sampler: str
+    pruner: str
+    cv_folds: int
+    metric: Metric
+    data_fingerprint: str
+
+    def study_name(self, family: str) -> str:
+        """Studies are named by task and family, plus a digest of every setting that
+        makes old trials incomparable (data, metric, folds, seed, sampler, pruner):
+        changing one starts a new study instead of mixing scores."""
+        settings = json.dumps([self.data_fingerprint, self.metric.name, self.cv_folds,
+                               self.seed, self.sampler, self.pruner])
+        digest = hashlib.sha256(settings.encode()).hexdigest()[:10]
+        return f"{self.task_name}.{family}.{digest}"
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """What a family's study holds once its search stopped."""
+
+    family: ModelFamily
+    study_name: str
+    trials: list[FrozenTrial]
+    reused: int
+    direction: str
+
+    def count(self, state: TrialState) -> int:
+        return sum(trial.state == state for trial in self.trials)
+
+    @property
+    def best_trial(self) -> FrozenTrial | None:
+        complete = [t for t in self.trials if t.state == TrialState.COMPLETE]
+        if not complete:
+            return None
+        pick = max if self.direction == "maximize" else min
+        return pick(complete, key=lambda t: (t.value, -t.number))
+
+    @property
+    def seconds(self) -> float:
+        return seconds_spent(self.trials)
+
+    @property
+    def errors(self) -> list[str]:
+        """Distinct reasons of the failed trials, most frequent first."""
+        reasons = [t.user_attrs.get("error", "unknown error") for t in self.trials
+                   if t.state == TrialState.FAIL]
+        return sorted(set(reasons), key=lambda reason: -reasons.count(reason))
+
+
+def seconds_spent(trials: list[FrozenTrial]) -> float:
+    """Total duration of the finished trials."""
+    return sum(t.duration.total_seconds() for t in trials
+               if t.state in FINISHED and t.duration is not None)
+
+
+def open_study(storage, settings: SearchSettings, family: str) -> optuna.Study:
+    return optuna.create_study(storage=storage, study_name=settings.study_name(family),
+                               direction=settings.metric.direction, load_if_exists=True)
+
+
+def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
+
+
+def make_sampler(settings: SearchSettings, family: ModelFamily, info: DatasetInfo,
+                 n_trials: int, trial_number: int) -> optuna.samplers.BaseSampler:
+    family_seed = settings.seed * 1_000_003 + zlib.crc32(family.name.encode())
+    if settings.sampler == "grid":  # its seed shuffles the grid: keep one order per family
+        return AskTellGridSampler(dict(family.grid(info)), seed=family_seed % 2**32)
+    seed = (family_seed + trial_number) % 2**32
+    if settings.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if settings.sampler == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True,
+                                      n_startup_trials=max(3, min(10, n_trials // 3)))
+
+
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, minus its ``study.stop()`` after the last grid point: that
+    works only inside ``study.optimize``; `search_family` checks `is_exhausted` itself."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
+
+
+def make_pruner(name: str, cv_folds: int) -> optuna.pruners.BasePruner:
+    """Pruners see one step per CV fold, so resources are counted in folds."""
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=cv_folds)
+    return optuna.pruners.NopPruner()
+
+
+def check_sampler_supports(settings: SearchSettings, families: list[ModelFamily]) -> None:
+    """The grid sampler needs a grid from every family."""
+    if settings.sampler != "grid":
+        return
+    missing = [f.name for f in families if f.grid is None]
+    if missing:
+        raise AutomlError("the grid sampler needs a grid, and these families have none: "
+                          + ", ".join(missing), key="search.sampler",
+                          hint="exclude them in [families] exclude, or use another sampler")
+
+
+def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, train: Split,
+                  settings: SearchSettings, *, n_trials: int, seconds: float | None,
+                  on_trial: Callable[[FrozenTrial], None] = lambda trial: None) -> None:
+    """Run trials until the study holds `n_trials` finished ones or `seconds` have passed.
+
+    Trials are scored by cross-validation on `train` only; the test split is never seen.
+    A trial that raises is recorded as failed with its error and the search goes on.
+    """
+    study.pruner = make_pruner(settings.pruner, settings.cv_folds)
+    started = time.monotonic()
+    while True:
+        done = len(finished_trials(study))
+        if done >= n_trials or (seconds is not None and time.monotonic() - started >= seconds):
+            return
+        study.sampler = make_sampler(settings, family, info, n_trials,
+                                     len(study.get_trials(deepcopy=False)))
+        if isinstance(study.sampler, AskTellGridSampler) and study.sampler.is_exhausted(study):
+            return
+        trial = study.ask()
+        on_trial(_run_trial(study, trial, family, info, train, settings))
+
+
+def _run_trial(study: optuna.Study, trial: optuna.Trial, family: ModelFamily,
+               info: DatasetInfo, train: Split, settings: SearchSettings) -> FrozenTrial:
+    def report(fold: int, running_mean: float) -> None:
+        trial.report(running_mean, step=fold)
+        if fold + 1 < settings.cv_folds and trial.should_prune():
+            raise optuna.TrialPruned()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            params = family.search_space(trial, info)
+            scores = cross_validate(family, params, info, train, settings.metric,
+                                    folds=settings.cv_folds, seed=settings.seed,
+                                    after_fold=report)
+        except optuna.TrialPruned:
+            outcome: dict[str, Any] = {"state": TrialState.PRUNED}
+        except KeyboardInterrupt:
+            trial.set_user_attr("error", "interrupted by the user")
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception as error:  # a failed trial must not stop the study
+            trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:2000])
+            outcome = {"state": TrialState.FAIL}
+        else:
+            trial.set_user_attr("cv_scores", scores)
+            trial.set_user_attr("cv_std", float(np.std(scores)))
+            outcome = {"values": float(np.mean(scores))}
+    messages = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    if messages:
+        trial.set_user_attr("warnings", [m[:300] for m in messages[:MAX_WARNINGS_KEPT]])
+    return study.tell(trial, **outcome)

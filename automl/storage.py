@@ -1,0 +1,49 @@
+"""Where Optuna keeps the studies: a journal file in the output folder by default, or any
+storage URL Optuna accepts (``sqlite:///...``, ``postgresql://...``).
+
+A journal file is Optuna's append-only log storage: finished trials survive a killed
+process, and several local processes can share it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import optuna
+
+from automl.errors import AutomlError
+
+DEFAULT_JOURNAL = "optuna.journal"
+
+
+def open_storage(url: str | None, output_dir: Path) -> optuna.storages.BaseStorage:
+    """Open the storage named by `url` (None: the default journal in `output_dir`)."""
+    if url is None:
+        return _journal(output_dir / DEFAULT_JOURNAL)
+    if "://" not in url:
+        return _journal(Path(url))
+    try:
+        return optuna.storages.RDBStorage(url)
+    except Exception as error:  # SQLAlchemy raises many types for bad URLs and servers
+        raise AutomlError(f"cannot open the storage {redact(url)} "
+                          f"({type(error).__name__}: {redact(str(error))})",
+                          expected="a database URL such as sqlite:///study.db or "
+                          "postgresql://user@host/db, or a journal file path") from None
+
+
+def _journal(path: Path) -> optuna.storages.JournalStorage:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    backend = optuna.storages.journal.JournalFileBackend(
+        str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path)))
+    return optuna.storages.JournalStorage(backend)
+
+
+def redact(text: str) -> str:
+    """Hide the password of any URL in `text` (``user:secret@`` -> ``user:***@``)."""
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+
+
+def describe(url: str | None, output_dir: Path) -> str:
+    """The storage as it may be shown in reports and logs."""
+    return redact(url) if url else str(output_dir / DEFAULT_JOURNAL)

@@ -1,0 +1,268 @@
+"""Task files: TOML read with the standard library, checked against declared options.
+
+`load_task(path)` returns a frozen `Task` or raises `TaskFileError` naming the file, line,
+key, what was expected and what was found. Names of plugins (dataset loader, families,
+metrics) are checked against the registry by `check_plugin_names`, with did-you-mean hints.
+The reference of every key (docs/task-file.md) is generated from the `Option`s below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from automl.datasets import TASK_TYPES
+from automl.errors import TaskFileError, did_you_mean
+from automl.plugins import Registry
+from automl.schema import Option, Source, validate_table
+
+SAMPLERS = ("tpe", "random", "grid", "cmaes")
+PRUNERS = ("none", "median", "successive_halving", "hyperband")
+
+TOP_LEVEL = {
+    "name": Option(str, "Name of the task; names the output folder and the Optuna studies. "
+                   "Default: the task file's name without `.toml`."),
+    "seed": Option(int, "Seed for every random choice: split, CV folds, sampler, models.",
+                   default=0, minimum=0),
+    "task_type": Option(str, "`classification` or `regression`. Default: regression for a "
+                        "target of non-integer numbers, classification otherwise.",
+                        choices=TASK_TYPES),
+}
+DATASET = {
+    "name": Option(str, "A built-in dataset (`digits`, `breast_cancer`, `wine`, `diabetes`, "
+                   "`mnist1d`) or a loader (`csv`, `parquet`, `npz`, `image_folder`). "
+                   "Default: the loader that reads `path`'s file type."),
+    "test_size": Option(float, "Share of the data held out as the test split (stratified "
+                        "for classification). Ignored for data that ships its own test "
+                        "split (NPZ files with `X_test`).", default=0.2, minimum=0,
+                        maximum=1, exclusive_minimum=True, exclusive_maximum=True),
+}
+METRICS = {
+    "optimize": Option(str, "Metric the search optimises (its CV mean). Default: "
+                       "`accuracy` for classification, `r2` for regression."),
+    "report": Option(list, "Metrics scored on the test split for the leaderboard. Default: "
+                     "accuracy, balanced_accuracy, f1_macro, roc_auc, log_loss for "
+                     "classification; r2, rmse, mae for regression.", items=str),
+}
+FAMILIES = {
+    "include": Option(list, "Only these model families. Default: every installed family "
+                      "that accepts the data.", items=str, default=[]),
+    "exclude": Option(list, "Leave out these model families.", items=str, default=[]),
+}
+FAMILY_BUDGET = {
+    "n_trials": Option(int, "Trials for this family, replacing `search.n_trials`.",
+                       minimum=1),
+    "timeout": Option(float, "Seconds for this family, replacing `search.timeout`.",
+                      minimum=0, exclusive_minimum=True),
+}
+SEARCH = {
+    "n_trials": Option(int, "Trials per family. Trials finished in an earlier run of the "
+                       "same task count.", default=20, minimum=1),
+    "timeout": Option(float, "Seconds of trials per family, counted over every run of the "
+                      "task (so a rerun does not search again). Default: no limit.",
+                      minimum=0, exclusive_minimum=True),
+    "total_timeout": Option(float, "Seconds of trials for the whole task, shared among the "
+                            "families still to search. Default: no limit.",
+                            minimum=0, exclusive_minimum=True),
+    "sampler": Option(str, "Optuna sampler: TPE, random, grid (each family's grid) or "
+                      "CMA-ES.", default="tpe", choices=SAMPLERS),
+    "pruner": Option(str, "Optuna pruner; trials report their score after each CV fold.",
+                     default="median", choices=PRUNERS),
+    "cv_folds": Option(int, "Cross-validation folds on the training split.", default=5,
+                       minimum=2, maximum=50),
+    "storage": Option(str, "Optuna storage URL (`sqlite:///x.db`, `postgresql://...`) or "
+                      "a journal file path. Default: `optuna.journal` in the output "
+                      "folder. `--storage` overrides it."),
+}
+OUTPUT = {
+    "dir": Option(str, "Folder for the report, relative to the current directory. "
+                  "Default: `reports/<name>`."),
+}
+SECTIONS: dict[str, dict[str, Option]] = {
+    "dataset": DATASET, "metrics": METRICS, "families": FAMILIES, "search": SEARCH,
+    "output": OUTPUT,
+}
+DEFAULT_METRICS = {
+    "classification": ("accuracy", ["accuracy", "balanced_accuracy", "f1_macro", "roc_auc",
+                                    "log_loss"]),
+    "regression": ("r2", ["r2", "rmse", "mae"]),
+}
+
+
+@dataclass(frozen=True)
+class Budget:
+    n_trials: int
+    timeout: float | None
+
+
+@dataclass(frozen=True)
+class Task:
+    """A validated task file."""
+
+    source: Source
+    name: str
+    seed: int
+    task_type: str | None
+    dataset_loader: str | None
+    dataset_options: Mapping[str, Any]
+    test_size: float
+    optimize: str | None
+    report_metrics: tuple[str, ...] | None
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    budget: Budget
+    family_budgets: Mapping[str, Budget]
+    total_timeout: float | None
+    sampler: str
+    pruner: str
+    cv_folds: int
+    storage: str | None
+    output_dir: Path
+
+    @property
+    def path(self) -> Path:
+        return Path(self.source.path)
+
+    def digest(self) -> str:
+        """SHA-256 of the task file as run."""
+        return hashlib.sha256(self.source.text.encode()).hexdigest()
+
+    def budget_for(self, family: str) -> Budget:
+        return self.family_budgets.get(family, self.budget)
+
+    def error(self, key: str, problem: str, **details) -> TaskFileError:
+        """A TaskFileError pointing at `key` in this task file."""
+        return self.source.error(key, problem, **details)
+
+
+def load_task(path: str | Path) -> Task:
+    """Read and validate a task file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TaskFileError("task file not found", where=path) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise TaskFileError(f"cannot read the task file ({error})", where=path) from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        line = _toml_error_line(error)
+        raise TaskFileError(f"not valid TOML: {error}", where=path, line=line,
+                            hint="see https://toml.io for the syntax") from None
+    return parse_task(document, Source(path, text))
+
+
+def parse_task(document: Mapping[str, Any], source: Source) -> Task:
+    """Validate a parsed task document (see `load_task`)."""
+    top = validate_table(document, TOP_LEVEL, source,
+                         extra_keys=lambda key: key in SECTIONS, also_known=SECTIONS)
+    tables = {}
+    for section, options in SECTIONS.items():
+        table = document.get(section, {})
+        if not isinstance(table, dict):
+            raise source.error(section, "must be a table", expected=f"[{section}]",
+                               found=table)
+        tables[section] = table
+    dataset = validate_table(tables["dataset"], DATASET, source, "dataset.",
+                             extra_keys=lambda key: True)
+    metrics = validate_table(tables["metrics"], METRICS, source, "metrics.")
+    families = validate_table(tables["families"], FAMILIES, source, "families.",
+                              extra_keys=lambda key: isinstance(tables["families"][key], dict))
+    search = validate_table(tables["search"], SEARCH, source, "search.")
+    output = validate_table(tables["output"], OUTPUT, source, "output.")
+
+    name = top["name"] or Path(source.path).stem
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise source.error("name", "invalid task name", expected="letters, digits, '_', '.' "
+                           "or '-', starting with a letter or digit", found=name)
+    loader = dataset.pop("name")
+    if loader is None and "path" not in dataset:
+        raise source.error("dataset.name", "missing dataset", expected="[dataset] name = "
+                           "a built-in dataset, or [dataset] path = a data file")
+    test_size = dataset.pop("test_size")
+    if "path" in dataset and isinstance(dataset["path"], str):
+        dataset["path"] = str((Path(source.path).parent / dataset["path"]).resolve())
+
+    budget = Budget(search["n_trials"], search["timeout"])
+    family_budgets = {}
+    for family, table in families.items():
+        if family in FAMILIES:
+            continue
+        values = validate_table(table, FAMILY_BUDGET, source, f"families.{family}.")
+        family_budgets[family] = Budget(values["n_trials"] or budget.n_trials,
+                                        values["timeout"] or budget.timeout)
+    overlap = set(families["include"]) & set(families["exclude"])
+    if overlap:
+        raise source.error("families.exclude", "a family is both included and excluded",
+                           found=sorted(overlap))
+    return Task(
+        source=source, name=name, seed=top["seed"], task_type=top["task_type"],
+        dataset_loader=loader, dataset_options=dataset, test_size=test_size,
+        optimize=metrics["optimize"],
+        report_metrics=tuple(metrics["report"]) if metrics["report"] is not None else None,
+        include=tuple(families["include"]), exclude=tuple(families["exclude"]),
+        budget=budget, family_budgets=family_budgets,
+        total_timeout=search["total_timeout"], sampler=search["sampler"],
+        pruner=search["pruner"], cv_folds=search["cv_folds"], storage=search["storage"],
+        output_dir=Path(output["dir"] or Path("reports") / name),
+    )
+
+
+def _toml_error_line(error: tomllib.TOMLDecodeError) -> int | None:
+    lineno = getattr(error, "lineno", None)  # Python 3.14 adds it; older ones only say it
+    if lineno:
+        return lineno
+    match = re.search(r"line (\d+)", str(error))
+    return int(match.group(1)) if match else None
+
+
+def check_plugin_names(task: Task, registry: Registry) -> None:
+    """Check every plugin name the task uses exists; hint at the closest when not."""
+    def check(key: str, name: str, known: Mapping[str, Any], what: str) -> None:
+        if name not in known:
+            raise task.error(key, f"unknown {what} '{name}'",
+                             hint=did_you_mean(name, known) or
+                             f"installed {what}s: " + ", ".join(sorted(known)))
+
+    if task.dataset_loader is not None:
+        check("dataset.name", task.dataset_loader, registry.datasets, "dataset")
+    for key in ("include", "exclude"):
+        for family in getattr(task, key):
+            check(f"families.{key}", family, registry.models, "model family")
+    for family in task.family_budgets:
+        check(f"families.{family}", family, registry.models, "model family")
+    if task.optimize is not None:
+        check("metrics.optimize", task.optimize, registry.metrics, "metric")
+    for metric in task.report_metrics or ():
+        check("metrics.report", metric, registry.metrics, "metric")
+
+
+def choose_loader(task: Task, registry: Registry):
+    """The dataset loader the task asks for, by name or by the type of its data path."""
+    if task.dataset_loader is not None:
+        return registry.datasets[task.dataset_loader].item
+    path = Path(task.dataset_options["path"])
+    kind = "/" if path.is_dir() else path.suffix.lower()
+    for entry in registry.datasets.values():
+        if kind in entry.item.suffixes:
+            return entry.item
+    known = sorted({s for e in registry.datasets.values() for s in e.item.suffixes})
+    raise task.error("dataset.path", "no dataset loader reads this kind of file",
+                     expected="a file ending in " + ", ".join(s for s in known if s != "/")
+                     + " or a folder", found=str(path),
+                     hint="name the loader with [dataset] name = \"...\"")
+
+
+def loader_options(task: Task, loader) -> dict[str, Any]:
+    """The task's [dataset] keys checked against the loader's declared options."""
+    options = validate_table(task.dataset_options, loader.options, task.source, "dataset.")
+    path = options.get("path")
+    if path is not None and not Path(path).exists():
+        raise task.error("dataset.path", "data file not found", found=path)
+    return options

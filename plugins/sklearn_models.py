@@ -1,0 +1,188 @@
+"""Classical model families from scikit-learn.
+
+Each family is a pipeline: flatten (images and sequences become feature vectors), scale
+where the model is sensitive to feature scales (linear models, SVMs, nearest neighbours),
+then the model. Search ranges are the ones a practitioner would choose, on log scales for
+regularisation strengths, kernel widths, learning rates and counts that span magnitudes.
+
+SVMs get probabilities from Platt scaling through ``CalibratedClassifierCV(...,
+ensemble=False)``, scikit-learn's replacement for the deprecated ``SVC(probability=True)``,
+so ROC-AUC and log loss exist for every family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.naive_bayes import GaussianNB
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.svm import SVC, SVR, LinearSVC, LinearSVR
+
+from automl import ModelFamily, hookimpl
+from automl.datasets import INPUT_KINDS
+
+
+def flatten(X):
+    """Samples as flat feature vectors: (n, ...) -> (n, features)."""
+    return X.reshape(len(X), -1)
+
+
+def pipeline(model, *, scale: bool) -> Pipeline:
+    steps = [("flatten", FunctionTransformer(flatten))]
+    if scale:
+        steps.append(("scale", StandardScaler()))
+    steps.append(("model", model))
+    return Pipeline(steps)
+
+
+def scaled_target(regressor):
+    """Fit on a standardised target, so epsilon-insensitive losses suit any target scale."""
+    return TransformedTargetRegressor(regressor=regressor, transformer=StandardScaler())
+
+
+def platt(classifier):
+    return CalibratedClassifierCV(classifier, method="sigmoid", cv=3, ensemble=False)
+
+
+# -- search spaces ----------------------------------------------------------------------
+
+
+def logistic_space(trial, info):
+    return {"C": trial.suggest_float("C", 1e-4, 1e2, log=True)}
+
+
+def ridge_space(trial, info):
+    return {"alpha": trial.suggest_float("alpha", 1e-3, 1e3, log=True)}
+
+
+def linear_svm_space(trial, info):
+    return {"C": trial.suggest_float("C", 1e-4, 1.0, log=True)}
+
+
+def rbf_svm_space(trial, info):
+    return {"C": trial.suggest_float("C", 1e-2, 1e3, log=True),
+            "gamma": trial.suggest_float("gamma", 1e-4, 1.0, log=True)}
+
+
+def knn_space(trial, info):
+    most = max(2, min(50, info.n_train // 4))
+    return {"n_neighbors": trial.suggest_int("n_neighbors", 1, most, log=True),
+            "weights": trial.suggest_categorical("weights", ["uniform", "distance"])}
+
+
+def forest_space(trial, info):
+    return {"n_estimators": trial.suggest_int("n_estimators", 50, 400, log=True),
+            "max_features": trial.suggest_float("max_features", 0.05, 1.0, log=True),
+            "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 20, log=True)}
+
+
+def boosting_space(trial, info):
+    return {"learning_rate": trial.suggest_float("learning_rate", 0.01, 0.5, log=True),
+            "max_iter": trial.suggest_int("max_iter", 50, 500, log=True),
+            "max_leaf_nodes": trial.suggest_int("max_leaf_nodes", 8, 128, log=True),
+            "min_samples_leaf": trial.suggest_int("min_samples_leaf", 2, 50, log=True),
+            "l2_regularization": trial.suggest_float("l2_regularization", 1e-8, 10.0,
+                                                     log=True)}
+
+
+def naive_bayes_space(trial, info):
+    return {"var_smoothing": trial.suggest_float("var_smoothing", 1e-12, 1.0, log=True)}
+
+
+# -- the families -----------------------------------------------------------------------
+
+Maker = Callable[[dict, object, int], object]
+
+
+def family(name: str, space, *, classifier: Maker | None = None,
+           regressor: Maker | None = None, grid: dict | None = None,
+           description: str = "") -> ModelFamily:
+    task_types = {t for t, maker in (("classification", classifier),
+                                     ("regression", regressor)) if maker}
+
+    def build(params, info, seed):
+        maker = classifier if info.task_type == "classification" else regressor
+        return maker(dict(params), info, seed)
+
+    return ModelFamily(name=name, kind="classical", task_types=frozenset(task_types),
+                       input_kinds=frozenset(INPUT_KINDS), search_space=space, build=build,
+                       grid=(lambda info: grid) if grid else None, description=description)
+
+
+FOREST_GRID = {"n_estimators": [100, 300], "max_features": [0.1, 0.3, 1.0],
+               "min_samples_leaf": [1, 4]}
+
+FAMILIES = [
+    family("logistic_regression", logistic_space,
+           classifier=lambda p, info, seed: pipeline(
+               LogisticRegression(C=p["C"], max_iter=2000, random_state=seed), scale=True),
+           grid={"C": [1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0]},
+           description="L2-regularised logistic regression on standardised features"),
+    family("ridge", ridge_space,
+           regressor=lambda p, info, seed: pipeline(Ridge(alpha=p["alpha"]), scale=True),
+           grid={"alpha": [1e-2, 1e-1, 1.0, 10.0, 100.0]},
+           description="ridge regression on standardised features"),
+    family("linear_svm", linear_svm_space,
+           classifier=lambda p, info, seed: pipeline(
+               platt(LinearSVC(C=p["C"], max_iter=5000, random_state=seed)), scale=True),
+           regressor=lambda p, info, seed: pipeline(scaled_target(
+               LinearSVR(C=p["C"], max_iter=5000, random_state=seed)), scale=True),
+           grid={"C": [1e-3, 1e-2, 1e-1, 1.0]},
+           description="linear support vector machine"),
+    family("rbf_svm", rbf_svm_space,
+           classifier=lambda p, info, seed: pipeline(
+               platt(SVC(C=p["C"], gamma=p["gamma"], random_state=seed)), scale=True),
+           regressor=lambda p, info, seed: pipeline(
+               scaled_target(SVR(C=p["C"], gamma=p["gamma"])), scale=True),
+           grid={"C": [0.1, 1.0, 10.0, 100.0], "gamma": [1e-3, 1e-2, 1e-1]},
+           description="support vector machine with an RBF kernel"),
+    family("knn", knn_space,
+           classifier=lambda p, info, seed: pipeline(KNeighborsClassifier(**p), scale=True),
+           regressor=lambda p, info, seed: pipeline(KNeighborsRegressor(**p), scale=True),
+           grid={"n_neighbors": [1, 3, 5, 10, 20], "weights": ["uniform", "distance"]},
+           description="k-nearest neighbours on standardised features"),
+    family("random_forest", forest_space,
+           classifier=lambda p, info, seed: pipeline(
+               RandomForestClassifier(**p, random_state=seed), scale=False),
+           regressor=lambda p, info, seed: pipeline(
+               RandomForestRegressor(**p, random_state=seed), scale=False),
+           grid=FOREST_GRID, description="random forest"),
+    family("extra_trees", forest_space,
+           classifier=lambda p, info, seed: pipeline(
+               ExtraTreesClassifier(**p, random_state=seed), scale=False),
+           regressor=lambda p, info, seed: pipeline(
+               ExtraTreesRegressor(**p, random_state=seed), scale=False),
+           grid=FOREST_GRID, description="extremely randomised trees"),
+    family("hist_gradient_boosting", boosting_space,
+           classifier=lambda p, info, seed: pipeline(HistGradientBoostingClassifier(
+               **p, early_stopping=True, random_state=seed), scale=False),
+           regressor=lambda p, info, seed: pipeline(HistGradientBoostingRegressor(
+               **p, early_stopping=True, random_state=seed), scale=False),
+           grid={"learning_rate": [0.05, 0.1, 0.2], "max_iter": [100, 300],
+                 "max_leaf_nodes": [15, 31], "min_samples_leaf": [20],
+                 "l2_regularization": [1e-8]},
+           description="histogram-based gradient boosting with early stopping"),
+    family("naive_bayes", naive_bayes_space,
+           classifier=lambda p, info, seed: pipeline(GaussianNB(**p), scale=False),
+           grid={"var_smoothing": [1e-9, 1e-6, 1e-3, 1e-1]},
+           description="Gaussian naive Bayes"),
+]
+
+
+@hookimpl
+def automl_register_models(register):
+    for model_family in FAMILIES:
+        register(model_family)

@@ -1,0 +1,110 @@
+"""Plugins are found through entry points, checked, and attributed to who registered them."""
+
+import os
+import sys
+import textwrap
+
+import pytest
+
+from automl import ModelFamily, hookimpl
+from automl.errors import PluginError
+from automl.plugins import build_registry
+from conftest import run_cli
+
+BUILT_IN_FAMILIES = {"logistic_regression", "ridge", "linear_svm", "rbf_svm", "knn",
+                     "random_forest", "extra_trees", "hist_gradient_boosting", "naive_bayes"}
+
+
+def test_built_in_plugins_come_through_the_entry_point_group(registry):
+    names = {plugin.name for plugin in registry.plugins}
+    assert {"sklearn", "datasets", "metrics"} <= names
+    assert all(p.distribution == "automl" for p in registry.plugins
+               if p.name in {"sklearn", "datasets", "metrics"})
+    assert BUILT_IN_FAMILIES <= set(registry.models)
+    assert registry.models["rbf_svm"].plugin == "sklearn"
+    assert {"digits", "breast_cancer", "wine", "mnist1d", "csv", "parquet", "npz",
+            "image_folder"} <= set(registry.datasets)
+    assert registry.datasets["digits"].plugin == "datasets"
+    assert {"accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss"} <= set(
+        registry.metrics)
+
+
+def _family(name):
+    return ModelFamily(name=name, kind="classical", task_types=frozenset({"classification"}),
+                       input_kinds=frozenset({"tabular"}), search_space=lambda t, i: {},
+                       build=lambda p, i, s: None)
+
+
+class DuplicateKnn:
+    @staticmethod
+    @hookimpl
+    def automl_register_models(register):
+        register(_family("knn"))
+
+
+def test_two_plugins_registering_one_name_is_an_error_naming_both():
+    with pytest.raises(PluginError) as caught:
+        build_registry({"my_plugin": DuplicateKnn})
+    message = str(caught.value)
+    assert "'sklearn'" in message and "'my_plugin'" in message and "'knn'" in message
+
+
+class BadName:
+    @staticmethod
+    @hookimpl
+    def automl_register_models(register):
+        register(_family("Not A Name"))
+
+
+def test_an_invalid_registration_names_the_plugin_and_the_problem():
+    with pytest.raises(PluginError, match=r"plugin 'bad' registered an invalid ModelFamily"):
+        build_registry({"bad": BadName}, entry_points=False)
+
+
+class NotAFamily:
+    @staticmethod
+    @hookimpl
+    def automl_register_models(register):
+        register("rbf_svm")
+
+
+def test_registering_the_wrong_type_is_an_error():
+    with pytest.raises(PluginError, match="not a ModelFamily"):
+        build_registry({"wrong": NotAFamily}, entry_points=False)
+
+
+@pytest.fixture
+def broken_plugin_path(tmp_path):
+    """A real installed distribution whose `automl` entry point fails to import."""
+    dist = tmp_path / "broken_automl_plugin-1.2.3.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-automl-plugin\n"
+                                   "Version: 1.2.3\n")
+    (dist / "entry_points.txt").write_text("[automl]\nbroken = broken_automl_module\n")
+    (tmp_path / "broken_automl_module.py").write_text("import a_module_that_is_not_there\n")
+    return tmp_path
+
+
+def test_a_plugin_that_fails_to_import_is_reported_by_name_and_skipped(broken_plugin_path):
+    sys.path.insert(0, str(broken_plugin_path))
+    try:
+        registry = build_registry()
+    finally:
+        sys.path.remove(str(broken_plugin_path))
+    broken = [p for p in registry.plugins if p.name == "broken"]
+    assert broken and "ModuleNotFoundError" in broken[0].error
+    assert broken[0].version == "1.2.3"
+    assert "rbf_svm" in registry.models  # the others still load
+
+
+def test_plugins_command_lists_versions_registrations_and_broken_plugins(broken_plugin_path):
+    env = dict(os.environ, PYTHONPATH=str(broken_plugin_path))
+    result = run_cli("plugins", env=env)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "sklearn (automl 0.1.0" in out
+    assert "models: extra_trees, hist_gradient_boosting, knn" in out
+    assert "datasets: breast_cancer, csv" in out
+    assert "metrics: accuracy" in out
+    assert "broken (broken-automl-plugin 1.2.3" in out
+    assert "failed to load, skipped: ModuleNotFoundError" in out

@@ -1,0 +1,145 @@
+"""Optuna searches on real storages: failures recorded, resumes reproducible, pruning works."""
+
+import pytest
+from optuna.trial import TrialState
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+
+from automl import ModelFamily
+from automl.datasets import prepare_dataset
+from automl.search import (
+    SearchSettings,
+    check_sampler_supports,
+    finished_trials,
+    open_study,
+    search_family,
+)
+from automl.storage import open_storage, redact
+from automl.errors import AutomlError
+
+
+@pytest.fixture(scope="module")
+def wine(registry):
+    raw = registry.datasets["wine"].item.load({})
+    return prepare_dataset(raw, name="wine", task_type=None, test_size=0.25, seed=0)
+
+
+def settings(registry, sampler="tpe", pruner="median", folds=3, seed=0):
+    return SearchSettings("t", seed, sampler, pruner, folds,
+                          registry.metrics["accuracy"].item, "data")
+
+
+def search(registry, storage, family, dataset, n_trials, **kwargs):
+    s = settings(registry, **kwargs)
+    study = open_study(storage, s, family.name)
+    search_family(study, family, dataset.info, dataset.train, s, n_trials=n_trials,
+                  seconds=None)
+    return finished_trials(study)
+
+
+def test_trials_are_scored_by_cv_and_the_budget_is_kept(registry, wine, tmp_path):
+    knn = registry.models["knn"].item
+    trials = search(registry, open_storage(None, tmp_path), knn, wine, 6)
+    assert len(trials) == 6
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert complete and all(0.5 < t.value <= 1.0 for t in complete)
+    assert all(len(t.user_attrs["cv_scores"]) == 3 for t in complete)
+
+
+def test_a_resumed_search_draws_what_an_uninterrupted_one_draws(registry, wine, tmp_path):
+    svm = registry.models["rbf_svm"].item
+    whole = search(registry, open_storage(None, tmp_path / "a"), svm, wine, 8,
+                   pruner="none")
+    storage = open_storage(None, tmp_path / "b")
+    search(registry, storage, svm, wine, 3, pruner="none")
+    resumed = search(registry, open_storage(None, tmp_path / "b"), svm, wine, 8,
+                     pruner="none")
+    assert [t.params for t in resumed] == [t.params for t in whole]
+    assert [t.value for t in resumed] == [t.value for t in whole]
+
+
+def test_resuming_a_finished_search_runs_no_new_trial(registry, wine, tmp_path):
+    nb = registry.models["naive_bayes"].item
+    first = search(registry, open_storage("sqlite:///" + str(tmp_path / "s.db"), tmp_path),
+                   nb, wine, 4)
+    again = search(registry, open_storage("sqlite:///" + str(tmp_path / "s.db"), tmp_path),
+                   nb, wine, 4)
+    assert [t.number for t in again] == [t.number for t in first]
+
+
+def flaky_build(params, info, seed):
+    if params["C"] > 1.0:
+        raise ValueError("C too large for this test")
+    return LogisticRegression(C=params["C"], max_iter=500)
+
+
+FLAKY = ModelFamily("flaky", "classical", frozenset({"classification"}),
+                    frozenset({"tabular"}),
+                    search_space=lambda trial, info: {"C": trial.suggest_float("C", 1e-3,
+                                                                               1e3, log=True)},
+                    build=lambda p, info, seed: _flat(flaky_build(p, info, seed)))
+
+
+def _flat(model):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    return make_pipeline(StandardScaler(), model)
+
+
+def test_a_failing_trial_is_recorded_with_its_error_and_the_search_goes_on(registry, wine,
+                                                                           tmp_path):
+    trials = search(registry, open_storage(None, tmp_path), FLAKY, wine, 10, pruner="none",
+                    sampler="random")
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(trials) == 10 and failed and complete
+    assert all(t.user_attrs["error"] == "ValueError: C too large for this test" for t in failed)
+    assert all(t.params["C"] > 1.0 for t in failed)
+
+
+SOMETIMES_USELESS = ModelFamily(
+    "sometimes_useless", "classical", frozenset({"classification"}), frozenset({"tabular"}),
+    search_space=lambda trial, info: {"useful": trial.suggest_categorical("useful",
+                                                                          [True, False])},
+    build=lambda p, info, seed: _flat(LogisticRegression(max_iter=500)) if p["useful"]
+    else DummyClassifier(strategy="most_frequent"))
+
+
+def test_the_pruner_stops_hopeless_trials_after_a_fold(registry, wine, tmp_path):
+    trials = search(registry, open_storage(None, tmp_path), SOMETIMES_USELESS, wine, 14,
+                    sampler="random")
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned and all(t.params["useful"] is False for t in pruned)
+    assert all(len(t.intermediate_values) < 3 for t in pruned)
+
+
+def test_the_grid_sampler_stops_when_the_grid_is_done(registry, wine, tmp_path):
+    knn = registry.models["knn"].item
+    trials = search(registry, open_storage(None, tmp_path), knn, wine, 50, sampler="grid",
+                    pruner="none")
+    grid = knn.grid(wine.info)
+    assert len(trials) == len(grid["n_neighbors"]) * len(grid["weights"])
+    assert {(t.params["n_neighbors"], t.params["weights"]) for t in trials} == {
+        (k, w) for k in grid["n_neighbors"] for w in grid["weights"]}
+
+
+def test_the_grid_sampler_refuses_families_without_a_grid(registry):
+    with pytest.raises(AutomlError, match="flaky"):
+        check_sampler_supports(settings(registry, sampler="grid"), [FLAKY])
+
+
+@pytest.mark.parametrize("sampler,pruner", [("random", "successive_halving"),
+                                            ("cmaes", "hyperband"), ("tpe", "none")])
+def test_every_sampler_and_pruner_runs(registry, wine, tmp_path, sampler, pruner):
+    svm = registry.models["rbf_svm"].item
+    trials = search(registry, open_storage(None, tmp_path), svm, wine, 5, sampler=sampler,
+                    pruner=pruner)
+    assert len(trials) == 5
+    assert max(t.value for t in trials if t.state == TrialState.COMPLETE) > 0.9
+
+
+def test_a_bad_storage_url_is_a_clear_error_without_the_password(tmp_path):
+    with pytest.raises(AutomlError) as caught:
+        open_storage("nosuchdb://user:secret@localhost/x", tmp_path)
+    assert "secret" not in str(caught.value) and "user:***@" in str(caught.value)
+    assert redact("postgresql://me:pw@host/db") == "postgresql://me:***@host/db"
