@@ -24,12 +24,15 @@ class Progress:
         if not self.quiet:
             print(text, file=self.stream, flush=True)
 
-    def family_started(self, position: str, family: str, n_trials: int, reused: int,
+    def family_started(self, position: str, family: str, n_trials: int,
+                       previous: list[FrozenTrial], best: float | None,
                        seconds: float | None) -> None:
+        """A family's search begins; `previous` are the trials earlier runs finished."""
         self.position, self.family, self.n_trials = position, family, n_trials
-        self.reused, self.started = reused, time.monotonic()
+        self.reused, self.started, self.best = len(previous), time.monotonic(), best
         self.counts = {state: 0 for state in TrialState}
-        self.best: float | None = None
+        for trial in previous:
+            self.counts[trial.state] += 1
         limit = f", at most {seconds:.0f}s" if seconds is not None else ""
         self._show(f"searching{limit}")
 
@@ -44,9 +47,9 @@ class Progress:
     def _show(self, extra: str, *, final: bool = False) -> None:
         if self.quiet or not (self.live or final):
             return
-        new = sum(self.counts.values())
+        done = sum(self.counts.values())
         best = f"best {self.best:.4f}" if self.best is not None else "no score yet"
-        line = (f"[{self.position}] {self.family:<24} {self.reused + new:>3}/{self.n_trials} "
+        line = (f"[{self.position}] {self.family:<24} {done:>3}/{self.n_trials} "
                 f"trials ({self.reused} reused, {self.counts[TrialState.PRUNED]} pruned, "
                 f"{self.counts[TrialState.FAIL]} failed)  {best}  "
                 f"{time.monotonic() - self.started:5.1f}s  {extra}").rstrip()

@@ -26,8 +26,8 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px s
 .muted{color:#5b6670}table{border-collapse:collapse;font-size:13px;margin:.5rem 0}
 th,td{padding:.25rem .55rem;border-bottom:1px solid #e4e7ea;text-align:right;
 vertical-align:top}th{cursor:pointer;background:#f4f6f8;position:sticky;top:0}
-td.text,th.text{text-align:left}tr.classical td:nth-child(3){color:#3b6ea8}
-tr.deep td:nth-child(3){color:#c8553d}pre{background:#f4f6f8;padding:.8rem;overflow:auto}
+td.text,th.text{text-align:left}td.classical{color:#3b6ea8}td.deep{color:#c8553d}
+.scroll{overflow-x:auto}pre{background:#f4f6f8;padding:.8rem;overflow:auto}
 .charts{display:flex;flex-wrap:wrap;gap:2rem}.verdict{font-size:1.05rem;
 background:#f4f8fb;border-left:4px solid #3b6ea8;padding:.6rem 1rem}
 """
@@ -120,14 +120,11 @@ def verdict(result: RunResult) -> str:
 def table(frame: pd.DataFrame, *, sortable: bool = False) -> str:
     head = "".join(f'<th class="{_align(frame[c])}">{escape(str(c))}</th>'
                    for c in frame.columns)
-    rows = []
-    for _, row in frame.iterrows():
-        kind = escape(str(row.get("kind", "")))
-        cells = "".join(_cell(row[c], frame[c]) for c in frame.columns)
-        rows.append(f'<tr class="{kind}">{cells}</tr>')
+    rows = ["<tr>" + "".join(_cell(row[c], frame[c]) for c in frame.columns) + "</tr>"
+            for _, row in frame.iterrows()]
     css = ' class="sortable"' if sortable else ""
-    return (f"<table{css}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}"
-            "</tbody></table>")
+    return (f'<div class="scroll"><table{css}><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def _align(column: pd.Series) -> str:
@@ -140,8 +137,10 @@ def _cell(value, column: pd.Series) -> str:
         sort_key = "" if math.isnan(value) else repr(value)
     else:
         shown = sort_key = str(value)
-    return (f'<td class="{_align(column)}" data-value="{escape(sort_key)}">'
-            f"{escape(shown)}</td>")
+    css = _align(column)
+    if column.name == "kind":  # colour classical and deep apart
+        css += f" {shown}"
+    return f'<td class="{escape(css)}" data-value="{escape(sort_key)}">{escape(shown)}</td>'
 
 
 def bar_chart(board: pd.DataFrame, column: str, title: str) -> str:

@@ -186,15 +186,15 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
             share = (task.total_timeout - sum(spent.values())) / (len(families) - index)
             seconds = share if seconds is None else min(seconds, share)
         seconds = None if seconds is None else max(0.0, seconds)
-        reused = len(finished_trials(study))
+        previous = finished_trials(study)
         progress.family_started(f"{index + 1}/{len(families)}", family.name,
-                                budget.n_trials, reused, seconds)
+                                budget.n_trials, previous, _best(study), seconds)
         search_family(study, family, dataset.info, dataset.train, settings,
                       n_trials=budget.n_trials, seconds=seconds,
                       on_trial=lambda trial: progress.trial_finished(trial, _best(study)))
         trials = finished_trials(study)
         spent[family.name] = seconds_spent(trials)
-        outcome = SearchOutcome(family, study.study_name, trials, reused,
+        outcome = SearchOutcome(family, study.study_name, trials, len(previous),
                                 settings.metric.direction)
         result = refit(outcome, dataset, metrics, task.seed)
         results.append(result)

@@ -1,0 +1,197 @@
+"""The command line end to end: real searches on small budgets, files written, reruns resume."""
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification
+
+from automl import ModelFamily, hookimpl
+from automl.plugins import build_registry
+from automl.progress import Progress
+from automl.run import run_task
+from automl.task import load_task
+from conftest import REPO, run_cli
+
+SMALL_DIGITS = """
+name = "small_digits"
+seed = 1
+[dataset]
+name = "digits"
+[families]
+include = ["knn", "logistic_regression", "naive_bayes"]
+[search]
+n_trials = 4
+cv_folds = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """Run the CLI twice on the same small task; the second run should resume."""
+    folder = tmp_path_factory.mktemp("digits")
+    task = folder / "small.toml"
+    task.write_text(SMALL_DIGITS + f'[output]\ndir = "{(folder / "out").as_posix()}"\n')
+    first = run_cli(str(task))
+    board_first = pd.read_csv(folder / "out" / "leaderboard.csv")
+    second = run_cli(str(task))
+    return folder / "out", first, board_first, second
+
+
+def test_the_run_writes_a_leaderboard_with_a_row_per_family(digits_run):
+    out, first, board, _ = digits_run
+    assert first.returncode == 0, first.stderr
+    assert set(board["family"]) == {"knn", "logistic_regression", "naive_bayes"}
+    for column in ["rank", "kind", "cv_mean", "cv_std", "test_accuracy",
+                   "test_balanced_accuracy", "test_f1_macro", "test_roc_auc", "test_log_loss",
+                   "fit_s", "predict_ms_per_1k", "trials_complete", "trials_pruned",
+                   "trials_failed", "best_params"]:
+        assert column in board.columns
+    assert (board["kind"] == "classical").all()
+    assert board["test_accuracy"].between(0.75, 1.0).all()
+    assert board.iloc[0]["test_accuracy"] > 0.95
+    assert board["test_roc_auc"].between(0.9, 1.0).all()
+    assert (board["trials_complete"] + board["trials_pruned"] + board["trials_failed"] == 4).all()
+    assert list(board["rank"]) == [1, 2, 3]
+    assert board["test_accuracy"].is_monotonic_decreasing
+    assert all(json.loads(params) for params in board["best_params"])
+
+
+def test_the_terminal_shows_progress_and_the_leaderboard(digits_run):
+    _, first, board, _ = digits_run
+    assert "[1/3]" in first.stderr and "trials" in first.stderr
+    assert "leaderboard (sorted by test accuracy)" in first.stdout
+    assert board.iloc[0]["family"] in first.stdout
+
+
+def test_the_html_report_is_self_contained_and_shows_the_leaderboard(digits_run):
+    out = digits_run[0]
+    html = (out / "index.html").read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    for family in ("knn", "logistic_regression", "naive_bayes"):
+        assert family in html
+    # nothing is loaded from the network: no external scripts, styles, images or fonts
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "<link" not in html and "@import" not in html
+    assert "<svg" in html and "test accuracy" in html
+
+
+def test_the_run_records_what_it_needs_to_be_reproduced(digits_run):
+    out = digits_run[0]
+    environment = json.loads((out / "run.json").read_text())
+    assert environment["seed"] == 1 and len(environment["task_sha256"]) == 64
+    assert environment["versions"]["optuna"].startswith("5.")
+    assert (out / "task.toml").read_text().startswith("\nname = \"small_digits\"")
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 12 and set(trials["state"]) <= {"complete", "pruned", "fail"}
+
+
+def test_running_again_reuses_the_trials_and_gives_the_same_leaderboard(digits_run):
+    out, _, board_first, second = digits_run
+    assert second.returncode == 0, second.stderr
+    assert "reused 12 trials finished by earlier runs" in second.stderr
+    board_second = pd.read_csv(out / "leaderboard.csv")
+    assert (board_second["trials_reused"] == 4).all()
+    for column in ["family", "cv_mean", "test_accuracy", "test_log_loss", "best_params"]:
+        assert list(board_second[column]) == list(board_first[column])
+
+
+def test_a_csv_file_of_ones_own_runs_end_to_end(tmp_path):
+    X, y = make_classification(n_samples=240, n_features=6, n_informative=4, n_classes=3,
+                               random_state=0)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    frame["species"] = np.array(["alpha", "beta", "gamma"])[y]
+    (tmp_path / "data").mkdir()
+    frame.to_csv(tmp_path / "data" / "mine.csv", index=False)
+    task = tmp_path / "mine.toml"
+    task.write_text(f"""
+[dataset]
+path = "data/mine.csv"
+target = "species"
+[families]
+include = ["rbf_svm", "random_forest"]
+[families.random_forest]
+n_trials = 2
+[search]
+n_trials = 3
+cv_folds = 3
+[output]
+dir = "{(tmp_path / 'out').as_posix()}"
+""")
+    result = run_cli(str(task))
+    assert result.returncode == 0, result.stderr
+    board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
+    assert set(board["family"]) == {"rbf_svm", "random_forest"}
+    assert board["test_accuracy"].between(0.6, 1.0).all()
+    assert dict(zip(board["family"], board["trials_complete"] + board["trials_pruned"])) == {
+        "rbf_svm": 3, "random_forest": 2}
+    assert "dataset mine.csv: 192 train / 48 test samples" in result.stderr
+
+
+def test_a_regression_task_reports_regression_metrics(tmp_path, write_task):
+    task = write_task('[dataset]\nname = "diabetes"\n[families]\ninclude = ["ridge", "knn"]\n'
+                      '[search]\nn_trials = 3\ncv_folds = 3\n')
+    result = run_cli(str(task))
+    assert result.returncode == 0, result.stderr
+    board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
+    assert {"test_r2", "test_rmse", "test_mae"} <= set(board.columns)
+    assert "test_accuracy" not in board.columns
+    assert 0.3 < board["test_r2"].max() < 0.7  # diabetes: r2 near 0.45 for good models
+    assert board["test_rmse"].between(40, 80).all()
+
+
+class Hostile:
+    """A plugin whose trials fail with HTML in the error message."""
+
+    @staticmethod
+    @hookimpl
+    def automl_register_models(register):
+        def build(params, info, seed):
+            raise RuntimeError("<script>alert('x')</script> & <b>bold</b>")
+        register(ModelFamily("hostile", "deep", frozenset({"classification"}),
+                             frozenset({"tabular"}), lambda trial, info: {}, build))
+
+
+def test_a_family_whose_trials_all_fail_is_listed_with_the_reason_escaped(write_task, tmp_path):
+    task = load_task(write_task('[dataset]\nname = "wine"\n[families]\n'
+                                'include = ["hostile", "naive_bayes"]\n[search]\nn_trials = 2\n'
+                                'cv_folds = 3\n'))
+    result = run_task(task, build_registry({"hostile_plugin": Hostile}),
+                      progress=Progress(quiet=True))
+    row = result.leaderboard.set_index("family").loc["hostile"]
+    assert row["trials_failed"] == 2 and np.isnan(row["test_accuracy"])
+    assert row["note"].startswith("every trial failed: RuntimeError: <script>")
+    assert result.leaderboard.iloc[0]["family"] == "naive_bayes"
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &lt;b&gt;bold" in html
+    assert "<script>alert(" not in html and "<b>bold</b>" not in html
+
+
+def test_help_explains_the_commands():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "python -m automl tasks/images.toml" in result.stdout
+    assert "plugins" in result.stdout and "resume" in result.stdout
+
+
+def test_a_bad_task_through_the_real_cli_exits_2_without_traceback(write_task):
+    task = write_task('[dataset]\nname = "digits"\n[search]\ncv_fold = 3\n')
+    result = run_cli(str(task))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "key 'search.cv_fold': unknown key" in result.stderr
+    assert "did you mean 'cv_folds'?" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_shipped_images_task_reaches_098_on_digits(tmp_path):
+    """The README's main command: every scikit-learn family on digits in a few minutes."""
+    text = (REPO / "tasks" / "images.toml").read_text()
+    task = tmp_path / "images.toml"
+    task.write_text(text + f'\n[output]\ndir = "{(tmp_path / "out").as_posix()}"\n')
+    result = run_cli(str(task))
+    assert result.returncode == 0, result.stderr
+    board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
+    assert len(board) >= 7 and board["test_accuracy"].max() >= 0.98
