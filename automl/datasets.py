@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import prod
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
 from automl.errors import DataError
-from automl.schema import NAME_PATTERN, Option
+from automl.schema import Option, name_problems
 
 TASK_TYPES = ("classification", "regression")
 INPUT_KINDS = ("tabular", "image", "sequence")
@@ -105,9 +104,7 @@ class DatasetLoader:
 
     def problems(self) -> list[str]:
         """What is wrong with this registration (empty when it is valid)."""
-        found = []
-        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
-            found.append(f"name {self.name!r} must match {NAME_PATTERN.pattern}")
+        found = name_problems(self.name)
         if not callable(self.load):
             found.append("load must be callable")
         if not all(isinstance(option, Option) for option in self.options.values()):

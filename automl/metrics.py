@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from automl.datasets import TASK_TYPES
-from automl.schema import NAME_PATTERN
+from automl.schema import name_problems
 
 DIRECTIONS = ("maximize", "minimize")
 
@@ -33,9 +33,7 @@ class Metric:
 
     def problems(self) -> list[str]:
         """What is wrong with this registration (empty when it is valid)."""
-        found = []
-        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
-            found.append(f"name {self.name!r} must match {NAME_PATTERN.pattern}")
+        found = name_problems(self.name)
         if self.direction not in DIRECTIONS:
             found.append(f"direction {self.direction!r} must be one of {', '.join(DIRECTIONS)}")
         if not self.task_types or not set(self.task_types) <= set(TASK_TYPES):

@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 
 from automl.datasets import INPUT_KINDS, TASK_TYPES, DatasetInfo
-from automl.schema import NAME_PATTERN
+from automl.schema import name_problems
 
 KINDS = ("classical", "deep")
 
@@ -59,9 +59,7 @@ class ModelFamily:
 
     def problems(self) -> list[str]:
         """What is wrong with this registration (empty when it is valid)."""
-        found = []
-        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
-            found.append(f"name {self.name!r} must match {NAME_PATTERN.pattern}")
+        found = name_problems(self.name)
         if self.kind not in KINDS:
             found.append(f"kind {self.kind!r} must be one of {', '.join(KINDS)}")
         if not self.task_types or not set(self.task_types) <= set(TASK_TYPES):

@@ -191,7 +191,8 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
                                 budget.n_trials, previous, _best(study), seconds)
         search_family(study, family, dataset.info, dataset.train, settings,
                       n_trials=budget.n_trials, seconds=seconds,
-                      on_trial=lambda trial: progress.trial_finished(trial, _best(study)))
+                      on_trial=lambda trial, study=study: progress.trial_finished(
+                          trial, _best(study)))
         trials = finished_trials(study)
         spent[family.name] = seconds_spent(trials)
         outcome = SearchOutcome(family, study.study_name, trials, len(previous),

@@ -18,6 +18,15 @@ from automl.errors import TaskFileError, did_you_mean
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 """What a registered name (model family, dataset loader, metric) must look like."""
 
+
+
+def name_problems(name: object) -> list[str]:
+    """The problem with a registered name, if any, as a list for `problems()` methods."""
+    if isinstance(name, str) and NAME_PATTERN.match(name):
+        return []
+    return [f"name {name!r} must match {NAME_PATTERN.pattern}"]
+
+
 REQUIRED = object()
 """Default of an option the user must give."""
 

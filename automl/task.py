@@ -163,7 +163,7 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
     top = validate_table(document, TOP_LEVEL, source,
                          extra_keys=lambda key: key in SECTIONS, also_known=SECTIONS)
     tables = {}
-    for section, options in SECTIONS.items():
+    for section in SECTIONS:
         table = document.get(section, {})
         if not isinstance(table, dict):
             raise source.error(section, "must be a table", expected=f"[{section}]",

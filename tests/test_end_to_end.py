@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO, run_cli
 from sklearn.datasets import make_classification
 
 from automl import ModelFamily, hookimpl
@@ -13,7 +14,6 @@ from automl.plugins import build_registry
 from automl.progress import Progress
 from automl.run import run_task
 from automl.task import load_task
-from conftest import REPO, run_cli
 
 SMALL_DIGITS = """
 name = "small_digits"
@@ -125,8 +125,9 @@ dir = "{(tmp_path / 'out').as_posix()}"
     board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
     assert set(board["family"]) == {"rbf_svm", "random_forest"}
     assert board["test_accuracy"].between(0.6, 1.0).all()
-    assert dict(zip(board["family"], board["trials_complete"] + board["trials_pruned"])) == {
-        "rbf_svm": 3, "random_forest": 2}
+    trials = board["trials_complete"] + board["trials_pruned"]
+    assert dict(zip(board["family"], trials, strict=True)) == {"rbf_svm": 3,
+                                                                "random_forest": 2}
     assert "dataset mine.csv: 192 train / 48 test samples" in result.stderr
 
 

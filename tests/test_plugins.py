@@ -2,14 +2,13 @@
 
 import os
 import sys
-import textwrap
 
 import pytest
+from conftest import run_cli
 
 from automl import ModelFamily, hookimpl
 from automl.errors import PluginError
 from automl.plugins import build_registry
-from conftest import run_cli
 
 BUILT_IN_FAMILIES = {"logistic_regression", "ridge", "linear_svm", "rbf_svm", "knn",
                      "random_forest", "extra_trees", "hist_gradient_boosting", "naive_bayes"}

@@ -7,6 +7,7 @@ from sklearn.linear_model import LogisticRegression
 
 from automl import ModelFamily
 from automl.datasets import prepare_dataset
+from automl.errors import AutomlError
 from automl.search import (
     SearchSettings,
     check_sampler_supports,
@@ -15,7 +16,6 @@ from automl.search import (
     search_family,
 )
 from automl.storage import open_storage, redact
-from automl.errors import AutomlError
 
 
 @pytest.fixture(scope="module")
