@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--storage", metavar="URL",
                      help="Optuna storage URL (sqlite:///x.db, postgresql://...) or journal "
                      "file path; default: optuna.journal in the output folder")
+    run.add_argument("--device", choices=("auto", "cpu", "gpu", "tpu"),
+                     help="JAX platform for deep families; default: the task file's device")
     run.add_argument("--quiet", action="store_true", help="print only the leaderboard")
     commands.add_parser("plugins", help="list installed plugins and what they register",
                         description="List installed plugins and what they register.")
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     registry = build_registry()
     _warn_broken_plugins(registry)
     command = "python -m automl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    result = run_task(task, registry, storage_url=args.storage,
+    result = run_task(task, registry, storage_url=args.storage, device=args.device,
                       progress=Progress(quiet=args.quiet), command=command)
     print(format_leaderboard(result.leaderboard, result.metric.name))
     print(f"\nreport: {result.output_dir / 'index.html'}\n"
@@ -94,8 +96,10 @@ def run(args: argparse.Namespace) -> int:
 def format_leaderboard(board: pd.DataFrame, metric: str) -> str:
     columns = ["rank", "family", "kind", "cv_mean", "cv_std"]
     columns += [c for c in board.columns if c.startswith("test_")]
-    columns += ["fit_s", "predict_ms_per_1k", "trials_complete", "trials_pruned",
-                "trials_failed"]
+    columns += ["fit_s", "predict_ms_per_1k"]
+    if (board["kind"] == "deep").any():
+        columns += ["compile_s", "depth", "device"]
+    columns += ["trials_complete", "trials_pruned", "trials_failed"]
     shown = board[columns].rename(columns={"predict_ms_per_1k": "pred_ms/1k",
                                            "trials_complete": "done",
                                            "trials_pruned": "pruned",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from automl.datasets import Dataset, DatasetInfo, Split
 from automl.metrics import Metric, predict_proba, score_all
@@ -32,46 +33,87 @@ def score_estimator(estimator, X: np.ndarray, y: np.ndarray, info: DatasetInfo,
     return score_all(metrics, y, y_pred, y_proba)
 
 
-def cross_validate(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
-                   train: Split, metric: Metric, *, folds: int, seed: int,
-                   after_fold: Callable[[int, float], None] | None = None) -> list[float]:
-    """Scores of `params` on each fold of the training split.
+def validate(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
+             train: Split, metric: Metric, *, folds: int, seed: int, device: str,
+             after_step: Callable[[int, float], None] | None = None) -> list[float]:
+    """Validation scores of `params` on the training split, by the family's evaluation:
+    one per CV fold, or one holdout score for families trained in epochs.
 
-    `after_fold(fold, running_mean)` is called after each fold; the search uses it to
-    report to Optuna's pruner, which may stop the trial by raising `optuna.TrialPruned`.
+    `after_step(step, score)` is called after each fold (with the running mean) or epoch;
+    the search uses it to report to Optuna's pruner, which may stop the trial by raising
+    `optuna.TrialPruned`.
     """
+    report = after_step or (lambda step, score: None)
+    if family.evaluation == "holdout":
+        return [_holdout(family, params, info, train, metric, seed, device, report)]
     scores: list[float] = []
     for fold, (fit_rows, score_rows) in enumerate(
             cv_splitter(info, folds, seed).split(train.X, train.y)):
-        estimator = family.build(params, info, seed)
+        estimator = family.build(params, info, seed, device)
         estimator.fit(train.X[fit_rows], train.y[fit_rows])
-        value = score_estimator(estimator, train.X[score_rows], train.y[score_rows], info,
-                                {metric.name: metric})[metric.name]
-        if not np.isfinite(value):
-            raise ValueError(f"{metric.name} is {value} on fold {fold + 1}")
-        scores.append(value)
-        if after_fold is not None:
-            after_fold(fold, float(np.mean(scores)))
+        scores.append(_score(estimator, train.X[score_rows], train.y[score_rows], info,
+                             metric, f"fold {fold + 1}"))
+        report(fold, float(np.mean(scores)))
     return scores
+
+
+HOLDOUT_SHARE = 0.2
+
+
+def _holdout(family, params, info, train: Split, metric, seed, device, report) -> float:
+    stratify = train.y if info.task_type == "classification" else None
+    fit_rows, val_rows = train_test_split(np.arange(len(train.y)), test_size=HOLDOUT_SHARE,
+                                          random_state=seed, stratify=stratify)
+    X_val, y_val = train.X[val_rows], train.y[val_rows]
+
+    def after_epoch(epoch: int, estimator) -> None:
+        report(epoch, _score(estimator, X_val, y_val, info, metric, f"epoch {epoch + 1}"))
+
+    estimator = family.build(params, info, seed, device)
+    estimator.fit(train.X[fit_rows], train.y[fit_rows], validation_data=(X_val, y_val),
+                  epoch_callback=after_epoch)
+    return _score(estimator, X_val, y_val, info, metric, "the validation split")
+
+
+def _score(estimator, X, y, info, metric: Metric, where: str) -> float:
+    value = score_estimator(estimator, X, y, info, {metric.name: metric})[metric.name]
+    if not np.isfinite(value):
+        raise ValueError(f"{metric.name} is {value} on {where}")
+    return value
 
 
 @dataclass(frozen=True)
 class TestResult:
-    """A family's best parameters refitted on the whole training split, scored on test."""
+    """A family's best parameters refitted on the whole training split, scored on test.
+
+    `fit_seconds` excludes compilation, which `compile_seconds` holds (the cost of
+    compiling the programs the fit used, for models that compile); `n_params`,
+    `samples_per_second` and `device` come from estimators that report them.
+    """
 
     scores: dict[str, float]
     fit_seconds: float
     predict_ms_per_1k: float
+    compile_seconds: float = math.nan
+    n_params: float = math.nan
+    samples_per_second: float = math.nan
+    device: str = "cpu"
 
 
 def fit_and_test(family: ModelFamily, params: Mapping[str, Any], dataset: Dataset,
-                 metrics: Mapping[str, Metric], seed: int) -> TestResult:
-    estimator = family.build(params, dataset.info, seed)
+                 metrics: Mapping[str, Metric], seed: int, device: str) -> TestResult:
+    estimator = family.build(params, dataset.info, seed, device)
     start = time.perf_counter()
     estimator.fit(dataset.train.X, dataset.train.y)
-    fit_seconds = time.perf_counter() - start
+    wall = time.perf_counter() - start
     scores = score_estimator(estimator, dataset.test.X, dataset.test.y, dataset.info, metrics)
-    return TestResult(scores, fit_seconds, predict_latency(estimator, dataset.test.X) * 1e6)
+    return TestResult(
+        scores, wall - getattr(estimator, "fresh_compile_seconds_", 0.0),
+        predict_latency(estimator, dataset.test.X) * 1e6,
+        compile_seconds=getattr(estimator, "compile_seconds_", math.nan),
+        n_params=getattr(estimator, "n_params_", math.nan),
+        samples_per_second=getattr(estimator, "samples_per_second_", math.nan),
+        device=getattr(estimator, "device_", "cpu"))
 
 
 def predict_latency(estimator, X: np.ndarray, repeats: int = 3) -> float:

@@ -14,6 +14,8 @@ from automl.evaluate import TestResult
 from automl.metrics import Metric
 from automl.search import SearchOutcome
 
+NO_TEST = TestResult({}, math.nan, math.nan)
+
 
 @dataclass(frozen=True)
 class FamilyResult:
@@ -44,14 +46,20 @@ def build_leaderboard(results: Sequence[FamilyResult], optimize: Metric,
     for result in results:
         outcome, best = result.outcome, result.outcome.best_trial
         test = result.test.scores if result.test else {}
+        test_result = result.test or NO_TEST
         rows.append({
             "family": outcome.family.name,
             "kind": outcome.family.kind,
             "cv_mean": best.value if best else math.nan,
             "cv_std": best.user_attrs.get("cv_std", math.nan) if best else math.nan,
             **{f"test_{name}": test.get(name, math.nan) for name in report_metrics},
-            "fit_s": result.test.fit_seconds if result.test else math.nan,
-            "predict_ms_per_1k": result.test.predict_ms_per_1k if result.test else math.nan,
+            "fit_s": test_result.fit_seconds,
+            "compile_s": test_result.compile_seconds,
+            "predict_ms_per_1k": test_result.predict_ms_per_1k,
+            "samples_per_s": test_result.samples_per_second,
+            "n_params": test_result.n_params,
+            "device": test_result.device if result.test else "",
+            "depth": best.params.get("depth", math.nan) if best else math.nan,
             "search_s": outcome.seconds,
             "trials_complete": outcome.count(TrialState.COMPLETE),
             "trials_pruned": outcome.count(TrialState.PRUNED),
@@ -60,7 +68,7 @@ def build_leaderboard(results: Sequence[FamilyResult], optimize: Metric,
             "best_params": json.dumps(best.params, sort_keys=True) if best else "",
             "note": result.note,
         })
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows).astype({"n_params": "Int64", "depth": "Int64"})
     sort_by = f"test_{optimize.name}" if f"test_{optimize.name}" in frame else "cv_mean"
     frame = frame.sort_values([sort_by, "cv_mean"],
                               ascending=optimize.direction == "minimize",

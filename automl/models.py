@@ -17,9 +17,10 @@ from automl.datasets import INPUT_KINDS, TASK_TYPES, DatasetInfo
 from automl.schema import name_problems
 
 KINDS = ("classical", "deep")
+EVALUATIONS = ("cv", "holdout")
 
 SearchSpace = Callable[[optuna.Trial, DatasetInfo], dict[str, Any]]
-Builder = Callable[[Mapping[str, Any], DatasetInfo, int], Any]
+Builder = Callable[[Mapping[str, Any], DatasetInfo, int, str], Any]
 Grid = Callable[[DatasetInfo], Mapping[str, Sequence[Any]]]
 
 
@@ -34,14 +35,24 @@ class ModelFamily:
         input_kinds: the input kinds it accepts (``"tabular"``, ``"image"``, ``"sequence"``).
         search_space: ``search_space(trial, info) -> params``; suggests values with
             ``trial.suggest_*`` and returns the parameters `build` takes.
-        build: ``build(params, info, seed) -> estimator``; an unfitted estimator with
-            scikit-learn's ``fit(X, y)`` / ``predict(X)`` (and ``predict_proba(X)`` for
-            classifiers that give probabilities). X arrives with shape
+        build: ``build(params, info, seed, device) -> estimator``; an unfitted estimator
+            with scikit-learn's ``fit(X, y)`` / ``predict(X)`` (and ``predict_proba(X)``
+            for classifiers that give probabilities). X arrives with shape
             ``(n, *info.input_shape)``; classification labels are integers
-            ``0..n_classes-1``. The same seed must give the same model.
+            ``0..n_classes-1``. `device` is the JAX platform the task chose (``"cpu"``,
+            ``"gpu"``, ``"tpu"``); models that do not use JAX ignore it. The same seed
+            must give the same model.
         grid: optional ``grid(info) -> {param: values}`` for the grid sampler; it must
             name exactly the parameters `search_space` suggests.
         description: one line for ``python -m automl plugins``.
+        evaluation: how a trial is scored. ``"cv"``: k-fold cross-validation on the
+            training split, one pruning step per fold. ``"holdout"`` (for models trained
+            in epochs): one fit on a stratified share of the training split, with
+            ``fit(X, y, validation_data=(X_val, y_val), epoch_callback=f)``; the engine
+            scores the estimator in ``f(epoch, estimator)`` after every epoch, one pruning
+            step per epoch, and the trial's value is the final validation score.
+        starting_points: parameter sets to try first in a new study (a configuration known
+            to work well), before the sampler takes over.
     """
 
     name: str
@@ -52,6 +63,8 @@ class ModelFamily:
     build: Builder
     grid: Grid | None = None
     description: str = ""
+    evaluation: str = "cv"
+    starting_points: tuple[Mapping[str, Any], ...] = ()
 
     def accepts(self, info: DatasetInfo) -> bool:
         """Whether this family can model the dataset described by `info`."""
@@ -73,4 +86,7 @@ class ModelFamily:
                 found.append(f"{attribute} must be callable")
         if self.grid is not None and not callable(self.grid):
             found.append("grid must be callable or None")
+        if self.evaluation not in EVALUATIONS:
+            found.append(f"evaluation {self.evaluation!r} must be one of "
+                         f"{', '.join(EVALUATIONS)}")
         return found

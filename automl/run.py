@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from automl.datasets import Dataset, DatasetInfo, prepare_dataset
+from automl.devices import describe_devices, resolve_device
 from automl.errors import AutomlError
 from automl.evaluate import fit_and_test
 from automl.leaderboard import FamilyResult, build_leaderboard, trials_table
@@ -56,8 +57,11 @@ class RunResult:
 
 
 def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
-             progress: Progress | None = None, command: str = "") -> RunResult:
-    """Search every family the task selects and write the report to its output folder."""
+             device: str | None = None, progress: Progress | None = None,
+             command: str = "") -> RunResult:
+    """Search every family the task selects and write the report to its output folder.
+
+    `storage_url` and `device` override the task file's storage and device."""
     progress = progress or Progress()
     started = time.time()
     check_plugin_names(task, registry)
@@ -68,15 +72,16 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
                      + (f", {info.n_classes} classes" if info.n_classes else ""))
     metric, report_metrics = choose_metrics(task, registry, info)
     families = choose_families(task, registry, info)
+    platform = choose_platform(task, device, families)
     check_cv_folds(task, dataset)
     output_dir = prepare_output_dir(task.output_dir)
     storage_url = storage_url or task.storage
     settings = SearchSettings(task.name, task.seed, task.sampler, task.pruner, task.cv_folds,
-                              metric, fingerprint(dataset))
+                              metric, fingerprint(dataset), platform, task.trial_timeout)
     check_sampler_supports(settings, families)
     storage = open_storage(storage_url, output_dir)
-    progress.message(f"searching {len(families)} families by {task.cv_folds}-fold CV "
-                     f"{metric.name}; studies in {describe(storage_url, output_dir)}")
+    progress.message(f"searching {len(families)} families for the best {metric.name} "
+                     f"on {platform}; studies in {describe(storage_url, output_dir)}")
 
     results = search_all(task, families, dataset, settings, storage, report_metrics,
                          registry, progress)
@@ -88,7 +93,8 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
         results=results,
         leaderboard=build_leaderboard(results, metric, report_metrics),
         trials=trials_table(results),
-        environment=environment(task, command, started, describe(storage_url, output_dir)),
+        environment=environment(task, command, started, describe(storage_url, output_dir),
+                                platform, families),
         output_dir=output_dir)
     write_outputs(result)
     return result
@@ -133,6 +139,22 @@ def choose_families(task: Task, registry: Registry, info: DatasetInfo) -> list[M
         raise task.error("families", f"no installed model family accepts "
                          f"{info.input_kind} {info.task_type} data")
     return chosen
+
+
+def choose_platform(task: Task, override: str | None, families: list[ModelFamily]) -> str:
+    """The JAX platform for deep families. JAX is asked only when a deep family runs or a
+    platform is named, so classical-only runs do not import it."""
+    name = override or task.device
+    if name == "auto" and all(family.kind == "classical" for family in families):
+        return "cpu"
+    try:
+        return resolve_device(name)
+    except AutomlError as error:
+        if override:
+            error.key = "--device"
+            raise
+        raise task.error("device", error.problem, expected=error.expected,
+                         hint=error.hint) from None
 
 
 def check_cv_folds(task: Task, dataset: Dataset) -> None:
@@ -197,20 +219,19 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
         spent[family.name] = seconds_spent(trials)
         outcome = SearchOutcome(family, study.study_name, trials, len(previous),
                                 settings.metric.direction)
-        result = refit(outcome, dataset, metrics, task.seed)
+        result = refit(outcome, dataset, metrics, task.seed, settings.device)
         results.append(result)
         progress.family_finished(_summary(result, settings.metric))
     return results
 
 
 def refit(outcome: SearchOutcome, dataset: Dataset, metrics: dict[str, Metric],
-          seed: int) -> FamilyResult:
+          seed: int, device: str) -> FamilyResult:
     best = outcome.best_trial
     if best is None:
         return FamilyResult(outcome, None)
     try:
-        test = fit_and_test(outcome.family, best.params, dataset,
-                            metrics, seed)
+        test = fit_and_test(outcome.family, best.params, dataset, metrics, seed, device)
     except Exception as error:  # report it on the family's row; other families go on
         return FamilyResult(outcome, None, refit_error=f"{type(error).__name__}: {error}")
     return FamilyResult(outcome, test)
@@ -230,7 +251,8 @@ def _summary(result: FamilyResult, metric: Metric) -> str:
             f"fit {result.test.fit_seconds:.2f}s")
 
 
-def environment(task: Task, command: str, started: float, storage: str) -> dict:
+def environment(task: Task, command: str, started: float, storage: str, jax_platform: str,
+                families: list[ModelFamily]) -> dict:
     """What a reader needs to reproduce the run."""
     versions = {}
     for package in VERSIONED_PACKAGES:
@@ -241,6 +263,8 @@ def environment(task: Task, command: str, started: float, storage: str) -> dict:
     return {
         "task": task.name, "task_file": str(task.path), "task_sha256": task.digest(),
         "command": command, "seed": task.seed, "storage": storage,
+        "jax_devices": (describe_devices(jax_platform)
+                        if any(f.kind == "deep" for f in families) else "not used"),
         "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         "wall_s": round(time.time() - started, 2),
         "python": platform.python_version(), "platform": platform.platform(),

@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.datasets import DatasetInfo, Split
 from automl.errors import AutomlError
-from automl.evaluate import cross_validate
+from automl.evaluate import validate
 from automl.metrics import Metric
 from automl.models import ModelFamily
 
@@ -45,6 +45,8 @@ class SearchSettings:
     cv_folds: int
     metric: Metric
     data_fingerprint: str
+    device: str = "cpu"
+    trial_timeout: float | None = None
 
     def study_name(self, family: str) -> str:
         """Studies are named by task and family, plus a digest of every setting that
@@ -126,14 +128,17 @@ class AskTellGridSampler(optuna.samplers.GridSampler):
         pass
 
 
-def make_pruner(name: str, cv_folds: int) -> optuna.pruners.BasePruner:
-    """Pruners see one step per CV fold, so resources are counted in folds."""
+def make_pruner(name: str, family: ModelFamily) -> optuna.pruners.BasePruner:
+    """The task's pruner; a step is a CV fold, or an epoch for holdout families, which
+    get a few epochs of warm-up since early epochs say little about the final score."""
+    warmup = 5 if family.evaluation == "holdout" else 0
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
     if name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, warmup))
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=cv_folds)
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup),
+                                              max_resource="auto")
     return optuna.pruners.NopPruner()
 
 
@@ -156,7 +161,10 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
     Trials are scored by cross-validation on `train` only; the test split is never seen.
     A trial that raises is recorded as failed with its error and the search goes on.
     """
-    study.pruner = make_pruner(settings.pruner, settings.cv_folds)
+    study.pruner = make_pruner(settings.pruner, family)
+    if not study.get_trials(deepcopy=False) and settings.sampler != "grid":
+        for params in family.starting_points:
+            study.enqueue_trial(dict(params))
     started = time.monotonic()
     while True:
         done = len(finished_trials(study))
@@ -172,18 +180,26 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
 
 def _run_trial(study: optuna.Study, trial: optuna.Trial, family: ModelFamily,
                info: DatasetInfo, train: Split, settings: SearchSettings) -> FrozenTrial:
-    def report(fold: int, running_mean: float) -> None:
-        trial.report(running_mean, step=fold)
-        if fold + 1 < settings.cv_folds and trial.should_prune():
+    started = time.monotonic()
+    unit = "epochs" if family.evaluation == "holdout" else "CV folds"
+
+    def report(step: int, score: float) -> None:
+        limit = settings.trial_timeout
+        if limit is not None and time.monotonic() - started > limit:
+            raise TimeoutError(f"the trial ran past search.trial_timeout ({limit:g} s) "
+                               f"after {step + 1} {unit}")
+        trial.report(score, step=step)
+        last_fold = family.evaluation == "cv" and step + 1 == settings.cv_folds
+        if not last_fold and trial.should_prune():
             raise optuna.TrialPruned()
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             params = family.search_space(trial, info)
-            scores = cross_validate(family, params, info, train, settings.metric,
-                                    folds=settings.cv_folds, seed=settings.seed,
-                                    after_fold=report)
+            scores = validate(family, params, info, train, settings.metric,
+                              folds=settings.cv_folds, seed=settings.seed,
+                              device=settings.device, after_step=report)
         except optuna.TrialPruned:
             outcome: dict[str, Any] = {"state": TrialState.PRUNED}
         except KeyboardInterrupt:
@@ -195,7 +211,8 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, family: ModelFamily,
             outcome = {"state": TrialState.FAIL}
         else:
             trial.set_user_attr("cv_scores", scores)
-            trial.set_user_attr("cv_std", float(np.std(scores)))
+            if len(scores) > 1:  # a holdout score has no spread
+                trial.set_user_attr("cv_std", float(np.std(scores)))
             outcome = {"values": float(np.mean(scores))}
     messages = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
     if messages:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.datasets import TASK_TYPES
+from automl.devices import DEVICES
 from automl.errors import TaskFileError, did_you_mean
 from automl.plugins import Registry
 from automl.schema import Option, Source, validate_table
@@ -32,6 +33,10 @@ TOP_LEVEL = {
     "task_type": Option(str, "`classification` or `regression`. Default: regression for a "
                         "target of non-integer numbers, classification otherwise.",
                         choices=TASK_TYPES),
+    "device": Option(str, "JAX platform for deep families: `auto` (an accelerator when "
+                     "JAX sees one, else the CPU), `cpu`, `gpu` or `tpu`. Training is "
+                     "data-parallel over all local devices of the platform. `--device` "
+                     "overrides it.", default="auto", choices=DEVICES),
 }
 DATASET = {
     "name": Option(str, "A built-in dataset (`digits`, `breast_cancer`, `wine`, `diabetes`, "
@@ -73,8 +78,12 @@ SEARCH = {
                       "CMA-ES.", default="tpe", choices=SAMPLERS),
     "pruner": Option(str, "Optuna pruner; trials report their score after each CV fold.",
                      default="median", choices=PRUNERS),
-    "cv_folds": Option(int, "Cross-validation folds on the training split.", default=5,
-                       minimum=2, maximum=50),
+    "cv_folds": Option(int, "Cross-validation folds on the training split (deep families "
+                       "are scored on one validation share of it instead, epoch by epoch).",
+                       default=5, minimum=2, maximum=50),
+    "trial_timeout": Option(float, "Seconds one trial may run; checked after each CV fold "
+                            "or epoch, a trial past it is recorded as failed. Default: no "
+                            "limit.", minimum=0, exclusive_minimum=True),
     "storage": Option(str, "Optuna storage URL (`sqlite:///x.db`, `postgresql://...`) or "
                       "a journal file path. Default: `optuna.journal` in the output "
                       "folder. `--storage` overrides it."),
@@ -121,8 +130,10 @@ class Task:
     sampler: str
     pruner: str
     cv_folds: int
+    trial_timeout: float | None
     storage: str | None
     output_dir: Path
+    device: str
 
     @property
     def path(self) -> Path:
@@ -209,8 +220,9 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
         include=tuple(families["include"]), exclude=tuple(families["exclude"]),
         budget=budget, family_budgets=family_budgets,
         total_timeout=search["total_timeout"], sampler=search["sampler"],
-        pruner=search["pruner"], cv_folds=search["cv_folds"], storage=search["storage"],
-        output_dir=Path(output["dir"] or Path("reports") / name),
+        pruner=search["pruner"], cv_folds=search["cv_folds"],
+        trial_timeout=search["trial_timeout"], storage=search["storage"],
+        output_dir=Path(output["dir"] or Path("reports") / name), device=top["device"],
     )
 
 

@@ -113,7 +113,7 @@ def family(name: str, space, *, classifier: Maker | None = None,
     task_types = {t for t, maker in (("classification", classifier),
                                      ("regression", regressor)) if maker}
 
-    def build(params, info, seed):
+    def build(params, info, seed, device):  # scikit-learn runs on the CPU, whatever device
         maker = classifier if info.task_type == "classification" else regressor
         return maker(dict(params), info, seed)
 

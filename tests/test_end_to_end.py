@@ -149,7 +149,7 @@ class Hostile:
     @staticmethod
     @hookimpl
     def automl_register_models(register):
-        def build(params, info, seed):
+        def build(params, info, seed, device):
             raise RuntimeError("<script>alert('x')</script> & <b>bold</b>")
         register(ModelFamily("hostile", "deep", frozenset({"classification"}),
                              frozenset({"tabular"}), lambda trial, info: {}, build))

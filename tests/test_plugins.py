@@ -31,7 +31,7 @@ def test_built_in_plugins_come_through_the_entry_point_group(registry):
 def _family(name):
     return ModelFamily(name=name, kind="classical", task_types=frozenset({"classification"}),
                        input_kinds=frozenset({"tabular"}), search_space=lambda t, i: {},
-                       build=lambda p, i, s: None)
+                       build=lambda p, i, s, d: None)
 
 
 class DuplicateKnn:

@@ -77,7 +77,7 @@ FLAKY = ModelFamily("flaky", "classical", frozenset({"classification"}),
                     frozenset({"tabular"}),
                     search_space=lambda trial, info: {"C": trial.suggest_float("C", 1e-3,
                                                                                1e3, log=True)},
-                    build=lambda p, info, seed: _flat(flaky_build(p, info, seed)))
+                    build=lambda p, info, seed, device: _flat(flaky_build(p, info, seed)))
 
 
 def _flat(model):
@@ -101,7 +101,8 @@ SOMETIMES_USELESS = ModelFamily(
     "sometimes_useless", "classical", frozenset({"classification"}), frozenset({"tabular"}),
     search_space=lambda trial, info: {"useful": trial.suggest_categorical("useful",
                                                                           [True, False])},
-    build=lambda p, info, seed: _flat(LogisticRegression(max_iter=500)) if p["useful"]
+    build=lambda p, info, seed, device: _flat(LogisticRegression(max_iter=500))
+    if p["useful"]
     else DummyClassifier(strategy="most_frequent"))
 
 

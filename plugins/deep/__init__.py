@@ -1,0 +1,1 @@
+"""Deep networks on JAX/Flax NNX as scikit-learn estimators (see `estimator`)."""

@@ -8,6 +8,7 @@ pruner. Same seed, same device: same predictions.
 
 Fitted attributes: ``compile_seconds_`` (compiling the programs this fit used, whether
 compiled now or reused from an earlier fit of the same architecture),
+``fresh_compile_seconds_`` (the part compiled during this fit),
 ``train_seconds_`` (training steps only), ``samples_per_second_``, ``n_params_``,
 ``n_epochs_``, ``best_epoch_``, ``device_``.
 """
@@ -19,12 +20,11 @@ from collections.abc import Callable
 
 import jax
 import numpy as np
+from automl_plugins.deep import networks
+from automl_plugins.deep.training import StepConfig, Trainer, predict_outputs
 from flax import nnx
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
-
-from automl_plugins.deep import networks
-from automl_plugins.deep.training import StepConfig, Trainer, predict_outputs
 
 NETWORKS = ("mlp", "cnn", "rnn")
 
@@ -113,6 +113,11 @@ class FlaxEstimator(BaseEstimator):
         else:
             X_val = np.asarray(validation_data[0], dtype=np.float32)
             y_val = self._encode(np.asarray(validation_data[1]))
+        # Standardise inputs: per feature for tables, per channel for images and sequences.
+        axes = 0 if X.ndim == 2 else tuple(range(X.ndim - 1))
+        self.input_mean_ = X.mean(axis=axes)
+        self.input_scale_ = np.where(X.std(axis=axes) > 0, X.std(axis=axes), 1.0)
+        X, X_val = self._standardise(X), self._standardise(X_val)
         devices = self._devices()
         platform = devices[0].platform
         n_outputs = 1 if self._regression else len(self.classes_)
@@ -162,6 +167,7 @@ class FlaxEstimator(BaseEstimator):
                 break
         _, self.best_epoch_, self.params_, self.rest_ = best
         self.compile_seconds_ = trainer.compile_seconds
+        self.fresh_compile_seconds_ = trainer.fresh_compile_seconds
         self.programs_reused_ = trainer.programs_reused
         samples = self.n_epochs_ * steps_per_epoch * batch
         self.samples_per_second_ = samples / max(self.train_seconds_, 1e-9)
@@ -174,8 +180,11 @@ class FlaxEstimator(BaseEstimator):
         log_proba = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         return float(-log_proba[np.arange(len(targets)), targets].mean())
 
+    def _standardise(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.input_mean_) / self.input_scale_).astype(np.float32)
+
     def _outputs(self, X) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float32)
+        X = self._standardise(np.asarray(X, dtype=np.float32))
         return predict_outputs(self.graphdef_, self.params_, self.rest_, X)
 
 

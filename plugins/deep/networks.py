@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 
 import jax
 import jax.numpy as jnp
@@ -39,14 +40,14 @@ class MLP(nnx.Module):
     def __init__(self, n_inputs: int, widths: Sequence[int], n_outputs: int,
                  activation: str, *, rngs: nnx.Rngs):
         sizes = [n_inputs, *widths]
-        self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes, sizes[1:])])
+        self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in pairwise(sizes)])
         self.output = nnx.Linear(sizes[-1], n_outputs, rngs=rngs)
         self.activation = activation
 
     def __call__(self, x, train: bool, rate, key):
         x = x.reshape(x.shape[0], -1)
         keys = jax.random.split(key, len(self.hidden))
-        for layer, layer_key in zip(self.hidden, keys):
+        for layer, layer_key in zip(self.hidden, keys, strict=True):
             x = dropout(ACTIVATIONS[self.activation](layer(x)), rate, layer_key, train)
         return self.output(x)
 
@@ -60,20 +61,24 @@ class Conv(nnx.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: Sequence[int],
-                 im2col: bool, *, rngs: nnx.Rngs):
+                 im2col: bool, use_bias: bool, *, rngs: nnx.Rngs):
         init = jax.nn.initializers.he_normal()  # fan-in: kernel size x input channels
         self.kernel = nnx.Param(init(rngs.params(), (*kernel, in_channels, out_channels)))
-        self.bias = nnx.Param(jnp.zeros((out_channels,)))
+        # Before batch norm a bias has no effect, and its float-noise gradient becomes
+        # full-size steps under Adam's normalisation: leave it out there.
+        self.bias = nnx.Param(jnp.zeros((out_channels,))) if use_bias else None
         self.im2col = im2col
+
+    def _add_bias(self, y):
+        return y if self.bias is None else y + self.bias[...]
 
     def __call__(self, x):
         kernel = self.kernel[...]
         spatial = kernel.shape[:-2]
         if not self.im2col:
             dims = ("NWC", "WIO", "NWC") if len(spatial) == 1 else ("NHWC", "HWIO", "NHWC")
-            y = jax.lax.conv_general_dilated(x, kernel, (1,) * len(spatial), "SAME",
-                                             dimension_numbers=dims)
-            return y + self.bias[...]
+            return self._add_bias(jax.lax.conv_general_dilated(
+                x, kernel, (1,) * len(spatial), "SAME", dimension_numbers=dims))
         pads = [(k // 2, k - 1 - k // 2) for k in spatial]
         padded = jnp.pad(x, [(0, 0), *pads, (0, 0)])
         sizes = x.shape[1:-1]
@@ -83,7 +88,7 @@ class Conv(nnx.Module):
             patches = [padded[:, i:i + sizes[0], j:j + sizes[1]]
                        for i in range(spatial[0]) for j in range(spatial[1])]
         columns = jnp.concatenate(patches, axis=-1)
-        return columns @ kernel.reshape(-1, kernel.shape[-1]) + self.bias[...]
+        return self._add_bias(columns @ kernel.reshape(-1, kernel.shape[-1]))
 
 
 def pool(x, kind: str):
@@ -111,8 +116,8 @@ class CNN(nnx.Module):
         *spatial, in_channels = input_shape
         kernel = (kernel_size,) * len(spatial)
         sizes = [in_channels, *channels]
-        self.convs = nnx.List([Conv(a, b, kernel, im2col, rngs=rngs)
-                               for a, b in zip(sizes, sizes[1:])])
+        self.convs = nnx.List([Conv(a, b, kernel, im2col, use_bias=not batch_norm, rngs=rngs)
+                               for a, b in pairwise(sizes)])
         self.norms = nnx.List([nnx.BatchNorm(b, rngs=rngs) for b in channels]) \
             if batch_norm else None
         self.pools = []
@@ -172,7 +177,7 @@ class RNN(nnx.Module):
 
     def __call__(self, x, train: bool, rate, key):
         keys = jax.random.split(key, len(self.layers))
-        for directions, layer_key in zip(self.layers, keys):
+        for directions, layer_key in zip(self.layers, keys, strict=True):
             x = dropout(jnp.concatenate([d(x) for d in directions], axis=-1), rate,
                         layer_key, train)
         summary = x[:, -1, :self.hidden]

@@ -1,0 +1,103 @@
+"""Deep model families on JAX/Flax NNX: MLP, CNN and RNN.
+
+Their search spaces include the architecture: depth (number of hidden, convolutional or
+recurrent layers), width and how it grows with depth, activation, dropout, batch
+normalisation and pooling (CNN), cell type and direction (RNN); and training: optimiser,
+learning rate (log scale), weight decay, batch size, epochs (with early stopping),
+learning-rate schedule and, for images, random-shift augmentation.
+
+Each family is scored on a validation share of the training split epoch by epoch
+(``evaluation="holdout"``), so the task's pruner can stop hopeless trials early, and
+starts its study with one configuration known to train well, before the sampler explores.
+"""
+
+from __future__ import annotations
+
+from automl_plugins.deep.estimator import FlaxClassifier, FlaxRegressor
+from automl_plugins.deep.training import OPTIMIZERS, SCHEDULES
+
+from automl import ModelFamily, hookimpl
+
+TASK_TYPES = frozenset({"classification", "regression"})
+TRAINING_START = {"optimizer": "adam", "learning_rate": 3e-3, "weight_decay": 1e-5,
+                  "batch_size": 128, "max_epochs": 60, "schedule": "cosine",
+                  "dropout": 0.1, "activation": "relu"}
+
+
+def training_space(trial, info) -> dict:
+    """Training choices shared by every deep family."""
+    params = {
+        "optimizer": trial.suggest_categorical("optimizer", list(OPTIMIZERS)),
+        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 3e-2, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-7, 1e-2, log=True),
+        "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128, 256]),
+        "max_epochs": trial.suggest_int("max_epochs", 10, 100, log=True),
+        "schedule": trial.suggest_categorical("schedule", list(SCHEDULES)),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+        "activation": trial.suggest_categorical("activation",
+                                                ["relu", "gelu", "tanh", "silu"]),
+    }
+    if info.input_kind == "image":
+        params["augment"] = trial.suggest_categorical("augment", [False, True])
+    return params
+
+
+def mlp_space(trial, info) -> dict:
+    return {"depth": trial.suggest_int("depth", 1, 6),
+            "width": trial.suggest_int("width", 32, 512, log=True),
+            "width_factor": trial.suggest_categorical("width_factor", [0.5, 0.75, 1.0]),
+            **training_space(trial, info)}
+
+
+def cnn_space(trial, info) -> dict:
+    return {"depth": trial.suggest_int("depth", 1, 6),
+            "width": trial.suggest_int("width", 8, 64, log=True),
+            "width_factor": trial.suggest_categorical("width_factor", [1.0, 1.5, 2.0]),
+            "kernel_size": trial.suggest_categorical("kernel_size", [3, 5]),
+            "batch_norm": trial.suggest_categorical("batch_norm", [False, True]),
+            "pooling": trial.suggest_categorical("pooling", ["max", "avg", "none"]),
+            **training_space(trial, info)}
+
+
+def rnn_space(trial, info) -> dict:
+    return {"depth": trial.suggest_int("depth", 1, 3),
+            "width": trial.suggest_int("width", 16, 128, log=True),
+            "cell": trial.suggest_categorical("cell", ["gru", "lstm"]),
+            "bidirectional": trial.suggest_categorical("bidirectional", [False, True]),
+            **training_space(trial, info)}
+
+
+def builder(network: str):
+    def build(params, info, seed, device):
+        estimator = FlaxClassifier if info.task_type == "classification" else FlaxRegressor
+        return estimator(network=network, **params, random_state=seed, device=device)
+    return build
+
+
+FAMILIES = [
+    ModelFamily(
+        "mlp", "deep", TASK_TYPES, frozenset({"tabular", "image", "sequence"}), mlp_space,
+        builder("mlp"), evaluation="holdout",
+        description="multilayer perceptron on the flattened input (Flax NNX)",
+        starting_points=({"depth": 2, "width": 256, "width_factor": 1.0,
+                          **TRAINING_START},)),
+    ModelFamily(
+        "cnn", "deep", TASK_TYPES, frozenset({"image", "sequence"}), cnn_space,
+        builder("cnn"), evaluation="holdout",
+        description="convolutional network: 2-D for images, 1-D for sequences (Flax NNX)",
+        starting_points=({"depth": 3, "width": 32, "width_factor": 1.5, "kernel_size": 5,
+                          "batch_norm": True, "pooling": "max", **TRAINING_START},)),
+    ModelFamily(
+        "rnn", "deep", TASK_TYPES, frozenset({"sequence"}), rnn_space, builder("rnn"),
+        evaluation="holdout",
+        description="recurrent network with GRU or LSTM cells, optionally bidirectional "
+                    "(Flax NNX)",
+        starting_points=({"depth": 1, "width": 64, "cell": "gru", "bidirectional": False,
+                          **TRAINING_START, "dropout": 0.0},)),
+]
+
+
+@hookimpl
+def automl_register_models(register):
+    for family in FAMILIES:
+        register(family)

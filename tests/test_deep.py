@@ -1,0 +1,222 @@
+"""The deep families (MLP, CNN, RNN on Flax NNX) on tiny data: shapes, determinism,
+per-epoch reports for pruning, divergence, and data parallelism over two devices."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import optuna
+import pytest
+from automl_plugins.deep.estimator import FlaxClassifier, FlaxRegressor
+from automl_plugins.flax_models import FAMILIES
+from optuna.trial import TrialState
+
+from automl.datasets import RawData, prepare_dataset
+from automl.search import SearchSettings, finished_trials, open_study, search_family
+from automl.storage import open_storage
+
+FAST = dict(max_epochs=3, batch_size=16, width=8, random_state=0, device="cpu")
+
+
+def tiny(kind: str, n: int = 64, seed: int = 0):
+    """Learnable tiny data: the class decides the sign of a bump in the signal."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    shape = {"tabular": (5,), "image": (6, 6, 1), "sequence": (12, 2)}[kind]
+    X = rng.normal(size=(n, *shape)).astype(np.float32) * 0.3
+    X.reshape(n, -1)[:, 0] += y
+    return X, y
+
+
+@pytest.mark.parametrize("network,kind", [("mlp", "tabular"), ("mlp", "image"),
+                                          ("cnn", "image"), ("cnn", "sequence"),
+                                          ("rnn", "sequence")])
+def test_each_network_fits_predicts_and_reports_its_costs(network, kind):
+    X, y = tiny(kind)
+    model = FlaxClassifier(network=network, depth=2, **FAST).fit(X, y)
+    proba = model.predict_proba(X)
+    assert proba.shape == (64, 3) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert set(model.predict(X)) <= {0, 1, 2}
+    assert model.n_params_ > 0 and model.compile_seconds_ > 0
+    assert model.train_seconds_ > 0 and model.samples_per_second_ > 0
+    assert model.device_ == "cpu x1" and 1 <= model.n_epochs_ <= 3
+
+
+def test_the_same_seed_gives_the_same_predictions():
+    X, y = tiny("image")
+    a = FlaxClassifier(network="cnn", batch_norm=True, dropout=0.2, augment=True, **FAST)
+    b = FlaxClassifier(network="cnn", batch_norm=True, dropout=0.2, augment=True, **FAST)
+    assert np.array_equal(a.fit(X, y).predict_proba(X), b.fit(X, y).predict_proba(X))
+    c = FlaxClassifier(network="cnn", batch_norm=True, dropout=0.2, augment=True,
+                       **{**FAST, "random_state": 1})
+    assert not np.array_equal(a.predict_proba(X), c.fit(X, y).predict_proba(X))
+
+
+def test_trials_of_one_architecture_reuse_the_compiled_step():
+    X, y = tiny("tabular")
+    FlaxClassifier(network="mlp", depth=3, learning_rate=1e-3, **FAST).fit(X, y)
+    again = FlaxClassifier(network="mlp", depth=3, learning_rate=1e-2, dropout=0.3,
+                           weight_decay=1e-3, **FAST).fit(X, y)
+    assert again.programs_reused_ >= 1 and again.fresh_compile_seconds_ == 0.0
+    assert again.compile_seconds_ > 0  # the cost is still reported
+
+
+def test_learns_a_simple_problem():
+    X, y = tiny("tabular", n=300)
+    model = FlaxClassifier(network="mlp", depth=1, width=32, max_epochs=30, batch_size=32,
+                           learning_rate=1e-2, random_state=0, device="cpu").fit(X, y)
+    assert model.score(X, y) > 0.9
+
+
+def test_regression_predicts_on_the_target_scale():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4)).astype(np.float32)
+    y = 100 + 20 * X[:, 0]
+    model = FlaxRegressor(network="mlp", depth=1, width=32, max_epochs=40, batch_size=32,
+                          learning_rate=1e-2, random_state=0, device="cpu").fit(X, y)
+    assert model.predict(X).shape == (200,)
+    assert model.score(X, y) > 0.8
+
+
+def test_the_epoch_callback_sees_every_epoch_and_can_stop_training():
+    X, y = tiny("sequence")
+    seen = []
+
+    def callback(epoch, estimator):
+        seen.append((epoch, estimator.predict(X).shape))
+        if epoch == 1:
+            raise optuna.TrialPruned()
+
+    with pytest.raises(optuna.TrialPruned):
+        FlaxClassifier(network="rnn", **FAST).fit(X, y, validation_data=(X, y),
+                                                  epoch_callback=callback)
+    assert seen == [(0, (64,)), (1, (64,))]
+
+
+def test_an_rnn_refuses_images_with_a_clear_error():
+    X, y = tiny("image")
+    with pytest.raises(ValueError, match="RNN takes sequences"):
+        FlaxClassifier(network="rnn", **FAST).fit(X, y)
+
+
+def test_deep_families_declare_their_depth_ranges(registry):
+    from automl.datasets import DatasetInfo
+    info = DatasetInfo("x", "sequence", (12, 2), "classification", ("a", "b"), None, 50, 10)
+    for family in FAMILIES:
+        assert family.kind == "deep" and family.evaluation == "holdout"
+        study = optuna.create_study()
+        trial = study.ask()
+        family.search_space(trial, info)
+        depth = trial.distributions["depth"]
+        assert depth.low == 1 and depth.high == (3 if family.name == "rnn" else 6)
+        assert trial.distributions["learning_rate"].log
+        assert {"optimizer", "batch_size", "max_epochs", "schedule", "dropout"} <= set(
+            trial.params)
+        assert registry.models[family.name].plugin == "flax"
+
+
+def search_deep(registry, family_name, dataset, tmp_path, n_trials, **settings_kwargs):
+    family = registry.models[family_name].item
+    settings = SearchSettings("t", 0, "random", "median", 3,
+                              registry.metrics["accuracy"].item, "d", "cpu",
+                              **settings_kwargs)
+    study = open_study(open_storage(None, tmp_path), settings, family.name)
+    search_family(study, family, dataset.info, dataset.train, settings, n_trials=n_trials,
+                  seconds=None)
+    return finished_trials(study)
+
+
+@pytest.fixture(scope="module")
+def tiny_sequences():
+    X, y = tiny("sequence", n=120)
+    return prepare_dataset(RawData(X, y, "sequence"), name="tiny", task_type=None,
+                           test_size=0.25, seed=0)
+
+
+SMALL_MLP = {"depth": 2, "width": 16, "width_factor": 1.0, "optimizer": "adam",
+             "learning_rate": 0.01, "weight_decay": 1e-7, "batch_size": 32, "max_epochs": 4,
+             "schedule": "constant", "dropout": 0.0, "activation": "relu"}
+
+
+def test_a_deep_trial_reports_every_epoch_to_optuna(registry, tiny_sequences, tmp_path):
+    family = registry.models["mlp"].item
+    settings = SearchSettings("t", 0, "random", "median", 3,
+                              registry.metrics["accuracy"].item, "d", "cpu")
+    study = open_study(open_storage(None, tmp_path), settings, family.name)
+    study.enqueue_trial(SMALL_MLP)
+    search_family(study, family, tiny_sequences.info, tiny_sequences.train, settings,
+                  n_trials=1, seconds=None)
+    (trial,) = finished_trials(study)
+    assert trial.state == TrialState.COMPLETE and 0.3 < trial.value <= 1
+    assert list(trial.intermediate_values) == [0, 1, 2, 3]  # one report per epoch
+    assert "cv_std" not in trial.user_attrs  # one holdout score has no spread
+
+
+def test_a_diverging_trial_is_recorded_as_failed_and_the_study_goes_on(registry, tmp_path,
+                                                                       tiny_sequences):
+    family = registry.models["mlp"].item
+    settings = SearchSettings("t", 0, "random", "none", 3, registry.metrics["accuracy"].item,
+                              "d", "cpu")
+    study = open_study(open_storage(None, tmp_path), settings, family.name)
+    for learning_rate in (1e12, 0.01):  # the first explodes, the second trains
+        study.enqueue_trial({**SMALL_MLP, "optimizer": "sgd", "learning_rate": learning_rate})
+    search_family(study, family, tiny_sequences.info, tiny_sequences.train, settings,
+                  n_trials=2, seconds=None)
+    failed, trained = finished_trials(study)
+    assert failed.state == TrialState.FAIL and failed.params["learning_rate"] == 1e12
+    assert "the training loss became nan at epoch" in failed.user_attrs["error"]
+    assert trained.state == TrialState.COMPLETE
+
+
+def test_a_trial_past_the_time_limit_fails_with_the_reason(registry, tmp_path,
+                                                           tiny_sequences):
+    family = registry.models["mlp"].item
+    settings = SearchSettings("t", 0, "random", "none", 3, registry.metrics["accuracy"].item,
+                              "d", "cpu", trial_timeout=1e-9)
+    study = open_study(open_storage(None, tmp_path), settings, family.name)
+    study.enqueue_trial(SMALL_MLP)
+    search_family(study, family, tiny_sequences.info, tiny_sequences.train, settings,
+                  n_trials=1, seconds=None)
+    (trial,) = finished_trials(study)
+    assert trial.state == TrialState.FAIL
+    assert "ran past search.trial_timeout" in trial.user_attrs["error"]
+
+
+def test_im2col_convolution_equals_lax_conv():
+    from automl_plugins.deep.networks import Conv
+    from flax import nnx
+    rng = np.random.default_rng(0)
+    for shape, kernel in (((2, 7, 5, 3), (3, 3)), ((2, 9, 3), (5,))):
+        x = rng.normal(size=shape).astype(np.float32)
+        fast = Conv(shape[-1], 4, kernel, im2col=True, use_bias=True, rngs=nnx.Rngs(0))
+        plain = Conv(shape[-1], 4, kernel, im2col=False, use_bias=True, rngs=nnx.Rngs(0))
+        assert np.allclose(fast(x), plain(x), atol=1e-5)
+
+
+TWO_DEVICES = textwrap.dedent("""
+    import jax, numpy as np
+    from automl_plugins.deep.estimator import FlaxClassifier
+    assert len(jax.devices("cpu")) == 2, jax.devices()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(96, 6, 6, 1)).astype(np.float32); y = np.arange(96) % 3
+    X[:, 0, 0, 0] += y
+    kw = dict(network="cnn", depth=2, width=8, batch_size=32, max_epochs=4, device="cpu",
+              random_state=0, batch_norm=True)
+    one = FlaxClassifier(n_devices=1, **kw).fit(X, y)
+    two = FlaxClassifier(**kw).fit(X, y)
+    print(one.device_, two.device_)
+    print(float(np.abs(one.predict_proba(X) - two.predict_proba(X)).max()))
+""")
+
+
+def test_two_devices_give_the_single_device_result():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+               JAX_PLATFORMS="cpu")
+    result = subprocess.run([sys.executable, "-c", TWO_DEVICES], capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    devices, difference = result.stdout.split("\n")[:2]
+    assert devices == "cpu x1 cpu x2"
+    assert float(difference) < 1e-4
