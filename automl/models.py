@@ -51,8 +51,9 @@ class ModelFamily:
             ``fit(X, y, validation_data=(X_val, y_val), epoch_callback=f)``; the engine
             scores the estimator in ``f(epoch, estimator)`` after every epoch, one pruning
             step per epoch, and the trial's value is the final validation score.
-        starting_points: parameter sets to try first in a new study (a configuration known
-            to work well), before the sampler takes over.
+        starting_points: optional ``starting_points(info) -> [params, ...]``: parameter
+            sets to try first in a new study (configurations known to work well for this
+            kind of data), before the sampler takes over.
     """
 
     name: str
@@ -64,7 +65,7 @@ class ModelFamily:
     grid: Grid | None = None
     description: str = ""
     evaluation: str = "cv"
-    starting_points: tuple[Mapping[str, Any], ...] = ()
+    starting_points: Callable[[DatasetInfo], Sequence[Mapping[str, Any]]] | None = None
 
     def accepts(self, info: DatasetInfo) -> bool:
         """Whether this family can model the dataset described by `info`."""
@@ -84,8 +85,9 @@ class ModelFamily:
         for attribute in ("search_space", "build"):
             if not callable(getattr(self, attribute)):
                 found.append(f"{attribute} must be callable")
-        if self.grid is not None and not callable(self.grid):
-            found.append("grid must be callable or None")
+        for attribute in ("grid", "starting_points"):
+            if getattr(self, attribute) is not None and not callable(getattr(self, attribute)):
+                found.append(f"{attribute} must be callable or None")
         if self.evaluation not in EVALUATIONS:
             found.append(f"evaluation {self.evaluation!r} must be one of "
                          f"{', '.join(EVALUATIONS)}")

@@ -200,12 +200,14 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
     studies = {family.name: open_study(storage, settings, family.name) for family in families}
     spent = {name: seconds_spent(finished_trials(study)) for name, study in studies.items()}
     metrics = {name: registry.metrics[name].item for name in report_metrics}
+    weights = time_weights(task, families)
     results = []
     for index, family in enumerate(families):
         study, budget = studies[family.name], task.budget_for(family.name)
         seconds = None if budget.timeout is None else budget.timeout - spent[family.name]
         if task.total_timeout is not None:
-            share = (task.total_timeout - sum(spent.values())) / (len(families) - index)
+            left = task.total_timeout - sum(spent.values())
+            share = left * weights[index] / sum(weights[index:])
             seconds = share if seconds is None else min(seconds, share)
         seconds = None if seconds is None else max(0.0, seconds)
         previous = finished_trials(study)
@@ -223,6 +225,15 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
         results.append(result)
         progress.family_finished(_summary(result, settings.metric))
     return results
+
+
+def time_weights(task: Task, families: list[ModelFamily]) -> list[float]:
+    """How `total_timeout` is shared: in proportion to each family's own timeout (a
+    family without one weighs as much as the average family that has one)."""
+    timeouts = [task.budget_for(family.name).timeout for family in families]
+    known = [t for t in timeouts if t is not None]
+    default = sum(known) / len(known) if known else 1.0
+    return [t if t is not None else default for t in timeouts]
 
 
 def refit(outcome: SearchOutcome, dataset: Dataset, metrics: dict[str, Metric],

@@ -162,8 +162,9 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
     A trial that raises is recorded as failed with its error and the search goes on.
     """
     study.pruner = make_pruner(settings.pruner, family)
-    if not study.get_trials(deepcopy=False) and settings.sampler != "grid":
-        for params in family.starting_points:
+    if (family.starting_points and settings.sampler != "grid"
+            and not study.get_trials(deepcopy=False)):
+        for params in family.starting_points(info):
             study.enqueue_trial(dict(params))
     started = time.monotonic()
     while True:

@@ -74,26 +74,40 @@ def builder(network: str):
     return build
 
 
+def mlp_start(info) -> list[dict]:
+    return [{"depth": 2, "width": 256, "width_factor": 1.0, **TRAINING_START}]
+
+
+def cnn_start(info) -> list[dict]:
+    """Measured on digits (test accuracy 0.989-0.992 over three seeds) and MNIST-1D
+    (0.966): small kernels with random shifts for images, wider ones for sequences."""
+    if info.input_kind == "image":
+        return [{"depth": 3, "width": 32, "width_factor": 1.5, "kernel_size": 3,
+                 "batch_norm": True, "pooling": "max", **TRAINING_START, "augment": True}]
+    return [{"depth": 4, "width": 32, "width_factor": 1.5, "kernel_size": 5,
+             "batch_norm": True, "pooling": "max", **TRAINING_START}]
+
+
+def rnn_start(info) -> list[dict]:
+    """A single GRU layer reached 0.969 on MNIST-1D in about 20 s of training."""
+    return [{"depth": 1, "width": 64, "cell": "gru", "bidirectional": False,
+             **TRAINING_START, "dropout": 0.0}]
+
+
 FAMILIES = [
     ModelFamily(
         "mlp", "deep", TASK_TYPES, frozenset({"tabular", "image", "sequence"}), mlp_space,
-        builder("mlp"), evaluation="holdout",
-        description="multilayer perceptron on the flattened input (Flax NNX)",
-        starting_points=({"depth": 2, "width": 256, "width_factor": 1.0,
-                          **TRAINING_START},)),
+        builder("mlp"), evaluation="holdout", starting_points=mlp_start,
+        description="multilayer perceptron on the flattened input (Flax NNX)"),
     ModelFamily(
         "cnn", "deep", TASK_TYPES, frozenset({"image", "sequence"}), cnn_space,
-        builder("cnn"), evaluation="holdout",
-        description="convolutional network: 2-D for images, 1-D for sequences (Flax NNX)",
-        starting_points=({"depth": 3, "width": 32, "width_factor": 1.5, "kernel_size": 5,
-                          "batch_norm": True, "pooling": "max", **TRAINING_START},)),
+        builder("cnn"), evaluation="holdout", starting_points=cnn_start,
+        description="convolutional network: 2-D for images, 1-D for sequences (Flax NNX)"),
     ModelFamily(
         "rnn", "deep", TASK_TYPES, frozenset({"sequence"}), rnn_space, builder("rnn"),
-        evaluation="holdout",
+        evaluation="holdout", starting_points=rnn_start,
         description="recurrent network with GRU or LSTM cells, optionally bidirectional "
-                    "(Flax NNX)",
-        starting_points=({"depth": 1, "width": 64, "cell": "gru", "bidirectional": False,
-                          **TRAINING_START, "dropout": 0.0},)),
+                    "(Flax NNX)"),
 ]
 
 
