@@ -104,7 +104,9 @@ def format_leaderboard(board: pd.DataFrame, metric: str) -> str:
                                            "trials_complete": "done",
                                            "trials_pruned": "pruned",
                                            "trials_failed": "failed"})
-    text = shown.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-")
+    integers = {c: (lambda v: "-" if pd.isna(v) else str(v)) for c in ("depth",) if c in shown}
+    text = shown.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-",
+                           formatters=integers)
     notes = board[board["note"] != ""]
     for _, row in notes.iterrows():
         text += f"\n{row['family']}: {row['note']}"

@@ -7,7 +7,6 @@ the task file is escaped.
 
 from __future__ import annotations
 
-import math
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -62,8 +61,11 @@ def render(result: RunResult) -> str:
         f'<p class="muted">Dataset <b>{escape(info.name)}</b>: {info.n_train} training / '
         f"{info.n_test} test samples, {escape(info.input_kind)} input of shape "
         f"{escape(str(info.input_shape))}, {escape(info.task_type)}{escape(classes)}. "
-        f"Searched by {task.cv_folds}-fold CV {escape(result.metric.name)} with the "
-        f"{escape(task.sampler)} sampler; run {escape(result.environment['started'])}, "
+        f"Searched for the best {escape(result.metric.name)} with the "
+        f"{escape(task.sampler)} sampler: classical families by {task.cv_folds}-fold CV, "
+        f"deep families on a validation share of the training split, epoch by epoch. "
+        f"Deep families ran on {escape(result.environment['jax_devices'])}. Run "
+        f"{escape(result.environment['started'])}, "
         f"{result.environment['wall_s']:.0f} s.</p>",
         f'<p class="verdict">{escape(verdict(result))}</p>',
         "<h2>Leaderboard</h2>",
@@ -99,8 +101,10 @@ def verdict(result: RunResult) -> str:
     if scored.empty:
         return "No family produced a test score; see the failures below."
     best = scored.iloc[0]
+    search_score = (f"validation {best['cv_mean']:.4f}" if pd.isna(best["cv_std"])
+                    else f"CV {best['cv_mean']:.4f} ± {best['cv_std']:.4f}")
     text = (f"{best['family']} ({best['kind']}) scored best: test {metric.name} "
-            f"{best[column]:.4f} (CV {best['cv_mean']:.4f} ± {best['cv_std']:.4f}), "
+            f"{best[column]:.4f} ({search_score}), "
             f"fitted in {best['fit_s']:.2f} s, predicting 1,000 rows in "
             f"{best['predict_ms_per_1k']:.1f} ms.")
     if len(scored) > 1:
@@ -132,9 +136,10 @@ def _align(column: pd.Series) -> str:
 
 
 def _cell(value, column: pd.Series) -> str:
-    if isinstance(value, float):
-        shown = "" if math.isnan(value) else f"{value:.4g}"
-        sort_key = "" if math.isnan(value) else repr(value)
+    if pd.isna(value):
+        shown = sort_key = ""
+    elif isinstance(value, float):
+        shown, sort_key = f"{value:.4g}", repr(value)
     else:
         shown = sort_key = str(value)
     css = _align(column)

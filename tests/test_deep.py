@@ -220,3 +220,15 @@ def test_two_devices_give_the_single_device_result():
     devices, difference = result.stdout.split("\n")[:2]
     assert devices == "cpu x1 cpu x2"
     assert float(difference) < 1e-4
+
+
+def test_the_estimators_work_in_plain_scikit_learn_code():
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+    X, y = tiny("tabular", n=90)
+    model = FlaxClassifier(network="mlp", depth=1, width=16, max_epochs=5, batch_size=16,
+                           learning_rate=1e-2, device="cpu")
+    assert clone(model).get_params() == model.get_params()
+    assert model.set_params(depth=2).depth == 2
+    scores = cross_val_score(model, X, y, cv=3)
+    assert scores.shape == (3,) and scores.mean() > 0.5

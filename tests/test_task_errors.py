@@ -149,3 +149,22 @@ def test_a_valid_task_fills_in_defaults(write_task):
 def test_per_family_budget_values_are_checked(write_task):
     with pytest.raises(TaskFileError, match="families.knn.n_trials"):
         load_task(write_task('[dataset]\nname = "wine"\n[families.knn]\nn_trials = 0\n'))
+
+
+def test_a_device_that_is_not_there_is_an_error_not_a_fall_back(write_task, capsys):
+    path = write_task('device = "gpu"\n[dataset]\nname = "wine"\n')
+    assert_clear_error(path, capsys, "line 1", "key 'device'", "device 'gpu' is not available",
+                       "cpu (1 device)")
+
+
+def test_the_device_option_is_checked_too(write_task, capsys):
+    path = write_task('[dataset]\nname = "wine"\n[families]\ninclude = ["mlp"]\n')
+    status = main([str(path), "--device", "tpu"])
+    err = capsys.readouterr().err
+    assert status == 2 and "key '--device': device 'tpu' is not available" in err
+
+
+def test_an_unknown_device_name(write_task, capsys):
+    path = write_task('device = "cuda"\n[dataset]\nname = "wine"\n')
+    assert_clear_error(path, capsys, "key 'device'", 'one of "auto", "cpu", "gpu", "tpu"',
+                       'found "cuda"')

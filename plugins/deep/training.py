@@ -176,7 +176,7 @@ class Trainer:
     """Seconds this trainer spent compiling (0 when every program came from the cache)."""
 
     def __post_init__(self):
-        self.graphdef, self.params, self.rest = nnx.split(self.model, nnx.Param, ...)
+        _, self.params, self.rest = nnx.split(self.model, nnx.Param, ...)
         self.tx, self._step = _train_step(self.config)
         self.replicated = (NamedSharding(Mesh(np.array(self.config.devices), ("data",)),
                                          PartitionSpec())
@@ -200,7 +200,8 @@ class Trainer:
         """Place data on every device once; batches are gathered on the devices."""
         return jax.device_put(array, self.replicated)
 
-    def _program(self, key, function, args):
+    def program(self, key, function, args):
+        """A compiled program from the shared cache, noting what compiling it cost."""
         program, seconds, reused = PROGRAMS.get(key, function, args)
         if not reused:
             self.fresh_compile_seconds += seconds
@@ -213,7 +214,7 @@ class Trainer:
         batches = jax.device_put(batches, self.replicated)
         args = (self.params, self.rest, self.opt_state, X, y, batches, np.int32(0), key,
                 self.hyper)
-        step = self._program(("train", self.config), self._step, args)
+        step = self.program(("train", self.config), self._step, args)
         losses = []
         for i in range(n_steps):
             self.params, self.rest, self.opt_state, loss = step(
@@ -222,15 +223,16 @@ class Trainer:
             losses.append(loss)
         return float(jnp.mean(jnp.stack(losses)))
 
-    def outputs(self, X: np.ndarray, params=None, rest=None) -> np.ndarray:
-        """Network outputs for X in fixed-size chunks (one compiled shape for any n)."""
-        params = self.params if params is None else params
-        rest = self.rest if rest is None else rest
-        return predict_outputs(self.config.graphdef, params, rest, X, self)
+    def outputs(self, X: np.ndarray) -> np.ndarray:
+        """Network outputs for X with the current parameters."""
+        return predict_outputs(self.config.graphdef, self.params, self.rest, X, self.program)
 
 
-def predict_outputs(graphdef, params, rest, X: np.ndarray, trainer: Trainer | None = None):
-    """Outputs of the network for X, evaluated in padded chunks of EVAL_CHUNK rows."""
+def predict_outputs(graphdef, params, rest, X: np.ndarray, program=None) -> np.ndarray:
+    """Outputs of the network for X, evaluated in padded chunks of EVAL_CHUNK rows (one
+    compiled shape for any number of rows). `program(key, function, args)` fetches
+    compiled programs; by default from the shared cache."""
+    program = program or (lambda key, function, args: PROGRAMS.get(key, function, args)[0])
     chunk = min(EVAL_CHUNK, max(1, len(X)))
     predict = _predict_step(graphdef)
     results = []
@@ -239,9 +241,6 @@ def predict_outputs(graphdef, params, rest, X: np.ndarray, trainer: Trainer | No
         padded = np.concatenate([part, np.zeros((chunk - len(part), *part.shape[1:]),
                                                 part.dtype)]) if len(part) < chunk else part
         args = (params, rest, jnp.asarray(padded))
-        if trainer is not None:
-            program = trainer._program(("predict", graphdef), predict, args)
-        else:
-            program = PROGRAMS.get(("predict", graphdef), predict, args)[0]
-        results.append(np.asarray(program(*args))[:len(part)])
+        compiled = program(("predict", graphdef), predict, args)
+        results.append(np.asarray(compiled(*args))[:len(part)])
     return np.concatenate(results)
