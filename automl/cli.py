@@ -9,6 +9,7 @@ import argparse
 import shlex
 import sys
 import textwrap
+from pathlib import Path
 
 import pandas as pd
 
@@ -17,7 +18,7 @@ from automl.errors import AutomlError
 from automl.plugins import build_registry
 from automl.progress import Progress
 
-COMMANDS = ("run", "plugins")
+COMMANDS = ("run", "plugins", "report")
 DESCRIPTION = """\
 Classical machine learning or deep learning, and which model, for your data?
 
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m automl", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"automl {automl.__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{run,plugins}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,plugins,report}")
     run = commands.add_parser("run", help="run a task file (the default command)",
                               description="Run a task file: search, refit, report.")
     run.add_argument("task", help="path of the task file (TOML)")
@@ -53,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print only the leaderboard")
     commands.add_parser("plugins", help="list installed plugins and what they register",
                         description="List installed plugins and what they register.")
+    report = commands.add_parser(
+        "report", help="rebuild a run's HTML report from its output folder",
+        description="Rebuild index.html from the tables a run wrote, training nothing.")
+    report.add_argument("folder", help="the run's output folder, e.g. reports/digits")
     return parser
 
 
@@ -66,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             return list_plugins()
         if args.command == "run":
             return run(args)
+        if args.command == "report":
+            return rebuild_report(args.folder)
         build_parser().print_help()
         return 0
     except AutomlError as error:
@@ -87,9 +94,18 @@ def run(args: argparse.Namespace) -> int:
     command = "python -m automl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = run_task(task, registry, storage_url=args.storage, device=args.device,
                       progress=Progress(quiet=args.quiet), command=command)
-    print(format_leaderboard(result.leaderboard, result.metric.name))
+    print(format_leaderboard(result.leaderboard, result.record.run["metric"]))
     print(f"\nreport: {result.output_dir / 'index.html'}\n"
           f"leaderboard: {result.output_dir / 'leaderboard.csv'}")
+    return 0
+
+
+def rebuild_report(folder: str) -> int:
+    from automl.outputs import read_record
+    from automl.report_html import write_html_report
+    record = read_record(Path(folder))
+    write_html_report(record, record.folder / "index.html")
+    print(f"report: {record.folder / 'index.html'}")
     return 0
 
 

@@ -26,7 +26,12 @@ def cv_splitter(info: DatasetInfo, folds: int, seed: int):
 def score_estimator(estimator, X: np.ndarray, y: np.ndarray, info: DatasetInfo,
                     metrics: Mapping[str, Metric]) -> dict[str, float]:
     """Every metric of a fitted estimator on (X, y)."""
-    y_pred = estimator.predict(X)
+    return score_predictions(estimator, estimator.predict(X), X, y, info, metrics)
+
+
+def score_predictions(estimator, y_pred: np.ndarray, X: np.ndarray, y: np.ndarray,
+                      info: DatasetInfo, metrics: Mapping[str, Metric]) -> dict[str, float]:
+    """Every metric, given the estimator's predictions `y_pred` for X."""
     needs_proba = info.task_type == "classification" and any(
         metric.needs_proba for metric in metrics.values())
     y_proba = predict_proba(estimator, X, info.n_classes) if needs_proba else None
@@ -88,7 +93,8 @@ class TestResult:
 
     `fit_seconds` excludes compilation, which `compile_seconds` holds (the cost of
     compiling the programs the fit used, for models that compile); `n_params`,
-    `samples_per_second` and `device` come from estimators that report them.
+    `samples_per_second` and `device` come from estimators that report them;
+    `predictions` are the test split's predicted labels or values.
     """
 
     scores: dict[str, float]
@@ -98,6 +104,7 @@ class TestResult:
     n_params: float = math.nan
     samples_per_second: float = math.nan
     device: str = "cpu"
+    predictions: np.ndarray | None = None
 
 
 def fit_and_test(family: ModelFamily, params: Mapping[str, Any], dataset: Dataset,
@@ -106,14 +113,16 @@ def fit_and_test(family: ModelFamily, params: Mapping[str, Any], dataset: Datase
     start = time.perf_counter()
     estimator.fit(dataset.train.X, dataset.train.y)
     wall = time.perf_counter() - start
-    scores = score_estimator(estimator, dataset.test.X, dataset.test.y, dataset.info, metrics)
+    predictions = estimator.predict(dataset.test.X)
+    scores = score_predictions(estimator, predictions, dataset.test.X, dataset.test.y,
+                               dataset.info, metrics)
     return TestResult(
         scores, wall - getattr(estimator, "fresh_compile_seconds_", 0.0),
         predict_latency(estimator, dataset.test.X) * 1e6,
         compile_seconds=getattr(estimator, "compile_seconds_", math.nan),
         n_params=getattr(estimator, "n_params_", math.nan),
         samples_per_second=getattr(estimator, "samples_per_second_", math.nan),
-        device=getattr(estimator, "device_", "cpu"))
+        device=getattr(estimator, "device_", "cpu"), predictions=np.asarray(predictions))
 
 
 def predict_latency(estimator, X: np.ndarray, repeats: int = 3) -> float:

@@ -7,14 +7,17 @@ the task file is escaped.
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:  # the report is written from a RunResult, never imported at run time
-    from automl.run import RunResult
+from automl.analysis import disagreements
+from automl.outputs import RunRecord
 
 KIND_COLOURS = {"classical": "#3b6ea8", "deep": "#c8553d"}
 
@@ -27,8 +30,10 @@ th,td{padding:.25rem .55rem;border-bottom:1px solid #e4e7ea;text-align:right;
 vertical-align:top}th{cursor:pointer;background:#f4f6f8;position:sticky;top:0}
 td.text,th.text{text-align:left}td.classical{color:#3b6ea8}td.deep{color:#c8553d}
 .scroll{overflow-x:auto}pre{background:#f4f6f8;padding:.8rem;overflow:auto}
-.charts{display:flex;flex-wrap:wrap;gap:2rem}.verdict{font-size:1.05rem;
-background:#f4f8fb;border-left:4px solid #3b6ea8;padding:.6rem 1rem}
+.charts{display:flex;flex-wrap:wrap;gap:2rem}.examples{display:flex;flex-wrap:wrap;
+gap:.8rem}figure{margin:0;font-size:12px;text-align:center}figure img{display:block;
+image-rendering:pixelated}table.confusion td{text-align:center;min-width:1.6rem}
+.verdict{font-size:1.05rem;background:#f4f8fb;border-left:4px solid #3b6ea8;padding:.6rem 1rem}
 """
 
 SORT_SCRIPT = """
@@ -49,25 +54,27 @@ document.querySelectorAll('table.sortable th').forEach(function(th, column){
 """
 
 
-def write_html_report(result: RunResult, path: Path) -> None:
-    path.write_text(render(result), encoding="utf-8")
+def write_html_report(record: RunRecord, path: Path) -> None:
+    path.write_text(render(record), encoding="utf-8")
 
 
-def render(result: RunResult) -> str:
-    task, info, board = result.task, result.info, result.leaderboard
-    classes = f", {info.n_classes} classes" if info.n_classes else ""
+def render(record: RunRecord) -> str:
+    """The report of a stored run (see automl.outputs)."""
+    run, board = record.run, record.leaderboard
+    data = run["dataset"]
+    classes = f", {len(data['class_names'])} classes" if data["class_names"] else ""
+    metric = run["metric"]
     sections = [
-        f"<h1>{escape(task.name)}</h1>",
-        f'<p class="muted">Dataset <b>{escape(info.name)}</b>: {info.n_train} training / '
-        f"{info.n_test} test samples, {escape(info.input_kind)} input of shape "
-        f"{escape(str(info.input_shape))}, {escape(info.task_type)}{escape(classes)}. "
-        f"Searched for the best {escape(result.metric.name)} with the "
-        f"{escape(task.sampler)} sampler: classical families by {task.cv_folds}-fold CV, "
-        f"deep families on a validation share of the training split, epoch by epoch. "
-        f"Deep families ran on {escape(result.environment['jax_devices'])}. Run "
-        f"{escape(result.environment['started'])}, "
-        f"{result.environment['wall_s']:.0f} s.</p>",
-        f'<p class="verdict">{escape(verdict(result))}</p>',
+        f"<h1>{escape(run['task'])}</h1>",
+        f'<p class="muted">Dataset <b>{escape(data["name"])}</b>: {data["n_train"]} training'
+        f' / {data["n_test"]} test samples, {escape(data["input_kind"])} input of shape '
+        f"{escape(str(tuple(data['input_shape'])))}, {escape(data['task_type'])}"
+        f"{escape(classes)}. Searched for the best {escape(metric)} with the "
+        f"{escape(run['sampler'])} sampler: classical families by {run['cv_folds']}-fold CV,"
+        f" deep families on a validation share of the training split, epoch by epoch. "
+        f"Deep families ran on {escape(run['jax_devices'])}. Run "
+        f"{escape(run['started'])}, {run['wall_s']:.0f} s.</p>",
+        f'<p class="verdict">{escape(verdict(record))}</p>',
         "<h2>Leaderboard</h2>",
         '<p class="muted">Sorted by test score; click a column to sort. CV columns are the '
         "search objective on the training split; test columns score the best parameters, "
@@ -75,38 +82,42 @@ def render(result: RunResult) -> str:
         table(board.drop(columns=["best_params"]), sortable=True),
         "<h2>Score and cost</h2>",
         '<div class="charts">',
-        bar_chart(board, f"test_{result.metric.name}", f"test {result.metric.name}"),
+        bar_chart(board, f"test_{metric}", f"test {metric}"),
         bar_chart(board, "fit_s", "fit seconds (refit on the training split)"),
+        bar_chart(board, "compile_s", "compile seconds (deep families)"),
         bar_chart(board, "search_s", "search seconds (all trials)"),
         "</div>",
+        significance(record),
+        depth_section(record),
+        failure_modes(record),
+        search_section(record),
         "<h2>Best parameters</h2>",
         table(board[["family", "kind", "best_params"]]),
-        failures(result),
         "<h2>Reproducibility</h2>",
-        table(pd.DataFrame(_environment_rows(result.environment), columns=["what", "value"])),
-        f"<p>Task file as run ({escape(str(task.path))}):</p>",
-        f"<pre>{escape(task.source.text)}</pre>",
+        table(pd.DataFrame(_environment_rows(run), columns=["what", "value"])),
+        f"<p>Task file as run ({escape(run['task_file'])}):</p>",
+        f"<pre>{escape(record.task_text)}</pre>",
     ]
-    body = "\n".join(sections)
+    body = "\n".join(part for part in sections if part)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{escape(task.name)}: automl report</title><style>{STYLE}</style></head>"
-            f"<body>\n{body}\n<script>{SORT_SCRIPT}</script></body></html>\n")
+            f"<title>{escape(run['task'])}: automl report</title><style>{STYLE}</style>"
+            f"</head><body>\n{body}\n<script>{SORT_SCRIPT}</script></body></html>\n")
 
 
-def verdict(result: RunResult) -> str:
-    """One paragraph from the numbers: who won, by how much, at what cost."""
-    board, metric = result.leaderboard, result.metric
-    column = f"test_{metric.name}"
+def verdict(record: RunRecord) -> str:
+    """One paragraph from the numbers: who won, by how much, whether it is real, at what
+    cost."""
+    board, metric = record.leaderboard, record.run["metric"]
+    column = f"test_{metric}"
     scored = board.dropna(subset=[column])
     if scored.empty:
         return "No family produced a test score; see the failures below."
     best = scored.iloc[0]
     search_score = (f"validation {best['cv_mean']:.4f}" if pd.isna(best["cv_std"])
                     else f"CV {best['cv_mean']:.4f} ± {best['cv_std']:.4f}")
-    text = (f"{best['family']} ({best['kind']}) scored best: test {metric.name} "
-            f"{best[column]:.4f} ({search_score}), "
-            f"fitted in {best['fit_s']:.2f} s, predicting 1,000 rows in "
-            f"{best['predict_ms_per_1k']:.1f} ms.")
+    text = (f"{best['family']} ({best['kind']}) scored best: test {metric} "
+            f"{best[column]:.4f} ({search_score}), fitted in {best['fit_s']:.2f} s, "
+            f"predicting 1,000 rows in {best['predict_ms_per_1k']:.1f} ms.")
     if len(scored) > 1:
         runner = scored.iloc[1]
         text += (f" Next: {runner['family']} at {runner[column]:.4f} "
@@ -114,11 +125,237 @@ def verdict(result: RunResult) -> str:
     by_kind = {kind: rows.iloc[0] for kind, rows in scored.groupby("kind", sort=False)}
     if len(by_kind) == 2:
         classical, deep = by_kind["classical"], by_kind["deep"]
-        text += (f" Best classical: {classical['family']} {classical[column]:.4f}; best deep:"
-                 f" {deep['family']} {deep[column]:.4f}.")
+        text += (f" Best classical: {classical['family']} {classical[column]:.4f}, fitted "
+                 f"in {classical['fit_s']:.2f} s after {classical['search_s']:.0f} s of "
+                 f"search; best deep: {deep['family']} {deep[column]:.4f}, fitted in "
+                 f"{deep['fit_s']:.2f} s (+{deep['compile_s']:.1f} s compiling) after "
+                 f"{deep['search_s']:.0f} s of search.")
     elif len(by_kind) == 1:
         text += f" Only {next(iter(by_kind))} families were compared."
+    comparison = record.tables["comparison"]
+    if not comparison.empty:
+        first = comparison.iloc[0]
+        real = first["p_value"] < 0.05
+        text += (f" Over {int(first['seeds'])} seeds, {first['family_a']} averaged "
+                 f"{first['mean_a']:.4f} and {first['family_b']} {first['mean_b']:.4f}: "
+                 f"the difference ({first['difference']:+.4f}) is "
+                 f"{'statistically significant' if real else 'not statistically significant'}"
+                 f" (paired t-test p = {first['p_value']:.3g}).")
     return text
+
+
+def significance(record: RunRecord) -> str:
+    comparison, scores = record.tables["comparison"], record.tables["seed_scores"]
+    if comparison.empty:
+        return ""
+    metric = record.run["metric"]
+    parts = ["<h2>Is the difference real?</h2>",
+             f'<p class="muted">Each compared family refitted with {int(comparison.seeds.max())}'
+             f" seeds on the same training split and scored on the test split: mean "
+             f"{escape(metric)} with its 95% interval, and a paired t-test over the seeds."
+             "</p>", table(comparison)]
+    summary = scores.groupby("family")["score"].agg(["mean", "min", "max"]).reset_index()
+    parts.append(interval_chart(comparison, f"test {metric}: mean and 95% interval"))
+    parts.append(table(summary))
+    return "\n".join(parts)
+
+
+def interval_chart(comparison: pd.DataFrame, title: str) -> str:
+    """Each compared family's mean as a dot with its interval as a line (inline SVG)."""
+    rows = []
+    for _, pair in comparison.iterrows():
+        for side in ("a", "b"):
+            rows.append((pair[f"family_{side}"], pair[f"mean_{side}"], pair[f"low_{side}"],
+                         pair[f"high_{side}"]))
+    rows = list(dict.fromkeys(rows))
+    low = min(r[2] for r in rows)
+    high = max(r[3] for r in rows)
+    span = (high - low) or 1e-9
+    width, left, step = 300, 170, 22
+    parts = [f'<svg width="{left + width + 90}" height="{30 + step * len(rows)}" role="img">'
+             f'<text x="0" y="14" font-weight="bold" font-size="13">{escape(title)}</text>']
+    for i, (name, mean, lo, hi) in enumerate(rows):
+        y = 32 + i * step
+        x = lambda v: left + (v - low) / span * width  # noqa: E731
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 4}" text-anchor="end" font-size="12">'
+            f"{escape(str(name))}</text>"
+            f'<line x1="{x(lo):.1f}" x2="{x(hi):.1f}" y1="{y}" y2="{y}" stroke="#555"/>'
+            f'<circle cx="{x(mean):.1f}" cy="{y}" r="4" fill="#3b6ea8"><title>'
+            f"{escape(str(name))}: {mean:.4f} [{lo:.4f}, {hi:.4f}]</title></circle>"
+            f'<text x="{left + width + 8}" y="{y + 4}" font-size="11">{mean:.4f}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def depth_section(record: RunRecord) -> str:
+    trials, board = record.tables["trials"], record.leaderboard
+    deep = board[board["kind"] == "deep"]["family"].tolist()
+    charts = []
+    for family in deep:
+        rows = trials[(trials.family == family) & (trials.state == "complete")]
+        points = [(json.loads(p).get("depth"), v) for p, v in zip(rows.params, rows.cv_mean,
+                                                                 strict=True)]
+        points = [(d, v) for d, v in points if d is not None]
+        if points:
+            charts.append(scatter_chart(points, f"{family}: validation score by depth"))
+    if not charts:
+        return ""
+    return ("<h2>Does depth help?</h2><p class=\"muted\">Every completed trial of each deep "
+            "family: its validation score against its number of layers; the best trial of "
+            "each depth in orange.</p>" + '<div class="charts">' + "".join(charts) + "</div>")
+
+
+def scatter_chart(points: list[tuple[int, float]], title: str) -> str:
+    """Score against an integer x (depth), best per x highlighted (inline SVG)."""
+    xs = sorted({x for x, _ in points})
+    low = min(v for _, v in points)
+    high = max(v for _, v in points)
+    span = (high - low) or 1e-9
+    width, height, left = 300, 160, 50
+    best = {x: max(v for px, v in points if px == x) for x in xs}
+    def position(x, v):
+        return (left + (xs.index(x) + 0.5) / len(xs) * width,
+                30 + height - (v - low) / span * height)
+    parts = [f'<svg width="{left + width + 20}" height="{height + 60}" role="img">'
+             f'<text x="0" y="14" font-weight="bold" font-size="13">{escape(title)}</text>'
+             f'<text x="0" y="40" font-size="11">{high:.3f}</text>'
+             f'<text x="0" y="{30 + height}" font-size="11">{low:.3f}</text>']
+    for x in xs:
+        px, _ = position(x, low)
+        parts.append(f'<text x="{px:.1f}" y="{height + 50}" font-size="11" '
+                     f'text-anchor="middle">{x}</text>')
+    for x, v in points:
+        px, py = position(x, v)
+        colour = "#e07b24" if v == best[x] else "#8aa4c8"
+        parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="4" fill="{colour}"><title>'
+                     f"depth {x}: {v:.4f}</title></circle>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def failure_modes(record: RunRecord) -> str:
+    """Confusion matrices of the compared pair and the test images they disagree on."""
+    pairs, classes = record.run["compared"], record.run["dataset"]["class_names"]
+    predictions = record.tables["predictions"]
+    if not pairs or not classes:
+        return ""
+    a, b = pairs[0]
+    if a not in predictions or b not in predictions:
+        return ""
+    parts = ["<h2>Where they fail</h2>", '<div class="charts">']
+    for family in (a, b):
+        parts.append(confusion_table(predictions["y_true"], predictions[family], classes,
+                                     f"{family}: true class (rows) by predicted (columns)"))
+    parts.append("</div>")
+    differ = disagreements(predictions, a, b)
+    parts.append(f"<p>{int((predictions[a] != predictions[b]).sum())} test samples get "
+                 f"different predictions from {escape(a)} and {escape(b)}"
+                 + (f"; the first {len(differ)}:" if len(differ) else ".") + "</p>")
+    examples = record.examples
+    if len(differ) and "X" in examples:
+        images = dict(zip(examples["rows"].tolist(), examples["X"], strict=True))
+        cells = []
+        for _, row in differ.iterrows():
+            if int(row["row"]) in images:
+                cells.append(
+                    f'<figure><img alt="test sample {int(row["row"])}" src="'
+                    f'{image_data_uri(images[int(row["row"])])}"><figcaption>true '
+                    f'{escape(classes[int(row["y_true"])])}<br>{escape(a)}: '
+                    f'{escape(classes[int(row[a])])}<br>{escape(b)}: '
+                    f'{escape(classes[int(row[b])])}</figcaption></figure>')
+        parts.append('<div class="examples">' + "".join(cells) + "</div>")
+    elif len(differ):
+        shown = differ[["row", "y_true", a, b]].copy()
+        for column in ("y_true", a, b):
+            shown[column] = [classes[int(v)] for v in shown[column]]
+        parts.append(table(shown))
+    return "\n".join(parts)
+
+
+def confusion_table(y_true: pd.Series, y_pred: pd.Series, classes: list[str],
+                    title: str) -> str:
+    n = len(classes)
+    counts = np.zeros((n, n), dtype=int)
+    for t, p in zip(y_true.astype(int), y_pred.astype(int), strict=True):
+        counts[t, p] += 1
+    top = max(1, counts.max())
+    head = "".join(f"<th>{escape(c)}</th>" for c in classes)
+    rows = []
+    for i, name in enumerate(classes):
+        cells = "".join(
+            f'<td style="background:rgba(59,110,168,{counts[i, j] / top:.2f});'
+            f'color:{"#fff" if counts[i, j] / top > 0.5 else "#1d232a"}">{counts[i, j]}</td>'
+            for j in range(n))
+        rows.append(f"<tr><th>{escape(name)}</th>{cells}</tr>")
+    return (f'<div><p><b>{escape(title)}</b></p><table class="confusion"><thead><tr><th>'
+            f"</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def image_data_uri(pixels: np.ndarray) -> str:
+    """A PNG of one image (height, width, channels), scaled to 0-255 and enlarged."""
+    from PIL import Image
+    image = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+    low, high = float(image.min()), float(image.max())
+    scaled = ((image - low) / ((high - low) or 1.0) * 255).astype(np.uint8)
+    picture = Image.fromarray(scaled)
+    picture = picture.resize((picture.width * 8, picture.height * 8), Image.NEAREST) \
+        if picture.width < 32 else picture
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def search_section(record: RunRecord) -> str:
+    trials, direction = record.tables["trials"], record.run["metric_direction"]
+    parts = ["<h2>Search</h2>",
+             '<p class="muted">Best score so far against trial number, per family (CV '
+             "mean for classical families, validation score for deep ones).</p>",
+             history_chart(trials, direction)]
+    counts = (trials.groupby(["family", "state"]).size().unstack(fill_value=0)
+              .reset_index())
+    parts.append(table(counts))
+    failed = trials[trials["state"] == "fail"]
+    if not failed.empty:
+        parts += [f"<p>{len(failed)} failed trials (the search went on without them):</p>",
+                  table(failed[["family", "trial", "error"]])]
+    notes = record.leaderboard[record.leaderboard["note"].fillna("") != ""]
+    if not notes.empty:
+        parts += ["<p>Families without a test score:</p>", table(notes[["family", "note"]])]
+    return "\n".join(parts)
+
+
+def history_chart(trials: pd.DataFrame, direction: str) -> str:
+    """Best-so-far score against trial number, a line per family (inline SVG)."""
+    complete = trials[trials["state"] == "complete"].sort_values(["family", "trial"])
+    if complete.empty:
+        return ""
+    series = {}
+    for family, rows in complete.groupby("family", sort=False):
+        values = rows["cv_mean"].cummax() if direction == "maximize" \
+            else rows["cv_mean"].cummin()
+        series[family] = list(zip(rows["trial"], values, strict=True))
+    low = min(v for s in series.values() for _, v in s)
+    high = max(v for s in series.values() for _, v in s)
+    last = max(t for s in series.values() for t, _ in s) or 1
+    width, height, left = 420, 200, 50
+    span = (high - low) or 1e-9
+    palette = ["#3b6ea8", "#c8553d", "#2a9d8f", "#e9c46a", "#8e6c8a", "#6a994e", "#bc4749",
+               "#577590", "#f3722c", "#43aa8b", "#90be6d", "#277da1"]
+    parts = [f'<svg width="{left + width + 190}" height="{height + 50}" role="img">'
+             f'<text x="{left}" y="14" font-size="11">{high:.4f}</text>'
+             f'<text x="{left}" y="{height + 30}" font-size="11">{low:.4f}</text>']
+    for i, (family, points) in enumerate(series.items()):
+        colour = palette[i % len(palette)]
+        coordinates = " ".join(f"{left + t / last * width:.1f},"
+                               f"{20 + height - (v - low) / span * height:.1f}"
+                               for t, v in points)
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
+                     f'points="{coordinates}"><title>{escape(str(family))}</title></polyline>'
+                     f'<text x="{left + width + 10}" y="{24 + i * 15}" font-size="11" '
+                     f'fill="{colour}">{escape(str(family))}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def table(frame: pd.DataFrame, *, sortable: bool = False) -> str:
@@ -175,22 +412,8 @@ def bar_chart(board: pd.DataFrame, column: str, title: str) -> str:
     return "".join(parts)
 
 
-def failures(result: RunResult) -> str:
-    noted = result.leaderboard[result.leaderboard["note"] != ""][["family", "note"]]
-    failed = result.trials[result.trials["state"] == "fail"]
-    if noted.empty and failed.empty:
-        return ""
-    parts = ["<h2>Failures</h2>"]
-    if not noted.empty:
-        parts += ["<p>Families without a test score:</p>", table(noted)]
-    if not failed.empty:
-        parts += [f"<p>{len(failed)} failed trials (the search went on without them):</p>",
-                  table(failed[["family", "trial", "error"]])]
-    return "\n".join(parts)
-
-
-def _environment_rows(environment: dict) -> list[tuple[str, str]]:
-    rows = [(key, str(value)) for key, value in environment.items() if key != "versions"]
-    rows += [(f"version of {name}", version)
-             for name, version in environment["versions"].items()]
+def _environment_rows(run: dict) -> list[tuple[str, str]]:
+    rows = [(key, str(value)) for key, value in run.items()
+            if key not in ("versions", "dataset", "compared")]
+    rows += [(f"version of {name}", version) for name, version in run["versions"].items()]
     return rows

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import json
 import os
 import platform
 import time
@@ -13,8 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from automl.analysis import compare, disagreements, families_to_compare, seed_scores
 from automl.datasets import Dataset, DatasetInfo, prepare_dataset
 from automl.devices import describe_devices, resolve_device
 from automl.errors import AutomlError
@@ -22,6 +23,7 @@ from automl.evaluate import fit_and_test
 from automl.leaderboard import FamilyResult, build_leaderboard, trials_table
 from automl.metrics import Metric
 from automl.models import ModelFamily
+from automl.outputs import RunRecord, write_record
 from automl.plugins import Registry
 from automl.progress import Progress
 from automl.report_html import write_html_report
@@ -43,23 +45,26 @@ VERSIONED_PACKAGES = ("automl", "optuna", "scikit-learn", "numpy", "pandas", "pl
 
 @dataclass(frozen=True)
 class RunResult:
-    """Everything a run produced; the report is written from this alone."""
+    """What a run produced: the families' results and the record written to disk."""
 
     task: Task
-    info: DatasetInfo
-    metric: Metric
-    report_metrics: list[str]
     results: list[FamilyResult]
-    leaderboard: pd.DataFrame
-    trials: pd.DataFrame
-    environment: dict
-    output_dir: Path
+    record: RunRecord
+
+    @property
+    def leaderboard(self) -> pd.DataFrame:
+        return self.record.leaderboard
+
+    @property
+    def output_dir(self) -> Path:
+        return self.record.folder
 
 
 def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
              device: str | None = None, progress: Progress | None = None,
              command: str = "") -> RunResult:
-    """Search every family the task selects and write the report to its output folder.
+    """Search every family the task selects, analyse the results, and write them and the
+    report to the task's output folder.
 
     `storage_url` and `device` override the task file's storage and device."""
     progress = progress or Progress()
@@ -88,16 +93,27 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     reused = sum(result.outcome.reused for result in results)
     if reused:
         progress.message(f"reused {reused} trials finished by earlier runs")
-    result = RunResult(
-        task=task, info=info, metric=metric, report_metrics=report_metrics,
-        results=results,
-        leaderboard=build_leaderboard(results, metric, report_metrics),
-        trials=trials_table(results),
-        environment=environment(task, command, started, describe(storage_url, output_dir),
-                                platform, families),
-        output_dir=output_dir)
-    write_outputs(result)
-    return result
+    pairs = families_to_compare(results, metric, task.compare)
+    compared = sorted({name for pair in pairs for name in pair})
+    if compared:
+        progress.message(f"refitting {', '.join(compared)} with {task.report_seeds} seeds "
+                         "to compare them")
+    seeds = seed_scores(results, set(compared), dataset, metric, task.report_seeds, platform)
+    predictions = predictions_table(dataset, results)
+    tables = {
+        "leaderboard": build_leaderboard(results, metric, report_metrics),
+        "trials": trials_table(results),
+        "predictions": predictions,
+        "seed_scores": seeds,
+        "comparison": compare(seeds, pairs),
+    }
+    run = run_summary(task, info, metric, report_metrics, pairs, started, command,
+                      describe(storage_url, output_dir), platform, families)
+    record = RunRecord(output_dir, run, task.source.text, tables,
+                       disagreement_examples(dataset, predictions, pairs))
+    write_record(record)
+    write_html_report(record, output_dir / "index.html")
+    return RunResult(task, results, record)
 
 
 def load_dataset(task: Task, registry: Registry) -> Dataset:
@@ -262,9 +278,28 @@ def _summary(result: FamilyResult, metric: Metric) -> str:
             f"fit {result.test.fit_seconds:.2f}s")
 
 
-def environment(task: Task, command: str, started: float, storage: str, jax_platform: str,
-                families: list[ModelFamily]) -> dict:
-    """What a reader needs to reproduce the run."""
+def predictions_table(dataset: Dataset, results: list[FamilyResult]) -> pd.DataFrame:
+    """Each test row's true target and every family's prediction."""
+    table = pd.DataFrame({"row": np.arange(dataset.info.n_test), "y_true": dataset.test.y})
+    for result in results:
+        if result.test is not None:
+            table[result.outcome.family.name] = result.test.predictions
+    return table
+
+
+def disagreement_examples(dataset: Dataset, predictions: pd.DataFrame,
+                          pairs: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+    """The test images the first compared pair disagrees on, for the report to show."""
+    if dataset.info.input_kind != "image" or not pairs:
+        return {}
+    rows = disagreements(predictions, *pairs[0])["row"].to_numpy()
+    return {"rows": rows, "X": dataset.test.X[rows]}
+
+
+def run_summary(task: Task, info: DatasetInfo, metric: Metric, report_metrics: list[str],
+                pairs: list[tuple[str, str]], started: float, command: str, storage: str,
+                jax_platform: str, families: list[ModelFamily]) -> dict:
+    """run.json: what ran, on which data, how, and what a reader needs to reproduce it."""
     versions = {}
     for package in VERSIONED_PACKAGES:
         try:
@@ -274,6 +309,13 @@ def environment(task: Task, command: str, started: float, storage: str, jax_plat
     return {
         "task": task.name, "task_file": str(task.path), "task_sha256": task.digest(),
         "command": command, "seed": task.seed, "storage": storage,
+        "metric": metric.name, "metric_direction": metric.direction,
+        "report_metrics": report_metrics, "cv_folds": task.cv_folds,
+        "sampler": task.sampler, "pruner": task.pruner, "compared": pairs,
+        "dataset": {"name": info.name, "input_kind": info.input_kind,
+                    "input_shape": list(info.input_shape), "task_type": info.task_type,
+                    "class_names": list(info.class_names or []), "n_train": info.n_train,
+                    "n_test": info.n_test},
         "jax_devices": (describe_devices(jax_platform)
                         if any(f.kind == "deep" for f in families) else "not used"),
         "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
@@ -281,14 +323,3 @@ def environment(task: Task, command: str, started: float, storage: str, jax_plat
         "python": platform.python_version(), "platform": platform.platform(),
         "cpus": os.cpu_count(), "versions": versions,
     }
-
-
-def write_outputs(result: RunResult) -> None:
-    """leaderboard.csv, trials.csv, run.json, the task file as run, and index.html."""
-    out = result.output_dir
-    result.leaderboard.to_csv(out / "leaderboard.csv", index=False)
-    result.trials.to_csv(out / "trials.csv", index=False)
-    (out / "task.toml").write_text(result.task.source.text, encoding="utf-8")
-    (out / "run.json").write_text(json.dumps(result.environment, indent=2) + "\n",
-                                  encoding="utf-8")
-    write_html_report(result, out / "index.html")

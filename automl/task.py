@@ -92,9 +92,16 @@ OUTPUT = {
     "dir": Option(str, "Folder for the report, relative to the current directory. "
                   "Default: `reports/<name>`."),
 }
+REPORT = {
+    "seeds": Option(int, "Seeds over which the compared families are refitted and tested, "
+                    "for means, 95% intervals and a paired t-test.", default=5, minimum=2,
+                    maximum=100),
+    "compare": Option(list, "Two more families to compare that way, besides the best "
+                      "classical against the best deep family.", items=str, default=[]),
+}
 SECTIONS: dict[str, dict[str, Option]] = {
     "dataset": DATASET, "metrics": METRICS, "families": FAMILIES, "search": SEARCH,
-    "output": OUTPUT,
+    "report": REPORT, "output": OUTPUT,
 }
 DEFAULT_METRICS = {
     "classification": ("accuracy", ["accuracy", "balanced_accuracy", "f1_macro", "roc_auc",
@@ -134,6 +141,8 @@ class Task:
     storage: str | None
     output_dir: Path
     device: str
+    report_seeds: int
+    compare: tuple[str, ...]
 
     @property
     def path(self) -> Path:
@@ -186,6 +195,10 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
     families = validate_table(tables["families"], FAMILIES, source, "families.",
                               extra_keys=lambda key: isinstance(tables["families"][key], dict))
     search = validate_table(tables["search"], SEARCH, source, "search.")
+    report = validate_table(tables["report"], REPORT, source, "report.")
+    if report["compare"] and len(report["compare"]) != 2:
+        raise source.error("report.compare", "a comparison needs two families",
+                           expected="a list of two family names", found=report["compare"])
     output = validate_table(tables["output"], OUTPUT, source, "output.")
 
     name = top["name"] or Path(source.path).stem
@@ -223,6 +236,7 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
         pruner=search["pruner"], cv_folds=search["cv_folds"],
         trial_timeout=search["trial_timeout"], storage=search["storage"],
         output_dir=Path(output["dir"] or Path("reports") / name), device=top["device"],
+        report_seeds=report["seeds"], compare=tuple(report["compare"]),
     )
 
 
@@ -249,6 +263,8 @@ def check_plugin_names(task: Task, registry: Registry) -> None:
             check(f"families.{key}", family, registry.models, "model family")
     for family in task.family_budgets:
         check(f"families.{family}", family, registry.models, "model family")
+    for family in task.compare:
+        check("report.compare", family, registry.models, "model family")
     if task.optimize is not None:
         check("metrics.optimize", task.optimize, registry.metrics, "metric")
     for metric in task.report_metrics or ():

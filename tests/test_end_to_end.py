@@ -201,3 +201,62 @@ def test_the_shipped_images_task_compares_classical_and_deep_families(tmp_path):
     assert board["test_accuracy"].max() >= 0.98
     assert board.loc["cnn", "compile_s"] > 0 and board.loc["cnn", "n_params"] > 0
     assert 1 <= board.loc["cnn", "depth"] <= 6
+
+
+def test_every_table_is_written_as_csv_and_parquet(digits_run):
+    out = digits_run[0]
+    for name in ("leaderboard", "trials", "predictions", "seed_scores", "comparison"):
+        csv = pd.read_csv(out / f"{name}.csv")
+        assert csv.shape == pd.read_parquet(out / f"{name}.parquet").shape
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert len(predictions) == 360
+    assert {"row", "y_true", "knn", "logistic_regression", "naive_bayes"} <= set(predictions)
+
+
+def test_the_two_best_families_are_compared_over_seeds(digits_run):
+    out, _, board, _ = digits_run
+    comparison = pd.read_csv(out / "comparison.csv")
+    assert len(comparison) == 1
+    pair = comparison.iloc[0]
+    assert {pair["family_a"], pair["family_b"]} == set(board["family"].iloc[:2])
+    assert pair["seeds"] == 5 and 0.9 < pair["mean_a"] <= 1
+    assert pair["low_a"] <= pair["mean_a"] <= pair["high_a"]
+    assert np.isnan(pair["p_value"]) or 0 <= pair["p_value"] <= 1
+    html = (out / "index.html").read_text()
+    for section in ("Is the difference real?", "Where they fail", "Search",
+                    "Reproducibility"):
+        assert section in html
+    assert "paired t-test" in html and "data:image/png;base64," in html
+
+
+def test_the_report_is_rebuilt_from_the_folder_without_training(digits_run):
+    out = digits_run[0]
+    journal = (out / "optuna.journal").stat().st_size
+    (out / "index.html").unlink()
+    result = run_cli("report", str(out))
+    assert result.returncode == 0, result.stderr
+    assert (out / "index.html").is_file() and "knn" in (out / "index.html").read_text()
+    assert (out / "optuna.journal").stat().st_size == journal  # no trial ran
+
+
+def test_report_of_a_folder_that_is_no_run_is_a_clear_error(tmp_path):
+    result = run_cli("report", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "not the output folder of a run: run.json is missing" in result.stderr
+
+
+def test_class_names_with_html_appear_as_text(tmp_path, write_task):
+    X, y = make_classification(n_samples=120, n_features=4, n_informative=3,
+                               n_redundant=0, random_state=1)
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    frame["label"] = np.array(["<script>alert('x')</script>", "<b>bold</b>"])[y]
+    frame.to_csv(tmp_path / "hostile.csv", index=False)
+    task = write_task('[dataset]\npath = "hostile.csv"\ntarget = "label"\n[families]\n'
+                      'include = ["knn", "naive_bayes"]\n[search]\nn_trials = 2\ncv_folds = 3\n'
+                      '[report]\nseeds = 2\n')
+    result = run_cli(str(task))
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert "<script>alert(" not in html and "<b>bold</b>" not in html

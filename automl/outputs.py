@@ -1,0 +1,75 @@
+"""The output folder of a run: every table the report is drawn from.
+
+A run writes its tables (CSV, and Parquet when pyarrow is installed), ``run.json`` (what
+ran, where, with which versions, on which data) and ``task.toml``; the HTML report is
+then rendered from the folder alone, which is what lets ``python -m automl report DIR``
+rebuild it without training anything.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from automl.errors import AutomlError
+
+TABLES = ("leaderboard", "trials", "predictions", "seed_scores", "comparison")
+"""Tables of a run: one row per family; per trial; per test row (true value and each
+family's prediction); per family and seed; per compared pair."""
+EXAMPLES = "examples.npz"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as stored in its output folder."""
+
+    folder: Path
+    run: dict
+    task_text: str
+    tables: dict[str, pd.DataFrame]
+    examples: dict[str, np.ndarray]
+    """Inputs of test rows the report shows (images the compared families disagree on)."""
+
+    @property
+    def leaderboard(self) -> pd.DataFrame:
+        return self.tables["leaderboard"]
+
+
+def write_record(record: RunRecord) -> None:
+    folder = record.folder
+    parquet = importlib.util.find_spec("pyarrow") is not None
+    for name, table in record.tables.items():
+        table.to_csv(folder / f"{name}.csv", index=False)
+        if parquet:
+            table.to_parquet(folder / f"{name}.parquet", index=False)
+    (folder / "task.toml").write_text(record.task_text, encoding="utf-8")
+    (folder / "run.json").write_text(json.dumps(record.run, indent=2) + "\n",
+                                     encoding="utf-8")
+    if record.examples:
+        np.savez_compressed(folder / EXAMPLES, **record.examples)
+
+
+def read_record(folder: Path) -> RunRecord:
+    """Read a run's folder back; AutomlError naming what is missing."""
+    folder = Path(folder)
+    if not (folder / "run.json").is_file():
+        raise AutomlError("not the output folder of a run: run.json is missing", where=folder,
+                          hint="run the task first: python -m automl TASK")
+    tables = {}
+    for name in TABLES:
+        path = folder / f"{name}.csv"
+        if not path.is_file():
+            raise AutomlError(f"the run's {name} table is missing", where=path,
+                              hint="run the task again to write it")
+        tables[name] = pd.read_csv(path, keep_default_na=True)
+    examples = {}
+    if (folder / EXAMPLES).is_file():
+        with np.load(folder / EXAMPLES, allow_pickle=False) as stored:
+            examples = {key: stored[key] for key in stored.files}
+    return RunRecord(folder, json.loads((folder / "run.json").read_text(encoding="utf-8")),
+                     (folder / "task.toml").read_text(encoding="utf-8"), tables, examples)
