@@ -4,6 +4,10 @@
 task names) are refitted with several seeds on the same training split and scored on the
 test split; the report shows each family's mean with a 95% interval and a paired t-test
 between them (the same seeds pair the runs).
+
+"How much data does each family need?": every family's best configuration is retrained on
+growing stratified shares of the training split, over several seeds, and scored on the
+test split (learning curves).
 """
 
 from __future__ import annotations
@@ -100,3 +104,68 @@ def disagreements(predictions: pd.DataFrame, a: str, b: str, limit: int = 24) ->
     differ["one_right"] = (differ[a] == differ["y_true"]) | (differ[b] == differ["y_true"])
     differ = differ.sort_values(["one_right", "row"], ascending=[False, True])
     return differ.drop(columns="one_right").head(limit)
+
+
+def learning_curves(results: Sequence[FamilyResult], dataset: Dataset, metric: Metric,
+                    shares: Sequence[float], seeds: int, device: str,
+                    on_family=lambda name: None) -> pd.DataFrame:
+    """Test scores of each family's best configuration trained on `shares` of the
+    training split (a stratified subsample per seed). A fit that fails on a small share
+    (too few samples for the model) is recorded with its error instead of a score."""
+    rows = []
+    y = dataset.train.y
+    stratify = y if dataset.info.task_type == "classification" else None
+    for result in results:
+        family, best = result.outcome.family, result.outcome.best_trial
+        if best is None or result.test is None:
+            continue
+        on_family(family.name)
+        for share in shares:
+            for seed in range(seeds):
+                rows.append({"family": family.name, "kind": family.kind, "share": share,
+                             "seed": seed, **_curve_point(family, best.params, dataset, metric,
+                                                          share, seed, stratify, device)})
+    return pd.DataFrame(rows, columns=["family", "kind", "share", "seed", "n_train", "score",
+                                       "error"])
+
+
+def _curve_point(family, params, dataset, metric, share, seed, stratify, device) -> dict:
+    from sklearn.model_selection import train_test_split
+    train = dataset.train
+    rows = np.arange(len(train.y))
+    if share < 1:
+        try:
+            rows, _ = train_test_split(rows, train_size=share, random_state=seed,
+                                       stratify=stratify)
+        except ValueError:  # too few samples per class to stratify this share
+            rows, _ = train_test_split(rows, train_size=share, random_state=seed)
+    try:
+        estimator = family.build(params, dataset.info, seed, device)
+        estimator.fit(train.X[rows], train.y[rows])
+        score = score_estimator(estimator, dataset.test.X, dataset.test.y, dataset.info,
+                                {metric.name: metric})[metric.name]
+    except Exception as error:  # a model may not fit this few samples; keep the reason
+        return {"n_train": len(rows), "score": math.nan,
+                "error": f"{type(error).__name__}: {error}"[:300]}
+    return {"n_train": len(rows), "score": score, "error": ""}
+
+
+def crossover(curves: pd.DataFrame, classical: str, deep: str,
+              direction: str) -> str | None:
+    """Where the deep family's mean curve overtakes (or falls behind) the classical one."""
+    means = curves.groupby(["family", "n_train"])["score"].mean().unstack(0)
+    if classical not in means or deep not in means:
+        return None
+    lead = (means[deep] - means[classical]) * (1 if direction == "maximize" else -1)
+    lead = lead.dropna()
+    if lead.empty:
+        return None
+    signs = np.sign(lead.to_numpy())
+    for i in range(1, len(signs)):
+        if signs[i] != signs[i - 1] and signs[i] != 0:
+            who = deep if signs[i] > 0 else classical
+            return (f"{who} pulls ahead between {lead.index[i - 1]} and {lead.index[i]} "
+                    "training samples")
+    leader = deep if signs[-1] > 0 else classical
+    return (f"{leader} leads at every training size measured "
+            f"({lead.index[0]} to {lead.index[-1]} samples)")

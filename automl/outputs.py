@@ -18,9 +18,11 @@ import pandas as pd
 
 from automl.errors import AutomlError
 
-TABLES = ("leaderboard", "trials", "predictions", "seed_scores", "comparison")
+TABLES = ("leaderboard", "trials", "predictions", "seed_scores", "comparison",
+          "learning_curves")
 """Tables of a run: one row per family; per trial; per test row (true value and each
-family's prediction); per family and seed; per compared pair."""
+family's prediction); per family and seed; per compared pair; per family, training share
+and seed."""
 EXAMPLES = "examples.npz"
 
 

@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from automl.analysis import disagreements
+from automl.analysis import crossover, disagreements
 from automl.outputs import RunRecord
 
 KIND_COLOURS = {"classical": "#3b6ea8", "deep": "#c8553d"}
+PALETTE = ["#3b6ea8", "#c8553d", "#2a9d8f", "#e9a03b", "#8e6c8a", "#6a994e", "#bc4749",
+           "#577590", "#f3722c", "#43aa8b", "#90be6d", "#277da1"]
 
 STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;
@@ -87,6 +89,7 @@ def render(record: RunRecord) -> str:
         bar_chart(board, "compile_s", "compile seconds (deep families)"),
         bar_chart(board, "search_s", "search seconds (all trials)"),
         "</div>",
+        learning_section(record),
         significance(record),
         depth_section(record),
         failure_modes(record),
@@ -326,36 +329,95 @@ def search_section(record: RunRecord) -> str:
 
 
 def history_chart(trials: pd.DataFrame, direction: str) -> str:
-    """Best-so-far score against trial number, a line per family (inline SVG)."""
+    """Best-so-far score against trial number, a line per family."""
     complete = trials[trials["state"] == "complete"].sort_values(["family", "trial"])
-    if complete.empty:
-        return ""
     series = {}
     for family, rows in complete.groupby("family", sort=False):
         values = rows["cv_mean"].cummax() if direction == "maximize" \
             else rows["cv_mean"].cummin()
-        series[family] = list(zip(rows["trial"], values, strict=True))
-    low = min(v for s in series.values() for _, v in s)
-    high = max(v for s in series.values() for _, v in s)
-    last = max(t for s in series.values() for t, _ in s) or 1
+        series[family] = [(t, v, v, v) for t, v in zip(rows["trial"], values, strict=True)]
+    return line_chart(series, "best score so far", "trial")
+
+
+def line_chart(series: dict[str, list[tuple[float, float, float, float]]], title: str,
+               x_label: str, *, log_x: bool = False) -> str:
+    """Lines of (x, y) per series with a (low, high) band, as inline SVG; hovering a
+    point shows its values."""
+    points = [p for values in series.values() for p in values]
+    if not points:
+        return ""
+    transform = np.log10 if log_x else (lambda v: v)
+    xs = [transform(p[0]) for p in points]
+    low, high = min(p[2] for p in points), max(p[3] for p in points)
+    x_low, x_high = min(xs), max(xs)
     width, height, left = 420, 200, 50
-    span = (high - low) or 1e-9
-    palette = ["#3b6ea8", "#c8553d", "#2a9d8f", "#e9c46a", "#8e6c8a", "#6a994e", "#bc4749",
-               "#577590", "#f3722c", "#43aa8b", "#90be6d", "#277da1"]
-    parts = [f'<svg width="{left + width + 190}" height="{height + 50}" role="img">'
-             f'<text x="{left}" y="14" font-size="11">{high:.4f}</text>'
-             f'<text x="{left}" y="{height + 30}" font-size="11">{low:.4f}</text>']
-    for i, (family, points) in enumerate(series.items()):
-        colour = palette[i % len(palette)]
-        coordinates = " ".join(f"{left + t / last * width:.1f},"
-                               f"{20 + height - (v - low) / span * height:.1f}"
-                               for t, v in points)
+    def at(x, y):
+        return (left + (transform(x) - x_low) / ((x_high - x_low) or 1) * width,
+                24 + height - (y - low) / ((high - low) or 1e-9) * height)
+    parts = [f'<svg width="{left + width + 190}" height="{height + 60}" role="img">'
+             f'<text x="0" y="12" font-weight="bold" font-size="13">{escape(title)}</text>'
+             f'<text x="0" y="30" font-size="11">{high:.4f}</text>'
+             f'<text x="0" y="{24 + height}" font-size="11">{low:.4f}</text>'
+             f'<text x="{left + width / 2}" y="{height + 52}" font-size="11" '
+             f'text-anchor="middle">{escape(x_label)}</text>']
+    for i, (name, values) in enumerate(series.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        if any(lo != hi for _, _, lo, hi in values):
+            band = [at(x, hi) for x, _, _, hi in values] + \
+                [at(x, lo) for x, _, lo, _ in reversed(values)]
+            parts.append(f'<polygon fill="{colour}" opacity="0.15" points="'
+                         + " ".join(f"{a:.1f},{b:.1f}" for a, b in band) + '"/>')
+        line = " ".join(f"{a:.1f},{b:.1f}" for a, b in (at(x, y) for x, y, _, _ in values))
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
-                     f'points="{coordinates}"><title>{escape(str(family))}</title></polyline>'
-                     f'<text x="{left + width + 10}" y="{24 + i * 15}" font-size="11" '
-                     f'fill="{colour}">{escape(str(family))}</text>')
+                     f'points="{line}"/>')
+        for x, y, _, _ in values:
+            a, b = at(x, y)
+            parts.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2.5" fill="{colour}"><title>'
+                         f"{escape(str(name))}: {y:.4f} at {x:g}</title></circle>")
+        parts.append(f'<text x="{left + width + 10}" y="{30 + i * 15}" font-size="11" '
+                     f'fill="{colour}">{escape(str(name))}</text>')
+    for x in sorted({p[0] for p in points}):
+        a, _ = at(x, low)
+        parts.append(f'<text x="{a:.1f}" y="{height + 38}" font-size="10" '
+                     f'text-anchor="middle">{x:g}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def learning_section(record: RunRecord) -> str:
+    curves = record.tables["learning_curves"].dropna(subset=["score"])
+    if curves.empty:
+        return ""
+    board, run = record.leaderboard, record.run
+    series = {}
+    for family in board["family"]:
+        rows = curves[curves.family == family]
+        if rows.empty:
+            continue
+        stats = rows.groupby("n_train")["score"].agg(["mean", "std"]).fillna(0.0)
+        series[family] = [(n, m, m - s, m + s) for n, (m, s) in stats.iterrows()]
+    parts = ["<h2>How much data does each family need?</h2>",
+             f'<p class="muted">Each family\'s best configuration retrained on shares of the '
+             f"training split (stratified, {int(curves.seed.max()) + 1} seeds each) and scored "
+             f"on the test split: mean {escape(run['metric'])} with a band of one standard "
+             "deviation.</p>"]
+    best = {kind: rows.iloc[0]["family"] for kind, rows in
+            board.dropna(subset=[f"test_{run['metric']}"]).groupby("kind", sort=False)}
+    if len(best) == 2:
+        text = crossover(curves, best["classical"], best["deep"], run["metric_direction"])
+        if text:
+            parts.append(f'<p class="verdict">Best classical ({escape(best["classical"])}) '
+                         f'against best deep ({escape(best["deep"])}): {escape(text)}.</p>')
+    parts.append(line_chart(series, f"test {run['metric']} by training samples",
+                            "training samples (log scale)", log_x=True))
+    failed = record.tables["learning_curves"].fillna({"error": ""})
+    failed = failed[failed["error"] != ""]
+    if not failed.empty:
+        parts += ["<p>Points that could not be fitted:</p>",
+                  table(failed[["family", "n_train", "seed", "error"]].drop_duplicates(
+                      subset=["family", "n_train"]))]
+    return "\n".join(parts)
+
 
 
 def table(frame: pd.DataFrame, *, sortable: bool = False) -> str:

@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from automl.analysis import compare, disagreements, families_to_compare, seed_scores
+from automl.analysis import (
+    compare,
+    disagreements,
+    families_to_compare,
+    learning_curves,
+    seed_scores,
+)
 from automl.datasets import Dataset, DatasetInfo, prepare_dataset
 from automl.devices import describe_devices, resolve_device
 from automl.errors import AutomlError
@@ -99,6 +105,9 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
         progress.message(f"refitting {', '.join(compared)} with {task.report_seeds} seeds "
                          "to compare them")
     seeds = seed_scores(results, set(compared), dataset, metric, task.report_seeds, platform)
+    curves = learning_curves(
+        results, dataset, metric, task.learning_curve, task.curve_seeds, platform,
+        on_family=lambda name: progress.message(f"learning curve of {name}"))
     predictions = predictions_table(dataset, results)
     tables = {
         "leaderboard": build_leaderboard(results, metric, report_metrics),
@@ -106,6 +115,7 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
         "predictions": predictions,
         "seed_scores": seeds,
         "comparison": compare(seeds, pairs),
+        "learning_curves": curves,
     }
     run = run_summary(task, info, metric, report_metrics, pairs, started, command,
                       describe(storage_url, output_dir), platform, families)

@@ -98,6 +98,12 @@ REPORT = {
                     maximum=100),
     "compare": Option(list, "Two more families to compare that way, besides the best "
                       "classical against the best deep family.", items=str, default=[]),
+    "learning_curve": Option(list, "Shares of the training split on which each family's "
+                             "best configuration is retrained and tested (learning curves); "
+                             "an empty list skips them.", items=float,
+                             default=[0.05, 0.1, 0.25, 0.5, 1.0]),
+    "curve_seeds": Option(int, "Seeds (subsample and model) per learning-curve point.",
+                          default=3, minimum=1, maximum=20),
 }
 SECTIONS: dict[str, dict[str, Option]] = {
     "dataset": DATASET, "metrics": METRICS, "families": FAMILIES, "search": SEARCH,
@@ -143,6 +149,8 @@ class Task:
     device: str
     report_seeds: int
     compare: tuple[str, ...]
+    learning_curve: tuple[float, ...]
+    curve_seeds: int
 
     @property
     def path(self) -> Path:
@@ -199,6 +207,9 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
     if report["compare"] and len(report["compare"]) != 2:
         raise source.error("report.compare", "a comparison needs two families",
                            expected="a list of two family names", found=report["compare"])
+    if any(not 0 < share <= 1 for share in report["learning_curve"]):
+        raise source.error("report.learning_curve", "invalid training share",
+                           expected="numbers > 0 and <= 1", found=report["learning_curve"])
     output = validate_table(tables["output"], OUTPUT, source, "output.")
 
     name = top["name"] or Path(source.path).stem
@@ -237,6 +248,8 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
         trial_timeout=search["trial_timeout"], storage=search["storage"],
         output_dir=Path(output["dir"] or Path("reports") / name), device=top["device"],
         report_seeds=report["seeds"], compare=tuple(report["compare"]),
+        learning_curve=tuple(sorted(report["learning_curve"])),
+        curve_seeds=report["curve_seeds"],
     )
 
 

@@ -260,3 +260,14 @@ def test_class_names_with_html_appear_as_text(tmp_path, write_task):
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
     assert "&lt;b&gt;bold&lt;/b&gt;" in html
     assert "<script>alert(" not in html and "<b>bold</b>" not in html
+
+
+def test_learning_curves_retrain_each_family_on_growing_shares(digits_run):
+    out = digits_run[0]
+    curves = pd.read_csv(out / "learning_curves.csv")
+    assert len(curves) == 3 * 5 * 3  # families x shares x seeds
+    assert sorted(curves["share"].unique()) == [0.05, 0.1, 0.25, 0.5, 1.0]
+    means = curves.groupby(["family", "n_train"])["score"].mean().unstack(0)
+    assert list(means.index) == sorted(means.index) and means.index[-1] == 1437
+    assert (means.iloc[-1] > means.iloc[0]).all()  # more data helps every family here
+    assert "How much data does each family need?" in (out / "index.html").read_text()

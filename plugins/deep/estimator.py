@@ -106,10 +106,7 @@ class FlaxEstimator(BaseEstimator):
         X = np.asarray(X, dtype=np.float32)
         targets = self._encode(np.asarray(y), fitting=True)
         if validation_data is None:
-            stratify = None if self._regression else targets
-            X, X_val, targets, y_val = train_test_split(
-                X, targets, test_size=self.validation_fraction,
-                random_state=self.random_state, stratify=stratify)
+            X, X_val, targets, y_val = self._validation_split(X, targets)
         else:
             X_val = np.asarray(validation_data[0], dtype=np.float32)
             y_val = self._encode(np.asarray(validation_data[1]))
@@ -172,6 +169,17 @@ class FlaxEstimator(BaseEstimator):
         samples = self.n_epochs_ * steps_per_epoch * batch
         self.samples_per_second_ = samples / max(self.train_seconds_, 1e-9)
         return self
+
+    def _validation_split(self, X: np.ndarray, targets: np.ndarray):
+        """Set `validation_fraction` of the data aside for early stopping, stratified when
+        every class can appear on both sides (tiny data, as in learning curves, may not
+        allow it)."""
+        n_val = max(1, round(self.validation_fraction * len(X)))
+        counts = np.bincount(targets) if not self._regression else np.array([])
+        stratify = (targets if len(counts) and counts.min() >= 2 and n_val >= len(counts)
+                    and len(X) - n_val >= len(counts) else None)
+        return train_test_split(X, targets, test_size=n_val, random_state=self.random_state,
+                                stratify=stratify)
 
     def _loss(self, outputs: np.ndarray, targets: np.ndarray) -> float:
         if self._regression:
