@@ -169,3 +169,65 @@ def crossover(curves: pd.DataFrame, classical: str, deep: str,
     leader = deep if signs[-1] > 0 else classical
     return (f"{leader} leads at every training size measured "
             f"({lead.index[0]} to {lead.index[-1]} samples)")
+
+
+def importances(results: Sequence[FamilyResult], seed: int) -> pd.DataFrame:
+    """Optuna's fANOVA importance of each searched parameter, per family (families with
+    fewer than two completed trials or a single parameter are left out)."""
+    import optuna
+    rows = []
+    for result in results:
+        complete = [t for t in result.outcome.trials
+                    if t.state == optuna.trial.TrialState.COMPLETE]
+        if len(complete) < 2:
+            continue
+        study = optuna.create_study(direction=result.outcome.direction)
+        study.add_trials(complete)
+        try:
+            found = optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed))
+        except (ValueError, RuntimeError):  # e.g. parameters that never varied
+            continue
+        rows += [{"family": result.outcome.family.name, "param": param, "importance": value}
+                 for param, value in found.items()]
+    return pd.DataFrame(rows, columns=["family", "param", "importance"])
+
+
+def feature_comparison(results: Sequence[FamilyResult], dataset: Dataset, metric: Metric,
+                       seed: int, device: str) -> pd.DataFrame:
+    """Test scores by representation: every family on the raw input (for deep families,
+    the representation they learn), and each classical family's best configuration
+    refitted on each engineered representation."""
+    from dataclasses import replace
+
+    from automl.datasets import Split
+    from automl.features import representations
+    rows = []
+    for result in results:
+        if result.test is not None:
+            rows.append({"family": result.outcome.family.name,
+                         "kind": result.outcome.family.kind,
+                         "representation": "learned" if result.outcome.family.kind == "deep"
+                         else "raw", "score": result.test.scores[metric.name], "error": ""})
+    info = dataset.info
+    for name, (train_X, test_X) in representations(dataset.train.X, dataset.test.X,
+                                                   info.input_kind, seed).items():
+        engineered = replace(dataset, info=replace(info, input_kind="tabular",
+                                                   input_shape=(train_X.shape[1],)),
+                             train=Split(train_X, dataset.train.y),
+                             test=Split(test_X, dataset.test.y))
+        for result in results:
+            family, best = result.outcome.family, result.outcome.best_trial
+            if family.kind != "classical" or best is None or result.test is None:
+                continue
+            try:
+                estimator = family.build(best.params, engineered.info, seed, device)
+                estimator.fit(engineered.train.X, engineered.train.y)
+                score = score_estimator(estimator, engineered.test.X, engineered.test.y,
+                                        engineered.info, {metric.name: metric})[metric.name]
+                error = ""
+            except Exception as failure:  # keep the reason; the other fits go on
+                score, error = math.nan, f"{type(failure).__name__}: {failure}"[:300]
+            rows.append({"family": family.name, "kind": "classical", "representation": name,
+                         "score": score, "error": error})
+    return pd.DataFrame(rows, columns=["family", "kind", "representation", "score", "error"])

@@ -19,10 +19,10 @@ import pandas as pd
 from automl.errors import AutomlError
 
 TABLES = ("leaderboard", "trials", "predictions", "seed_scores", "comparison",
-          "learning_curves")
+          "learning_curves", "importances", "features")
 """Tables of a run: one row per family; per trial; per test row (true value and each
 family's prediction); per family and seed; per compared pair; per family, training share
-and seed."""
+and seed; per family and searched parameter; per family and input representation."""
 EXAMPLES = "examples.npz"
 
 

@@ -90,8 +90,9 @@ def render(record: RunRecord) -> str:
         bar_chart(board, "search_s", "search seconds (all trials)"),
         "</div>",
         learning_section(record),
-        significance(record),
         depth_section(record),
+        features_section(record),
+        significance(record),
         failure_modes(record),
         search_section(record),
         "<h2>Best parameters</h2>",
@@ -202,11 +203,53 @@ def depth_section(record: RunRecord) -> str:
         points = [(d, v) for d, v in points if d is not None]
         if points:
             charts.append(scatter_chart(points, f"{family}: validation score by depth"))
-    if not charts:
+    parts = []
+    if charts:
+        parts += ["<p class=\"muted\">Every completed trial of each deep family: its "
+                  "validation score against its number of layers; the best trial of each "
+                  "depth in orange.</p>", '<div class="charts">', *charts, "</div>"]
+    found = record.tables["importances"]
+    if not found.empty:
+        parts += ["<p class=\"muted\">Which choices mattered: Optuna's fANOVA importance of "
+                  "each searched parameter (shares of the score's variance), per family.</p>",
+                  '<div class="charts">',
+                  *(importance_table(rows, family) for family, rows
+                    in found.groupby("family", sort=False)), "</div>"]
+    return "<h2>Does depth help?</h2>" + "".join(parts) if parts else ""
+
+
+def features_section(record: RunRecord) -> str:
+    found = record.tables["features"]
+    if found.empty:
         return ""
-    return ("<h2>Does depth help?</h2><p class=\"muted\">Every completed trial of each deep "
-            "family: its validation score against its number of layers; the best trial of "
-            "each depth in orange.</p>" + '<div class="charts">' + "".join(charts) + "</div>")
+    metric = record.run["metric"]
+    scores = found.pivot_table(index=["family", "kind"], columns="representation",
+                               values="score").reset_index()
+    order = ["family", "kind", "raw", "learned"] + sorted(
+        c for c in scores.columns if c not in ("family", "kind", "raw", "learned"))
+    scores = scores[[c for c in order if c in scores.columns]]
+    best = found.dropna(subset=["score"]).sort_values("score", ascending=(
+        record.run["metric_direction"] == "minimize")).groupby("representation").head(1)
+    best = best.assign(family=best["family"] + " on " + best["representation"])
+    return "\n".join([
+        "<h2>Features: engineered or learned?</h2>",
+        f'<p class="muted">Test {escape(metric)} of each classical family\'s best '
+        "configuration on the raw input and refitted on engineered features (fitted on the "
+        "training split), beside the deep families, which learn their features from the "
+        "raw input.</p>",
+        bar_chart(best.rename(columns={"score": metric}), metric,
+                  f"best test {metric} per representation"),
+        table(scores)])
+
+
+def importance_table(rows: pd.DataFrame, family: str) -> str:
+    cells = "".join(
+        f"<tr><td class=\"text\">{escape(str(r.param))}</td><td><div style=\"width:"
+        f"{120 * r.importance:.0f}px;height:10px;background:#3b6ea8\"></div></td>"
+        f"<td>{r.importance:.2f}</td></tr>"
+        for r in rows.sort_values("importance", ascending=False).head(8).itertuples())
+    return (f"<div><p><b>{escape(family)}</b></p><table><tbody>{cells}</tbody></table>"
+            "</div>")
 
 
 def scatter_chart(points: list[tuple[int, float]], title: str) -> str:

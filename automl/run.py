@@ -19,6 +19,8 @@ from automl.analysis import (
     compare,
     disagreements,
     families_to_compare,
+    feature_comparison,
+    importances,
     learning_curves,
     seed_scores,
 )
@@ -45,6 +47,8 @@ from automl.search import (
 from automl.storage import describe, open_storage
 from automl.task import DEFAULT_METRICS, Task, check_plugin_names, choose_loader, loader_options
 
+FEATURES_NOT_ASKED = pd.DataFrame(columns=["family", "kind", "representation", "score",
+                                           "error"])
 VERSIONED_PACKAGES = ("automl", "optuna", "scikit-learn", "numpy", "pandas", "pluggy", "jax",
                       "flax", "optax")
 
@@ -116,6 +120,9 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
         "seed_scores": seeds,
         "comparison": compare(seeds, pairs),
         "learning_curves": curves,
+        "importances": importances(results, task.seed),
+        "features": (feature_comparison(results, dataset, metric, task.seed, platform)
+                     if task.engineered_features else FEATURES_NOT_ASKED),
     }
     run = run_summary(task, info, metric, report_metrics, pairs, started, command,
                       describe(storage_url, output_dir), platform, families)

@@ -104,6 +104,10 @@ REPORT = {
                              default=[0.05, 0.1, 0.25, 0.5, 1.0]),
     "curve_seeds": Option(int, "Seeds (subsample and model) per learning-curve point.",
                           default=3, minimum=1, maximum=20),
+    "features": Option(bool, "Also refit the classical families on engineered features "
+                       "(PCA; gradient histograms for images, summary statistics for "
+                       "sequences) to compare with the deep families' learned ones.",
+                       default=False),
 }
 SECTIONS: dict[str, dict[str, Option]] = {
     "dataset": DATASET, "metrics": METRICS, "families": FAMILIES, "search": SEARCH,
@@ -151,6 +155,7 @@ class Task:
     compare: tuple[str, ...]
     learning_curve: tuple[float, ...]
     curve_seeds: int
+    engineered_features: bool
 
     @property
     def path(self) -> Path:
@@ -249,7 +254,7 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
         output_dir=Path(output["dir"] or Path("reports") / name), device=top["device"],
         report_seeds=report["seeds"], compare=tuple(report["compare"]),
         learning_curve=tuple(sorted(report["learning_curve"])),
-        curve_seeds=report["curve_seeds"],
+        curve_seeds=report["curve_seeds"], engineered_features=report["features"],
     )
 
 
