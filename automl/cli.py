@@ -120,9 +120,9 @@ def format_leaderboard(board: pd.DataFrame, metric: str) -> str:
                                            "trials_complete": "done",
                                            "trials_pruned": "pruned",
                                            "trials_failed": "failed"})
-    integers = {c: (lambda v: "-" if pd.isna(v) else str(v)) for c in ("depth",) if c in shown}
-    text = shown.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-",
-                           formatters=integers)
+    if "depth" in shown:  # nullable integers print <NA> whatever na_rep says
+        shown["depth"] = shown["depth"].map(lambda v: "-" if pd.isna(v) else str(int(v)))
+    text = shown.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-")
     notes = board[board["note"] != ""]
     for _, row in notes.iterrows():
         text += f"\n{row['family']}: {row['note']}"

@@ -83,6 +83,15 @@ def render(record: RunRecord) -> str:
         "refitted on the whole training split, once on the held-out test split.</p>",
         table(board.drop(columns=["best_params"]), sortable=True),
         "<h2>Score and cost</h2>",
+        '<p class="muted">Test score against cost, one point per family (blue classical, '
+        "red deep); the line joins the Pareto front, the families no other beats on both "
+        "score and cost.</p>",
+        '<div class="charts">',
+        cost_chart(board, f"test_{metric}", "fit_s", "fit seconds (log scale)",
+                   run["metric_direction"]),
+        cost_chart(board, f"test_{metric}", "predict_ms_per_1k",
+                   "prediction ms per 1,000 rows (log scale)", run["metric_direction"]),
+        "</div>",
         '<div class="charts">',
         bar_chart(board, f"test_{metric}", f"test {metric}"),
         bar_chart(board, "fit_s", "fit seconds (refit on the training split)"),
@@ -106,6 +115,53 @@ def render(record: RunRecord) -> str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{escape(run['task'])}: automl report</title><style>{STYLE}</style>"
             f"</head><body>\n{body}\n<script>{SORT_SCRIPT}</script></body></html>\n")
+
+
+def pareto_front(points: list[tuple[float, float]], maximize: bool) -> list[int]:
+    """Indices of the points no other point beats on both cost (lower) and score."""
+    better = (lambda a, b: a >= b) if maximize else (lambda a, b: a <= b)
+    front = []
+    for i, (cost, score) in enumerate(points):
+        dominated = any(c <= cost and better(s, score) and (c, s) != (cost, score)
+                        for c, s in points)
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: points[i][0])
+
+
+def cost_chart(board: pd.DataFrame, score: str, cost: str, x_label: str,
+               direction: str) -> str:
+    """Score against a cost (log scale), a point per family, the Pareto front joined."""
+    rows = board.dropna(subset=[score, cost])
+    rows = rows[rows[cost] > 0]
+    if rows.empty:
+        return ""
+    points = list(zip(rows[cost].astype(float), rows[score].astype(float), strict=True))
+    xs = [np.log10(c) for c, _ in points]
+    low, high = min(s for _, s in points), max(s for _, s in points)
+    width, height, left = 360, 200, 50
+    def at(c, v):
+        return (left + (np.log10(c) - min(xs)) / ((max(xs) - min(xs)) or 1) * width,
+                24 + height - (v - low) / ((high - low) or 1e-9) * height)
+    parts = [f'<svg width="{left + width + 120}" height="{height + 60}" role="img">'
+             f'<text x="0" y="12" font-weight="bold" font-size="13">{escape(score)} by '
+             f'{escape(x_label)}</text><text x="0" y="30" font-size="11">{high:.4f}</text>'
+             f'<text x="0" y="{24 + height}" font-size="11">{low:.4f}</text>'
+             f'<text x="{left + width / 2}" y="{height + 52}" font-size="11" '
+             f'text-anchor="middle">{escape(x_label)}</text>']
+    front = pareto_front(points, direction == "maximize")
+    line = " ".join(f"{a:.1f},{b:.1f}" for a, b in (at(*points[i]) for i in front))
+    parts.append(f'<polyline fill="none" stroke="#999" stroke-dasharray="4 3" '
+                 f'points="{line}"/>')
+    for (c, v), (_, row) in zip(points, rows.iterrows(), strict=True):
+        a, b = at(c, v)
+        colour = KIND_COLOURS.get(row["kind"], "#888")
+        name = escape(str(row["family"]))
+        parts.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="4" fill="{colour}"><title>'
+                     f"{name}: {v:.4f} at {c:.4g}</title></circle>"
+                     f'<text x="{a + 6:.1f}" y="{b - 4:.1f}" font-size="10">{name}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def verdict(record: RunRecord) -> str:
@@ -355,9 +411,11 @@ def image_data_uri(pixels: np.ndarray) -> str:
 def search_section(record: RunRecord) -> str:
     trials, direction = record.tables["trials"], record.run["metric_direction"]
     parts = ["<h2>Search</h2>",
-             '<p class="muted">Best score so far against trial number, per family (CV '
-             "mean for classical families, validation score for deep ones).</p>",
-             history_chart(trials, direction)]
+             '<p class="muted">Best score so far against trial number and against the '
+             "family's seconds of trials (CV mean for classical families, validation score "
+             "for deep ones).</p>",
+             '<div class="charts">', history_chart(trials, direction),
+             history_by_time(trials, direction), "</div>"]
     counts = (trials.groupby(["family", "state"]).size().unstack(fill_value=0)
               .reset_index())
     parts.append(table(counts))
@@ -380,6 +438,21 @@ def history_chart(trials: pd.DataFrame, direction: str) -> str:
             else rows["cv_mean"].cummin()
         series[family] = [(t, v, v, v) for t, v in zip(rows["trial"], values, strict=True)]
     return line_chart(series, "best score so far", "trial")
+
+
+def history_by_time(trials: pd.DataFrame, direction: str) -> str:
+    """Best-so-far score against the family's cumulative trial seconds."""
+    finished = trials.sort_values(["family", "trial"]).copy()
+    finished["elapsed"] = finished.groupby("family")["duration_s"].cumsum()
+    complete = finished[finished["state"] == "complete"]
+    series = {}
+    for family, rows in complete.groupby("family", sort=False):
+        values = rows["cv_mean"].cummax() if direction == "maximize" \
+            else rows["cv_mean"].cummin()
+        series[family] = [(t, v, v, v) for t, v in zip(rows["elapsed"], values, strict=True)
+                          if t > 0]
+    return line_chart(series, "best score so far", "seconds of trials (log scale)",
+                      log_x=True)
 
 
 def line_chart(series: dict[str, list[tuple[float, float, float, float]]], title: str,

@@ -5,7 +5,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from test_end_to_end import digits_run  # noqa: F401  (the shared small run)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
