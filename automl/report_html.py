@@ -117,6 +117,38 @@ def render(record: RunRecord) -> str:
             f"</head><body>\n{body}\n<script>{SORT_SCRIPT}</script></body></html>\n")
 
 
+class PlotFrame:
+    """The plot area of an SVG chart: maps data to pixels and draws the title and the
+    axis labels (the lowest and highest y, the x label)."""
+
+    left, top, height = 50, 24, 200
+
+    def __init__(self, xs: list[float], ys: list[float], *, log_x: bool = False,
+                 width: int = 420):
+        self.scale_x = np.log10 if log_x else (lambda v: v)
+        scaled = [self.scale_x(x) for x in xs]
+        self.x_low, self.x_high = min(scaled), max(scaled)
+        self.y_low, self.y_high = min(ys), max(ys)
+        self.width = width
+
+    def at(self, x: float, y: float) -> tuple[float, float]:
+        return (self.left + (self.scale_x(x) - self.x_low)
+                / ((self.x_high - self.x_low) or 1) * self.width,
+                self.top + self.height - (y - self.y_low)
+                / ((self.y_high - self.y_low) or 1e-9) * self.height)
+
+    def open(self, title: str, x_label: str, legend_width: int) -> str:
+        """The opening <svg> tag with the title and axis labels."""
+        bottom = self.top + self.height
+        return (f'<svg width="{self.left + self.width + legend_width}" '
+                f'height="{self.height + 60}" role="img">'
+                f'<text x="0" y="12" font-weight="bold" font-size="13">{escape(title)}</text>'
+                f'<text x="0" y="30" font-size="11">{self.y_high:.4f}</text>'
+                f'<text x="0" y="{bottom}" font-size="11">{self.y_low:.4f}</text>'
+                f'<text x="{self.left + self.width / 2}" y="{self.height + 52}" '
+                f'font-size="11" text-anchor="middle">{escape(x_label)}</text>')
+
+
 def pareto_front(points: list[tuple[float, float]], maximize: bool) -> list[int]:
     """Indices of the points no other point beats on both cost (lower) and score."""
     better = (lambda a, b: a >= b) if maximize else (lambda a, b: a <= b)
@@ -137,18 +169,9 @@ def cost_chart(board: pd.DataFrame, score: str, cost: str, x_label: str,
     if rows.empty:
         return ""
     points = list(zip(rows[cost].astype(float), rows[score].astype(float), strict=True))
-    xs = [np.log10(c) for c, _ in points]
-    low, high = min(s for _, s in points), max(s for _, s in points)
-    width, height, left = 360, 200, 50
-    def at(c, v):
-        return (left + (np.log10(c) - min(xs)) / ((max(xs) - min(xs)) or 1) * width,
-                24 + height - (v - low) / ((high - low) or 1e-9) * height)
-    parts = [f'<svg width="{left + width + 120}" height="{height + 60}" role="img">'
-             f'<text x="0" y="12" font-weight="bold" font-size="13">{escape(score)} by '
-             f'{escape(x_label)}</text><text x="0" y="30" font-size="11">{high:.4f}</text>'
-             f'<text x="0" y="{24 + height}" font-size="11">{low:.4f}</text>'
-             f'<text x="{left + width / 2}" y="{height + 52}" font-size="11" '
-             f'text-anchor="middle">{escape(x_label)}</text>']
+    frame = PlotFrame([c for c, _ in points], [s for _, s in points], log_x=True, width=360)
+    parts = [frame.open(f"{score} by {x_label}", x_label, legend_width=120)]
+    at = frame.at
     front = pareto_front(points, direction == "maximize")
     line = " ".join(f"{a:.1f},{b:.1f}" for a, b in (at(*points[i]) for i in front))
     parts.append(f'<polyline fill="none" stroke="#999" stroke-dasharray="4 3" '
@@ -462,20 +485,10 @@ def line_chart(series: dict[str, list[tuple[float, float, float, float]]], title
     points = [p for values in series.values() for p in values]
     if not points:
         return ""
-    transform = np.log10 if log_x else (lambda v: v)
-    xs = [transform(p[0]) for p in points]
-    low, high = min(p[2] for p in points), max(p[3] for p in points)
-    x_low, x_high = min(xs), max(xs)
-    width, height, left = 420, 200, 50
-    def at(x, y):
-        return (left + (transform(x) - x_low) / ((x_high - x_low) or 1) * width,
-                24 + height - (y - low) / ((high - low) or 1e-9) * height)
-    parts = [f'<svg width="{left + width + 190}" height="{height + 60}" role="img">'
-             f'<text x="0" y="12" font-weight="bold" font-size="13">{escape(title)}</text>'
-             f'<text x="0" y="30" font-size="11">{high:.4f}</text>'
-             f'<text x="0" y="{24 + height}" font-size="11">{low:.4f}</text>'
-             f'<text x="{left + width / 2}" y="{height + 52}" font-size="11" '
-             f'text-anchor="middle">{escape(x_label)}</text>']
+    frame = PlotFrame([p[0] for p in points], [v for p in points for v in p[2:]],
+                      log_x=log_x)
+    parts = [frame.open(title, x_label, legend_width=190)]
+    at, left, width, height, low = frame.at, frame.left, frame.width, frame.height, frame.y_low
     for i, (name, values) in enumerate(series.items()):
         colour = PALETTE[i % len(PALETTE)]
         if any(lo != hi for _, _, lo, hi in values):
