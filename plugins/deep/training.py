@@ -138,14 +138,12 @@ class ProgramCache:
     def __init__(self, size: int = MAX_CACHED_PROGRAMS):
         self.size = size
         self.entries: OrderedDict[Hashable, tuple[Any, float]] = OrderedDict()
-        self.hits = 0
 
     def get(self, key: Hashable, function, args) -> tuple[Any, float, bool]:
         """(compiled program, its compile seconds, whether it came from the cache)."""
         key = (key, _signature(args))
         if key in self.entries:
             self.entries.move_to_end(key)
-            self.hits += 1
             return (*self.entries[key], True)
         start = time.perf_counter()
         compiled = jax.jit(function).lower(*args).compile()
