@@ -104,8 +104,7 @@ def rebuild_report(folder: str) -> int:
     from automl.outputs import read_record
     from automl.report_html import write_html_report
     record = read_record(Path(folder))
-    write_html_report(record, record.folder / "index.html")
-    print(f"report: {record.folder / 'index.html'}")
+    print(f"report: {write_html_report(record, record.folder)}")
     return 0
 
 

@@ -1,8 +1,9 @@
 """The HTML report: one self-contained file that opens offline.
 
-Styles, charts (inline SVG) and the script that sorts the leaderboard are all inside the
-file; nothing is fetched from the network. Every string that comes from data, plugins or
-the task file is escaped.
+Styles, the plots' data and the plotting library (Vega, inlined once; see automl.charts)
+and the script that sorts the leaderboard are all inside the file; nothing is fetched from
+the network. Each plot is also written as a static SVG under `plots/` for printing. Every
+string that comes from data, plugins or the task file is escaped.
 """
 
 from __future__ import annotations
@@ -16,12 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from automl import charts as charts_
 from automl.analysis import crossover, disagreements
 from automl.outputs import RunRecord
-
-KIND_COLOURS = {"classical": "#3b6ea8", "deep": "#c8553d"}
-PALETTE = ["#3b6ea8", "#c8553d", "#2a9d8f", "#e9a03b", "#8e6c8a", "#6a994e", "#bc4749",
-           "#577590", "#f3722c", "#43aa8b", "#90be6d", "#277da1"]
 
 STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;
@@ -36,6 +34,7 @@ td.text,th.text{text-align:left}td.classical{color:#3b6ea8}td.deep{color:#c8553d
 gap:.8rem}figure{margin:0;font-size:12px;text-align:center}figure img{display:block;
 image-rendering:pixelated}table.confusion td{text-align:center;min-width:1.6rem}
 .verdict{font-size:1.05rem;background:#f4f8fb;border-left:4px solid #3b6ea8;padding:.6rem 1rem}
+figure.plot figcaption a{color:#5b6670}@media print{figure.plot figcaption{display:none}}
 """
 
 SORT_SCRIPT = """
@@ -55,13 +54,55 @@ document.querySelectorAll('table.sortable th').forEach(function(th, column){
 });
 """
 
+# Draws each <div class="vega"> from the JSON spec its data-spec attribute names.
+PLOT_SCRIPT = """
+document.querySelectorAll('div.vega').forEach(function(element){
+  var spec = JSON.parse(document.getElementById(element.dataset.spec).textContent);
+  vegaEmbed(element, spec, {renderer: 'svg', actions: false}).catch(function(error){
+    element.textContent = 'This plot could not be drawn: ' + error;
+    console.error(error);
+  });
+});
+"""
 
-def write_html_report(record: RunRecord, path: Path) -> None:
-    path.write_text(render(record), encoding="utf-8")
+
+class Figures:
+    """The plots of one report in page order; each is embedded in the page and written as
+    a static SVG."""
+
+    def __init__(self):
+        self.charts: list[charts_.Chart] = []
+
+    def add(self, chart: charts_.Chart) -> str:
+        """The page's markup for `chart`: a div the plot script draws into, its spec, and
+        a link to the static image."""
+        self.charts.append(chart)
+        spec_id = f"plot-{len(self.charts)}"
+        # "<" escaped so that data containing "</script>" cannot end the script element.
+        spec = json.dumps(chart.spec).replace("<", "\\u003c")
+        return (f'<figure class="plot"><div class="vega" data-spec="{spec_id}"></div>'
+                f'<script type="application/json" id="{spec_id}">{spec}</script>'
+                f'<figcaption><a href="plots/{escape(chart.slug)}.svg">static image (SVG)'
+                "</a></figcaption></figure>")
 
 
-def render(record: RunRecord) -> str:
-    """The report of a stored run (see automl.outputs)."""
+def write_html_report(record: RunRecord, folder: Path) -> Path:
+    """Write `index.html` and a static SVG of each of its plots under `plots/`."""
+    figures = Figures()
+    page = render(record, figures)
+    plots = folder / "plots"
+    plots.mkdir(exist_ok=True)
+    for stale in plots.glob("*.svg"):
+        stale.unlink()
+    for chart in figures.charts:
+        (plots / f"{chart.slug}.svg").write_text(charts_.static_svg(chart), encoding="utf-8")
+    path = folder / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def render(record: RunRecord, figures: Figures) -> str:
+    """The report of a stored run (see automl.outputs); its plots are added to `figures`."""
     run, board = record.run, record.leaderboard
     data = run["dataset"]
     classes = f", {len(data['class_names'])} classes" if data["class_names"] else ""
@@ -84,26 +125,16 @@ def render(record: RunRecord) -> str:
         table(board.drop(columns=["best_params"]), sortable=True),
         "<h2>Score and cost</h2>",
         '<p class="muted">Test score against cost, one point per family (blue classical, '
-        "red deep); the line joins the Pareto front, the families no other beats on both "
-        "score and cost.</p>",
-        '<div class="charts">',
-        cost_chart(board, f"test_{metric}", "fit_s", "fit seconds (log scale)",
-                   run["metric_direction"]),
-        cost_chart(board, f"test_{metric}", "predict_ms_per_1k",
-                   "prediction ms per 1,000 rows (log scale)", run["metric_direction"]),
-        "</div>",
-        '<div class="charts">',
-        bar_chart(board, f"test_{metric}", f"test {metric}"),
-        bar_chart(board, "fit_s", "fit seconds (refit on the training split)"),
-        bar_chart(board, "compile_s", "compile seconds (deep families)"),
-        bar_chart(board, "search_s", "search seconds (all trials)"),
-        "</div>",
-        learning_section(record),
-        depth_section(record),
-        features_section(record),
-        significance(record),
+        "red deep); the dashed line joins the Pareto front, the families no other beats on "
+        "both score and cost. Hover a point for its values; scroll to zoom, drag to pan, "
+        "double-click to reset.</p>",
+        cost_charts(figures, board, metric, run["metric_direction"]),
+        learning_section(record, figures),
+        depth_section(record, figures),
+        features_section(record, figures),
+        significance(record, figures),
         failure_modes(record),
-        search_section(record),
+        search_section(record, figures),
         "<h2>Best parameters</h2>",
         table(board[["family", "kind", "best_params"]]),
         "<h2>Reproducibility</h2>",
@@ -112,41 +143,12 @@ def render(record: RunRecord) -> str:
         f"<pre>{escape(record.task_text)}</pre>",
     ]
     body = "\n".join(part for part in sections if part)
+    plot_scripts = (f"<script>{charts_.vega_script()}</script><script>{PLOT_SCRIPT}</script>"
+                    if figures.charts else "")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{escape(run['task'])}: automl report</title><style>{STYLE}</style>"
-            f"</head><body>\n{body}\n<script>{SORT_SCRIPT}</script></body></html>\n")
-
-
-class PlotFrame:
-    """The plot area of an SVG chart: maps data to pixels and draws the title and the
-    axis labels (the lowest and highest y, the x label)."""
-
-    left, top, height = 50, 24, 200
-
-    def __init__(self, xs: list[float], ys: list[float], *, log_x: bool = False,
-                 width: int = 420):
-        self.scale_x = np.log10 if log_x else (lambda v: v)
-        scaled = [self.scale_x(x) for x in xs]
-        self.x_low, self.x_high = min(scaled), max(scaled)
-        self.y_low, self.y_high = min(ys), max(ys)
-        self.width = width
-
-    def at(self, x: float, y: float) -> tuple[float, float]:
-        return (self.left + (self.scale_x(x) - self.x_low)
-                / ((self.x_high - self.x_low) or 1) * self.width,
-                self.top + self.height - (y - self.y_low)
-                / ((self.y_high - self.y_low) or 1e-9) * self.height)
-
-    def open(self, title: str, x_label: str, legend_width: int) -> str:
-        """The opening <svg> tag with the title and axis labels."""
-        bottom = self.top + self.height
-        return (f'<svg width="{self.left + self.width + legend_width}" '
-                f'height="{self.height + 60}" role="img">'
-                f'<text x="0" y="12" font-weight="bold" font-size="13">{escape(title)}</text>'
-                f'<text x="0" y="30" font-size="11">{self.y_high:.4f}</text>'
-                f'<text x="0" y="{bottom}" font-size="11">{self.y_low:.4f}</text>'
-                f'<text x="{self.left + self.width / 2}" y="{self.height + 52}" '
-                f'font-size="11" text-anchor="middle">{escape(x_label)}</text>')
+            f"</head><body>\n{body}\n<script>{SORT_SCRIPT}</script>{plot_scripts}"
+            "</body></html>\n")
 
 
 def pareto_front(points: list[tuple[float, float]], maximize: bool) -> list[int]:
@@ -161,30 +163,38 @@ def pareto_front(points: list[tuple[float, float]], maximize: bool) -> list[int]
     return sorted(front, key=lambda i: points[i][0])
 
 
-def cost_chart(board: pd.DataFrame, score: str, cost: str, x_label: str,
-               direction: str) -> str:
-    """Score against a cost (log scale), a point per family, the Pareto front joined."""
+def cost_points(board: pd.DataFrame, score: str, cost: str, direction: str) -> pd.DataFrame:
+    """The families with both a score and a positive cost, marked when on the Pareto front."""
     rows = board.dropna(subset=[score, cost])
     rows = rows[rows[cost] > 0]
-    if rows.empty:
-        return ""
-    points = list(zip(rows[cost].astype(float), rows[score].astype(float), strict=True))
-    frame = PlotFrame([c for c, _ in points], [s for _, s in points], log_x=True, width=360)
-    parts = [frame.open(f"{score} by {x_label}", x_label, legend_width=120)]
-    at = frame.at
-    front = pareto_front(points, direction == "maximize")
-    line = " ".join(f"{a:.1f},{b:.1f}" for a, b in (at(*points[i]) for i in front))
-    parts.append(f'<polyline fill="none" stroke="#999" stroke-dasharray="4 3" '
-                 f'points="{line}"/>')
-    for (c, v), (_, row) in zip(points, rows.iterrows(), strict=True):
-        a, b = at(c, v)
-        colour = KIND_COLOURS.get(row["kind"], "#888")
-        name = escape(str(row["family"]))
-        parts.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="4" fill="{colour}"><title>'
-                     f"{name}: {v:.4f} at {c:.4g}</title></circle>"
-                     f'<text x="{a + 6:.1f}" y="{b - 4:.1f}" font-size="10">{name}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+    points = pd.DataFrame({"family": rows["family"], "kind": rows["kind"],
+                           "cost": rows[cost].astype(float),
+                           "score": rows[score].astype(float)}).reset_index(drop=True)
+    front = pareto_front(list(zip(points["cost"], points["score"], strict=True)),
+                         direction == "maximize")
+    return points.assign(on_front=points.index.isin(front))
+
+
+def cost_charts(figures: Figures, board: pd.DataFrame, metric: str, direction: str) -> str:
+    score = f"test_{metric}"
+    charts = []
+    for cost, title in [("fit_s", "fit seconds"),
+                        ("predict_ms_per_1k", "prediction ms per 1,000 rows")]:
+        points = cost_points(board, score, cost, direction)
+        if not points.empty:
+            charts.append(figures.add(charts_.cost_chart(
+                f"cost-{cost}", points, f"{title} (log scale)", f"test {metric}")))
+    for column, title in [(score, f"test {metric}"),
+                          ("fit_s", "fit seconds (refit on the training split)"),
+                          ("compile_s", "compile seconds (deep families)"),
+                          ("n_params", "parameters (deep families)"),
+                          ("search_s", "search seconds (all trials)")]:
+        rows = board.dropna(subset=[column]) if column in board else board.iloc[:0]
+        if not rows.empty:
+            bars = pd.DataFrame({"label": rows["family"], "kind": rows["kind"],
+                                 "value": rows[column].astype(float)})
+            charts.append(figures.add(charts_.bar_chart(f"bars-{column}", bars, title)))
+    return '<div class="charts">' + "".join(charts) + "</div>"
 
 
 def verdict(record: RunRecord) -> str:
@@ -227,66 +237,47 @@ def verdict(record: RunRecord) -> str:
     return text
 
 
-def significance(record: RunRecord) -> str:
+def significance(record: RunRecord, figures: Figures) -> str:
     comparison, scores = record.tables["comparison"], record.tables["seed_scores"]
     if comparison.empty:
         return ""
     metric = record.run["metric"]
-    parts = ["<h2>Is the difference real?</h2>",
-             f'<p class="muted">Each compared family refitted with {int(comparison.seeds.max())}'
-             f" seeds on the same training split and scored on the test split: mean "
-             f"{escape(metric)} with its 95% interval, and a paired t-test over the seeds."
-             "</p>", table(comparison)]
+    intervals = pd.concat([
+        comparison[[f"family_{side}", f"mean_{side}", f"low_{side}", f"high_{side}"]]
+        .set_axis(["family", "mean", "low", "high"], axis=1) for side in ("a", "b")])
     summary = scores.groupby("family")["score"].agg(["mean", "min", "max"]).reset_index()
-    parts.append(interval_chart(comparison, f"test {metric}: mean and 95% interval"))
-    parts.append(table(summary))
-    return "\n".join(parts)
+    return "\n".join([
+        "<h2>Is the difference real?</h2>",
+        f'<p class="muted">Each compared family refitted with {int(comparison.seeds.max())}'
+        f" seeds on the same training split and scored on the test split: mean "
+        f"{escape(metric)} with its 95% interval, and a paired t-test over the seeds.</p>",
+        table(comparison),
+        figures.add(charts_.interval_chart(
+            "significance", intervals.drop_duplicates("family"),
+            f"test {metric}: mean and 95% interval")),
+        table(summary)])
 
 
-def interval_chart(comparison: pd.DataFrame, title: str) -> str:
-    """Each compared family's mean as a dot with its interval as a line (inline SVG)."""
-    rows = []
-    for _, pair in comparison.iterrows():
-        for side in ("a", "b"):
-            rows.append((pair[f"family_{side}"], pair[f"mean_{side}"], pair[f"low_{side}"],
-                         pair[f"high_{side}"]))
-    rows = list(dict.fromkeys(rows))
-    low = min(r[2] for r in rows)
-    high = max(r[3] for r in rows)
-    span = (high - low) or 1e-9
-    width, left, step = 300, 170, 22
-    parts = [f'<svg width="{left + width + 90}" height="{30 + step * len(rows)}" role="img">'
-             f'<text x="0" y="14" font-weight="bold" font-size="13">{escape(title)}</text>']
-    for i, (name, mean, lo, hi) in enumerate(rows):
-        y = 32 + i * step
-        x = lambda v: left + (v - low) / span * width  # noqa: E731
-        parts.append(
-            f'<text x="{left - 8}" y="{y + 4}" text-anchor="end" font-size="12">'
-            f"{escape(str(name))}</text>"
-            f'<line x1="{x(lo):.1f}" x2="{x(hi):.1f}" y1="{y}" y2="{y}" stroke="#555"/>'
-            f'<circle cx="{x(mean):.1f}" cy="{y}" r="4" fill="#3b6ea8"><title>'
-            f"{escape(str(name))}: {mean:.4f} [{lo:.4f}, {hi:.4f}]</title></circle>"
-            f'<text x="{left + width + 8}" y="{y + 4}" font-size="11">{mean:.4f}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def depth_section(record: RunRecord) -> str:
+def depth_section(record: RunRecord, figures: Figures) -> str:
     trials, board = record.tables["trials"], record.leaderboard
-    deep = board[board["kind"] == "deep"]["family"].tolist()
-    charts = []
-    for family in deep:
+    plots = []
+    for family in board[board["kind"] == "deep"]["family"]:
         rows = trials[(trials.family == family) & (trials.state == "complete")]
-        points = [(json.loads(p).get("depth"), v) for p, v in zip(rows.params, rows.cv_mean,
-                                                                 strict=True)]
-        points = [(d, v) for d, v in points if d is not None]
-        if points:
-            charts.append(scatter_chart(points, f"{family}: validation score by depth"))
+        points = pd.DataFrame({"trial": rows["trial"],
+                               "depth": [json.loads(p).get("depth") for p in rows.params],
+                               "score": rows["cv_mean"]}).dropna()
+        if points.empty:
+            continue
+        best = points.groupby("depth")["score"].transform(
+            "max" if record.run["metric_direction"] == "maximize" else "min")
+        plots.append(figures.add(charts_.depth_chart(
+            f"depth-{family}", points.assign(best=points["score"] == best),
+            f"{family}: validation score by depth", "validation score")))
     parts = []
-    if charts:
+    if plots:
         parts += ["<p class=\"muted\">Every completed trial of each deep family: its "
                   "validation score against its number of layers; the best trial of each "
-                  "depth in orange.</p>", '<div class="charts">', *charts, "</div>"]
+                  "depth in orange.</p>", '<div class="charts">', *plots, "</div>"]
     found = record.tables["importances"]
     if not found.empty:
         parts += ["<p class=\"muted\">Which choices mattered: Optuna's fANOVA importance of "
@@ -297,7 +288,7 @@ def depth_section(record: RunRecord) -> str:
     return "<h2>Does depth help?</h2>" + "".join(parts) if parts else ""
 
 
-def features_section(record: RunRecord) -> str:
+def features_section(record: RunRecord, figures: Figures) -> str:
     found = record.tables["features"]
     if found.empty:
         return ""
@@ -309,15 +300,16 @@ def features_section(record: RunRecord) -> str:
     scores = scores[[c for c in order if c in scores.columns]]
     best = found.dropna(subset=["score"]).sort_values("score", ascending=(
         record.run["metric_direction"] == "minimize")).groupby("representation").head(1)
-    best = best.assign(family=best["family"] + " on " + best["representation"])
+    bars = pd.DataFrame({"label": best["family"] + " on " + best["representation"],
+                         "kind": best["kind"], "value": best["score"]})
     return "\n".join([
         "<h2>Features: engineered or learned?</h2>",
         f'<p class="muted">Test {escape(metric)} of each classical family\'s best '
         "configuration on the raw input and refitted on engineered features (fitted on the "
         "training split), beside the deep families, which learn their features from the "
         "raw input.</p>",
-        bar_chart(best.rename(columns={"score": metric}), metric,
-                  f"best test {metric} per representation"),
+        figures.add(charts_.bar_chart("features", bars,
+                                      f"best test {metric} per representation")),
         table(scores)])
 
 
@@ -329,34 +321,6 @@ def importance_table(rows: pd.DataFrame, family: str) -> str:
         for r in rows.sort_values("importance", ascending=False).head(8).itertuples())
     return (f"<div><p><b>{escape(family)}</b></p><table><tbody>{cells}</tbody></table>"
             "</div>")
-
-
-def scatter_chart(points: list[tuple[int, float]], title: str) -> str:
-    """Score against an integer x (depth), best per x highlighted (inline SVG)."""
-    xs = sorted({x for x, _ in points})
-    low = min(v for _, v in points)
-    high = max(v for _, v in points)
-    span = (high - low) or 1e-9
-    width, height, left = 300, 160, 50
-    best = {x: max(v for px, v in points if px == x) for x in xs}
-    def position(x, v):
-        return (left + (xs.index(x) + 0.5) / len(xs) * width,
-                30 + height - (v - low) / span * height)
-    parts = [f'<svg width="{left + width + 20}" height="{height + 60}" role="img">'
-             f'<text x="0" y="14" font-weight="bold" font-size="13">{escape(title)}</text>'
-             f'<text x="0" y="40" font-size="11">{high:.3f}</text>'
-             f'<text x="0" y="{30 + height}" font-size="11">{low:.3f}</text>']
-    for x in xs:
-        px, _ = position(x, low)
-        parts.append(f'<text x="{px:.1f}" y="{height + 50}" font-size="11" '
-                     f'text-anchor="middle">{x}</text>')
-    for x, v in points:
-        px, py = position(x, v)
-        colour = "#e07b24" if v == best[x] else "#8aa4c8"
-        parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="4" fill="{colour}"><title>'
-                     f"depth {x}: {v:.4f}</title></circle>")
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def failure_modes(record: RunRecord) -> str:
@@ -431,14 +395,23 @@ def image_data_uri(pixels: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def search_section(record: RunRecord) -> str:
+def search_section(record: RunRecord, figures: Figures) -> str:
     trials, direction = record.tables["trials"], record.run["metric_direction"]
+    history = best_so_far(trials, direction)
     parts = ["<h2>Search</h2>",
              '<p class="muted">Best score so far against trial number and against the '
              "family's seconds of trials (CV mean for classical families, validation score "
-             "for deep ones).</p>",
-             '<div class="charts">', history_chart(trials, direction),
-             history_by_time(trials, direction), "</div>"]
+             "for deep ones).</p>"]
+    if not history.empty:
+        parts += ['<div class="charts">',
+                  figures.add(charts_.band_chart(
+                      "history-trials", history.rename(columns={"trial": "x"}),
+                      "best score so far by trial", "trial", "best score", step=True)),
+                  figures.add(charts_.band_chart(
+                      "history-seconds", history[history["elapsed"] > 0].rename(
+                          columns={"elapsed": "x"}), "best score so far by seconds of trials",
+                      "seconds of trials (log scale)", "best score", log_x=True, step=True)),
+                  "</div>"]
     counts = (trials.groupby(["family", "state"]).size().unstack(fill_value=0)
               .reset_index())
     parts.append(table(counts))
@@ -452,79 +425,28 @@ def search_section(record: RunRecord) -> str:
     return "\n".join(parts)
 
 
-def history_chart(trials: pd.DataFrame, direction: str) -> str:
-    """Best-so-far score against trial number, a line per family."""
-    complete = trials[trials["state"] == "complete"].sort_values(["family", "trial"])
-    series = {}
-    for family, rows in complete.groupby("family", sort=False):
-        values = rows["cv_mean"].cummax() if direction == "maximize" \
-            else rows["cv_mean"].cummin()
-        series[family] = [(t, v, v, v) for t, v in zip(rows["trial"], values, strict=True)]
-    return line_chart(series, "best score so far", "trial")
+def best_so_far(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
+    """Per family, the best score of its completed trials so far (column y) at each trial
+    number and at the family's cumulative trial seconds (elapsed)."""
+    ordered = trials.sort_values(["family", "trial"]).copy()
+    ordered["elapsed"] = ordered.groupby("family")["duration_s"].cumsum()
+    complete = ordered[ordered["state"] == "complete"]
+    best = complete.groupby("family")["cv_mean"]
+    best = best.cummax() if direction == "maximize" else best.cummin()
+    return pd.DataFrame({"series": complete["family"], "trial": complete["trial"],
+                         "elapsed": complete["elapsed"], "y": best})
 
 
-def history_by_time(trials: pd.DataFrame, direction: str) -> str:
-    """Best-so-far score against the family's cumulative trial seconds."""
-    finished = trials.sort_values(["family", "trial"]).copy()
-    finished["elapsed"] = finished.groupby("family")["duration_s"].cumsum()
-    complete = finished[finished["state"] == "complete"]
-    series = {}
-    for family, rows in complete.groupby("family", sort=False):
-        values = rows["cv_mean"].cummax() if direction == "maximize" \
-            else rows["cv_mean"].cummin()
-        series[family] = [(t, v, v, v) for t, v in zip(rows["elapsed"], values, strict=True)
-                          if t > 0]
-    return line_chart(series, "best score so far", "seconds of trials (log scale)",
-                      log_x=True)
-
-
-def line_chart(series: dict[str, list[tuple[float, float, float, float]]], title: str,
-               x_label: str, *, log_x: bool = False) -> str:
-    """Lines of (x, y) per series with a (low, high) band, as inline SVG; hovering a
-    point shows its values."""
-    points = [p for values in series.values() for p in values]
-    if not points:
-        return ""
-    frame = PlotFrame([p[0] for p in points], [v for p in points for v in p[2:]],
-                      log_x=log_x)
-    parts = [frame.open(title, x_label, legend_width=190)]
-    at, left, width, height, low = frame.at, frame.left, frame.width, frame.height, frame.y_low
-    for i, (name, values) in enumerate(series.items()):
-        colour = PALETTE[i % len(PALETTE)]
-        if any(lo != hi for _, _, lo, hi in values):
-            band = [at(x, hi) for x, _, _, hi in values] + \
-                [at(x, lo) for x, _, lo, _ in reversed(values)]
-            parts.append(f'<polygon fill="{colour}" opacity="0.15" points="'
-                         + " ".join(f"{a:.1f},{b:.1f}" for a, b in band) + '"/>')
-        line = " ".join(f"{a:.1f},{b:.1f}" for a, b in (at(x, y) for x, y, _, _ in values))
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
-                     f'points="{line}"/>')
-        for x, y, _, _ in values:
-            a, b = at(x, y)
-            parts.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2.5" fill="{colour}"><title>'
-                         f"{escape(str(name))}: {y:.4f} at {x:g}</title></circle>")
-        parts.append(f'<text x="{left + width + 10}" y="{30 + i * 15}" font-size="11" '
-                     f'fill="{colour}">{escape(str(name))}</text>')
-    for x in sorted({p[0] for p in points}):
-        a, _ = at(x, low)
-        parts.append(f'<text x="{a:.1f}" y="{height + 38}" font-size="10" '
-                     f'text-anchor="middle">{x:g}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def learning_section(record: RunRecord) -> str:
+def learning_section(record: RunRecord, figures: Figures) -> str:
     curves = record.tables["learning_curves"].dropna(subset=["score"])
     if curves.empty:
         return ""
     board, run = record.leaderboard, record.run
-    series = {}
-    for family in board["family"]:
-        rows = curves[curves.family == family]
-        if rows.empty:
-            continue
-        stats = rows.groupby("n_train")["score"].agg(["mean", "std"]).fillna(0.0)
-        series[family] = [(n, m, m - s, m + s) for n, (m, s) in stats.iterrows()]
+    stats = curves.groupby(["family", "n_train"])["score"].agg(["mean", "std"]).fillna(0.0)
+    stats = stats.reset_index()
+    lines = pd.DataFrame({"series": stats["family"], "x": stats["n_train"],
+                          "y": stats["mean"], "low": stats["mean"] - stats["std"],
+                          "high": stats["mean"] + stats["std"]})
     parts = ["<h2>How much data does each family need?</h2>",
              f'<p class="muted">Each family\'s best configuration retrained on shares of the '
              f"training split (stratified, {int(curves.seed.max()) + 1} seeds each) and scored "
@@ -537,8 +459,9 @@ def learning_section(record: RunRecord) -> str:
         if text:
             parts.append(f'<p class="verdict">Best classical ({escape(best["classical"])}) '
                          f'against best deep ({escape(best["deep"])}): {escape(text)}.</p>')
-    parts.append(line_chart(series, f"test {run['metric']} by training samples",
-                            "training samples (log scale)", log_x=True))
+    parts.append(figures.add(charts_.band_chart(
+        "learning-curves", lines, f"test {run['metric']} by training samples",
+        "training samples (log scale)", f"test {run['metric']}", log_x=True)))
     failed = record.tables["learning_curves"].fillna({"error": ""})
     failed = failed[failed["error"] != ""]
     if not failed.empty:
@@ -546,7 +469,6 @@ def learning_section(record: RunRecord) -> str:
                   table(failed[["family", "n_train", "seed", "error"]].drop_duplicates(
                       subset=["family", "n_train"]))]
     return "\n".join(parts)
-
 
 
 def table(frame: pd.DataFrame, *, sortable: bool = False) -> str:
@@ -574,33 +496,6 @@ def _cell(value, column: pd.Series) -> str:
     if column.name == "kind":  # colour classical and deep apart
         css += f" {shown}"
     return f'<td class="{escape(css)}" data-value="{escape(sort_key)}">{escape(shown)}</td>'
-
-
-def bar_chart(board: pd.DataFrame, column: str, title: str) -> str:
-    """A horizontal bar per family, coloured by kind, as inline SVG."""
-    rows = board.dropna(subset=[column])
-    if rows.empty:
-        return ""
-    bar, label_width, plot_width = 18, 170, 260
-    height = 26 + bar * len(rows)
-    top = max(float(rows[column].max()), 1e-12)
-    parts = [f'<svg width="{label_width + plot_width + 70}" height="{height}" role="img">'
-             f'<title>{escape(title)}</title>'
-             f'<text x="0" y="14" font-weight="bold" font-size="13">{escape(title)}</text>']
-    for i, (_, row) in enumerate(rows.iterrows()):
-        y = 24 + i * bar
-        width = max(1.0, plot_width * float(row[column]) / top)
-        colour = KIND_COLOURS.get(row["kind"], "#888")
-        parts.append(
-            f'<text x="{label_width - 6}" y="{y + 12}" text-anchor="end" font-size="12">'
-            f'{escape(str(row["family"]))}</text>'
-            f'<rect x="{label_width}" y="{y + 2}" width="{width:.1f}" height="{bar - 5}" '
-            f'fill="{colour}"><title>{escape(str(row["family"]))}: {row[column]:.4g}'
-            f"</title></rect>"
-            f'<text x="{label_width + width + 4:.1f}" y="{y + 12}" font-size="11">'
-            f"{row[column]:.4g}</text>")
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def _environment_rows(run: dict) -> list[tuple[str, str]]:

@@ -129,7 +129,7 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     record = RunRecord(output_dir, run, task.source.text, tables,
                        disagreement_examples(dataset, predictions, pairs))
     write_record(record)
-    write_html_report(record, output_dir / "index.html")
+    write_html_report(record, output_dir)
     return RunResult(task, results, record)
 
 

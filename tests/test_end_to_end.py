@@ -75,7 +75,28 @@ def test_the_html_report_is_self_contained_and_shows_the_leaderboard(digits_run)
     # nothing is loaded from the network: no external scripts, styles, images or fonts
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "<link" not in html and "@import" not in html
-    assert "<svg" in html and "test accuracy" in html
+    assert "test accuracy" in html
+    assert html.count("vegaEmbed(") == 1  # the plotting library is inlined once
+
+
+def test_every_plot_is_embedded_with_its_data_and_written_as_a_static_image(digits_run):
+    out = digits_run[0]
+    html = (out / "index.html").read_text()
+    specs = [json.loads(text) for text in re.findall(
+        r'<script type="application/json" id="plot-\d+">(.*?)</script>', html)]
+    static = sorted((out / "plots").glob("*.svg"))
+    assert len(specs) == html.count('<div class="vega"') == len(static) >= 8
+    titles = [spec["title"] for spec in specs]
+    assert "test accuracy by training samples" in titles
+    assert "best score so far by trial" in titles
+    curves = next(spec for spec in specs if spec["title"].endswith("by training samples"))
+    assert {row["series"] for row in curves["data"]["values"]} == {
+        "knn", "logistic_regression", "naive_bayes"}
+    assert all(row["low"] <= row["y"] <= row["high"] for row in curves["data"]["values"])
+    for path in static:
+        text = path.read_text()
+        assert text.startswith("<svg") and "</svg>" in text and "<text" in text
+        assert f'href="plots/{path.name}"' in html
 
 
 def test_the_run_records_what_it_needs_to_be_reproduced(digits_run):

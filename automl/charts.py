@@ -1,0 +1,172 @@
+"""The report's plots as Vega-Lite specifications.
+
+A spec is plain JSON: the HTML report embeds it and draws it in the browser with the
+Vega libraries (inlined once, see `vega_script`), where a reader can hover any mark for its
+values and zoom (scroll) or pan (drag) the scatter and line plots; `static_svg` draws the
+same spec without a browser, for the printable image written beside the report. Both come
+from the `vl-convert-python` wheel, which bundles Vega, Vega-Lite and a renderer, so
+nothing is fetched from the network, at run time or when the page is opened.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+KIND_COLOURS = {"domain": ["classical", "deep"], "range": ["#3b6ea8", "#c8553d"]}
+# Scroll to zoom, drag to pan, double-click to reset.
+ZOOM = {"name": "zoom", "select": "interval", "bind": "scales"}
+WIDTH, HEIGHT = 380, 220
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One plot: a file-safe `name` (unique within a report) and its Vega-Lite `spec`."""
+
+    name: str
+    spec: dict
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^a-z0-9_-]+", "-", self.name.lower()).strip("-")
+
+
+@functools.cache
+def vega_script() -> str:
+    """Vega, Vega-Lite and vega-embed as one script defining `vegaEmbed` (about 900 kB)."""
+    import vl_convert
+    return vl_convert.javascript_bundle()
+
+
+def static_svg(chart: Chart) -> str:
+    import vl_convert
+    return vl_convert.vegalite_to_svg(chart.spec)
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as JSON-ready dicts (NaN becomes null, numpy scalars plain numbers)."""
+    return json.loads(frame.to_json(orient="records"))
+
+
+def _spec(title: str, frame: pd.DataFrame, **rest) -> dict:
+    return {"title": title, "width": WIDTH, "height": HEIGHT,
+            "data": {"values": records(frame)}, **rest}
+
+
+def _axis(field: str, title: str, *, log: bool = False, zero: bool = False,
+          kind: str = "quantitative") -> dict:
+    # nice=False keeps a log axis to the data's decades instead of rounding out to whole ones.
+    if log:
+        scale = {"type": "log", "nice": False}
+        # Label only the 1, 2 and 5 of each decade: Vega labels every tick of a short
+        # log axis, and 600, 700, 800 run into each other.
+        label = "test(/^0*[.]?0*[125]0*$/, replace(datum.label, ',', '')) ? datum.label : ''"
+        return {"field": field, "type": kind, "title": title, "scale": scale,
+                "axis": {"labelExpr": label}}
+    return {"field": field, "type": kind, "title": title, "scale": {"zero": zero}}
+
+
+def _tooltip(*fields: str | tuple[str, ...]) -> list[dict]:
+    """Tooltip channels, each a field name or (name, d3 number format[, title])."""
+    channels = []
+    for field in fields:
+        name, *rest = (field,) if isinstance(field, str) else field
+        channel = {"field": name}
+        if rest:
+            channel["format"] = rest[0]
+        if len(rest) > 1:
+            channel["title"] = rest[1]
+        channels.append(channel)
+    return channels
+
+
+def cost_chart(name: str, points: pd.DataFrame, cost_title: str, score_title: str) -> Chart:
+    """Score against a cost on a log scale, a point per family coloured by kind; the
+    families on the Pareto front (column `on_front`) joined by a dashed line.
+
+    `points` has columns family, kind, cost, score and on_front.
+    """
+    x, y = _axis("cost", cost_title, log=True), _axis("score", score_title)
+    for axis in (x, y):  # room for the points at the ends of the axes
+        axis["scale"]["padding"] = 12
+    tooltip = _tooltip("family", "kind", ("cost", ".4g"), ("score", ".4f"))
+    return Chart(name, _spec(f"{score_title} by {cost_title}", points, layer=[
+        {"transform": [{"filter": "datum.on_front"}],
+         "mark": {"type": "line", "strokeDash": [4, 3], "color": "#999"},
+         "encoding": {"x": x, "y": y, "order": {"field": "cost"}}},
+        {"params": [ZOOM], "mark": {"type": "point", "filled": True, "size": 70},
+         "encoding": {"x": x, "y": y, "tooltip": tooltip,
+                      "color": {"field": "kind", "scale": KIND_COLOURS}}},
+        {"mark": {"type": "text", "align": "left", "dx": 6, "dy": -6, "fontSize": 10},
+         "encoding": {"x": x, "y": y, "text": {"field": "family"}}},
+    ]))
+
+
+def bar_chart(name: str, bars: pd.DataFrame, title: str) -> Chart:
+    """A horizontal bar per row of `bars` (columns label, kind, value), coloured by kind,
+    in the frame's order."""
+    height = max(60, 20 * len(bars))
+    return Chart(name, _spec(title, bars, height=height, mark={"type": "bar"}, encoding={
+        "y": {"field": "label", "type": "nominal", "sort": None, "title": None},
+        "x": _axis("value", title, zero=True),
+        "color": {"field": "kind", "scale": KIND_COLOURS},
+        "tooltip": _tooltip("label", "kind", ("value", ".4g"))}))
+
+
+def band_chart(name: str, lines: pd.DataFrame, title: str, x_title: str, y_title: str,
+               *, log_x: bool = False, step: bool = False) -> Chart:
+    """A line per series, with a shaded band from `low` to `high` where `lines` has those
+    columns.
+
+    `lines` has columns series, x and y, and optionally low and high.
+    """
+    x = _axis("x", x_title, log=log_x)
+    # Both layers share the colour scale; the legend shows the lines at full opacity.
+    colour = {"field": "series", "type": "nominal", "title": None,
+              "legend": {"symbolType": "stroke", "symbolOpacity": 1, "symbolStrokeWidth": 2}}
+    tooltip = _tooltip("series", ("x", ".4g", x_title), ("y", ".4f", y_title))
+    line = {"type": "line", "point": True}
+    if step:
+        line["interpolate"] = "step-after"
+    layers = [{"params": [ZOOM], "mark": line,
+               "encoding": {"x": x, "y": _axis("y", y_title), "color": colour,
+                            "tooltip": tooltip}}]
+    if "low" in lines:
+        tooltip += _tooltip(("low", ".4f"), ("high", ".4f"))
+        layers.insert(0, {"mark": {"type": "area", "opacity": 0.15}, "encoding": {
+            "x": x, "y": _axis("low", y_title), "y2": {"field": "high"}, "color": colour}})
+    return Chart(name, _spec(title, lines, layer=layers))
+
+
+def depth_chart(name: str, trials: pd.DataFrame, title: str, y_title: str) -> Chart:
+    """Every trial's score against its depth; the best trial of each depth in orange.
+
+    `trials` has columns trial, depth, score and best (bool).
+    """
+    return Chart(name, _spec(title, trials, width=260, params=[ZOOM],
+                             mark={"type": "point", "filled": True, "size": 50}, encoding={
+        "x": {**_axis("depth", "depth (layers)"), "axis": {"tickMinStep": 1, "format": "d"}},
+        "y": _axis("score", y_title),
+        "color": {"field": "best", "type": "nominal", "title": "best of its depth",
+                  "scale": {"domain": [True, False], "range": ["#e07b24", "#8aa4c8"]}},
+        "tooltip": _tooltip("trial", "depth", ("score", ".4f"))}))
+
+
+def interval_chart(name: str, intervals: pd.DataFrame, title: str) -> Chart:
+    """A dot per family at its mean with its interval as a line.
+
+    `intervals` has columns family, mean, low and high.
+    """
+    y = {"field": "family", "type": "nominal", "sort": None, "title": None}
+    tooltip = _tooltip("family", ("mean", ".4f"), ("low", ".4f"), ("high", ".4f"))
+    height = max(60, 26 * len(intervals))
+    return Chart(name, _spec(title, intervals, height=height, layer=[
+        {"mark": {"type": "rule", "color": "#555"},
+         "encoding": {"y": y, "x": _axis("low", title), "x2": {"field": "high"}}},
+        {"mark": {"type": "point", "filled": True, "size": 70, "color": "#3b6ea8"},
+         "encoding": {"y": y, "x": _axis("mean", title), "tooltip": tooltip}},
+    ]))
