@@ -6,6 +6,7 @@ Errors in the user's input print one message and exit with status 2, never a tra
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import textwrap
@@ -15,7 +16,7 @@ import pandas as pd
 
 import automl
 from automl.errors import AutomlError
-from automl.plugins import build_registry
+from automl.plugins import TRACE_VARIABLE, build_registry
 from automl.progress import Progress
 
 COMMANDS = ("run", "plugins", "report")
@@ -52,8 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=("auto", "cpu", "gpu", "tpu"),
                      help="JAX platform for deep families; default: the task file's device")
     run.add_argument("--quiet", action="store_true", help="print only the leaderboard")
+    run.add_argument("--strict", action="store_true",
+                     help="stop at the first plugin problem (a plugin that fails to load, a "
+                     "duplicate name, a hook that raises) instead of warning and going on")
+    run.add_argument("--trace-hooks", action="store_true",
+                     help="print every plugin hook call to stderr (also: AUTOML_TRACE_HOOKS=1)")
     commands.add_parser("plugins", help="list installed plugins and what they register",
-                        description="List installed plugins and what they register.")
+                        description="List installed plugins, what they register and what "
+                        "is wrong with them. AUTOML_PLUGINS_ALLOW and AUTOML_PLUGINS_BLOCK "
+                        "apply.")
     report = commands.add_parser(
         "report", help="rebuild a run's HTML report from its output folder",
         description="Rebuild index.html from the tables a run wrote, training nothing.")
@@ -86,11 +94,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from automl.run import run_task  # keeps `--help` and `plugins` quick
-    from automl.task import load_task
+    from automl.task import check_plugin_selection, load_task, plugin_selection
 
     task = load_task(args.task)
-    registry = build_registry()
-    _warn_broken_plugins(registry)
+    allow, block = plugin_selection(task)
+    registry = build_registry(allow=allow, block=block, strict=args.strict,
+                              trace=args.trace_hooks or bool(os.environ.get(TRACE_VARIABLE)))
+    check_plugin_selection(task, registry)
     command = "python -m automl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = run_task(task, registry, storage_url=args.storage, device=args.device,
                       progress=Progress(quiet=args.quiet), command=command)
@@ -103,8 +113,11 @@ def run(args: argparse.Namespace) -> int:
 def rebuild_report(folder: str) -> int:
     from automl.outputs import read_record
     from automl.report_html import write_html_report
+    from automl.task import plugin_selection
     record = read_record(Path(folder))
-    print(f"report: {write_html_report(record, record.folder)}")
+    allow, block = plugin_selection()
+    registry = build_registry(allow=allow, block=block)  # for the plugins' report sections
+    print(f"report: {write_html_report(record, record.folder, registry)}")
     return 0
 
 
@@ -129,23 +142,23 @@ def format_leaderboard(board: pd.DataFrame, metric: str) -> str:
 
 
 def list_plugins() -> int:
-    registry = build_registry()
+    from automl.task import plugin_selection
+    allow, block = plugin_selection()
+    registry = build_registry(allow=allow, block=block,
+                              on_problem=lambda problem: None)  # listed below instead
     for plugin in registry.plugins:
         origin = f"{plugin.distribution} {plugin.version}" if plugin.distribution else "local"
         print(f"{plugin.name} ({origin}, {plugin.module})")
-        if plugin.error:
-            print(f"  failed to load, skipped: {plugin.error}")
+        if plugin.blocked:
+            print("  blocked (AUTOML_PLUGINS_ALLOW / AUTOML_PLUGINS_BLOCK)")
             continue
         for category, names in registry.by_plugin(plugin.name).items():
             if names:
+                label = category.replace("_", " ")
                 print(textwrap.fill(", ".join(names), width=88,
-                                    initial_indent=f"  {category}: ",
-                                    subsequent_indent=" " * (len(category) + 4)))
+                                    initial_indent=f"  {label}: ",
+                                    subsequent_indent=" " * (len(label) + 4)))
+        for problem in registry.problems:
+            if problem.plugin == plugin.name:
+                print(f"  problem: {problem.problem}")
     return 0
-
-
-def _warn_broken_plugins(registry) -> None:
-    for plugin in registry.plugins:
-        if plugin.error:
-            print(f"warning: plugin '{plugin.name}' failed to load and is skipped: "
-                  f"{plugin.error}", file=sys.stderr)

@@ -48,6 +48,7 @@ def validate(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
     the search uses it to report to Optuna's pruner, which may stop the trial by raising
     `optuna.TrialPruned`.
     """
+    family.check_accepts(info)
     report = after_step or (lambda step, score: None)
     if family.evaluation == "holdout":
         return [_holdout(family, params, info, train, metric, seed, device, report)]
@@ -109,6 +110,7 @@ class TestResult:
 
 def fit_and_test(family: ModelFamily, params: Mapping[str, Any], dataset: Dataset,
                  metrics: Mapping[str, Metric], seed: int, device: str) -> TestResult:
+    family.check_accepts(dataset.info)
     estimator = family.build(params, dataset.info, seed, device)
     start = time.perf_counter()
     estimator.fit(dataset.train.X, dataset.train.y)

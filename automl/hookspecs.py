@@ -82,3 +82,76 @@ def automl_register_metrics(register):
         def automl_register_metrics(register):
             register(Metric(name="top2_error", direction="minimize", ...))
     """
+
+
+@hookspec
+def automl_register_report_sections(register):
+    """Register sections of the HTML report.
+
+    Called once when the engine builds its registry. Each section is rendered after the
+    built-in sections, before "Reproducibility", whenever a report is written (at the end
+    of a run and by ``python -m automl report``).
+
+    Args:
+        register: call ``register(section)`` with an ``automl.ReportSection`` for each
+            section this plugin adds.
+
+    Returns nothing.
+
+    Example::
+
+        @automl.hookimpl
+        def automl_register_report_sections(register):
+            register(ReportSection(name="fit_budget", title="Fit time budget",
+                                   render=lambda record: "<p>...</p>"))
+    """
+
+
+# -- observers: called while a task runs; what they return is ignored -------------------
+
+
+@hookspec
+def automl_trial_finished(task, family, trial):
+    """Observe a finished trial (complete, pruned or failed).
+
+    Called in the process that ran the trial, right after its result is stored in the
+    Optuna study, so a plugin can log, stream or alert on trials as they finish.
+
+    Args:
+        task: the task's name (``str``), e.g. ``"digits"``.
+        family: the model family's name (``str``), e.g. ``"random_forest"``.
+        trial: the stored trial (``optuna.trial.FrozenTrial``): ``number``, ``state``,
+            ``value``, ``params``, ``duration``, and the error of a failed trial in
+            ``user_attrs["error"]``.
+
+    Returns nothing.
+
+    Example::
+
+        @automl.hookimpl
+        def automl_trial_finished(family, trial):
+            print(family, trial.number, trial.state.name, trial.value)
+    """
+
+
+@hookspec
+def automl_run_finished(record):
+    """Observe a finished run.
+
+    Called once at the end of ``python -m automl TASK``, after every table and the report
+    are written to the output folder.
+
+    Args:
+        record: the run (``automl.outputs.RunRecord``): ``folder`` (the output folder),
+            ``run`` (what ``run.json`` holds), ``leaderboard`` and ``tables`` (pandas
+            DataFrames by name, as in the CSV files).
+
+    Returns nothing.
+
+    Example::
+
+        @automl.hookimpl
+        def automl_run_finished(record):
+            best = record.leaderboard.iloc[0]
+            print(f"{record.run['task']}: {best['family']} won")
+    """

@@ -14,6 +14,7 @@ from typing import Any
 import optuna
 
 from automl.datasets import INPUT_KINDS, TASK_TYPES, DatasetInfo
+from automl.errors import DataError
 from automl.schema import name_problems
 
 KINDS = ("classical", "deep")
@@ -70,6 +71,17 @@ class ModelFamily:
     def accepts(self, info: DatasetInfo) -> bool:
         """Whether this family can model the dataset described by `info`."""
         return info.task_type in self.task_types and info.input_kind in self.input_kinds
+
+    def check_accepts(self, info: DatasetInfo) -> None:
+        """Raise a DataError naming this family and what it accepts unless it can model
+        the dataset `info` describes."""
+        if not self.accepts(info):
+            raise DataError(
+                f"model family '{self.name}' cannot model {info.input_kind} "
+                f"{info.task_type} data", expected=f"{' or '.join(sorted(self.input_kinds))}"
+                f" input for {' or '.join(sorted(self.task_types))}",
+                found=f"{info.input_kind} input of shape {info.input_shape} for "
+                      f"{info.task_type}")
 
     def problems(self) -> list[str]:
         """What is wrong with this registration (empty when it is valid)."""

@@ -1,16 +1,27 @@
-"""Finding plugins and building the registry of what they provide.
+"""Finding plugins, building the registry of what they provide, and calling their hooks.
 
 Every plugin, built-in or third-party, is an entry point in the ``automl`` group. Each is
-loaded on its own: one that fails to import is reported by name and skipped. Then each
-registration hook is called plugin by plugin with a ``register`` callback bound to that
-plugin, so the `Registry` knows who registered what and can name both plugins when two
-claim the same name.
+loaded on its own, and each hook implementation is called on its own, so a broken plugin
+is reported by name and the others go on:
+
+- a plugin that fails to import, implements a hook with arguments the hook does not pass,
+  or implements a function named like a hook that does not exist is skipped;
+- an invalid registration, or a name another plugin registered first, is left out;
+- an observer or report-section hook that raises is reported and the run goes on.
+
+With ``strict=True`` (``--strict`` on the command line) each of these is an error instead.
+``allow`` and ``block`` choose plugins by entry-point name; the built-in plugins (those of
+the ``automl`` distribution) are always allowed unless blocked. ``trace=True`` prints each
+hook call to stderr.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Callable
+import inspect
+import sys
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,22 +29,29 @@ import pluggy
 
 from automl import hookspecs
 from automl.datasets import DatasetLoader
-from automl.errors import PluginError
+from automl.errors import PluginError, did_you_mean
 from automl.metrics import Metric
 from automl.models import ModelFamily
+from automl.sections import ReportSection
 
 ENTRY_POINT_GROUP = "automl"
+BUILT_IN_DISTRIBUTION = "automl"
+TRACE_VARIABLE = "AUTOML_TRACE_HOOKS"
+HOOK_NAMES = tuple(name for name, value in vars(hookspecs).items()
+                   if name.startswith("automl_") and inspect.isfunction(value))
 
 
 @dataclass(frozen=True)
 class PluginInfo:
-    """A loaded plugin, or one that failed to load (`error` set)."""
+    """A plugin the engine found: loaded, or skipped with the reason in `error`, or
+    `blocked` by the task file or the environment."""
 
     name: str
     distribution: str | None
     version: str | None
     module: str
     error: str | None = None
+    blocked: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,69 +60,160 @@ class Registered:
     plugin: str
 
 
-# Registration hook, registered type, and how to check one entry.
-_CATEGORIES: dict[str, tuple[str, type]] = {
+@dataclass(frozen=True)
+class PluginProblem:
+    """Something a plugin got wrong, reported instead of stopping the run."""
+
+    plugin: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"plugin '{self.plugin}': {self.problem}"
+
+
+# Registration hook and the type it registers, per category.
+CATEGORIES: dict[str, tuple[str, type]] = {
     "models": ("automl_register_models", ModelFamily),
     "datasets": ("automl_register_datasets", DatasetLoader),
     "metrics": ("automl_register_metrics", Metric),
+    "report_sections": ("automl_register_report_sections", ReportSection),
 }
 
 
 @dataclass
 class Registry:
-    """Everything the plugins registered, by category and name."""
+    """Everything the plugins registered, by category and name, and the way to call the
+    plugins' other hooks (`notify`)."""
 
     plugins: list[PluginInfo] = field(default_factory=list)
     models: dict[str, Registered] = field(default_factory=dict)
     datasets: dict[str, Registered] = field(default_factory=dict)
     metrics: dict[str, Registered] = field(default_factory=dict)
+    report_sections: dict[str, Registered] = field(default_factory=dict)
+    problems: list[PluginProblem] = field(default_factory=list)
+    strict: bool = False
+    trace: bool = False
+    manager: pluggy.PluginManager | None = None
+    on_problem: Callable[[PluginProblem], None] = lambda problem: print(
+        f"warning: {problem}", file=sys.stderr)
 
     def add(self, category: str, item: Any, plugin: str) -> None:
-        """Check and record one registration; raise PluginError naming the plugin."""
-        expected_type = _CATEGORIES[category][1]
+        """Check and record one registration; a bad one is a problem of `plugin`."""
+        expected_type = CATEGORIES[category][1]
         if not isinstance(item, expected_type):
-            raise PluginError(f"plugin '{plugin}' registered something that is not a "
-                              f"{expected_type.__name__}", found=type(item).__name__)
+            self.fail(plugin, f"registered something that is not a {expected_type.__name__}"
+                      f" ({type(item).__name__}); left out")
+            return
         problems = item.problems()
         if problems:
-            raise PluginError(f"plugin '{plugin}' registered an invalid "
-                              f"{expected_type.__name__} {getattr(item, 'name', '?')!r}: "
-                              + "; ".join(problems))
+            self.fail(plugin, f"registered an invalid {expected_type.__name__} "
+                      f"{getattr(item, 'name', '?')!r} ({'; '.join(problems)}); left out")
+            return
         entries = getattr(self, category)
         if item.name in entries:
             other = entries[item.name].plugin
-            raise PluginError(f"plugins '{other}' and '{plugin}' both register the "
-                              f"{category[:-1]} name '{item.name}'",
-                              hint=f"uninstall or block one of '{other}' and '{plugin}'")
+            self.fail(plugin, f"registers the {category[:-1].replace('_', ' ')} name "
+                      f"'{item.name}' that plugin '{other}' registered first; theirs is "
+                      f"kept (block one of '{other}' and '{plugin}' to choose)")
+            return
         entries[item.name] = Registered(item, plugin)
+
+    def fail(self, plugin: str, problem: str) -> None:
+        """Report what a plugin got wrong: an error when strict, else a warning."""
+        found = PluginProblem(plugin, problem)
+        if self.strict:
+            raise PluginError(str(found), hint="without --strict the run goes on without it")
+        self.problems.append(found)
+        self.on_problem(found)
+
+    def notify(self, hook: str, **arguments: Any) -> list[tuple[str, Any]]:
+        """Call `hook` on every plugin implementing it, each on its own; a plugin that
+        raises is reported (see `fail`) and the others are still called. Returns
+        (plugin, result) for each plugin that returned."""
+        results = []
+        if self.manager is None:
+            return results
+        for impl in getattr(self.manager.hook, hook).get_hookimpls():  # in registration order
+            ok, result = self.guarded(impl.plugin_name, hook, self._call, hook, impl,
+                                      arguments)
+            if ok:
+                results.append((impl.plugin_name, result))
+        return results
+
+    def guarded(self, plugin: str, what: str, function: Callable, /,
+                *args: Any) -> tuple[bool, Any]:
+        """Call a plugin's `function`: (True, its result), or (False, the error) after
+        reporting that `what` raised."""
+        try:
+            return True, function(*args)
+        except PluginError:
+            raise
+        except Exception as error:  # a broken plugin must not stop the run
+            text = f"{type(error).__name__}: {error}"
+            self.fail(plugin, f"{what} raised {text}")
+            return False, text
+
+    def _call(self, hook: str, impl: pluggy.HookImpl, arguments: dict[str, Any]) -> Any:
+        # Keyword arguments, and only those the implementation asks for, so hooks can
+        # gain arguments without breaking older plugins.
+        started = time.perf_counter()
+        try:
+            return impl.function(**{name: arguments[name] for name in impl.argnames})
+        finally:
+            if self.trace:
+                print(f"trace: {hook}({', '.join(impl.argnames)}) -> plugin "
+                      f"'{impl.plugin_name}' {1000 * (time.perf_counter() - started):.1f} ms",
+                      file=sys.stderr)
 
     def by_plugin(self, plugin: str) -> dict[str, list[str]]:
         """Names each category holds from one plugin, for `python -m automl plugins`."""
         return {category: sorted(name for name, entry in getattr(self, category).items()
                                  if entry.plugin == plugin)
-                for category in _CATEGORIES}
+                for category in CATEGORIES}
 
 
-def build_registry(extra_plugins: dict[str, object] | None = None,
-                   *, entry_points: bool = True) -> Registry:
+def build_registry(extra_plugins: dict[str, object] | None = None, *,
+                   entry_points: bool = True, allow: Collection[str] | None = None,
+                   block: Collection[str] = (), strict: bool = False,
+                   trace: bool = False,
+                   on_problem: Callable[[PluginProblem], None] | None = None) -> Registry:
     """Load the installed plugins (and `extra_plugins`, by name) and collect what they
-    register. Plugins that fail to import are listed with their error and skipped."""
+    register.
+
+    `allow`: if given, the only third-party plugins loaded (built-in ones always are);
+    `block`: plugins not loaded. Problems are passed to `on_problem` (default: a warning
+    on stderr), or raised as `PluginError` when `strict`.
+    """
     manager = pluggy.PluginManager("automl")
     manager.add_hookspecs(hookspecs)
-    registry = Registry()
+    registry = Registry(strict=strict, trace=trace, manager=manager)
+    if on_problem is not None:
+        registry.on_problem = on_problem
+    candidates = []
     if entry_points:
-        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            registry.plugins.append(_load_entry_point(manager, entry_point))
-    for name, plugin in (extra_plugins or {}).items():
-        manager.register(plugin, name=name)
-        registry.plugins.append(PluginInfo(name, None, None, getattr(plugin, "__name__", name)))
-    for category, (hook_name, _) in _CATEGORIES.items():
-        hook_caller = getattr(manager.hook, hook_name)
-        # Call each implementation on its own so its register callback knows the caller.
-        for impl in reversed(hook_caller.get_hookimpls()):
+        candidates += sorted(
+            importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
+            key=lambda e: (_distribution(e) != BUILT_IN_DISTRIBUTION, e.name))
+    candidates += list((extra_plugins or {}).items())
+    for candidate in candidates:
+        info, plugin = _load(candidate)
+        built_in = info.distribution == BUILT_IN_DISTRIBUTION
+        if info.name in block or (allow is not None and not built_in
+                                  and info.name not in allow):
+            registry.plugins.append(PluginInfo(info.name, info.distribution, info.version,
+                                               info.module, blocked=True))
+            continue
+        if info.error is None:
+            info = _register(manager, plugin, info)
+        registry.plugins.append(info)
+        if info.error is not None:
+            registry.fail(info.name, f"skipped: {info.error}")
+    for category, (hook, _) in CATEGORIES.items():
+        for impl in getattr(manager.hook, hook).get_hookimpls():  # in registration order
+            # Each implementation gets a register callback that knows who is calling.
             register = _register_for(registry, category, impl.plugin_name)
-            arguments = {"register": register}
-            impl.function(**{name: arguments[name] for name in impl.argnames})
+            registry.guarded(impl.plugin_name, hook, registry._call, hook, impl,
+                             {"register": register})
     return registry
 
 
@@ -114,14 +223,57 @@ def _register_for(registry: Registry, category: str, plugin: str) -> Callable[[A
     return register
 
 
-def _load_entry_point(manager: pluggy.PluginManager,
-                      entry_point: importlib.metadata.EntryPoint) -> PluginInfo:
-    distribution = entry_point.dist.name if entry_point.dist else None
+def _distribution(entry_point: importlib.metadata.EntryPoint) -> str | None:
+    return entry_point.dist.name if entry_point.dist else None
+
+
+def _load(candidate) -> tuple[PluginInfo, object | None]:
+    """Import an entry point (or take an extra plugin object as it is)."""
+    if not isinstance(candidate, importlib.metadata.EntryPoint):
+        name, plugin = candidate
+        return PluginInfo(name, None, None, getattr(plugin, "__name__", name)), plugin
+    entry_point = candidate
+    distribution = _distribution(entry_point)
     version = entry_point.dist.version if entry_point.dist else None
+    info = PluginInfo(entry_point.name, distribution, version, entry_point.value)
     try:
-        module = entry_point.load()
-        manager.register(module, name=entry_point.name)
+        return info, entry_point.load()
     except Exception as error:  # a broken plugin must not stop the others
-        return PluginInfo(entry_point.name, distribution, version, entry_point.value,
-                          error=f"{type(error).__name__}: {error}")
-    return PluginInfo(entry_point.name, distribution, version, entry_point.value)
+        return _with_error(info, f"failed to import: {type(error).__name__}: {error}"), None
+
+
+def _register(manager: pluggy.PluginManager, plugin: object, info: PluginInfo) -> PluginInfo:
+    """Register a plugin's hook implementations after checking their names and
+    arguments; a plugin with a wrong one is left out whole."""
+    for name in dir(plugin):
+        marked = getattr(getattr(plugin, name, None), "automl_impl", None) is not None
+        if marked and name not in HOOK_NAMES:
+            hint = did_you_mean(name, HOOK_NAMES)
+            return _with_error(info, f"'{name}' is marked @automl.hookimpl but is not a hook"
+                               + (f" ({hint})" if hint else ""))
+        if name in HOOK_NAMES and not marked:
+            return _with_error(info, f"{name} is not marked @automl.hookimpl, so it would "
+                               "never be called")
+    for name in HOOK_NAMES:
+        function = getattr(plugin, name, None)
+        if function is None:
+            continue
+        expected = list(inspect.signature(getattr(hookspecs, name)).parameters)
+        try:
+            taken = list(inspect.signature(function).parameters)
+        except (TypeError, ValueError):
+            return _with_error(info, f"{name} is not a function")
+        unknown = [argument for argument in taken if argument not in expected]
+        if unknown:
+            return _with_error(info, f"{name}({', '.join(taken)}) takes "
+                               f"{', '.join(repr(a) for a in unknown)}, which the hook does"
+                               f" not pass; it passes {', '.join(expected)}")
+    try:
+        manager.register(plugin, name=info.name)
+    except Exception as error:
+        return _with_error(info, f"{type(error).__name__}: {error}")
+    return info
+
+
+def _with_error(info: PluginInfo, error: str) -> PluginInfo:
+    return PluginInfo(info.name, info.distribution, info.version, info.module, error=error)

@@ -20,6 +20,7 @@ import pandas as pd
 from automl import charts as charts_
 from automl.analysis import crossover, disagreements
 from automl.outputs import RunRecord
+from automl.plugins import Registry
 
 STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;
@@ -86,10 +87,11 @@ class Figures:
                 "</a></figcaption></figure>")
 
 
-def write_html_report(record: RunRecord, folder: Path) -> Path:
-    """Write `index.html` and a static SVG of each of its plots under `plots/`."""
+def write_html_report(record: RunRecord, folder: Path, registry: Registry | None = None) -> Path:
+    """Write `index.html` and a static SVG of each of its plots under `plots/`; sections
+    that plugins in `registry` registered come after the built-in ones."""
     figures = Figures()
-    page = render(record, figures)
+    page = render(record, figures, plugin_sections(record, registry) if registry else [])
     plots = folder / "plots"
     plots.mkdir(exist_ok=True)
     for stale in plots.glob("*.svg"):
@@ -101,8 +103,9 @@ def write_html_report(record: RunRecord, folder: Path) -> Path:
     return path
 
 
-def render(record: RunRecord, figures: Figures) -> str:
-    """The report of a stored run (see automl.outputs); its plots are added to `figures`."""
+def render(record: RunRecord, figures: Figures, extra_sections: list[str] = ()) -> str:
+    """The report of a stored run (see automl.outputs); its plots are added to `figures`.
+    `extra_sections` (HTML) come before the reproducibility section."""
     run, board = record.run, record.leaderboard
     data = run["dataset"]
     classes = f", {len(data['class_names'])} classes" if data["class_names"] else ""
@@ -137,6 +140,7 @@ def render(record: RunRecord, figures: Figures) -> str:
         search_section(record, figures),
         "<h2>Best parameters</h2>",
         table(board[["family", "kind", "best_params"]]),
+        *extra_sections,
         "<h2>Reproducibility</h2>",
         table(pd.DataFrame(_environment_rows(run), columns=["what", "value"])),
         f"<p>Task file as run ({escape(run['task_file'])}):</p>",
@@ -149,6 +153,23 @@ def render(record: RunRecord, figures: Figures) -> str:
             f"<title>{escape(run['task'])}: automl report</title><style>{STYLE}</style>"
             f"</head><body>\n{body}\n<script>{SORT_SCRIPT}</script>{plot_scripts}"
             "</body></html>\n")
+
+
+def plugin_sections(record: RunRecord, registry: Registry) -> list[str]:
+    """The sections plugins registered, rendered; one that raises shows its error."""
+    sections = []
+    for name, entry in registry.report_sections.items():
+        section = entry.item
+        what = f"report section '{name}'"
+        ok, body = registry.guarded(entry.plugin, what, section.render, record)
+        if ok and not isinstance(body, str):
+            ok, body = False, f"render returned {type(body).__name__}, not an HTML string"
+            registry.fail(entry.plugin, f"{what}: {body}")
+        if not ok:
+            body = f'<p class="muted">This section could not be drawn: {escape(body)}</p>'
+        sections.append(f'<h2 id="section-{escape(name)}">{escape(section.title)}</h2>\n'
+                        f'<p class="muted">Added by plugin {escape(entry.plugin)}.</p>\n{body}')
+    return sections
 
 
 def pareto_front(points: list[tuple[float, float]], maximize: bool) -> list[int]:

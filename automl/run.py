@@ -129,7 +129,8 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     record = RunRecord(output_dir, run, task.source.text, tables,
                        disagreement_examples(dataset, predictions, pairs))
     write_record(record)
-    write_html_report(record, output_dir)
+    write_html_report(record, output_dir, registry)
+    registry.notify("automl_run_finished", record=record)
     return RunResult(task, results, record)
 
 
@@ -248,8 +249,8 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
                                 budget.n_trials, previous, _best(study), seconds)
         search_family(study, family, dataset.info, dataset.train, settings,
                       n_trials=budget.n_trials, seconds=seconds,
-                      on_trial=lambda trial, study=study: progress.trial_finished(
-                          trial, _best(study)))
+                      on_trial=lambda trial, study=study, family=family: trial_finished(
+                          trial, study, family, task, registry, progress))
         trials = finished_trials(study)
         spent[family.name] = seconds_spent(trials)
         outcome = SearchOutcome(family, study.study_name, trials, len(previous),
@@ -258,6 +259,12 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
         results.append(result)
         progress.family_finished(_summary(result, settings.metric))
     return results
+
+
+def trial_finished(trial, study, family: ModelFamily, task: Task, registry: Registry,
+                   progress: Progress) -> None:
+    progress.trial_finished(trial, _best(study))
+    registry.notify("automl_trial_finished", task=task.name, family=family.name, trial=trial)
 
 
 def time_weights(task: Task, families: list[ModelFamily]) -> list[float]:

@@ -9,6 +9,7 @@ The reference of every key (docs/task-file.md) is generated from the `Option`s b
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from typing import Any
 
 from automl.datasets import TASK_TYPES
 from automl.devices import DEVICES
-from automl.errors import TaskFileError, did_you_mean
+from automl.errors import AutomlError, TaskFileError, did_you_mean
 from automl.plugins import Registry
 from automl.schema import Option, Source, validate_table
 
@@ -109,9 +110,19 @@ REPORT = {
                        "sequences) to compare with the deep families' learned ones.",
                        default=False),
 }
+PLUGINS = {
+    "allow": Option(list, "Only these third-party plugins (entry-point names, as `python -m "
+                    "automl plugins` lists them); the built-in plugins are always loaded "
+                    "unless blocked. Default: every installed plugin. The environment "
+                    "variable `AUTOML_PLUGINS_ALLOW` (comma-separated) applies when this key "
+                    "is absent.", items=str),
+    "block": Option(list, "Plugins not to load, built-in ones included (`flax` leaves out "
+                    "the deep families). Names in `AUTOML_PLUGINS_BLOCK` (comma-separated) "
+                    "are blocked too.", items=str, default=[]),
+}
 SECTIONS: dict[str, dict[str, Option]] = {
     "dataset": DATASET, "metrics": METRICS, "families": FAMILIES, "search": SEARCH,
-    "report": REPORT, "output": OUTPUT,
+    "report": REPORT, "output": OUTPUT, "plugins": PLUGINS,
 }
 DEFAULT_METRICS = {
     "classification": ("accuracy", ["accuracy", "balanced_accuracy", "f1_macro", "roc_auc",
@@ -156,6 +167,8 @@ class Task:
     learning_curve: tuple[float, ...]
     curve_seeds: int
     engineered_features: bool
+    allow_plugins: tuple[str, ...] | None = None
+    block_plugins: tuple[str, ...] = ()
 
     @property
     def path(self) -> Path:
@@ -216,6 +229,7 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
         raise source.error("report.learning_curve", "invalid training share",
                            expected="numbers > 0 and <= 1", found=report["learning_curve"])
     output = validate_table(tables["output"], OUTPUT, source, "output.")
+    plugins = validate_table(tables["plugins"], PLUGINS, source, "plugins.")
 
     name = top["name"] or Path(source.path).stem
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
@@ -255,6 +269,8 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
         report_seeds=report["seeds"], compare=tuple(report["compare"]),
         learning_curve=tuple(sorted(report["learning_curve"])),
         curve_seeds=report["curve_seeds"], engineered_features=report["features"],
+        allow_plugins=None if plugins["allow"] is None else tuple(plugins["allow"]),
+        block_plugins=tuple(plugins["block"]),
     )
 
 
@@ -312,3 +328,37 @@ def loader_options(task: Task, loader) -> dict[str, Any]:
     if path is not None and not Path(path).exists():
         raise task.error("dataset.path", "data file not found", found=path)
     return options
+
+
+ALLOW_VARIABLE, BLOCK_VARIABLE = "AUTOML_PLUGINS_ALLOW", "AUTOML_PLUGINS_BLOCK"
+
+
+def plugin_selection(task: Task | None = None) -> tuple[tuple[str, ...] | None,
+                                                        tuple[str, ...]]:
+    """The plugins to allow (None: all) and to block, from the task file's [plugins] and
+    the environment: the task's `allow` replaces the environment's, blocks add up."""
+    def names(variable: str) -> tuple[str, ...]:
+        return tuple(n.strip() for n in os.environ.get(variable, "").split(",") if n.strip())
+
+    allow = task.allow_plugins if task is not None else None
+    if allow is None and os.environ.get(ALLOW_VARIABLE) is not None:
+        allow = names(ALLOW_VARIABLE)
+    block = (task.block_plugins if task is not None else ()) + names(BLOCK_VARIABLE)
+    return allow, block
+
+
+def check_plugin_selection(task: Task, registry: Registry) -> None:
+    """Every plugin named in [plugins] or the environment is one that is installed."""
+    known = [plugin.name for plugin in registry.plugins]
+    named = [(f"plugins.{key}", name) for key in ("allow", "block")
+             for name in (getattr(task, f"{key}_plugins") or ())]
+    named += [(variable, name) for variable in (ALLOW_VARIABLE, BLOCK_VARIABLE)
+              for name in os.environ.get(variable, "").split(",") if name.strip()]
+    for where, name in named:
+        if name.strip() in known:
+            continue
+        hint = did_you_mean(name.strip(), known) or "installed plugins: " + ", ".join(known)
+        if where.startswith("plugins."):
+            raise task.error(where, f"no installed plugin is named '{name}'", hint=hint)
+        raise AutomlError(f"no installed plugin is named '{name.strip()}'",
+                          where=f"environment variable {where}", hint=hint)

@@ -41,11 +41,21 @@ class DuplicateKnn:
         register(_family("knn"))
 
 
-def test_two_plugins_registering_one_name_is_an_error_naming_both():
+def test_a_second_plugin_registering_a_name_is_left_out_with_both_named():
+    problems = []
+    registry = build_registry({"my_plugin": DuplicateKnn}, on_problem=problems.append)
+    assert registry.models["knn"].plugin == "sklearn"  # the first registration is kept
+    assert [p.plugin for p in problems] == ["my_plugin"]
+    assert "registers the model name 'knn' that plugin 'sklearn' registered first" in str(
+        problems[0])
+
+
+def test_strict_makes_a_duplicate_name_an_error_naming_both():
     with pytest.raises(PluginError) as caught:
-        build_registry({"my_plugin": DuplicateKnn})
-    message = str(caught.value)
+        build_registry({"my_plugin": DuplicateKnn}, strict=True)
+    message = caught.value.message()
     assert "'sklearn'" in message and "'my_plugin'" in message and "'knn'" in message
+    assert "without --strict the run goes on without it" in message
 
 
 class BadName:
@@ -53,11 +63,15 @@ class BadName:
     @hookimpl
     def automl_register_models(register):
         register(_family("Not A Name"))
+        register(_family("good_one"))
 
 
 def test_an_invalid_registration_names_the_plugin_and_the_problem():
-    with pytest.raises(PluginError, match=r"plugin 'bad' registered an invalid ModelFamily"):
-        build_registry({"bad": BadName}, entry_points=False)
+    problems = []
+    registry = build_registry({"bad": BadName}, entry_points=False, on_problem=problems.append)
+    assert "registered an invalid ModelFamily 'Not A Name'" in str(problems[0])
+    assert str(problems[0]).startswith("plugin 'bad': ")
+    assert list(registry.models) == ["good_one"]  # its valid registration stays
 
 
 class NotAFamily:
@@ -67,9 +81,80 @@ class NotAFamily:
         register("rbf_svm")
 
 
-def test_registering_the_wrong_type_is_an_error():
-    with pytest.raises(PluginError, match="not a ModelFamily"):
-        build_registry({"wrong": NotAFamily}, entry_points=False)
+def test_registering_the_wrong_type_is_reported():
+    with pytest.raises(PluginError, match="registered something that is not a ModelFamily"):
+        build_registry({"wrong": NotAFamily}, entry_points=False, strict=True)
+
+
+class WrongSignature:
+    @staticmethod
+    @hookimpl
+    def automl_register_models(register, options):
+        raise AssertionError("never called")
+
+
+class MisspeltHook:
+    @staticmethod
+    @hookimpl
+    def automl_register_model(register):
+        raise AssertionError("never called")
+
+
+class Unmarked:
+    @staticmethod
+    def automl_register_models(register):
+        raise AssertionError("never called")
+
+
+class RaisesWhileRegistering:
+    @staticmethod
+    @hookimpl
+    def automl_register_models(register):
+        raise RuntimeError("no licence file")
+
+
+@pytest.mark.parametrize(("plugin", "problem"), [
+    (WrongSignature, "skipped: automl_register_models(register, options) takes 'options', "
+                     "which the hook does not pass; it passes register"),
+    (MisspeltHook, "skipped: 'automl_register_model' is marked @automl.hookimpl but is not a "
+                   "hook (did you mean 'automl_register_models'"),
+    (Unmarked, "skipped: automl_register_models is not marked @automl.hookimpl, so it would "
+               "never be called"),
+    (RaisesWhileRegistering, "automl_register_models raised RuntimeError: no licence file"),
+], ids=["wrong-signature", "misspelt-hook", "unmarked-hook", "raises"])
+def test_a_broken_plugin_is_reported_by_name_and_the_others_load(plugin, problem):
+    problems = []
+    registry = build_registry({"broken": plugin}, on_problem=problems.append)
+    assert len(problems) == 1, problems
+    assert str(problems[0]).startswith("plugin 'broken': ") and problem in str(problems[0])
+    assert "rbf_svm" in registry.models
+
+
+class Observer:
+    seen: list = []
+
+    @staticmethod
+    @hookimpl
+    def automl_trial_finished(family, trial):  # a subset of the hook's arguments
+        Observer.seen.append((family, trial))
+
+
+def test_hooks_are_called_with_the_keyword_arguments_the_plugin_asks_for(capsys):
+    registry = build_registry({"observer": Observer}, entry_points=False, trace=True)
+    registry.notify("automl_trial_finished", task="t", family="knn", trial=7)
+    assert Observer.seen == [("knn", 7)]
+    trace = capsys.readouterr().err
+    assert "trace: automl_trial_finished(family, trial) -> plugin 'observer'" in trace
+
+
+def test_allow_and_block_choose_plugins_by_name():
+    registry = build_registry({"my_plugin": DuplicateKnn}, block=["flax", "my_plugin"])
+    assert "mlp" not in registry.models and registry.models["knn"].plugin == "sklearn"
+    blocked = {p.name for p in registry.plugins if p.blocked}
+    assert blocked == {"flax", "my_plugin"}
+    registry = build_registry({"my_plugin": DuplicateKnn}, allow=[])
+    assert "mlp" in registry.models  # built-in plugins are always allowed
+    assert [p.name for p in registry.plugins if p.blocked] == ["my_plugin"]
 
 
 @pytest.fixture
@@ -106,4 +191,4 @@ def test_plugins_command_lists_versions_registrations_and_broken_plugins(broken_
     assert "datasets: breast_cancer, csv" in out
     assert "metrics: accuracy" in out
     assert "broken (broken-automl-plugin 1.2.3" in out
-    assert "failed to load, skipped: ModuleNotFoundError" in out
+    assert "problem: skipped: failed to import: ModuleNotFoundError" in out

@@ -1,0 +1,257 @@
+"""The conformance kit for model plugins, in the spirit of scikit-learn's `check_estimator`.
+
+Run every check on your families from your own test suite, one pytest id per check::
+
+    from automl.testing import parametrize_with_checks
+    from my_plugin import FAMILIES
+
+    @parametrize_with_checks(FAMILIES)
+    def test_conformance(family, check):
+        check(family)
+
+or all at once, outside pytest: ``check_family(family)`` raises an AssertionError listing
+every failed check. The checks fit each family on tiny generated data of every input kind
+and task type it claims, so they take seconds per family (deep ones compile their
+networks once per shape).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+
+from automl.datasets import INPUT_KINDS, DatasetInfo, Split
+from automl.errors import AutomlError
+from automl.metrics import Metric
+from automl.models import ModelFamily
+
+TINY_SAMPLES = 60
+TINY_SHAPES = {"tabular": (6,), "image": (8, 8, 1), "sequence": (24, 1)}
+TINY_CLASSES = ("a", "b", "c")
+TINY_FIT_SECONDS = 30.0  # fit and predict on tiny data, compiling included
+SEED = 0
+
+
+@dataclass(frozen=True)
+class TinyData:
+    info: DatasetInfo
+    train: Split
+    test: Split
+
+
+def tiny_data(input_kind: str, task_type: str, seed: int = SEED) -> TinyData:
+    """A small learnable dataset: the target depends on the mean of the first half of
+    each sample's values."""
+    rng = np.random.default_rng(seed)
+    shape = TINY_SHAPES[input_kind]
+    X = rng.normal(size=(TINY_SAMPLES, *shape)).astype(np.float32)
+    signal = X.reshape(TINY_SAMPLES, -1)[:, : X[0].size // 2].mean(axis=1)
+    if task_type == "classification":
+        y = np.digitize(signal, np.quantile(signal, [1 / 3, 2 / 3])).astype(np.int64)
+        classes = TINY_CLASSES
+    else:
+        y = (signal * 3 + rng.normal(scale=0.1, size=TINY_SAMPLES)).astype(np.float64)
+        classes = None
+    n_train = TINY_SAMPLES * 2 // 3
+    info = DatasetInfo(f"tiny_{input_kind}_{task_type}", input_kind, shape, task_type,
+                       classes, None, n_train, TINY_SAMPLES - n_train)
+    return TinyData(info, Split(X[:n_train], y[:n_train]), Split(X[n_train:], y[n_train:]))
+
+
+def claimed(family: ModelFamily) -> list[tuple[str, str]]:
+    """Every (input kind, task type) the family says it handles, classification first."""
+    return [(kind, task) for task in sorted(family.task_types)
+            for kind in INPUT_KINDS if kind in family.input_kinds]
+
+
+def first_params(family: ModelFamily, info: DatasetInfo) -> dict:
+    """The parameters the checks fit: the family's first starting point (completed by
+    the sampler, as the engine's search does), else a seeded random trial's."""
+    points = list(family.starting_points(info)) if family.starting_points else []
+    return sample_params(family, info, SEED, points[0] if points else None)[0]
+
+
+def sample_params(family: ModelFamily, info: DatasetInfo, seed: int,
+                  fixed: dict | None = None) -> tuple[dict, dict]:
+    """(the params search_space returns, Optuna's record of the suggestions) for one
+    trial of a seeded random sampler, with the `fixed` values enqueued."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    if fixed:
+        study.enqueue_trial(dict(fixed), skip_if_exists=False)
+    trial = study.ask()
+    return family.search_space(trial, info), dict(trial.params)
+
+
+@functools.cache
+def _fitted(family: ModelFamily, input_kind: str, task_type: str):
+    """(estimator, what fit returned, predictions on the tiny test split, seconds), cached
+    so that the checks share one fit per family, kind and task type."""
+    data = tiny_data(input_kind, task_type)
+    estimator = family.build(first_params(family, data.info), data.info, SEED, "cpu")
+    started = time.perf_counter()
+    returned = estimator.fit(data.train.X, data.train.y)
+    predictions = np.asarray(estimator.predict(data.test.X))
+    return estimator, returned, predictions, time.perf_counter() - started
+
+
+def _primary(family: ModelFamily) -> tuple[str, str]:
+    return claimed(family)[0]
+
+
+# -- the checks ------------------------------------------------------------------------
+
+
+def check_registration_is_valid_and_unique(family: ModelFamily) -> None:
+    """The family passes the registry's checks, and no other installed plugin registers
+    its name."""
+    from automl.plugins import build_registry
+
+    assert not family.problems(), f"invalid family: {'; '.join(family.problems())}"
+    registry = build_registry(on_problem=lambda problem: None)
+    entry = registry.models.get(family.name)
+    assert entry is None or entry.item == family, (
+        f"plugin '{entry.plugin}' already registers a different family named "
+        f"'{family.name}'")
+
+
+def check_search_space_samples_valid_params(family: ModelFamily) -> None:
+    """Random trials give JSON-serialisable params that build an estimator; a fixed trial
+    replaying a random one gives the same params; a grid names the same parameters."""
+    for kind, task in claimed(family):
+        info = tiny_data(kind, task).info
+        for seed in range(3):
+            params, suggested = sample_params(family, info, seed)
+            assert isinstance(params, dict), f"search_space returned {type(params).__name__}"
+            json.dumps(params)  # params are stored in the study and the leaderboard
+            replayed = family.search_space(optuna.trial.FixedTrial(suggested), info)
+            assert replayed == params, f"FixedTrial({suggested}) gave {replayed}, not {params}"
+            estimator = family.build(params, info, seed, "cpu")
+            for method in ("fit", "predict", "get_params"):
+                assert callable(getattr(estimator, method, None)), (
+                    f"build returned {type(estimator).__name__}, which has no {method}()")
+        if family.grid is not None:
+            assert set(family.grid(info)) == set(suggested), (
+                f"grid names {sorted(family.grid(info))}, search_space suggests "
+                f"{sorted(suggested)}")
+
+
+def check_fit_returns_the_estimator(family: ModelFamily) -> None:
+    estimator, returned, _, _ = _fitted(family, *_primary(family))
+    assert returned is estimator, f"fit returned {returned!r}, not the estimator itself"
+
+
+def check_predictions_have_the_right_shape_and_values(family: ModelFamily) -> None:
+    """One prediction per test row: a class index for classification, a finite number
+    for regression."""
+    for kind, task in claimed(family):
+        data = tiny_data(kind, task)
+        _, _, predictions, _ = _fitted(family, kind, task)
+        assert predictions.shape == (len(data.test.y),), (
+            f"{kind} {task}: predict gave shape {predictions.shape}, expected "
+            f"({len(data.test.y)},)")
+        if task == "classification":
+            assert set(np.unique(predictions)) <= set(range(len(TINY_CLASSES))), (
+                f"{kind}: predicted {sorted(np.unique(predictions))}, expected class "
+                f"indices 0..{len(TINY_CLASSES) - 1}")
+        else:
+            assert np.isfinite(predictions.astype(float)).all(), f"{kind}: non-finite output"
+
+
+def check_predict_proba_rows_sum_to_one(family: ModelFamily) -> None:
+    if "classification" not in family.task_types:
+        return
+    kind = next(k for k, task in claimed(family) if task == "classification")
+    estimator, _, predictions, _ = _fitted(family, kind, "classification")
+    if not hasattr(estimator, "predict_proba"):
+        return
+    data = tiny_data(kind, "classification")
+    proba = np.asarray(estimator.predict_proba(data.test.X))
+    assert proba.shape == (len(data.test.y), len(TINY_CLASSES)), (
+        f"predict_proba gave shape {proba.shape}")
+    assert (proba >= 0).all() and np.allclose(proba.sum(axis=1), 1.0, atol=1e-4), (
+        "predict_proba rows are not probabilities summing to one")
+    assert (proba.argmax(axis=1) == predictions).mean() >= 0.9, (
+        "predict disagrees with the most probable class of predict_proba")
+
+
+def check_same_seed_same_predictions(family: ModelFamily) -> None:
+    kind, task = _primary(family)
+    data = tiny_data(kind, task)
+    _, _, first, _ = _fitted(family, kind, task)
+    again = family.build(first_params(family, data.info), data.info, SEED, "cpu")
+    second = np.asarray(again.fit(data.train.X, data.train.y).predict(data.test.X))
+    assert np.allclose(first.astype(float), second.astype(float), atol=1e-5), (
+        f"two fits with seed {SEED} predicted differently")
+
+
+def check_refuses_input_it_does_not_claim(family: ModelFamily) -> None:
+    """The engine refuses, with a clear error naming the family, any input kind or task
+    type the family does not claim."""
+    from automl.evaluate import validate
+
+    metric = Metric("accuracy", "maximize", frozenset({"classification", "regression"}),
+                    lambda y_true, y_pred, y_proba: 0.0)
+    for kind in INPUT_KINDS:
+        for task in ("classification", "regression"):
+            if (kind, task) in claimed(family):
+                continue
+            data = tiny_data(kind, task)
+            try:
+                validate(family, {}, data.info, data.train, metric, folds=2, seed=SEED,
+                         device="cpu")
+            except AutomlError as error:
+                assert f"'{family.name}' cannot model {kind} {task}" in error.message()
+            else:
+                raise AssertionError(f"{kind} {task} data was not refused")
+
+
+def check_fits_tiny_data_quickly(family: ModelFamily) -> None:
+    """Fit and predict on tiny data of each claimed kind and task type within a time
+    limit, compiling included."""
+    for kind, task in claimed(family):
+        *_, seconds = _fitted(family, kind, task)
+        assert seconds < TINY_FIT_SECONDS, (
+            f"{kind} {task}: {seconds:.1f} s to fit {TINY_SAMPLES * 2 // 3} samples "
+            f"(limit {TINY_FIT_SECONDS:g} s)")
+
+
+CHECKS: tuple[Callable[[ModelFamily], None], ...] = (
+    check_registration_is_valid_and_unique,
+    check_search_space_samples_valid_params,
+    check_fit_returns_the_estimator,
+    check_predictions_have_the_right_shape_and_values,
+    check_predict_proba_rows_sum_to_one,
+    check_same_seed_same_predictions,
+    check_refuses_input_it_does_not_claim,
+    check_fits_tiny_data_quickly,
+)
+
+
+def parametrize_with_checks(families: Iterable[ModelFamily]):
+    """A pytest parametrize mark giving (family, check) pairs, one test id per check:
+    ``mlp-check_fit_returns_the_estimator``."""
+    import pytest
+
+    pairs = [(family, check) for family in families for check in CHECKS]
+    return pytest.mark.parametrize(
+        ("family", "check"), pairs,
+        ids=[f"{family.name}-{check.__name__}" for family, check in pairs])
+
+
+def check_family(family: ModelFamily) -> None:
+    """Run every check; raise an AssertionError listing those that failed."""
+    failures = []
+    for check in CHECKS:
+        try:
+            check(family)
+        except Exception as error:
+            failures.append(f"{check.__name__}: {type(error).__name__}: {error}")
+    if failures:
+        raise AssertionError(f"family '{family.name}' fails {len(failures)} of "
+                             f"{len(CHECKS)} checks:\n  " + "\n  ".join(failures))

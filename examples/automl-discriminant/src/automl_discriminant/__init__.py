@@ -1,0 +1,94 @@
+"""Discriminant analysis as an automl model family, plus a report section and a trial log.
+
+A worked example of every kind of hook a third-party plugin can implement; see
+docs/writing-plugins.md in the automl repository.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+
+from sklearn.discriminant_analysis import (
+    LinearDiscriminantAnalysis,
+    QuadraticDiscriminantAnalysis,
+)
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from automl import ModelFamily, ReportSection, hookimpl
+
+
+def flatten(X):
+    """Images and sequences arrive as (n, ...) arrays; the models want (n, features)."""
+    return X.reshape(len(X), -1)
+
+
+def search_space(trial, info):
+    """Linear or quadratic boundaries, each with its own regularisation."""
+    variant = trial.suggest_categorical("variant", ["linear", "quadratic"])
+    if variant == "linear":
+        return {"variant": variant, "shrinkage": trial.suggest_float("shrinkage", 0.0, 1.0)}
+    return {"variant": variant, "reg_param": trial.suggest_float("reg_param", 0.0, 1.0)}
+
+
+def build(params, info, seed, device):
+    """An unfitted estimator; discriminant analysis has no randomness, so seed and device
+    are not needed."""
+    if params["variant"] == "linear":
+        model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=params["shrinkage"])
+    else:
+        model = QuadraticDiscriminantAnalysis(reg_param=params["reg_param"])
+    return make_pipeline(FunctionTransformer(flatten), model)
+
+
+FAMILY = ModelFamily(
+    name="discriminant_analysis",
+    kind="classical",
+    task_types=frozenset({"classification"}),
+    input_kinds=frozenset({"tabular", "image", "sequence"}),
+    search_space=search_space,
+    build=build,
+    description="linear or quadratic discriminant analysis (example plugin)",
+)
+
+
+@hookimpl
+def automl_register_models(register):
+    register(FAMILY)
+
+
+def trials_per_second(record):
+    """Report section: how many trials each family finished per second of search."""
+    trials = record.tables["trials"]
+    rows = []
+    for family, group in trials.groupby("family"):
+        seconds = group["duration_s"].sum()
+        rate = len(group) / seconds if seconds > 0 else float("inf")
+        rows.append(f"<tr><td>{html.escape(family)}</td><td>{len(group)}</td>"
+                    f"<td>{seconds:.1f}</td><td>{rate:.1f}</td></tr>")
+    return ("<table><thead><tr><th>family</th><th>trials</th><th>seconds</th>"
+            f"<th>trials per second</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+@hookimpl
+def automl_register_report_sections(register):
+    register(ReportSection(name="trial_rate", title="Trials per second",
+                           render=trials_per_second))
+
+
+# The observers below keep a log of the run in its output folder.
+_finished = []
+
+
+@hookimpl
+def automl_trial_finished(family, trial):
+    _finished.append({"family": family, "trial": trial.number, "state": trial.state.name,
+                      "value": trial.value})
+
+
+@hookimpl
+def automl_run_finished(record):
+    log = record.folder / "discriminant_trial_log.jsonl"
+    log.write_text("".join(json.dumps(entry) + "\n" for entry in _finished))
+    _finished.clear()
