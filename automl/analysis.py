@@ -51,11 +51,11 @@ def seed_scores(results: Sequence[FamilyResult], families: set[str], dataset: Da
     """Test scores of each family's best parameters refitted with seeds 0..seeds-1."""
     rows = []
     for result in results:
-        family, best = result.outcome.family, result.outcome.best_trial
-        if family.name not in families or best is None:
+        family, params = result.outcome.family, result.outcome.best_params(dataset.info)
+        if family.name not in families or params is None:
             continue
         for seed in range(seeds):
-            estimator = family.build(best.params, dataset.info, seed, device)
+            estimator = family.build(params, dataset.info, seed, device)
             estimator.fit(dataset.train.X, dataset.train.y)
             score = score_estimator(estimator, dataset.test.X, dataset.test.y, dataset.info,
                                     {metric.name: metric})[metric.name]
@@ -116,14 +116,15 @@ def learning_curves(results: Sequence[FamilyResult], dataset: Dataset, metric: M
     y = dataset.train.y
     stratify = y if dataset.info.task_type == "classification" else None
     for result in results:
-        family, best = result.outcome.family, result.outcome.best_trial
-        if best is None or result.test is None:
+        family = result.outcome.family
+        if result.test is None:  # no best trial, or its refit failed
             continue
+        params = result.outcome.best_params(dataset.info)
         on_family(family.name)
         for share in shares:
             for seed in range(seeds):
                 rows.append({"family": family.name, "kind": family.kind, "share": share,
-                             "seed": seed, **_curve_point(family, best.params, dataset, metric,
+                             "seed": seed, **_curve_point(family, params, dataset, metric,
                                                           share, seed, stratify, device)})
     return pd.DataFrame(rows, columns=["family", "kind", "share", "seed", "n_train", "score",
                                        "error"])
@@ -217,11 +218,13 @@ def feature_comparison(results: Sequence[FamilyResult], dataset: Dataset, metric
                              train=Split(train_X, dataset.train.y),
                              test=Split(test_X, dataset.test.y))
         for result in results:
-            family, best = result.outcome.family, result.outcome.best_trial
-            if family.kind != "classical" or best is None or result.test is None:
+            family = result.outcome.family
+            if family.kind != "classical" or result.test is None:
                 continue
             try:
-                estimator = family.build(best.params, engineered.info, seed, device)
+                # parameters replayed on the info they were searched with
+                estimator = family.build(result.outcome.best_params(info), engineered.info,
+                                         seed, device)
                 estimator.fit(engineered.train.X, engineered.train.y)
                 score = score_estimator(estimator, engineered.test.X, engineered.test.y,
                                         engineered.info, {metric.name: metric})[metric.name]

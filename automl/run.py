@@ -282,7 +282,8 @@ def refit(outcome: SearchOutcome, dataset: Dataset, metrics: dict[str, Metric],
     if best is None:
         return FamilyResult(outcome, None)
     try:
-        test = fit_and_test(outcome.family, best.params, dataset, metrics, seed, device)
+        test = fit_and_test(outcome.family, outcome.best_params(dataset.info), dataset,
+                            metrics, seed, device)
     except Exception as error:  # report it on the family's row; other families go on
         return FamilyResult(outcome, None, refit_error=f"{type(error).__name__}: {error}")
     return FamilyResult(outcome, test)

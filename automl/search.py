@@ -79,6 +79,15 @@ class SearchOutcome:
         pick = max if self.direction == "maximize" else min
         return pick(complete, key=lambda t: (t.value, -t.number))
 
+    def best_params(self, info: DatasetInfo) -> dict[str, Any] | None:
+        """What `build` takes for the best trial: the family's search space replayed on
+        the trial's stored suggestions, since a space may return parameters under other
+        names (or derived values) than the ones it suggests."""
+        best = self.best_trial
+        if best is None:
+            return None
+        return self.family.search_space(optuna.trial.FixedTrial(best.params), info)
+
     @property
     def seconds(self) -> float:
         return seconds_spent(self.trials)

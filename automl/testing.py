@@ -122,7 +122,8 @@ def check_registration_is_valid_and_unique(family: ModelFamily) -> None:
 
 def check_search_space_samples_valid_params(family: ModelFamily) -> None:
     """Random trials give JSON-serialisable params that build an estimator; a fixed trial
-    replaying a random one gives the same params; a grid names the same parameters."""
+    replaying a random one's suggestions gives the same params (the engine rebuilds the
+    best trial that way); a grid names the parameters the space suggests."""
     for kind, task in claimed(family):
         info = tiny_data(kind, task).info
         for seed in range(3):

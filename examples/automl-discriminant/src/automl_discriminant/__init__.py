@@ -14,7 +14,7 @@ from sklearn.discriminant_analysis import (
     QuadraticDiscriminantAnalysis,
 )
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from automl import ModelFamily, ReportSection, hookimpl
 
@@ -29,7 +29,7 @@ def search_space(trial, info):
     variant = trial.suggest_categorical("variant", ["linear", "quadratic"])
     if variant == "linear":
         return {"variant": variant, "shrinkage": trial.suggest_float("shrinkage", 0.0, 1.0)}
-    return {"variant": variant, "reg_param": trial.suggest_float("reg_param", 0.0, 1.0)}
+    return {"variant": variant, "shrinkage": trial.suggest_float("q_shrinkage", 0.01, 1.0)}
 
 
 def build(params, info, seed, device):
@@ -38,8 +38,11 @@ def build(params, info, seed, device):
     if params["variant"] == "linear":
         model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=params["shrinkage"])
     else:
-        model = QuadraticDiscriminantAnalysis(reg_param=params["reg_param"])
-    return make_pipeline(FunctionTransformer(flatten), model)
+        # Shrunk covariances stay invertible with fewer samples per class than features.
+        model = QuadraticDiscriminantAnalysis(solver="eigen", shrinkage=params["shrinkage"])
+    # Shrinkage pulls covariances towards a multiple of the identity, which suits
+    # standardised features.
+    return make_pipeline(FunctionTransformer(flatten), StandardScaler(), model)
 
 
 FAMILY = ModelFamily(
