@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -31,6 +32,7 @@ EPILOG = """\
 examples:
   python -m automl tasks/images.toml            search, then write reports/digits/
   python -m automl tasks/images.toml --storage sqlite:///study.db
+  python -m automl tasks/images.toml --jobs 2   two worker processes on one study
   python -m automl plugins                      list plugins and what they register
 
 Running the same task again resumes: finished trials are reused, not repeated.
@@ -53,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=("auto", "cpu", "gpu", "tpu"),
                      help="JAX platform for deep families; default: the task file's device")
     run.add_argument("--quiet", action="store_true", help="print only the leaderboard")
+    run.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="search with N local worker processes sharing the storage, then "
+                     "refit and report once they finish (default 1)")
+    run.add_argument("--search-only", action="store_true",
+                     help="run trials and exit without refitting or reporting: a worker "
+                     "beside others on one --storage (see README, several machines)")
     run.add_argument("--strict", action="store_true",
                      help="stop at the first plugin problem (a plugin that fails to load, a "
                      "duplicate name, a hook that raises) instead of warning and going on")
@@ -101,13 +109,37 @@ def run(args: argparse.Namespace) -> int:
     registry = build_registry(allow=allow, block=block, strict=args.strict,
                               trace=args.trace_hooks or bool(os.environ.get(TRACE_VARIABLE)))
     check_plugin_selection(task, registry)
+    if args.jobs < 1:
+        raise AutomlError("--jobs must be at least 1", key="--jobs", found=args.jobs)
+    if args.jobs > 1:
+        run_workers(args)
     command = "python -m automl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = run_task(task, registry, storage_url=args.storage, device=args.device,
-                      progress=Progress(quiet=args.quiet), command=command)
+                      progress=Progress(quiet=args.quiet), command=command,
+                      search_only=args.search_only)
+    if result is None:
+        return 0
     print(format_leaderboard(result.leaderboard, result.record.run["metric"]))
     print(f"\nreport: {result.output_dir / 'index.html'}\n"
           f"leaderboard: {result.output_dir / 'leaderboard.csv'}")
     return 0
+
+
+def run_workers(args: argparse.Namespace) -> None:
+    """Run `args.jobs` search-only copies of this command on the same storage and wait
+    for them; the caller then refits and reports from the trials they stored."""
+    command = [sys.executable, "-m", "automl", "run", args.task, "--search-only", "--quiet"]
+    for flag in ("storage", "device"):
+        if getattr(args, flag):
+            command += [f"--{flag}", getattr(args, flag)]
+    command += ["--strict"] if args.strict else []
+    workers = [subprocess.Popen(command) for _ in range(args.jobs)]
+    print(f"searching with {args.jobs} worker processes "
+          f"({', '.join(str(w.pid) for w in workers)})", file=sys.stderr)
+    failed = [w.pid for w in workers if w.wait() != 0]
+    if failed:
+        raise AutomlError(f"worker processes {', '.join(map(str, failed))} failed; their "
+                          "finished trials are kept", hint="run the same command to resume")
 
 
 def rebuild_report(folder: str) -> int:

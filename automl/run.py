@@ -36,16 +36,25 @@ from automl.plugins import Registry
 from automl.progress import Progress
 from automl.report_html import write_html_report
 from automl.search import (
+    STALE_SECONDS,
     SearchOutcome,
     SearchSettings,
     check_sampler_supports,
+    fail_interrupted_trials,
     finished_trials,
+    interrupted,
     open_study,
     search_family,
     seconds_spent,
 )
 from automl.storage import describe, open_storage
-from automl.task import DEFAULT_METRICS, Task, check_plugin_names, choose_loader, loader_options
+from automl.task import (
+    DEFAULT_METRICS,
+    Task,
+    check_plugin_names,
+    choose_loader,
+    loader_options,
+)
 
 FEATURES_NOT_ASKED = pd.DataFrame(columns=["family", "kind", "representation", "score",
                                            "error"])
@@ -72,11 +81,13 @@ class RunResult:
 
 def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
              device: str | None = None, progress: Progress | None = None,
-             command: str = "") -> RunResult:
+             command: str = "", search_only: bool = False) -> RunResult | None:
     """Search every family the task selects, analyse the results, and write them and the
     report to the task's output folder.
 
-    `storage_url` and `device` override the task file's storage and device."""
+    `storage_url` and `device` override the task file's storage and device. With
+    `search_only` (a worker among several on one storage) it returns after the search,
+    writing nothing; the run without it refits, analyses and reports."""
     progress = progress or Progress()
     started = time.time()
     check_plugin_names(task, registry)
@@ -99,7 +110,9 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
                      f"on {platform}; studies in {describe(storage_url, output_dir)}")
 
     results = search_all(task, families, dataset, settings, storage, report_metrics,
-                         registry, progress)
+                         registry, progress, search_only)
+    if search_only:
+        return None
     reused = sum(result.outcome.reused for result in results)
     if reused:
         progress.message(f"reused {reused} trials finished by earlier runs")
@@ -225,13 +238,20 @@ def fingerprint(dataset: Dataset) -> str:
 
 def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
                settings: SearchSettings, storage, report_metrics: list[str],
-               registry: Registry, progress: Progress) -> list[FamilyResult]:
-    """Search each family in turn, then refit its best parameters and score them on test.
+               registry: Registry, progress: Progress,
+               search_only: bool = False) -> list[FamilyResult]:
+    """Search each family in turn, then (unless `search_only`) refit its best parameters
+    and score them on test.
 
-    Time budgets count the trials of earlier runs too, so rerunning a finished task
-    reuses its trials instead of searching again.
+    Budgets count the trials of earlier runs and of other workers on the same storage,
+    so rerunning a finished task reuses its trials instead of searching again.
     """
     studies = {family.name: open_study(storage, settings, family.name) for family in families}
+    stale = max(STALE_SECONDS, 3 * (task.trial_timeout or 0))
+    gone = sum(len(fail_interrupted_trials(study, stale)) for study in studies.values())
+    if gone:
+        progress.message(f"{gone} trials were left running by a process that stopped: "
+                         "marked failed, their parameters queued to run again")
     spent = {name: seconds_spent(finished_trials(study)) for name, study in studies.items()}
     metrics = {name: registry.metrics[name].item for name in report_metrics}
     weights = time_weights(task, families)
@@ -244,7 +264,7 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
             share = left * weights[index] / sum(weights[index:])
             seconds = share if seconds is None else min(seconds, share)
         seconds = None if seconds is None else max(0.0, seconds)
-        previous = finished_trials(study)
+        previous = [t for t in finished_trials(study) if not interrupted(t)]
         progress.family_started(f"{index + 1}/{len(families)}", family.name,
                                 budget.n_trials, previous, _best(study), seconds)
         search_family(study, family, dataset.info, dataset.train, settings,
@@ -255,6 +275,9 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
         spent[family.name] = seconds_spent(trials)
         outcome = SearchOutcome(family, study.study_name, trials, len(previous),
                                 settings.metric.direction)
+        if search_only:
+            progress.family_finished(f"{len(trials) - len(previous)} trials run here")
+            continue
         result = refit(outcome, dataset, metrics, task.seed, settings.device)
         results.append(result)
         progress.family_finished(_summary(result, settings.metric))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import time
 import warnings
 import zlib
@@ -29,6 +31,8 @@ from automl.models import ModelFamily
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 MAX_WARNINGS_KEPT = 3
+HEARTBEAT_SECONDS = 30  # how often a running trial says it is alive
+STALE_SECONDS = 600  # a trial on another host silent this long is taken for dead
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -101,18 +105,77 @@ class SearchOutcome:
 
 
 def seconds_spent(trials: list[FrozenTrial]) -> float:
-    """Total duration of the finished trials."""
+    """Total duration of the finished trials (not of interrupted ones, whose duration
+    runs until a later run noticed them)."""
     return sum(t.duration.total_seconds() for t in trials
-               if t.state in FINISHED and t.duration is not None)
+               if t.state in FINISHED and t.duration is not None and not interrupted(t))
 
 
 def open_study(storage, settings: SearchSettings, family: str) -> optuna.Study:
-    return optuna.create_study(storage=storage, study_name=settings.study_name(family),
-                               direction=settings.metric.direction, load_if_exists=True)
+    name = settings.study_name(family)
+    try:
+        return optuna.create_study(storage=storage, study_name=name,
+                                   direction=settings.metric.direction, load_if_exists=True)
+    except optuna.exceptions.DuplicatedStudyError:  # another worker created it just now
+        return optuna.load_study(study_name=name, storage=storage)
 
 
 def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
+
+
+def interrupted(trial: FrozenTrial) -> bool:
+    """Whether a trial failed because the process running it stopped (see
+    `fail_interrupted_trials`); such trials do not count against the budget."""
+    return bool(trial.user_attrs.get("interrupted"))
+
+
+def budget_used(study: optuna.Study) -> int:
+    """Trials that count against `n_trials`: finished ones, less interrupted ones, plus
+    those other workers are running now."""
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if (t.state in FINISHED and not interrupted(t)) or t.state == TrialState.RUNNING)
+
+
+def worker_id() -> str:
+    """This process, as recorded on the trials it runs: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def fail_interrupted_trials(study: optuna.Study, stale_seconds: float = STALE_SECONDS
+                            ) -> list[FrozenTrial]:
+    """Mark failed the RUNNING trials whose process is gone (killed, or its machine
+    died), and enqueue their parameters to be tried again.
+
+    A trial run on this host is gone when its process no longer exists; one run on
+    another host, when it has not sent a heartbeat for `stale_seconds`.
+    """
+    gone = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if _process_gone(t, stale_seconds)]
+    storage = study._storage  # Optuna has no public API to end another process's trial
+    for trial in gone:
+        worker = trial.user_attrs.get("worker", "an earlier run")
+        storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
+        storage.set_trial_user_attr(
+            trial._trial_id, "error", f"interrupted: the process that ran it ({worker}) "
+            "stopped before it finished; its parameters were tried again")
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        study.enqueue_trial(dict(trial.params), skip_if_exists=False)
+    return gone
+
+
+def _process_gone(trial: FrozenTrial, stale_seconds: float) -> bool:
+    host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # it exists, as another user's process
+            return False
+        return False
+    start = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+    return time.time() - float(trial.user_attrs.get("heartbeat", start)) > stale_seconds
 
 
 def make_sampler(settings: SearchSettings, family: ModelFamily, info: DatasetInfo,
@@ -174,10 +237,11 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
     if (family.starting_points and settings.sampler != "grid"
             and not study.get_trials(deepcopy=False)):
         for params in family.starting_points(info):
-            study.enqueue_trial(dict(params))
+            # skip_if_exists: a worker starting at the same moment may have enqueued them
+            study.enqueue_trial(dict(params), skip_if_exists=True)
     started = time.monotonic()
     while True:
-        done = len(finished_trials(study))
+        done = budget_used(study)
         if done >= n_trials or (seconds is not None and time.monotonic() - started >= seconds):
             return
         study.sampler = make_sampler(settings, family, info, n_trials,
@@ -192,8 +256,14 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, family: ModelFamily,
                info: DatasetInfo, train: Split, settings: SearchSettings) -> FrozenTrial:
     started = time.monotonic()
     unit = "epochs" if family.evaluation == "holdout" else "CV folds"
+    trial.set_user_attr("worker", worker_id())
+    heartbeat = time.time()
 
     def report(step: int, score: float) -> None:
+        nonlocal heartbeat
+        if time.time() - heartbeat > HEARTBEAT_SECONDS:
+            heartbeat = time.time()
+            trial.set_user_attr("heartbeat", heartbeat)
         limit = settings.trial_timeout
         if limit is not None and time.monotonic() - started > limit:
             raise TimeoutError(f"the trial ran past search.trial_timeout ({limit:g} s) "
