@@ -46,8 +46,9 @@ from automl.search import (
     open_study,
     search_family,
     seconds_spent,
+    worker_id,
 )
-from automl.storage import describe, open_storage
+from automl.storage import describe, open_storage, redact
 from automl.task import (
     DEFAULT_METRICS,
     Task,
@@ -103,7 +104,8 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     output_dir = prepare_output_dir(task.output_dir)
     storage_url = storage_url or task.storage
     settings = SearchSettings(task.name, task.seed, task.sampler, task.pruner, task.cv_folds,
-                              metric, fingerprint(dataset), platform, task.trial_timeout)
+                              metric, fingerprint(dataset), platform, task.trial_timeout,
+                              worker_salt=worker_id() if search_only else "")
     check_sampler_supports(settings, families)
     storage = open_storage(storage_url, output_dir)
     progress.message(f"searching {len(families)} families for the best {metric.name} "
@@ -356,7 +358,7 @@ def run_summary(task: Task, info: DatasetInfo, metric: Metric, report_metrics: l
             versions[package] = "not installed"
     return {
         "task": task.name, "task_file": str(task.path), "task_sha256": task.digest(),
-        "command": command, "seed": task.seed, "storage": storage,
+        "command": redact(command), "seed": task.seed, "storage": storage,
         "metric": metric.name, "metric_direction": metric.direction,
         "report_metrics": report_metrics, "cv_folds": task.cv_folds,
         "sampler": task.sampler, "pruner": task.pruner, "compared": pairs,

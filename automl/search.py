@@ -51,6 +51,9 @@ class SearchSettings:
     data_fingerprint: str
     device: str = "cpu"
     trial_timeout: float | None = None
+    # Set for a worker beside others on one storage: workers asking at the same moment
+    # would otherwise seed their samplers alike and draw the same parameters.
+    worker_salt: str = ""
 
     def study_name(self, family: str) -> str:
         """Studies are named by task and family, plus a digest of every setting that
@@ -183,7 +186,7 @@ def make_sampler(settings: SearchSettings, family: ModelFamily, info: DatasetInf
     family_seed = settings.seed * 1_000_003 + zlib.crc32(family.name.encode())
     if settings.sampler == "grid":  # its seed shuffles the grid: keep one order per family
         return AskTellGridSampler(dict(family.grid(info)), seed=family_seed % 2**32)
-    seed = (family_seed + trial_number) % 2**32
+    seed = (family_seed + trial_number + zlib.crc32(settings.worker_salt.encode())) % 2**32
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if settings.sampler == "cmaes":

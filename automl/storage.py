@@ -8,6 +8,7 @@ process, and several local processes can share it.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import optuna
@@ -24,12 +25,26 @@ def open_storage(url: str | None, output_dir: Path) -> optuna.storages.BaseStora
     if "://" not in url:
         return _journal(Path(url))
     try:
-        return optuna.storages.RDBStorage(url)
+        return _database(url)
     except Exception as error:  # SQLAlchemy raises many types for bad URLs and servers
         raise AutomlError(f"cannot open the storage {redact(url)} "
                           f"({type(error).__name__}: {redact(str(error))})",
                           expected="a database URL such as sqlite:///study.db or "
                           "postgresql://user@host/db, or a journal file path") from None
+
+
+def _database(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage. Workers starting together on an empty database race to
+    create Optuna's tables; the losers see an IntegrityError and retry, finding them."""
+    import sqlalchemy.exc
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except sqlalchemy.exc.IntegrityError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _journal(path: Path) -> optuna.storages.JournalStorage:
