@@ -18,6 +18,12 @@ from automl.schema import REQUIRED
 PATH = Option(str, "Path of the data file, relative to the task file's folder.",
               default=REQUIRED)
 TARGET = Option(str, "Name of the column holding the target.", default="target")
+TABLE_OPTIONS = {
+    "path": PATH, "target": TARGET,
+    "classes": Option(list, "The class labels, in the order the report shows them; a row "
+                      "with any other label is an error. Default: the labels found.",
+                      items=str),
+}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -82,8 +88,27 @@ def load_table(options) -> RawData:
     y = frame[target].to_numpy()
     if frame[target].isna().any():
         raise DataError(f"the target column '{target}' has missing values", where=path)
+    classes = options["classes"]
+    if classes is not None:
+        labels = frame[target].astype(str)
+        stray = labels[~labels.isin(classes)]
+        if len(stray):
+            row = int(stray.index[0])
+            raise DataError(
+                f"the target column '{target}' has labels not in [dataset] classes",
+                where=path, expected="one of " + ", ".join(classes),
+                found=f"{stray.iloc[0]!r} in data row {row + 1} "
+                      f"({len(stray)} rows, labels {', '.join(sorted(set(stray))[:5])})")
+        empty = [name for name in classes if not (labels == name).any()]
+        if empty:
+            raise DataError("declared classes have no rows", where=path,
+                            expected="rows of every class in [dataset] classes",
+                            found=", ".join(empty))
+        # encode in the declared order, so class indices and names follow the task file
+        y = labels.map({name: index for index, name in enumerate(classes)}).to_numpy()
     return RawData(features.to_numpy(dtype=np.float64, na_value=np.nan), y, "tabular",
-                   feature_names=[str(c) for c in features.columns], source=str(path))
+                   feature_names=[str(c) for c in features.columns], source=str(path),
+                   class_names=list(classes) if classes is not None else None)
 
 
 def _is_numeric(column) -> bool:
@@ -99,7 +124,17 @@ def load_npz(options) -> RawData:
     """
     path = Path(options["path"])
     try:
-        arrays = np.load(path, allow_pickle=False)
+        arrays = np.load(path, allow_pickle=False)  # pickled arrays could run code
+        X = arrays["X"] if "X" in arrays.files else None
+    except ValueError as error:
+        if "allow_pickle" not in str(error):
+            raise DataError(f"cannot read the NPZ file (ValueError: {error})",
+                            where=path) from None
+        raise DataError("X is an array of Python objects, as saved for samples of "
+                        "different lengths or sizes", where=path,
+                        expected="one numeric array: every sequence of one length, every "
+                        "image of one size", hint="pad or crop them to one length first, "
+                        "then save X as a float array") from None
     except Exception as error:
         raise DataError(f"cannot read the NPZ file ({type(error).__name__}: {error})",
                         where=path) from None
@@ -111,7 +146,6 @@ def load_npz(options) -> RawData:
     if has_test != ("y_test" in arrays.files):
         raise DataError("X_test and y_test go together", where=path,
                         found="arrays " + ", ".join(arrays.files))
-    X = arrays["X"]
     kind = options["input_kind"] or {2: "tabular", 3: "sequence", 4: "image"}.get(X.ndim)
     if kind is None:
         raise DataError("cannot tell the input kind from X's shape", where=path,
@@ -181,10 +215,9 @@ def automl_register_datasets(register):
                            default=42, minimum=0),
         },
         description="MNIST-1D sequences (length 40, 10 classes) from the mnist1d generator"))
-    register(DatasetLoader("csv", load_table, options={"path": PATH, "target": TARGET},
-                           suffixes=(".csv",),
+    register(DatasetLoader("csv", load_table, options=TABLE_OPTIONS, suffixes=(".csv",),
                            description="a CSV file with a header row and a target column"))
-    register(DatasetLoader("parquet", load_table, options={"path": PATH, "target": TARGET},
+    register(DatasetLoader("parquet", load_table, options=TABLE_OPTIONS,
                            suffixes=(".parquet",),
                            description="a Parquet file with a target column"))
     register(DatasetLoader(
