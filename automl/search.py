@@ -255,6 +255,15 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
         on_trial(_run_trial(study, trial, family, info, train, settings))
 
 
+def describe_failure(error: Exception) -> str:
+    """A failed trial's reason; running out of memory (host or accelerator) says so."""
+    text = f"{type(error).__name__}: {error}"
+    if isinstance(error, MemoryError) or "RESOURCE_EXHAUSTED" in str(error):
+        return ("out of memory (a smaller batch_size or model may fit; other trials go "
+                f"on): {text}")
+    return text
+
+
 def _run_trial(study: optuna.Study, trial: optuna.Trial, family: ModelFamily,
                info: DatasetInfo, train: Split, settings: SearchSettings) -> FrozenTrial:
     started = time.monotonic()
@@ -290,7 +299,7 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, family: ModelFamily,
             study.tell(trial, state=TrialState.FAIL)
             raise
         except Exception as error:  # a failed trial must not stop the study
-            trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:2000])
+            trial.set_user_attr("error", describe_failure(error)[:2000])
             outcome = {"state": TrialState.FAIL}
         else:
             trial.set_user_attr("cv_scores", scores)

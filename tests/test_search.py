@@ -1,5 +1,6 @@
 """Optuna searches on real storages: failures recorded, resumes reproducible, pruning works."""
 
+import numpy as np
 import pytest
 from optuna.trial import TrialState
 from sklearn.dummy import DummyClassifier
@@ -144,3 +145,45 @@ def test_a_bad_storage_url_is_a_clear_error_without_the_password(tmp_path):
         open_storage("nosuchdb://user:secret@localhost/x", tmp_path)
     assert "secret" not in str(caught.value) and "user:***@" in str(caught.value)
     assert redact("postgresql://me:pw@host/db") == "postgresql://me:***@host/db"
+
+
+class TooBigForMemory:
+    """Stands in for a model whose batch does not fit: fit raises MemoryError, as numpy
+    and JAX do when an allocation fails."""
+
+    def __init__(self, batch_size):
+        self.batch_size = batch_size
+
+    def get_params(self, deep=True):
+        return {"batch_size": self.batch_size}
+
+    def fit(self, X, y):
+        if self.batch_size > 512:
+            raise MemoryError(f"cannot allocate a batch of {self.batch_size} rows")
+        self.majority_ = np.bincount(y).argmax()
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.majority_)
+
+
+MEMORY_HUNGRY = ModelFamily(
+    "memory_hungry", "classical", frozenset({"classification"}), frozenset({"tabular"}),
+    search_space=lambda trial, info: {
+        "batch_size": trial.suggest_categorical("batch_size", [64, 4096])},
+    build=lambda p, info, seed, device: TooBigForMemory(p["batch_size"]))
+
+
+def test_running_out_of_memory_fails_the_trial_and_the_search_goes_on(registry, wine,
+                                                                      tmp_path):
+    storage = open_storage(None, tmp_path)
+    s = settings(registry, pruner="none")
+    study = open_study(storage, s, MEMORY_HUNGRY.name)
+    for batch_size in (4096, 64):
+        study.enqueue_trial({"batch_size": batch_size})
+    search_family(study, MEMORY_HUNGRY, wine.info, wine.train, s, n_trials=2, seconds=None)
+    failed, complete = finished_trials(study)
+    assert failed.state == TrialState.FAIL and complete.state == TrialState.COMPLETE
+    assert failed.user_attrs["error"].startswith(
+        "out of memory (a smaller batch_size or model may fit; other trials go on): "
+        "MemoryError: cannot allocate a batch of 4096 rows")
