@@ -106,6 +106,7 @@ class TestResult:
     samples_per_second: float = math.nan
     device: str = "cpu"
     predictions: np.ndarray | None = None
+    estimator: Any = None  # the fitted model, for automl.saved_models
 
 
 def fit_and_test(family: ModelFamily, params: Mapping[str, Any], dataset: Dataset,
@@ -124,7 +125,8 @@ def fit_and_test(family: ModelFamily, params: Mapping[str, Any], dataset: Datase
         compile_seconds=getattr(estimator, "compile_seconds_", math.nan),
         n_params=getattr(estimator, "n_params_", math.nan),
         samples_per_second=getattr(estimator, "samples_per_second_", math.nan),
-        device=getattr(estimator, "device_", "cpu"), predictions=np.asarray(predictions))
+        device=getattr(estimator, "device_", "cpu"), predictions=np.asarray(predictions),
+        estimator=estimator)
 
 
 def predict_latency(estimator, X: np.ndarray, repeats: int = 3) -> float:

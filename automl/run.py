@@ -35,6 +35,7 @@ from automl.outputs import RunRecord, write_record
 from automl.plugins import Registry
 from automl.progress import Progress
 from automl.report_html import write_html_report
+from automl.saved_models import save_model
 from automl.search import (
     STALE_SECONDS,
     SearchOutcome,
@@ -115,6 +116,7 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
                          registry, progress, search_only)
     if search_only:
         return None
+    save_models(results, output_dir, progress)
     reused = sum(result.outcome.reused for result in results)
     if reused:
         progress.message(f"reused {reused} trials finished by earlier runs")
@@ -290,6 +292,19 @@ def trial_finished(trial, study, family: ModelFamily, task: Task, registry: Regi
                    progress: Progress) -> None:
     progress.trial_finished(trial, _best(study))
     registry.notify("automl_trial_finished", task=task.name, family=family.name, trial=trial)
+
+
+def save_models(results: list[FamilyResult], output_dir: Path, progress: Progress) -> None:
+    """Each family's refitted model under models/ (see automl.saved_models); one that
+    cannot be saved is reported and the run goes on."""
+    for result in results:
+        if result.test is None or result.test.estimator is None:
+            continue
+        try:
+            save_model(result.test.estimator, result.outcome.family.name, output_dir)
+        except Exception as error:  # a model skops cannot store must not lose the run
+            progress.message(f"model of {result.outcome.family.name} not saved: "
+                             f"{type(error).__name__}: {error}")
 
 
 def time_weights(task: Task, families: list[ModelFamily]) -> list[float]:

@@ -120,6 +120,7 @@ class FlaxEstimator(BaseEstimator):
         n_outputs = 1 if self._regression else len(self.classes_)
         model = self._build_network(X.shape[1:], n_outputs, platform)
         self.n_params_ = networks.count_parameters(model)
+        self.input_shape_ = tuple(X.shape[1:])
         self.device_ = f"{platform} x{len(devices)}"
 
         # A batch splits evenly over the devices and never exceeds the data.
@@ -187,6 +188,41 @@ class FlaxEstimator(BaseEstimator):
         shifted = outputs - outputs.max(axis=1, keepdims=True)
         log_proba = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         return float(-log_proba[np.arange(len(targets)), targets].mean())
+
+    # -- saving: msgpack holds numbers, strings and arrays only, so loading runs no code --
+
+    FITTED = ("input_shape_", "input_mean_", "input_scale_", "n_params_", "device_",
+              "best_epoch_", "classes_", "target_mean_", "target_scale_")
+
+    def to_bytes(self) -> bytes:
+        """The fitted estimator as msgpack (`flax.serialization`): its parameters, fitted
+        attributes and network weights."""
+        from flax import serialization
+        fitted = {name: getattr(self, name) for name in self.FITTED if hasattr(self, name)}
+        fitted["input_shape_"] = list(self.input_shape_)
+        weights = {part: jax.tree.map(np.asarray, nnx.to_pure_dict(getattr(self, part)))
+                   for part in ("params_", "rest_")}
+        return serialization.msgpack_serialize(
+            {"init": self.get_params(), "fitted": fitted, "weights": weights})
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> FlaxEstimator:
+        """An estimator saved by `to_bytes`, ready to predict on this machine's devices."""
+        from flax import serialization
+        saved = serialization.msgpack_restore(data)
+        # "auto": predict on whatever this machine has, not the training machine's GPU
+        estimator = cls(**{**saved["init"], "device": "auto"})
+        for name, value in saved["fitted"].items():
+            setattr(estimator, name, value)
+        estimator.input_shape_ = tuple(estimator.input_shape_)
+        n_outputs = 1 if cls._regression else len(estimator.classes_)
+        platform = estimator._devices()[0].platform
+        model = estimator._build_network(estimator.input_shape_, n_outputs, platform)
+        estimator.graphdef_, params, rest = nnx.split(model, nnx.Param, ...)
+        nnx.replace_by_pure_dict(params, saved["weights"]["params_"])
+        nnx.replace_by_pure_dict(rest, saved["weights"]["rest_"])
+        estimator.params_, estimator.rest_ = params, rest
+        return estimator
 
     def _standardise(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.input_mean_) / self.input_scale_).astype(np.float32)

@@ -1,0 +1,95 @@
+"""The refitted best model of each family, saved in formats that load without running
+code: never pickle.
+
+- Estimators that serialise themselves (`to_bytes()` and a class method `from_bytes`, as
+  the Flax estimators do with msgpack) are saved as ``models/<family>.msgpack``.
+- Others (scikit-learn pipelines) are saved with skops as ``models/<family>.skops``;
+  loading allows only types of scikit-learn and of the plugin that registered the family,
+  and refuses a file holding any other type, naming it.
+
+``load_model(run_folder, family)`` gives back a fitted estimator, e.g. to predict on new
+data: ``load_model("reports/digits", "cnn").predict(X)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from automl.datasets import DatasetInfo
+from automl.errors import AutomlError
+from automl.plugins import Registry
+
+MODELS = "models"
+
+
+def save_model(estimator: Any, family: str, run_folder: Path) -> Path:
+    """Write one fitted estimator under `run_folder`/models and return its path."""
+    folder = run_folder / MODELS
+    folder.mkdir(exist_ok=True)
+    if hasattr(estimator, "to_bytes") and hasattr(type(estimator), "from_bytes"):
+        path = folder / f"{family}.msgpack"
+        path.write_bytes(estimator.to_bytes())
+    else:
+        import skops.io
+        path = folder / f"{family}.skops"
+        skops.io.dump(estimator, path)
+    return path
+
+
+def load_model(run_folder: str | Path, family: str, registry: Registry | None = None) -> Any:
+    """The fitted model a run saved for `family` (see the module docstring)."""
+    from automl.plugins import build_registry
+    registry = registry or build_registry(on_problem=lambda problem: None)
+    folder = Path(run_folder) / MODELS
+    if family not in registry.models:
+        raise AutomlError(f"no installed plugin registers the family '{family}'",
+                          where=folder, hint="install the plugin the run used")
+    for path in (folder / f"{family}.msgpack", folder / f"{family}.skops"):
+        if path.exists():
+            break
+    else:
+        raise AutomlError(f"no saved model of '{family}'", where=folder,
+                          expected=f"{family}.msgpack or {family}.skops")
+    if path.suffix == ".skops":
+        return _load_skops(path, _plugin_package(registry, family))
+    # The class comes from the installed family itself, never from the file.
+    return type(_unfitted(Path(run_folder), family, registry)).from_bytes(path.read_bytes())
+
+
+def _load_skops(path: Path, plugin_package: str) -> Any:
+    import skops.io
+    untrusted = skops.io.get_untrusted_types(file=path)
+    trusted = [name for name in untrusted
+               if name.split(".")[0] in ("sklearn", plugin_package)]
+    refused = sorted(set(untrusted) - set(trusted))
+    if refused:
+        raise AutomlError("the saved model holds types that are not scikit-learn's or its "
+                          "plugin's, so it is not loaded", where=path,
+                          found=", ".join(refused))
+    return skops.io.load(path, trusted=trusted)
+
+
+def _plugin_package(registry: Registry, family: str) -> str:
+    plugin = registry.models[family].plugin
+    module = next((p.module for p in registry.plugins if p.name == plugin), plugin)
+    return module.split(":")[0].split(".")[0]
+
+
+def _unfitted(run_folder: Path, family_name: str, registry: Registry) -> Any:
+    """The family's estimator for the run's best parameters, unfitted: its class is the
+    one to load the saved weights into."""
+    run = json.loads((run_folder / "run.json").read_text())
+    data = run["dataset"]
+    info = DatasetInfo(data["name"], data["input_kind"], tuple(data["input_shape"]),
+                       data["task_type"], tuple(data["class_names"]) or None, None,
+                       data["n_train"], data["n_test"])
+    import pandas as pd
+    board = pd.read_csv(run_folder / "leaderboard.csv").set_index("family")
+    suggested = json.loads(board.loc[family_name, "best_params"])
+    family = registry.models[family_name].item
+    params = family.search_space(optuna.trial.FixedTrial(suggested), info)
+    return family.build(params, info, run["seed"], "cpu")
