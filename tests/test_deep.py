@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import optuna
 import pytest
@@ -56,11 +58,43 @@ def test_the_same_seed_gives_the_same_predictions():
 
 def test_trials_of_one_architecture_reuse_the_compiled_step():
     X, y = tiny("tabular")
-    FlaxClassifier(network="mlp", depth=3, learning_rate=1e-3, **FAST).fit(X, y)
+    FlaxClassifier(network="mlp", depth=3, learning_rate=1e-3, dropout=0.1, **FAST).fit(X, y)
     again = FlaxClassifier(network="mlp", depth=3, learning_rate=1e-2, dropout=0.3,
                            weight_decay=1e-3, **FAST).fit(X, y)
     assert again.programs_reused_ >= 1 and again.fresh_compile_seconds_ == 0.0
     assert again.compile_seconds_ > 0  # the cost is still reported
+
+
+def test_data_sizes_in_one_bucket_share_the_compiled_step():
+    """Learning-curve subsets and refits pad data to a power of two of rows and pass the
+    step count as a traced number, so they do not compile again."""
+    X, y = tiny("tabular", n=300)
+    FlaxClassifier(network="mlp", depth=2, **FAST).fit(X[:200], y[:200])
+    smaller = FlaxClassifier(network="mlp", depth=2, **FAST).fit(X[:170], y[:170])
+    assert smaller.fresh_compile_seconds_ == 0.0
+    assert smaller.n_epochs_ == FAST["max_epochs"]
+
+
+def test_optimiser_state_starts_as_optax_would_start_it():
+    from automl_plugins.deep.training import OPTIMIZERS, initial_state, make_optimizer
+    params = {"kernel": np.ones((3, 4), np.float32), "bias": np.ones(4, np.float32)}
+    for name in OPTIMIZERS:
+        tx = make_optimizer(name)
+        expected, started = tx.init(params), initial_state(tx, params)
+        assert jax.tree.structure(expected) == jax.tree.structure(started)
+        for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(started), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_dropout_masks_keep_the_asked_share():
+    from automl_plugins.deep.networks import dropout
+    x = jnp.ones((200, 500))
+    kept = dropout(x, jnp.float32(0.3), jax.random.key(0), train=True)
+    assert abs(float((kept > 0).mean()) - 0.7) < 0.01
+    assert abs(float(kept.mean()) - 1.0) < 0.02  # inverted: the expectation is unchanged
+    other = dropout(x, jnp.float32(0.3), jax.random.key(1), train=True)
+    assert 0.5 < float(((kept > 0) == (other > 0)).mean()) < 0.65  # independent masks
+    assert dropout(x, None, jax.random.key(0), train=True) is x
 
 
 def test_learns_a_simple_problem():
@@ -185,14 +219,25 @@ def test_a_trial_past_the_time_limit_fails_with_the_reason(registry, tmp_path,
 
 
 def test_im2col_convolution_equals_lax_conv():
-    from automl_plugins.deep.networks import Conv
-    from flax import nnx
+    from automl_plugins.deep.networks import Conv, HostInit
     rng = np.random.default_rng(0)
     for shape, kernel in (((2, 7, 5, 3), (3, 3)), ((2, 9, 3), (5,))):
         x = rng.normal(size=shape).astype(np.float32)
-        fast = Conv(shape[-1], 4, kernel, im2col=True, use_bias=True, rngs=nnx.Rngs(0))
-        plain = Conv(shape[-1], 4, kernel, im2col=False, use_bias=True, rngs=nnx.Rngs(0))
+        fast = Conv(shape[-1], 4, kernel, im2col=True, use_bias=True, init=HostInit(0))
+        plain = Conv(shape[-1], 4, kernel, im2col=False, use_bias=True, init=HostInit(0))
         assert np.allclose(fast(x), plain(x), atol=1e-5)
+
+
+def test_initial_weights_follow_flax_defaults():
+    from automl_plugins.deep.networks import HostInit
+    init = HostInit(0)
+    kernel = np.asarray(init.lecun_normal(None, (400, 300)))
+    assert abs(kernel.std() - (1 / 400) ** 0.5) < 0.002 and np.abs(kernel).max() <= 2 * 0.06
+    conv = np.asarray(init.he_normal(None, (3, 3, 16, 32)))
+    assert abs(conv.std() - (2 / 144) ** 0.5) < 0.005
+    recurrent = np.asarray(init.orthogonal(None, (16, 48)))
+    np.testing.assert_allclose(recurrent @ recurrent.T, np.eye(16), atol=1e-5)
+    assert np.array_equal(kernel, HostInit(0).lecun_normal(None, (400, 300)))
 
 
 TWO_DEVICES = textwrap.dedent("""

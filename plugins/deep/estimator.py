@@ -21,7 +21,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 from automl_plugins.deep import networks
-from automl_plugins.deep.training import StepConfig, Trainer, predict_outputs
+from automl_plugins.deep.training import StepConfig, Trainer, eval_chunks, predict_outputs
 from flax import nnx
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
@@ -76,24 +76,24 @@ class FlaxEstimator(BaseEstimator):
         return tuple(devices[:self.n_devices] if self.n_devices else devices)
 
     def _build_network(self, input_shape, n_outputs: int, platform: str) -> nnx.Module:
-        rngs = nnx.Rngs(params=self.random_state)
+        init = networks.HostInit(self.random_state)
         widths = networks.layer_widths(self.width, self.depth, self.width_factor)
         if self.network == "mlp":
             return networks.MLP(int(np.prod(input_shape)), widths, n_outputs,
-                                self.activation, rngs=rngs)
+                                self.activation, init=init)
         if self.network == "cnn":
             if len(input_shape) not in (2, 3):
                 raise ValueError("the CNN takes images (height, width, channels) or "
                                  f"sequences (length, channels), not shape {input_shape}")
             return networks.CNN(input_shape, widths, self.kernel_size, n_outputs,
                                 self.activation, self.batch_norm, self.pooling,
-                                im2col=platform == "cpu", rngs=rngs)
+                                im2col=platform == "cpu", init=init)
         if self.network == "rnn":
             if len(input_shape) != 2:
                 raise ValueError("the RNN takes sequences (length, channels), not shape "
                                  f"{input_shape}")
             return networks.RNN(input_shape[-1], self.width, self.depth, self.cell,
-                                self.bidirectional, n_outputs, rngs=rngs)
+                                self.bidirectional, n_outputs, init=init)
         raise ValueError(f"network must be one of {NETWORKS}, not {self.network!r}")
 
     # -- fitting -------------------------------------------------------------------------
@@ -131,12 +131,14 @@ class FlaxEstimator(BaseEstimator):
         steps_per_epoch = len(X) // batch
         total_steps = steps_per_epoch * self.max_epochs
         config = StepConfig(nnx.split(model, nnx.Param, ...)[0], self.optimizer, self.schedule,
-                            self._regression, self.augment and X.ndim == 4, devices)
+                            self._regression, self.augment and X.ndim == 4, self.dropout > 0,
+                            devices)
         trainer = Trainer(model, config, {
             "learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
             "dropout": self.dropout, "total_steps": total_steps,
             "warmup_steps": max(1, total_steps // 20)})
-        X_device, y_device = trainer.put(X), trainer.put(targets)
+        X_device, y_device = trainer.put_data(X, targets)
+        X_val_chunks = trainer.put(eval_chunks(X_val, len(devices)))
         order = np.random.default_rng(self.random_state)
         key = jax.random.key(self.random_state)
         best = (np.inf, 0, trainer.params, trainer.rest)
@@ -147,22 +149,26 @@ class FlaxEstimator(BaseEstimator):
                 steps_per_epoch, batch).astype(np.int32)
             compiled_before = trainer.fresh_compile_seconds
             start = time.perf_counter()
-            train_loss = trainer.run_epoch(X_device, y_device, batches,
-                                           jax.random.fold_in(key, epoch))
+            train_loss, val_outputs = trainer.run_epoch(
+                X_device, y_device, batches, jax.random.fold_in(key, epoch), X_val_chunks)
             self.train_seconds_ += (time.perf_counter() - start
                                     - (trainer.fresh_compile_seconds - compiled_before))
             self.n_epochs_ = epoch + 1
             if not np.isfinite(train_loss):
                 raise FloatingPointError(f"the training loss became {train_loss} at epoch "
                                          f"{epoch + 1} (learning rate {self.learning_rate:g})")
-            val_loss = self._loss(trainer.outputs(X_val), y_val)
+            val_outputs = val_outputs[:len(X_val)]
+            val_loss = self._loss(val_outputs, y_val)
             if val_loss < best[0] - 1e-6:
                 best = (val_loss, epoch, trainer.params, trainer.rest)
             self.params_, self.rest_ = trainer.params, trainer.rest
             if epoch_callback is not None:
+                # predicting validation_data now reuses the outputs the epoch computed
+                self._known_outputs = (validation_data, val_outputs)
                 epoch_callback(epoch, self)
             if epoch - best[1] >= self.patience:
                 break
+        self._known_outputs = None
         _, self.best_epoch_, self.params_, self.rest_ = best
         self.compile_seconds_ = trainer.compile_seconds
         self.fresh_compile_seconds_ = trainer.fresh_compile_seconds
@@ -228,6 +234,9 @@ class FlaxEstimator(BaseEstimator):
         return ((X - self.input_mean_) / self.input_scale_).astype(np.float32)
 
     def _outputs(self, X) -> np.ndarray:
+        known = getattr(self, "_known_outputs", None)
+        if known is not None and known[0] is not None and X is known[0][0]:
+            return known[1]
         X = self._standardise(np.asarray(X, dtype=np.float32))
         return predict_outputs(self.graphdef_, self.params_, self.rest_, X)
 
