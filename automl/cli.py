@@ -133,13 +133,32 @@ def run_workers(args: argparse.Namespace) -> None:
         if getattr(args, flag):
             command += [f"--{flag}", getattr(args, flag)]
     command += ["--strict"] if args.strict else []
-    workers = [subprocess.Popen(command) for _ in range(args.jobs)]
+    environment = worker_environment(args.jobs)
+    workers = [subprocess.Popen(command, env=environment) for _ in range(args.jobs)]
     print(f"searching with {args.jobs} worker processes "
           f"({', '.join(str(w.pid) for w in workers)})", file=sys.stderr)
     failed = [w.pid for w in workers if w.wait() != 0]
     if failed:
         raise AutomlError(f"worker processes {', '.join(map(str, failed))} failed; their "
                           "finished trials are kept", hint="run the same command to resume")
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def worker_environment(jobs: int) -> dict[str, str]:
+    """The environment of `jobs` workers on this machine: each gets its share of the
+    cores for BLAS and OpenMP (numpy, scikit-learn, LightGBM), since N workers each
+    running as many threads as there are cores slow one another down; and one XLA thread
+    when a share is one core. Limits the user set are kept."""
+    environment = dict(os.environ)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    for variable in THREAD_VARIABLES:
+        environment.setdefault(variable, str(threads))
+    if threads == 1 and "multi_thread_eigen" not in environment.get("XLA_FLAGS", ""):
+        environment["XLA_FLAGS"] = (environment.get("XLA_FLAGS", "")
+                                    + " --xla_cpu_multi_thread_eigen=false").strip()
+    return environment
 
 
 def rebuild_report(folder: str) -> int:

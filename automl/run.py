@@ -120,7 +120,7 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     reused = sum(result.outcome.reused for result in results)
     if reused:
         progress.message(f"reused {reused} trials finished by earlier runs")
-    pairs = families_to_compare(results, metric, task.compare)
+    pairs = families_to_compare(results, metric, task.compare) if task.report_seeds else []
     compared = sorted({name for pair in pairs for name in pair})
     if compared:
         progress.message(f"refitting {', '.join(compared)} with {task.report_seeds} seeds "
@@ -223,7 +223,7 @@ def check_cv_folds(task: Task, dataset: Dataset) -> None:
 def prepare_output_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
+        probe = path / f".write-test-{os.getpid()}"  # workers may start at one moment
         probe.write_text("")
         probe.unlink()
     except OSError as error:

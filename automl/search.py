@@ -280,6 +280,8 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, family: ModelFamily,
         if limit is not None and time.monotonic() - started > limit:
             raise TimeoutError(f"the trial ran past search.trial_timeout ({limit:g} s) "
                                f"after {step + 1} {unit}")
+        if isinstance(study.pruner, optuna.pruners.NopPruner):
+            return  # nothing reads intermediate scores: spare the storage writes
         trial.report(score, step=step)
         last_fold = family.evaluation == "cv" and step + 1 == settings.cv_folds
         if not last_fold and trial.should_prune():

@@ -95,7 +95,8 @@ OUTPUT = {
 }
 REPORT = {
     "seeds": Option(int, "Seeds over which the compared families are refitted and tested, "
-                    "for means, 95% intervals and a paired t-test.", default=5, minimum=2,
+                    "for means, 95% intervals and a paired t-test; 0 skips the "
+                    "comparison.", default=5, minimum=0,
                     maximum=100),
     "compare": Option(list, "Two more families to compare that way, besides the best "
                       "classical against the best deep family.", items=str, default=[]),
@@ -225,6 +226,9 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
     if report["compare"] and len(report["compare"]) != 2:
         raise source.error("report.compare", "a comparison needs two families",
                            expected="a list of two family names", found=report["compare"])
+    if report["seeds"] == 1:
+        raise source.error("report.seeds", "one seed gives no interval or test",
+                           expected="0 (no comparison) or at least 2", found=1)
     if any(not 0 < share <= 1 for share in report["learning_curve"]):
         raise source.error("report.learning_curve", "invalid training share",
                            expected="numbers > 0 and <= 1", found=report["learning_curve"])

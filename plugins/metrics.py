@@ -27,11 +27,16 @@ def _roc_auc(y_true, y_pred, y_proba) -> float:
     return skm.roc_auc_score(y_true, y_proba, multi_class="ovr", labels=labels)
 
 
+def _accuracy(y_true, y_pred, y_proba) -> float:
+    """`accuracy_score` without its input checks (about 2 ms a call, the largest part of
+    the engine's cost per trial for fast models): labels here are 1-D arrays already."""
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+
+
 @hookimpl
 def automl_register_metrics(register):
     register(Metric("accuracy", "maximize", CLASSIFICATION,
-                    lambda y, pred, proba: skm.accuracy_score(y, pred),
-                    description="share of correct predictions"))
+                    _accuracy, description="share of correct predictions"))
     register(Metric("balanced_accuracy", "maximize", CLASSIFICATION,
                     lambda y, pred, proba: skm.balanced_accuracy_score(y, pred),
                     description="mean recall over classes"))

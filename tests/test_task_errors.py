@@ -53,6 +53,12 @@ def test_out_of_range_value(write_task, capsys):
                        "expected a number > 0 and < 1", "found 1.5")
 
 
+def test_one_report_seed_is_refused(write_task, capsys):
+    path = write_task('[dataset]\nname = "digits"\n[report]\nseeds = 1\n')
+    assert_clear_error(path, capsys, "key 'report.seeds'", "one seed gives no interval",
+                       "expected 0 (no comparison) or at least 2", "found 1")
+
+
 def test_bad_choice_suggests_the_closest(write_task, capsys):
     path = write_task('[dataset]\nname = "digits"\n[search]\nsampler = "tpee"\n')
     assert_clear_error(path, capsys, "key 'search.sampler'", "did you mean 'tpe'?")

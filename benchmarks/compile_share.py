@@ -1,0 +1,65 @@
+"""Compile time and its share of a deep search's wall time.
+
+The search is the CNN family's on digits as ``tasks/images.toml`` runs it, cut to
+`settings.deep_trials` trials. It runs twice in fresh processes on one new persistent
+compilation cache: first cold (every architecture compiled), then warm (a rerun of the
+task, or another worker: programs load from disk)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+
+from benchmarks.table import Row
+
+SECTION = "2. Compile time in a deep search (CNN on digits)"
+
+
+def search(n_trials: int) -> dict:
+    """Run in a child process: one family search, its wall and compile seconds."""
+    import optuna
+    from automl_plugins.deep.training import PROGRAMS
+
+    from automl.plugins import build_registry
+    from automl.run import choose_families, choose_metrics, fingerprint, load_dataset
+    from automl.search import SearchSettings, search_family
+    from automl.task import load_task
+    task = load_task("tasks/images.toml")
+    registry = build_registry()
+    data = load_dataset(task, registry)
+    metric, _ = choose_metrics(task, registry, data.info)
+    family = next(f for f in choose_families(task, registry, data.info) if f.name == "cnn")
+    settings = SearchSettings("benchmark", task.seed, task.sampler, task.pruner,
+                              task.cv_folds, metric, fingerprint(data), "cpu",
+                              task.trial_timeout)
+    study = optuna.create_study(direction="maximize")
+    start = time.perf_counter()
+    search_family(study, family, data.info, data.train, settings, n_trials=n_trials,
+                  seconds=task.budget_for("cnn").timeout)
+    return {"wall": time.perf_counter() - start, "compile": PROGRAMS.compile_seconds,
+            "programs": PROGRAMS.compiled, "trials": len(study.trials),
+            "best": study.best_value}
+
+
+def run(settings) -> list[Row]:
+    rows = []
+    with tempfile.TemporaryDirectory() as cache:
+        for state in ("cold", "warm"):
+            output = subprocess.run(
+                [sys.executable, "-c", "import json, sys; from benchmarks.compile_share "
+                 f"import search; print(json.dumps(search({settings.deep_trials})))"],
+                capture_output=True, text=True, check=True,
+                env={**settings.environment, "AUTOML_JAX_CACHE": cache}).stdout
+            result = json.loads(output.strip().splitlines()[-1])
+            what = f"{result['trials']} trials, {state} compilation cache"
+            rows += [
+                Row(SECTION, what, "engine", result["wall"], "s", "search wall time"),
+                Row(SECTION, what, "engine", result["compile"], "s",
+                    f"compiling {result['programs']} programs"),
+                Row(SECTION, what, "engine", 100 * result["compile"] / result["wall"], "%",
+                    "compile share of the wall time (target < 10%)"),
+            ]
+    return rows

@@ -1,0 +1,60 @@
+"""The benchmark's own logic, and its command end to end on its cheapest section.
+
+The benchmark itself (minutes, torch and FLAML) is not run here: `python -m benchmarks`.
+"""
+
+import subprocess
+import sys
+
+import pandas as pd
+
+from benchmarks import quality
+from benchmarks.table import Row, format_value
+
+
+def test_the_command_writes_a_table_with_the_machine(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only",
+                           "overhead", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    [md] = tmp_path.glob("*.md")
+    [csv] = tmp_path.glob("*.csv")
+    text = md.read_text()
+    assert "Machine: " in text and " cores, " in text and "optuna " in text
+    assert "## 3. Engine overhead per trial" in text
+    assert "- engine overhead: " in text  # the targets summary
+    rows = pd.read_csv(csv)
+    assert set(rows["tool"]) == {"engine", "raw Optuna loop", "engine - raw"}
+    per_trial = rows.set_index("tool")["value"]
+    assert 0 < per_trial["engine"] < 1000 and 0 < per_trial["raw Optuna loop"] < 1000
+    assert abs(per_trial["engine - raw"]
+               - (per_trial["engine"] - per_trial["raw Optuna loop"])) < 1e-6
+
+
+def test_engine_task_sets_the_budget_and_turns_the_extras_off(tmp_path):
+    import tomllib
+    path = quality.engine_task("digits", 60, tmp_path, "digits-60")
+    task = tomllib.loads(path.read_text())
+    assert task["search"]["total_timeout"] == 60 * quality.SEARCH_SHARE
+    assert task["report"] == {"seeds": 0, "learning_curve": [], "features": False}
+    assert task["output"]["dir"] == str(tmp_path / "digits-60")
+    assert task["dataset"]["name"] == "digits" and task["name"] == "digits_60"
+    from automl.task import load_task
+    assert load_task(path).report_seeds == 0  # the engine accepts it
+
+
+def test_boards_compare_family_by_family():
+    board = {"family": ["svm", "cnn"], "cv_mean": [0.9, 0.8], "test_accuracy": [0.95, 0.9]}
+    run = {"board": board, "trials": 9, "family": "svm", "accuracy": 0.95}
+    assert quality.compare_boards(run, run) == "identical leaderboard (9 trials)"
+    other = {"board": {**board, "test_accuracy": [0.95, 0.91]}, "trials": 10,
+             "family": "svm", "accuracy": 0.95}
+    assert quality.compare_boards(run, other) == (
+        "same best family and test score; other families differ (9 vs 10 trials in the "
+        "time budget; test scores differ for cnn)")
+
+
+def test_values_are_formatted_by_unit():
+    assert format_value(Row("s", "w", "t", 123456.7, "samples/s")) == "123,457"
+    assert format_value(Row("s", "w", "t", 0.98611, "accuracy")) == "0.9861"
+    assert format_value(Row("s", "w", "t", 1.372, "x")) == "1.37"
