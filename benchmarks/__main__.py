@@ -25,12 +25,12 @@ class Settings:
     """What the sections measure, full size by default."""
 
     repeats: int = 3
-    deep_trials: int = 6
+    deep_trials: int = 4
     overhead_trials: int = 200
     budgets: list[float] = field(default_factory=lambda: [30.0, 60.0, 120.0])
     repeat_budget: float = 30.0
     with_flaml: bool = True
-    scaling_trials: int = 4
+    scaling_trials: int = 3
     environment: dict = field(default_factory=lambda: dict(os.environ))
     worker_overrides: dict = field(default_factory=dict)
 

@@ -1,7 +1,7 @@
 """Time to quality: best test accuracy at equal wall budgets on digits and MNIST-1D.
 
 - The engine runs its built-in task for the dataset with the report's extra analyses off
-  (seed comparison, learning curves, features) and ``search.total_timeout`` set to half
+  (seed comparison, learning curves, features) and ``search.total_timeout`` set to 40% of
   the budget: it counts trial time only, and the refit of every family, start-up and a
   deep family's first trial (which always finishes) come on top; the whole command is
   timed and its time shown. At `settings.repeat_budget` it runs twice with the same seed
@@ -34,7 +34,7 @@ SECTION = "4. Time to quality (test accuracy at a wall budget)"
 EXTRA_ANALYSES_OFF = "\n[report]\nseeds = 0\nlearning_curve = []\nfeatures = false\n"
 
 
-SEARCH_SHARE = 0.5  # of a wall budget, given to total_timeout
+SEARCH_SHARE = 0.4  # of a wall budget, given to total_timeout
 
 
 def engine_task(name: str, budget: float, folder: Path, label: str) -> Path:

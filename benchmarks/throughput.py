@@ -3,7 +3,9 @@ PyTorch loop and by a naive Flax NNX loop (``nnx.jit`` per step, batches from nu
 
 Every loop trains with Adam, batch 128, on all cores, and after each epoch computes the
 outputs on a 10% validation share (what early stopping needs); samples/s counts training
-samples over the time of the measured epochs, after one warm-up epoch (compilation).
+samples over the time of the measured epochs, after one warm-up epoch (compilation); the
+three loops take turns, three times, and the median is reported (this machine's timings
+vary by 10-15% from one run to the next).
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ BATCH = 128
 SECTION = "1. Training throughput (samples/s, higher is better)"
 # network: (dataset, engine parameters, measured epochs)
 NETWORKS = {
-    "MLP 64-256-256-10": ("digits", {"network": "mlp", "depth": 2, "width": 256}, 30),
+    "MLP 64-256-256-10": ("digits", {"network": "mlp", "depth": 2, "width": 256}, 60),
     "CNN conv32-conv64 3x3, max-pool": ("digits", {"network": "cnn", "depth": 2, "width": 32,
-                                                    "width_factor": 2.0}, 15),
+                                                    "width_factor": 2.0}, 20),
     "GRU 64 on MNIST-1D": ("mnist1d", {"network": "rnn", "depth": 1, "width": 64}, 4),
 }
 
@@ -159,16 +161,18 @@ LOOPS = {"engine (FlaxClassifier)": engine, "PyTorch loop": torch_loop,
 
 def run(settings) -> list[Row]:
     rows = []
+    loops = {tool: loop for tool, loop in LOOPS.items()
+             if tool != "PyTorch loop" or torch_available()}
     for network, (name, params, epochs) in NETWORKS.items():
-        measured = {}
-        for tool, loop in LOOPS.items():
-            if tool == "PyTorch loop" and not torch_available():
-                continue
-            values = [loop(name, params, epochs) for _ in range(settings.repeats)]
-            measured[tool] = statistics.median(values)
-            rows.append(Row(SECTION, f"{network}, {name}", tool, measured[tool], "samples/s",
-                            f"median of {len(values)}: "
-                            + ", ".join(f"{v:,.0f}" for v in values)))
+        values = {tool: [] for tool in loops}
+        for _ in range(settings.repeats):  # in turns, so a slow moment hits every loop
+            for tool, loop in loops.items():
+                values[tool].append(loop(name, params, epochs))
+        measured = {tool: statistics.median(v) for tool, v in values.items()}
+        for tool, value in measured.items():
+            rows.append(Row(SECTION, f"{network}, {name}", tool, value, "samples/s",
+                            f"median of {len(values[tool])}: "
+                            + ", ".join(f"{v:,.0f}" for v in values[tool])))
         if "PyTorch loop" in measured:
             ratio = measured["engine (FlaxClassifier)"] / measured["PyTorch loop"]
             rows.append(Row(SECTION, f"{network}, {name}", "engine / PyTorch", ratio, "x",

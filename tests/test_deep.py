@@ -277,3 +277,17 @@ def test_the_estimators_work_in_plain_scikit_learn_code():
     assert model.set_params(depth=2).depth == 2
     scores = cross_val_score(model, X, y, cv=3)
     assert scores.shape == (3,) and scores.mean() > 0.5
+
+
+def test_validation_outputs_from_training_match_a_fresh_prediction():
+    """The epoch program's validation outputs stand in for predict on that very array."""
+    X, y = tiny("tabular", n=200)
+    X_val, y_val = X[150:], y[150:]
+    seen = []
+    model = FlaxClassifier(network="mlp", depth=2, **FAST).fit(
+        X[:150], y[:150], validation_data=(X_val, y_val),
+        epoch_callback=lambda epoch, est: seen.append(est.predict_proba(X_val)))
+    assert len(seen) == FAST["max_epochs"]
+    reused, fresh = model.predict_proba(X_val), model.predict_proba(X_val.copy())
+    np.testing.assert_allclose(reused, fresh, atol=1e-5)
+    assert any(np.abs(reused - epoch).max() > 1e-4 for epoch in seen[:-1])  # epochs differ

@@ -4,7 +4,10 @@
 ``validation_data``, else a (stratified) share of X set aside with the estimator's seed.
 An ``epoch_callback(epoch, estimator)`` is called after every epoch with the estimator
 holding that epoch's parameters; the engine scores it there and reports to Optuna's
-pruner. Same seed, same device: same predictions.
+pruner. The validation outputs are computed inside each epoch's compiled program, so
+predicting on ``validation_data``'s own array (the same object, unmodified) during the
+callback, or after fit for the best epoch, reuses them instead of compiling a prediction
+program. Same seed, same device: same predictions.
 
 Fitted attributes: ``compile_seconds_`` (compiling the programs this fit used, whether
 compiled now or reused from an earlier fit of the same architecture),
@@ -141,7 +144,7 @@ class FlaxEstimator(BaseEstimator):
         X_val_chunks = trainer.put(eval_chunks(X_val, len(devices)))
         order = np.random.default_rng(self.random_state)
         key = jax.random.key(self.random_state)
-        best = (np.inf, 0, trainer.params, trainer.rest)
+        best = (np.inf, 0, trainer.params, trainer.rest, None)
         self.train_seconds_, self.n_epochs_ = 0.0, 0
         self.graphdef_ = config.graphdef
         for epoch in range(self.max_epochs):
@@ -160,7 +163,7 @@ class FlaxEstimator(BaseEstimator):
             val_outputs = val_outputs[:len(X_val)]
             val_loss = self._loss(val_outputs, y_val)
             if val_loss < best[0] - 1e-6:
-                best = (val_loss, epoch, trainer.params, trainer.rest)
+                best = (val_loss, epoch, trainer.params, trainer.rest, val_outputs)
             self.params_, self.rest_ = trainer.params, trainer.rest
             if epoch_callback is not None:
                 # predicting validation_data now reuses the outputs the epoch computed
@@ -168,8 +171,9 @@ class FlaxEstimator(BaseEstimator):
                 epoch_callback(epoch, self)
             if epoch - best[1] >= self.patience:
                 break
-        self._known_outputs = None
-        _, self.best_epoch_, self.params_, self.rest_ = best
+        # the engine scores the best epoch on validation_data next: no predict program
+        self._known_outputs = (validation_data, best[4]) if best[4] is not None else None
+        _, self.best_epoch_, self.params_, self.rest_, _ = best
         self.compile_seconds_ = trainer.compile_seconds
         self.fresh_compile_seconds_ = trainer.fresh_compile_seconds
         self.programs_reused_ = trainer.programs_reused
