@@ -11,9 +11,9 @@ program. Same seed, same device: same predictions.
 
 Fitted attributes: ``compile_seconds_`` (compiling the programs this fit used, whether
 compiled now or reused from an earlier fit of the same architecture),
-``fresh_compile_seconds_`` (the part compiled during this fit),
-``train_seconds_`` (training steps only), ``samples_per_second_``, ``n_params_``,
-``n_epochs_``, ``best_epoch_``, ``device_``.
+``fresh_compile_seconds_`` (the part compiled during this fit), ``train_seconds_`` (the
+epochs: training steps and validation outputs, without compiling),
+``samples_per_second_``, ``n_params_``, ``n_epochs_``, ``best_epoch_``, ``device_``.
 """
 
 from __future__ import annotations

@@ -1,16 +1,18 @@
-"""Compiled training and evaluation steps, shared across trials of one architecture.
+"""Compiled training and evaluation programs, shared across trials of one architecture.
 
-The step is a pure function under ``jax.jit`` in Flax's functional form: the model is
-split into a static graph definition and state outside, merged inside. Hyperparameters
-that do not change shapes (learning rate and its schedule, weight decay, dropout rate)
-are traced arguments, so every trial of an architecture reuses one compiled step: compile
-time (0.6-3 s per shape on a 2-core CPU) often exceeds a short trial's training.
+An epoch is one program under ``jax.jit`` in Flax's functional form: the model is split
+into a static graph definition and state outside, merged inside; a ``fori_loop`` runs the
+steps, then the network's outputs for the validation set are computed. Hyperparameters
+that do not change shapes (learning rate and its schedule, weight decay, a non-zero
+dropout rate, the number of steps) are traced arguments, and data is padded to bucketed
+sizes, so every trial of an architecture reuses one compiled program: compile time
+(0.6-3 s per program on a 2-core CPU) often exceeds a short trial's training.
 
-Steps are compiled ahead of time (``lower().compile()``) and cached by everything that
-shapes the program, so compile time is measured apart from training time. The training
-data stays on the devices; each step receives only the indices of its batch. With several
-devices the batch is sharded over a one-axis mesh (data parallelism) and the parameters
-are replicated.
+Programs are compiled ahead of time (``lower().compile()``) and cached by everything that
+shapes them, so compile time is measured apart from training time. The training data
+stays on the devices; each step gathers its batch by index. With several devices the
+batch is sharded over a one-axis mesh (data parallelism) and the parameters are
+replicated.
 """
 
 from __future__ import annotations
@@ -191,7 +193,8 @@ def persistent_cache_folder() -> str | None:
 def use_persistent_cache() -> None:
     """Turn on JAX's persistent compilation cache, unless the user configured one: a rerun
     of a task, or a later trial of an architecture compiled by another process (a
-    worker), loads programs from disk in milliseconds instead of compiling them again."""
+    worker), loads programs from disk instead of compiling them again (a CNN program:
+    0.45 s with its tracing, against 2.4 s)."""
     folder = persistent_cache_folder()
     if folder is None or jax.config.jax_compilation_cache_dir:
         return
