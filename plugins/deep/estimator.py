@@ -142,6 +142,8 @@ class FlaxEstimator(BaseEstimator):
             "warmup_steps": max(1, total_steps // 20)})
         X_device, y_device = trainer.put_data(X, targets)
         X_val_chunks = trainer.put(eval_chunks(X_val, len(devices)))
+        # the caller's own validation array, whose outputs each epoch computes anyway
+        given_X_val = validation_data[0] if validation_data is not None else None
         order = np.random.default_rng(self.random_state)
         key = jax.random.key(self.random_state)
         best = (np.inf, 0, trainer.params, trainer.rest, None)
@@ -167,12 +169,12 @@ class FlaxEstimator(BaseEstimator):
             self.params_, self.rest_ = trainer.params, trainer.rest
             if epoch_callback is not None:
                 # predicting validation_data now reuses the outputs the epoch computed
-                self._known_outputs = (validation_data, val_outputs)
+                self._known_outputs = (given_X_val, val_outputs)
                 epoch_callback(epoch, self)
             if epoch - best[1] >= self.patience:
                 break
         # the engine scores the best epoch on validation_data next: no predict program
-        self._known_outputs = (validation_data, best[4]) if best[4] is not None else None
+        self._known_outputs = (given_X_val, best[4])
         _, self.best_epoch_, self.params_, self.rest_, _ = best
         self.compile_seconds_ = trainer.compile_seconds
         self.fresh_compile_seconds_ = trainer.fresh_compile_seconds
@@ -238,9 +240,9 @@ class FlaxEstimator(BaseEstimator):
         return ((X - self.input_mean_) / self.input_scale_).astype(np.float32)
 
     def _outputs(self, X) -> np.ndarray:
-        known = getattr(self, "_known_outputs", None)
-        if known is not None and known[0] is not None and X is known[0][0]:
-            return known[1]
+        known_X, known_outputs = getattr(self, "_known_outputs", (None, None))
+        if known_X is not None and known_outputs is not None and X is known_X:
+            return known_outputs
         X = self._standardise(np.asarray(X, dtype=np.float32))
         return predict_outputs(self.graphdef_, self.params_, self.rest_, X)
 
