@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,21 +63,94 @@ def validate(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
     return scores
 
 
+def validate_population(family: ModelFamily, population: Sequence[Mapping[str, Any]],
+                        info: DatasetInfo, train: Split, metric: Metric, *, folds: int,
+                        seed: int, device: str,
+                        start_member: Callable[[int], Callable[[int, float], None]]
+                        ) -> list[list[float] | Exception]:
+    """`validate` for each parameter set of a population: its scores, or the exception
+    that ended it (`optuna.TrialPruned` among them). `start_member(i)` is called as member
+    i starts and returns its `after_step`. Members that share every parameter but the
+    family's population parameters go to its ``fit_population`` together, if it has one
+    and takes them; the others are validated one by one."""
+    results: list[list[float] | Exception | None] = [None] * len(population)
+    for members in _shared_architecture(family, population):
+        if len(members) > 1 and family.fit_population is not None:
+            together = _fit_together(family, [population[i] for i in members], info, train,
+                                     metric, seed, device, [start_member(i) for i in members])
+            if together is not None:
+                for index, result in zip(members, together, strict=True):
+                    results[index] = result
+                continue
+        for index in members:
+            try:
+                results[index] = validate(family, population[index], info, train, metric,
+                                          folds=folds, seed=seed, device=device,
+                                          after_step=start_member(index))
+            except Exception as error:  # a failed trial must not stop the others
+                results[index] = error
+    return results
+
+
+def _shared_architecture(family: ModelFamily, population) -> list[list[int]]:
+    """Indices of the members, grouped by what they must share to be fitted together."""
+    groups: dict[str, list[int]] = {}
+    for index, params in enumerate(population):
+        shared = sorted((name, repr(value)) for name, value in params.items()
+                        if name not in family.population_params)
+        groups.setdefault(repr(shared), []).append(index)
+    return list(groups.values())
+
+
+def _fit_together(family, population, info, train, metric, seed, device, reports
+                  ) -> list[list[float] | Exception] | None:
+    """Holdout scores of members fitted by the family's ``fit_population``, or None where
+    it declines (the deep families train together on an accelerator only)."""
+    family.check_accepts(info)
+    X_fit, y_fit, X_val, y_val = _holdout_split(info, train, seed)
+    estimators = [family.build(params, info, seed, device) for params in population]
+    callbacks = [_epoch_scorer(report, X_val, y_val, info, metric) for report in reports]
+    try:
+        errors = family.fit_population(estimators, X_fit, y_fit, (X_val, y_val), callbacks)
+    except Exception as error:
+        return [error] * len(population)
+    if errors is None:
+        return None
+    results: list[list[float] | Exception] = []
+    for estimator, error in zip(estimators, errors, strict=True):
+        try:
+            if error is not None:
+                raise error
+            results.append([_score(estimator, X_val, y_val, info, metric,
+                                   "the validation split")])
+        except Exception as failure:
+            results.append(failure)
+    return results
+
+
 HOLDOUT_SHARE = 0.2
 
 
-def _holdout(family, params, info, train: Split, metric, seed, device, report) -> float:
+def _holdout_split(info: DatasetInfo, train: Split, seed: int):
+    """The training split cut into a fitting part and a stratified validation share."""
     stratify = train.y if info.task_type == "classification" else None
     fit_rows, val_rows = train_test_split(np.arange(len(train.y)), test_size=HOLDOUT_SHARE,
                                           random_state=seed, stratify=stratify)
-    X_val, y_val = train.X[val_rows], train.y[val_rows]
+    return train.X[fit_rows], train.y[fit_rows], train.X[val_rows], train.y[val_rows]
 
+
+def _epoch_scorer(report, X_val, y_val, info, metric):
+    """The epoch callback that scores the estimator on the validation share."""
     def after_epoch(epoch: int, estimator) -> None:
         report(epoch, _score(estimator, X_val, y_val, info, metric, f"epoch {epoch + 1}"))
+    return after_epoch
 
+
+def _holdout(family, params, info, train: Split, metric, seed, device, report) -> float:
+    X_fit, y_fit, X_val, y_val = _holdout_split(info, train, seed)
     estimator = family.build(params, info, seed, device)
-    estimator.fit(train.X[fit_rows], train.y[fit_rows], validation_data=(X_val, y_val),
-                  epoch_callback=after_epoch)
+    estimator.fit(X_fit, y_fit, validation_data=(X_val, y_val),
+                  epoch_callback=_epoch_scorer(report, X_val, y_val, info, metric))
     return _score(estimator, X_val, y_val, info, metric, "the validation split")
 
 

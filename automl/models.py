@@ -55,6 +55,20 @@ class ModelFamily:
         starting_points: optional ``starting_points(info) -> [params, ...]``: parameter
             sets to try first in a new study (configurations known to work well for this
             kind of data), before the sampler takes over.
+        population_params: names of suggested parameters that trials of one population
+            may vary (``learning_rate``, ``dropout``, ...). The engine then asks for trials
+            in populations (`[search] population` of them): the sampler draws every
+            parameter for the first, and only these for the others, which share the rest
+            (the architecture: one compiled program instead of one each). Empty: trials
+            are not grouped.
+        fit_population: optional, for ``"holdout"`` families with population_params:
+            ``fit_population(estimators, X, y, validation_data, epoch_callbacks) ->
+            [exception or None, ...] or None`` fits estimators that share every parameter
+            but the population parameters, on the same data and together (as the deep
+            families do on an accelerator), each as its ``fit`` would; the exception that
+            stopped an estimator (its callback's) is returned in its place. The members'
+            time limit counts from the population's start. Returning None declines: the
+            engine then fits them one by one, as it does without this hook.
     """
 
     name: str
@@ -67,6 +81,8 @@ class ModelFamily:
     description: str = ""
     evaluation: str = "cv"
     starting_points: Callable[[DatasetInfo], Sequence[Mapping[str, Any]]] | None = None
+    population_params: frozenset[str] = frozenset()
+    fit_population: Callable[..., Sequence[Exception | None]] | None = None
 
     def accepts(self, info: DatasetInfo) -> bool:
         """Whether this family can model the dataset described by `info`."""
@@ -97,7 +113,11 @@ class ModelFamily:
         for attribute in ("search_space", "build"):
             if not callable(getattr(self, attribute)):
                 found.append(f"{attribute} must be callable")
-        for attribute in ("grid", "starting_points"):
+        if self.fit_population is not None and not (self.population_params
+                                                    and self.evaluation == "holdout"):
+            found.append("fit_population needs population_params and evaluation "
+                         "'holdout'")
+        for attribute in ("grid", "starting_points", "fit_population"):
             if getattr(self, attribute) is not None and not callable(getattr(self, attribute)):
                 found.append(f"{attribute} must be callable or None")
         if self.evaluation not in EVALUATIONS:

@@ -106,7 +106,7 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     storage_url = storage_url or task.storage
     settings = SearchSettings(task.name, task.seed, task.sampler, task.pruner, task.cv_folds,
                               metric, fingerprint(dataset), platform, task.trial_timeout,
-                              worker_salt=worker_id() if search_only else "")
+                              task.population, worker_salt=worker_id() if search_only else "")
     check_sampler_supports(settings, families)
     storage = open_storage(storage_url, output_dir)
     progress.message(f"searching {len(families)} families for the best {metric.name} "

@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.datasets import DatasetInfo, Split
 from automl.errors import AutomlError
-from automl.evaluate import validate
+from automl.evaluate import validate_population
 from automl.metrics import Metric
 from automl.models import ModelFamily
 
@@ -33,6 +33,8 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 MAX_WARNINGS_KEPT = 3
 HEARTBEAT_SECONDS = 30  # how often a running trial says it is alive
 STALE_SECONDS = 600  # a trial on another host silent this long is taken for dead
+CPU_POPULATION = 4  # trials sharing one compiled program (measured in benchmarks/)
+ACCELERATOR_POPULATION = 8  # trials trained together in one vmapped program
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -51,6 +53,7 @@ class SearchSettings:
     data_fingerprint: str
     device: str = "cpu"
     trial_timeout: float | None = None
+    population: int | None = None  # None: by device (see population_size)
     # Set for a worker beside others on one storage: workers asking at the same moment
     # would otherwise seed their samplers alike and draw the same parameters.
     worker_salt: str = ""
@@ -228,6 +231,17 @@ def check_sampler_supports(settings: SearchSettings, families: list[ModelFamily]
                           hint="exclude them in [families] exclude, or use another sampler")
 
 
+def population_size(settings: SearchSettings, family: ModelFamily) -> int:
+    """Trials per population for `family`: the task's `[search] population`, else 4 on a
+    CPU (one compiled program for 4 trials) and 8 on an accelerator (trained together);
+    1 for families without population parameters and for the grid sampler."""
+    if not family.population_params or settings.sampler == "grid":
+        return 1
+    if settings.population is not None:
+        return settings.population
+    return CPU_POPULATION if settings.device == "cpu" else ACCELERATOR_POPULATION
+
+
 def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, train: Split,
                   settings: SearchSettings, *, n_trials: int, seconds: float | None,
                   on_trial: Callable[[FrozenTrial], None] = lambda trial: None) -> None:
@@ -235,6 +249,8 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
 
     Trials are scored by cross-validation on `train` only; the test split is never seen.
     A trial that raises is recorded as failed with its error and the search goes on.
+    Trials come in populations (`population_size`) for families with population
+    parameters.
     """
     study.pruner = make_pruner(settings.pruner, family)
     if (family.starting_points and settings.sampler != "grid"
@@ -242,17 +258,43 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
         for params in family.starting_points(info):
             # skip_if_exists: a worker starting at the same moment may have enqueued them
             study.enqueue_trial(dict(params), skip_if_exists=True)
+    size = population_size(settings, family)
     started = time.monotonic()
     while True:
         done = budget_used(study)
         if done >= n_trials or (seconds is not None and time.monotonic() - started >= seconds):
             return
+        population = _ask_population(study, family, info, settings, n_trials,
+                                     min(size, n_trials - done))
+        if not population:
+            return
+        for trial in _run_population(study, population, family, info, train, settings):
+            on_trial(trial)
+
+
+def _ask_population(study, family, info, settings, n_trials, size) -> list[tuple]:
+    """Up to `size` new trials, each with its parameters (or the error sampling them
+    raised): the sampler draws every parameter of the first, and only the family's
+    population parameters of the others, which share the first's other parameters
+    (enqueued with them fixed)."""
+    population = []
+    while len(population) < size:
         study.sampler = make_sampler(settings, family, info, n_trials,
                                      len(study.get_trials(deepcopy=False)))
         if isinstance(study.sampler, AskTellGridSampler) and study.sampler.is_exhausted(study):
-            return
+            break
+        # trials already waiting (starting points) go first, as they come
+        if population and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            leader = population[0][0]
+            study.enqueue_trial({name: value for name, value in leader.params.items()
+                                 if name not in family.population_params})
         trial = study.ask()
-        on_trial(_run_trial(study, trial, family, info, train, settings))
+        trial.set_user_attr("worker", worker_id())
+        try:
+            population.append((trial, family.search_space(trial, info)))
+        except Exception as error:  # a broken search space fails its trial only
+            population.append((trial, error))
+    return population
 
 
 def describe_failure(error: Exception) -> str:
@@ -264,51 +306,68 @@ def describe_failure(error: Exception) -> str:
     return text
 
 
-def _run_trial(study: optuna.Study, trial: optuna.Trial, family: ModelFamily,
-               info: DatasetInfo, train: Split, settings: SearchSettings) -> FrozenTrial:
-    started = time.monotonic()
+def _run_population(study: optuna.Study, population: list[tuple], family: ModelFamily,
+                    info: DatasetInfo, train: Split, settings: SearchSettings
+                    ) -> list[FrozenTrial]:
+    """Score a population's trials (together where the family can) and tell the study."""
     unit = "epochs" if family.evaluation == "holdout" else "CV folds"
-    trial.set_user_attr("worker", worker_id())
-    heartbeat = time.time()
+    sampled = [(trial, params) for trial, params in population
+               if not isinstance(params, Exception)]
+    outcomes = {trial.number: params for trial, params in population
+                if isinstance(params, Exception)}
 
-    def report(step: int, score: float) -> None:
-        nonlocal heartbeat
-        if time.time() - heartbeat > HEARTBEAT_SECONDS:
-            heartbeat = time.time()
-            trial.set_user_attr("heartbeat", heartbeat)
-        limit = settings.trial_timeout
-        if limit is not None and time.monotonic() - started > limit:
-            raise TimeoutError(f"the trial ran past search.trial_timeout ({limit:g} s) "
-                               f"after {step + 1} {unit}")
-        if isinstance(study.pruner, optuna.pruners.NopPruner):
-            return  # nothing reads intermediate scores: spare the storage writes
-        trial.report(score, step=step)
-        last_fold = family.evaluation == "cv" and step + 1 == settings.cv_folds
-        if not last_fold and trial.should_prune():
-            raise optuna.TrialPruned()
+    def reporter(trial: optuna.Trial) -> Callable[[int, float], None]:
+        """Called as the trial starts: reports its steps, checks its time limit."""
+        started = heartbeat = time.monotonic()
+
+        def report(step: int, score: float) -> None:
+            nonlocal heartbeat
+            if time.monotonic() - heartbeat > HEARTBEAT_SECONDS:
+                heartbeat = time.monotonic()
+                trial.set_user_attr("heartbeat", time.time())
+            limit = settings.trial_timeout
+            if limit is not None and time.monotonic() - started > limit:
+                raise TimeoutError(f"the trial ran past search.trial_timeout ({limit:g} s) "
+                                   f"after {step + 1} {unit}")
+            if isinstance(study.pruner, optuna.pruners.NopPruner):
+                return  # nothing reads intermediate scores: spare the storage writes
+            trial.report(score, step=step)
+            last_fold = family.evaluation == "cv" and step + 1 == settings.cv_folds
+            if not last_fold and trial.should_prune():
+                raise optuna.TrialPruned()
+        return report
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            params = family.search_space(trial, info)
-            scores = validate(family, params, info, train, settings.metric,
-                              folds=settings.cv_folds, seed=settings.seed,
-                              device=settings.device, after_step=report)
-        except optuna.TrialPruned:
-            outcome: dict[str, Any] = {"state": TrialState.PRUNED}
+            results = validate_population(
+                family, [params for _, params in sampled], info, train, settings.metric,
+                folds=settings.cv_folds, seed=settings.seed, device=settings.device,
+                start_member=lambda index: reporter(sampled[index][0]))
         except KeyboardInterrupt:
-            trial.set_user_attr("error", "interrupted by the user")
-            study.tell(trial, state=TrialState.FAIL)
+            for trial, _ in population:
+                trial.set_user_attr("error", "interrupted by the user")
+                study.tell(trial, state=TrialState.FAIL)
             raise
-        except Exception as error:  # a failed trial must not stop the study
-            trial.set_user_attr("error", describe_failure(error)[:2000])
-            outcome = {"state": TrialState.FAIL}
-        else:
-            trial.set_user_attr("cv_scores", scores)
-            if len(scores) > 1:  # a holdout score has no spread
-                trial.set_user_attr("cv_std", float(np.std(scores)))
-            outcome = {"values": float(np.mean(scores))}
+        outcomes.update((trial.number, result)
+                        for (trial, _), result in zip(sampled, results, strict=True))
     messages = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
-    if messages:
-        trial.set_user_attr("warnings", [m[:300] for m in messages[:MAX_WARNINGS_KEPT]])
-    return study.tell(trial, **outcome)
+    told = []
+    for trial, _ in population:
+        if messages:
+            trial.set_user_attr("warnings", [m[:300] for m in messages[:MAX_WARNINGS_KEPT]])
+        told.append(_tell(study, trial, outcomes[trial.number]))
+    return told
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, result) -> FrozenTrial:
+    """Record a trial's validation scores, or the exception that ended it."""
+    if isinstance(result, optuna.TrialPruned):
+        return study.tell(trial, state=TrialState.PRUNED)
+    if isinstance(result, Exception):
+        trial.set_user_attr("error", describe_failure(result)[:2000])
+        return study.tell(trial, state=TrialState.FAIL)
+    trial.set_user_attr("cv_scores", result)
+    if len(result) > 1:  # a holdout score has no spread
+        trial.set_user_attr("cv_std", float(np.std(result)))
+    return study.tell(trial, float(np.mean(result)))

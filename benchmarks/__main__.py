@@ -25,7 +25,7 @@ class Settings:
     """What the sections measure, full size by default."""
 
     repeats: int = 3
-    deep_trials: int = 4
+    deep_trials: int = 8
     overhead_trials: int = 200
     budgets: list[float] = field(default_factory=lambda: [30.0, 60.0, 120.0])
     repeat_budget: float = 30.0

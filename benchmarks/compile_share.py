@@ -1,9 +1,11 @@
 """Compile time and its share of a deep search's wall time.
 
 The search is the CNN family's on digits as ``tasks/images.toml`` runs it, cut to
-`settings.deep_trials` trials. It runs twice in fresh processes on one new persistent
-compilation cache: first cold (every architecture compiled), then warm (a rerun of the
-task, or another worker: programs load from disk)."""
+`settings.deep_trials` trials, each run in a fresh process: with populations of one trial
+(every trial a new architecture to compile) and of the CPU's default size (a population's
+trials share one compiled program), on a new persistent compilation cache; then the
+latter again on that cache, warm (a rerun of the task, or another worker: programs load
+from disk)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from benchmarks.table import Row
 SECTION = "2. Compile time in a deep search (CNN on digits)"
 
 
-def search(n_trials: int) -> dict:
+def search(n_trials: int, population: int | None) -> dict:
     """Run in a child process: one family search, its wall and compile seconds."""
     import optuna
     from automl_plugins.deep.training import PROGRAMS
@@ -34,7 +36,7 @@ def search(n_trials: int) -> dict:
     family = next(f for f in choose_families(task, registry, data.info) if f.name == "cnn")
     settings = SearchSettings("benchmark", task.seed, task.sampler, task.pruner,
                               task.cv_folds, metric, fingerprint(data), "cpu",
-                              task.trial_timeout)
+                              task.trial_timeout, population)
     study = optuna.create_study(direction="maximize")
     start = time.perf_counter()
     search_family(study, family, data.info, data.train, settings, n_trials=n_trials,
@@ -45,18 +47,23 @@ def search(n_trials: int) -> dict:
 
 
 def run(settings) -> list[Row]:
+    from automl.search import CPU_POPULATION
     rows = []
-    with tempfile.TemporaryDirectory() as cache:
-        for state in ("cold", "warm"):
+    runs = [(1, "cold"), (CPU_POPULATION, "cold"), (CPU_POPULATION, "warm")]
+    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as shared:
+        for population, state in runs:
             output = subprocess.run(
-                [sys.executable, "-c", "import json, sys; from benchmarks.compile_share "
-                 f"import search; print(json.dumps(search({settings.deep_trials})))"],
+                [sys.executable, "-c", "import json; from benchmarks.compile_share import "
+                 f"search; print(json.dumps(search({settings.deep_trials}, {population})))"],
                 capture_output=True, text=True, check=True,
-                env={**settings.environment, "AUTOML_JAX_CACHE": cache}).stdout
+                env={**settings.environment,
+                     "AUTOML_JAX_CACHE": one if population == 1 else shared}).stdout
             result = json.loads(output.strip().splitlines()[-1])
-            what = f"{result['trials']} trials, {state} compilation cache"
+            what = (f"{result['trials']} trials, populations of {population}, {state} "
+                    "compilation cache")
             rows += [
-                Row(SECTION, what, "engine", result["wall"], "s", "search wall time"),
+                Row(SECTION, what, "engine", result["wall"], "s",
+                    f"search wall time; best validation accuracy {result['best']:.4f}"),
                 Row(SECTION, what, "engine", result["compile"], "s",
                     f"compiling {result['programs']} programs"),
                 Row(SECTION, what, "engine", 100 * result["compile"] / result["wall"], "%",

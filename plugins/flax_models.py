@@ -13,7 +13,13 @@ starts its study with one configuration known to train well, before the sampler 
 
 from __future__ import annotations
 
-from automl_plugins.deep.estimator import FlaxClassifier, FlaxRegressor
+from automl_plugins.deep.estimator import (
+    POPULATION_PARAMS,
+    FlaxClassifier,
+    FlaxRegressor,
+    fit_population,
+    trains_together,
+)
 from automl_plugins.deep.training import OPTIMIZERS, SCHEDULES
 
 from automl import ModelFamily, hookimpl
@@ -74,6 +80,15 @@ def builder(network: str):
     return build
 
 
+def fit_together(estimators, X, y, validation_data, epoch_callbacks):
+    """The engine's population hook: train together (one vmapped program) on an
+    accelerator; decline on a CPU, where vmapping small networks does not pay and the
+    engine fits the members one by one, reusing one compiled program."""
+    if not trains_together(estimators):
+        return None
+    return fit_population(estimators, X, y, validation_data, epoch_callbacks, together=True)
+
+
 def mlp_start(info) -> list[dict]:
     return [{"depth": 2, "width": 256, "width_factor": 1.0, **TRAINING_START}]
 
@@ -98,14 +113,17 @@ FAMILIES = [
     ModelFamily(
         "mlp", "deep", TASK_TYPES, frozenset({"tabular", "image", "sequence"}), mlp_space,
         builder("mlp"), evaluation="holdout", starting_points=mlp_start,
+        population_params=POPULATION_PARAMS, fit_population=fit_together,
         description="multilayer perceptron on the flattened input (Flax NNX)"),
     ModelFamily(
         "cnn", "deep", TASK_TYPES, frozenset({"image", "sequence"}), cnn_space,
         builder("cnn"), evaluation="holdout", starting_points=cnn_start,
+        population_params=POPULATION_PARAMS, fit_population=fit_together,
         description="convolutional network: 2-D for images, 1-D for sequences (Flax NNX)"),
     ModelFamily(
         "rnn", "deep", TASK_TYPES, frozenset({"sequence"}), rnn_space, builder("rnn"),
         evaluation="holdout", starting_points=rnn_start,
+        population_params=POPULATION_PARAMS, fit_population=fit_together,
         description="recurrent network with GRU or LSTM cells, optionally bidirectional "
                     "(Flax NNX)"),
 ]

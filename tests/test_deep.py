@@ -1,5 +1,6 @@
 """The deep families (MLP, CNN, RNN on Flax NNX) on tiny data: shapes, determinism,
-per-epoch reports for pruning, divergence, and data parallelism over two devices."""
+per-epoch reports for pruning, divergence, populations trained together, and data
+parallelism over two devices."""
 
 import os
 import subprocess
@@ -11,7 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import optuna
 import pytest
-from automl_plugins.deep.estimator import FlaxClassifier, FlaxRegressor
+from automl_plugins.deep.estimator import FlaxClassifier, FlaxRegressor, fit_population
+from automl_plugins.deep.training import PROGRAMS
 from automl_plugins.flax_models import FAMILIES
 from optuna.trial import TrialState
 
@@ -291,3 +293,80 @@ def test_validation_outputs_from_training_match_a_fresh_prediction():
     reused, fresh = model.predict_proba(X_val), model.predict_proba(X_val.copy())
     np.testing.assert_allclose(reused, fresh, atol=1e-5)
     assert any(np.abs(reused - epoch).max() > 1e-4 for epoch in seen[:-1])  # epochs differ
+
+
+def test_a_population_trained_together_ends_as_each_fit_alone():
+    """vmapped training (what accelerators run) gives each member what its own fit gives:
+    the same epochs, best epoch, reports and predictions, with one compiled program."""
+    X, y = tiny("image", n=96)
+    X_val, y_val = tiny("image", n=48, seed=1)
+    base = dict(network="cnn", depth=2, schedule="cosine", patience=2,
+                **{**FAST, "max_epochs": 6})
+    members = [dict(learning_rate=3e-3), dict(learning_rate=2e-2, dropout=0.3, max_epochs=4),
+               dict(learning_rate=1e-3, weight_decay=1e-2, dropout=0.1)]
+
+    def fits(together: bool):
+        seen = {i: [] for i in range(len(members))}
+
+        def callback(i):
+            return lambda epoch, model: seen[i].append(
+                (epoch, model.predict_proba(X_val).round(5).tolist()))
+        estimators = [FlaxClassifier(**{**base, **member}) for member in members]
+        compiled = PROGRAMS.compiled
+        errors = fit_population(estimators, X, y, (X_val, y_val),
+                                [callback(i) for i in range(len(members))], together)
+        assert errors == [None] * len(members)
+        return estimators, seen, PROGRAMS.compiled - compiled
+
+    alone, alone_seen, _ = fits(together=False)
+    together, together_seen, compiled = fits(together=True)
+    assert compiled == 1  # one program for the whole population
+    assert [e.n_epochs_ for e in together] == [e.n_epochs_ for e in alone]
+    assert together[1].n_epochs_ <= 4  # its own max_epochs
+    assert [e.best_epoch_ for e in together] == [e.best_epoch_ for e in alone]
+    for a, b in zip(alone, together, strict=True):
+        assert np.allclose(a.predict_proba(X_val), b.predict_proba(X_val), atol=1e-5)
+        assert b.device_ == "cpu x1" and b.train_seconds_ > 0
+    assert [[epoch for epoch, _ in alone_seen[i]] for i in range(3)] == [
+        [epoch for epoch, _ in together_seen[i]] for i in range(3)]
+    assert np.allclose(np.array(alone_seen[2][-1][1]), np.array(together_seen[2][-1][1]),
+                       atol=1e-4)
+
+
+def test_a_member_stopped_by_its_callback_stops_alone():
+    X, y = tiny("tabular")
+    estimators = [FlaxClassifier(network="mlp", learning_rate=rate, **FAST)
+                  for rate in (1e-3, 1e-2)]
+
+    def prune(epoch, model):
+        raise optuna.TrialPruned()
+
+    errors = fit_population(estimators, X, y, (X, y), [None, prune], together=True)
+    assert errors[0] is None and isinstance(errors[1], optuna.TrialPruned)
+    assert estimators[0].n_epochs_ == FAST["max_epochs"] and estimators[1].n_epochs_ == 1
+    assert estimators[0].predict(X).shape == (len(X),)
+
+
+def test_a_population_refuses_members_of_different_architectures():
+    X, y = tiny("tabular")
+    estimators = [FlaxClassifier(network="mlp", depth=depth, **FAST) for depth in (1, 2)]
+    with pytest.raises(ValueError, match="may differ only in dropout, learning_rate"):
+        fit_population(estimators, X, y, (X, y), together=True)
+
+
+def test_a_deep_search_asks_trials_in_populations_of_one_architecture(registry, tmp_path,
+                                                                      tiny_sequences):
+    """Members share the architecture and training set-up the sampler drew for the first
+    and differ in what the compiled program takes as arguments: on a CPU they run one by
+    one on one compiled program."""
+    compiled = PROGRAMS.compiled
+    trials = search_deep(registry, "mlp", tiny_sequences, tmp_path, 6, population=3)
+    assert len(trials) == 6
+    shared = ["depth", "width", "width_factor", "optimizer", "batch_size", "schedule",
+              "activation"]
+    first, second = trials[:3], trials[3:]
+    for population in (first, second):
+        assert len({tuple(t.params[name] for name in shared) for t in population}) == 1
+        assert len({t.params["learning_rate"] for t in population}) == 3
+    assert [first[0].params[n] for n in shared] != [second[0].params[n] for n in shared]
+    assert PROGRAMS.compiled - compiled <= 4  # with and without dropout, per population

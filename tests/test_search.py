@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 from optuna.trial import TrialState
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.dummy import DummyClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 from automl import ModelFamily
 from automl.datasets import prepare_dataset
@@ -25,9 +26,9 @@ def wine(registry):
     return prepare_dataset(raw, name="wine", task_type=None, test_size=0.25, seed=0)
 
 
-def settings(registry, sampler="tpe", pruner="median", folds=3, seed=0):
+def settings(registry, sampler="tpe", pruner="median", folds=3, seed=0, population=None):
     return SearchSettings("t", seed, sampler, pruner, folds,
-                          registry.metrics["accuracy"].item, "data")
+                          registry.metrics["accuracy"].item, "data", population=population)
 
 
 def search(registry, storage, family, dataset, n_trials, **kwargs):
@@ -187,3 +188,72 @@ def test_running_out_of_memory_fails_the_trial_and_the_search_goes_on(registry, 
     assert failed.user_attrs["error"].startswith(
         "out of memory (a smaller batch_size or model may fit; other trials go on): "
         "MemoryError: cannot allocate a batch of 4096 rows")
+
+
+class EpochSGD(ClassifierMixin, BaseEstimator):
+    """A linear classifier trained in epochs, as holdout families are."""
+
+    def __init__(self, loss="hinge", alpha=1e-4, epochs=3):
+        self.loss, self.alpha, self.epochs = loss, alpha, epochs
+
+    def fit(self, X, y, validation_data=None, epoch_callback=None):
+        self.model_ = SGDClassifier(loss=self.loss, alpha=self.alpha, random_state=0)
+        for epoch in range(self.epochs):
+            self.model_.partial_fit(X / 100, y, classes=np.unique(y))
+            if epoch_callback is not None:
+                epoch_callback(epoch, self)
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X / 100)
+
+
+def epoch_sgd_family(fit_population):
+    return ModelFamily(
+        "epoch_sgd", "classical", frozenset({"classification"}), frozenset({"tabular"}),
+        lambda trial, info: {"loss": trial.suggest_categorical("loss", ["hinge", "log_loss"]),
+                             "alpha": trial.suggest_float("alpha", 1e-5, 1e-1, log=True)},
+        lambda params, info, seed, device: EpochSGD(**params), evaluation="holdout",
+        population_params=frozenset({"alpha"}), fit_population=fit_population)
+
+
+@pytest.mark.parametrize("declines", [False, True])
+def test_populations_share_all_but_their_parameters_and_fail_alone(registry, wine, tmp_path,
+                                                                   declines):
+    """The engine hands each population to the family's fit_population (or, where it
+    declines, fits the members one by one); a member's error fails its trial alone."""
+    calls = []
+
+    def fit_population(estimators, X, y, validation_data, epoch_callbacks):
+        calls.append(len(estimators))
+        if declines:
+            return None
+        for estimator, callback in zip(estimators, epoch_callbacks):
+            estimator.fit(X, y, validation_data, callback)
+        worst = max(range(len(estimators)), key=lambda i: estimators[i].alpha)
+        return [ValueError("boom") if i == worst else None for i in range(len(estimators))]
+
+    family = epoch_sgd_family(fit_population)
+    trials = search(registry, open_storage(None, tmp_path), family, wine, 6, sampler="random",
+                    pruner="none", population=3)
+    assert calls == [3, 3]
+    for population in (trials[:3], trials[3:]):
+        assert len({t.params["loss"] for t in population}) == 1
+        assert len({t.params["alpha"] for t in population}) == 3
+        states = [t.state for t in population]
+        if declines:
+            assert states == [TrialState.COMPLETE] * 3
+        else:
+            assert states.count(TrialState.FAIL) == 1 and states.count(TrialState.COMPLETE) == 2
+            failed = next(t for t in population if t.state == TrialState.FAIL)
+            assert failed.user_attrs["error"] == "ValueError: boom"
+            assert failed.params["alpha"] == max(t.params["alpha"] for t in population)
+    assert all(0 < t.value <= 1 for t in trials if t.state == TrialState.COMPLETE)
+
+
+def test_a_population_never_runs_past_the_trial_budget(registry, wine, tmp_path):
+    family = epoch_sgd_family(None)
+    trials = search(registry, open_storage(None, tmp_path), family, wine, 5, sampler="tpe",
+                    pruner="none", population=4)
+    assert len(trials) == 5
+    assert len({t.params["loss"] for t in trials[:4]}) == 1

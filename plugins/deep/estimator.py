@@ -19,17 +19,85 @@ epochs: training steps and validation outputs, without compiling),
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import jax
 import numpy as np
 from automl_plugins.deep import networks
-from automl_plugins.deep.training import StepConfig, Trainer, eval_chunks, predict_outputs
+from automl_plugins.deep.training import (
+    PopulationTrainer,
+    StepConfig,
+    Trainer,
+    eval_chunks,
+    predict_outputs,
+)
 from flax import nnx
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 
 NETWORKS = ("mlp", "cnn", "rnn")
+POPULATION_PARAMS = frozenset({"learning_rate", "weight_decay", "dropout", "max_epochs",
+                               "patience"})
+"""What members of a population may differ in: arguments of the compiled program, or
+bookkeeping on the host. Everything else (the architecture, optimiser, schedule, batch
+size, seed) they share."""
+
+
+@dataclass(frozen=True)
+class _Data:
+    """A fit's data: encoded, split and standardised."""
+
+    X: np.ndarray
+    targets: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    given_X_val: Any  # validation_data's own array, or None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How a network trains: its compiled-program config and batches."""
+
+    config: StepConfig
+    batch: int
+    n_rows: int
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.n_rows // self.batch
+
+    def batches(self, order: np.random.Generator) -> np.ndarray:
+        """One epoch's shuffled batches, as a steps x batch matrix of row indices."""
+        steps = self.steps_per_epoch
+        return order.permutation(self.n_rows)[:steps * self.batch].reshape(
+            steps, self.batch).astype(np.int32)
+
+    def place(self, trainer: Trainer, data: _Data):
+        """The training data and the validation chunks on the trainer's devices."""
+        X, y = trainer.put_data(data.X, data.targets)
+        return X, y, trainer.put(eval_chunks(data.X_val, len(self.config.devices)))
+
+
+@dataclass
+class _EarlyStopping:
+    """The best epoch so far (lowest validation loss) and whether training should stop."""
+
+    patience: int
+    max_epochs: int
+    best_loss: float = np.inf
+    best_epoch: int = 0
+    best_state: Any = None
+    best_outputs: np.ndarray | None = None
+    stopped: bool = False
+
+    def update(self, epoch: int, val_loss: float, state, outputs: np.ndarray) -> None:
+        if self.best_state is None or val_loss < self.best_loss - 1e-6:
+            self.best_loss, self.best_epoch = val_loss, epoch
+            self.best_state, self.best_outputs = state, outputs
+        self.stopped = (epoch - self.best_epoch >= self.patience
+                        or epoch + 1 >= self.max_epochs)
 
 
 class FlaxEstimator(BaseEstimator):
@@ -106,6 +174,34 @@ class FlaxEstimator(BaseEstimator):
 
     def fit(self, X, y, validation_data=None,
             epoch_callback: Callable[[int, FlaxEstimator], None] | None = None):
+        data = self._prepare(X, y, validation_data)
+        model, plan = self._plan(data)
+        trainer = Trainer(model, plan.config, self._hyper(plan))
+        X_device, y_device, X_val_chunks = plan.place(trainer, data)
+        order = np.random.default_rng(self.random_state)
+        key = jax.random.key(self.random_state)
+        stopping = _EarlyStopping(self.patience, self.max_epochs)
+        self.train_seconds_ = 0.0
+        for epoch in range(self.max_epochs):
+            compiled_before = trainer.fresh_compile_seconds
+            start = time.perf_counter()
+            train_loss, val_outputs = trainer.run_epoch(
+                X_device, y_device, plan.batches(order), jax.random.fold_in(key, epoch),
+                X_val_chunks)
+            self.train_seconds_ += (time.perf_counter() - start
+                                    - (trainer.fresh_compile_seconds - compiled_before))
+            self._after_epoch(epoch, train_loss, val_outputs[:len(data.X_val)], data,
+                              (trainer.params, trainer.rest), stopping, epoch_callback)
+            if stopping.stopped:
+                break
+        self._finish(trainer, plan, stopping, data)
+        return self
+
+    # -- the parts of fit, shared with fit_population ------------------------------------
+
+    def _prepare(self, X, y, validation_data) -> _Data:
+        """Encode, split and standardise the data (setting the fitted attributes that
+        describe it)."""
         X = np.asarray(X, dtype=np.float32)
         targets = self._encode(np.asarray(y), fitting=True)
         if validation_data is None:
@@ -117,71 +213,66 @@ class FlaxEstimator(BaseEstimator):
         axes = 0 if X.ndim == 2 else tuple(range(X.ndim - 1))
         self.input_mean_ = X.mean(axis=axes)
         self.input_scale_ = np.where(X.std(axis=axes) > 0, X.std(axis=axes), 1.0)
-        X, X_val = self._standardise(X), self._standardise(X_val)
-        devices = self._devices()
-        platform = devices[0].platform
-        n_outputs = 1 if self._regression else len(self.classes_)
-        model = self._build_network(X.shape[1:], n_outputs, platform)
-        self.n_params_ = networks.count_parameters(model)
-        self.input_shape_ = tuple(X.shape[1:])
-        self.device_ = f"{platform} x{len(devices)}"
-
-        # A batch splits evenly over the devices and never exceeds the data.
-        batch = min(self.batch_size, len(X)) // len(devices) * len(devices)
-        if batch == 0:
-            raise ValueError(f"{len(X)} training samples cannot be split over "
-                             f"{len(devices)} devices")
-        steps_per_epoch = len(X) // batch
-        total_steps = steps_per_epoch * self.max_epochs
-        config = StepConfig(nnx.split(model, nnx.Param, ...)[0], self.optimizer, self.schedule,
-                            self._regression, self.augment and X.ndim == 4, self.dropout > 0,
-                            devices)
-        trainer = Trainer(model, config, {
-            "learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
-            "dropout": self.dropout, "total_steps": total_steps,
-            "warmup_steps": max(1, total_steps // 20)})
-        X_device, y_device = trainer.put_data(X, targets)
-        X_val_chunks = trainer.put(eval_chunks(X_val, len(devices)))
         # the caller's own validation array, whose outputs each epoch computes anyway
         given_X_val = validation_data[0] if validation_data is not None else None
-        order = np.random.default_rng(self.random_state)
-        key = jax.random.key(self.random_state)
-        best = (np.inf, 0, trainer.params, trainer.rest, None)
-        self.train_seconds_, self.n_epochs_ = 0.0, 0
+        return _Data(self._standardise(X), targets, self._standardise(X_val), y_val,
+                     given_X_val)
+
+    def _plan(self, data: _Data, devices: tuple | None = None) -> tuple[nnx.Module, _Plan]:
+        """The network, and how it trains: devices (default: the estimator's), batch size,
+        compiled-program config."""
+        devices = devices or self._devices()
+        platform = devices[0].platform
+        n_outputs = 1 if self._regression else len(self.classes_)
+        model = self._build_network(data.X.shape[1:], n_outputs, platform)
+        self.n_params_ = networks.count_parameters(model)
+        self.input_shape_ = tuple(data.X.shape[1:])
+        self.device_ = f"{platform} x{len(devices)}"
+        # A batch splits evenly over the devices and never exceeds the data.
+        batch = min(self.batch_size, len(data.X)) // len(devices) * len(devices)
+        if batch == 0:
+            raise ValueError(f"{len(data.X)} training samples cannot be split over "
+                             f"{len(devices)} devices")
+        config = StepConfig(nnx.split(model, nnx.Param, ...)[0], self.optimizer,
+                            self.schedule, self._regression,
+                            self.augment and data.X.ndim == 4, self.dropout > 0, devices)
         self.graphdef_ = config.graphdef
-        for epoch in range(self.max_epochs):
-            batches = order.permutation(len(X))[:steps_per_epoch * batch].reshape(
-                steps_per_epoch, batch).astype(np.int32)
-            compiled_before = trainer.fresh_compile_seconds
-            start = time.perf_counter()
-            train_loss, val_outputs = trainer.run_epoch(
-                X_device, y_device, batches, jax.random.fold_in(key, epoch), X_val_chunks)
-            self.train_seconds_ += (time.perf_counter() - start
-                                    - (trainer.fresh_compile_seconds - compiled_before))
-            self.n_epochs_ = epoch + 1
-            if not np.isfinite(train_loss):
-                raise FloatingPointError(f"the training loss became {train_loss} at epoch "
-                                         f"{epoch + 1} (learning rate {self.learning_rate:g})")
-            val_outputs = val_outputs[:len(X_val)]
-            val_loss = self._loss(val_outputs, y_val)
-            if val_loss < best[0] - 1e-6:
-                best = (val_loss, epoch, trainer.params, trainer.rest, val_outputs)
-            self.params_, self.rest_ = trainer.params, trainer.rest
-            if epoch_callback is not None:
-                # predicting validation_data now reuses the outputs the epoch computed
-                self._known_outputs = (given_X_val, val_outputs)
-                epoch_callback(epoch, self)
-            if epoch - best[1] >= self.patience:
-                break
+        return model, _Plan(config, batch, len(data.X))
+
+    def _hyper(self, plan: _Plan) -> dict[str, float]:
+        """The training hyperparameters that are arguments of the compiled program."""
+        total_steps = plan.steps_per_epoch * self.max_epochs
+        return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
+                "dropout": self.dropout, "total_steps": total_steps,
+                "warmup_steps": max(1, total_steps // 20)}
+
+    def _after_epoch(self, epoch: int, train_loss: float, val_outputs: np.ndarray,
+                     data: _Data, state, stopping: _EarlyStopping, epoch_callback) -> None:
+        """Check the loss, keep the best epoch, and call the epoch callback with this
+        estimator holding the epoch's weights (`state`: params and the rest)."""
+        self.n_epochs_ = epoch + 1
+        if not np.isfinite(train_loss):
+            raise FloatingPointError(f"the training loss became {train_loss} at epoch "
+                                     f"{epoch + 1} (learning rate {self.learning_rate:g})")
+        stopping.update(epoch, self._loss(val_outputs, data.y_val), state, val_outputs)
+        self.params_, self.rest_ = state
+        if epoch_callback is not None:
+            # predicting validation_data now reuses the outputs the epoch computed
+            self._known_outputs = (data.given_X_val, val_outputs)
+            epoch_callback(epoch, self)
+
+    def _finish(self, trainer: Trainer, plan: _Plan, stopping: _EarlyStopping,
+                data: _Data) -> None:
+        """Keep the best epoch's weights and the fit's costs."""
         # the engine scores the best epoch on validation_data next: no predict program
-        self._known_outputs = (given_X_val, best[4])
-        _, self.best_epoch_, self.params_, self.rest_, _ = best
+        self._known_outputs = (data.given_X_val, stopping.best_outputs)
+        self.best_epoch_ = stopping.best_epoch
+        self.params_, self.rest_ = stopping.best_state
         self.compile_seconds_ = trainer.compile_seconds
         self.fresh_compile_seconds_ = trainer.fresh_compile_seconds
         self.programs_reused_ = trainer.programs_reused
-        samples = self.n_epochs_ * steps_per_epoch * batch
+        samples = self.n_epochs_ * plan.steps_per_epoch * plan.batch
         self.samples_per_second_ = samples / max(self.train_seconds_, 1e-9)
-        return self
 
     def _validation_split(self, X: np.ndarray, targets: np.ndarray):
         """Set `validation_fraction` of the data aside for early stopping, stratified when
@@ -277,3 +368,111 @@ class FlaxRegressor(RegressorMixin, FlaxEstimator):
 
     def predict(self, X) -> np.ndarray:
         return self._outputs(X)[:, 0] * self.target_scale_ + self.target_mean_
+
+
+DATA_ATTRIBUTES = ("classes_", "target_mean_", "target_scale_", "input_mean_", "input_scale_")
+
+
+def fit_population(estimators: Sequence[FlaxEstimator], X, y, validation_data=None,
+                   epoch_callbacks: Sequence[Callable | None] | None = None,
+                   together: bool | None = None) -> list[Exception | None]:
+    """Fit a population: estimators that differ only in `POPULATION_PARAMS`, on the same
+    data. Each ends as its own ``fit`` would (its own early stopping and best epoch, and
+    the same predictions up to rounding); the exception that stopped one (its epoch
+    callback's, or a diverging loss) stops it alone and is returned in its place (None
+    for those that finished).
+
+    `together`: train them as one ``jax.vmap``'d program (`PopulationTrainer`). By default
+    they do on one accelerator, and on a CPU, where vmapping small networks does not pay,
+    they train one after another, sharing one compiled program. Together, they train on
+    one device (the member axis is the parallelism), a population the device has no room
+    for is split in halves, and each member's ``train_seconds_`` is the population's."""
+    callbacks = list(epoch_callbacks or [None] * len(estimators))
+    if together is None:
+        together = trains_together(estimators)
+    if not together:
+        return [_fit_alone(estimator, X, y, validation_data, callback)
+                for estimator, callback in zip(estimators, callbacks, strict=True)]
+    try:
+        return _fit_together(estimators, X, y, validation_data, callbacks)
+    except Exception as error:  # jax raises its own XlaRuntimeError when memory runs out
+        if "RESOURCE_EXHAUSTED" not in str(error) or len(estimators) == 1:
+            raise
+        half = len(estimators) // 2
+        return [*fit_population(estimators[:half], X, y, validation_data, callbacks[:half],
+                                True),
+                *fit_population(estimators[half:], X, y, validation_data, callbacks[half:],
+                                True)]
+
+
+def trains_together(estimators: Sequence[FlaxEstimator]) -> bool:
+    """Whether `fit_population` trains these together by default: several estimators that
+    may (see `POPULATION_PARAMS`), on an accelerator."""
+    return (len(estimators) > 1 and len(_shared_params(estimators)) == 1
+            and estimators[0]._devices()[0].platform != "cpu")
+
+
+def _fit_alone(estimator, X, y, validation_data, callback) -> Exception | None:
+    try:
+        estimator.fit(X, y, validation_data, callback)
+    except Exception as error:
+        return error
+    return None
+
+
+def _shared_params(estimators) -> set[str]:
+    """The distinct sets of parameters the estimators must share, as text."""
+    return {repr(sorted((name, value) for name, value in estimator.get_params().items()
+                        if name not in POPULATION_PARAMS)) for estimator in estimators}
+
+
+def _fit_together(estimators, X, y, validation_data, callbacks) -> list[Exception | None]:
+    if len(_shared_params(estimators)) > 1:
+        raise ValueError("a population's estimators may differ only in "
+                         + ", ".join(sorted(POPULATION_PARAMS)))
+    leader = estimators[0]
+    data = leader._prepare(X, y, validation_data)
+    device = leader._devices()[:1]  # small networks: the member axis is the parallelism
+    models, hypers = [], []
+    for estimator in estimators:
+        for name in DATA_ATTRIBUTES:
+            if hasattr(leader, name):
+                setattr(estimator, name, getattr(leader, name))
+        model, plan = estimator._plan(data, device)
+        models.append(model)
+        hypers.append(estimator._hyper(plan))
+    # members without dropout draw masks that keep everything (rate 0): the same result
+    config = replace(plan.config, dropout=any(e.dropout > 0 for e in estimators))
+    trainer = PopulationTrainer(models, config,
+                                {name: [h[name] for h in hypers] for name in hypers[0]})
+    X_device, y_device, X_val_chunks = plan.place(trainer, data)
+    order = np.random.default_rng(leader.random_state)
+    keys = jax.vmap(jax.random.key)(np.array([e.random_state for e in estimators]))
+    stopping = [_EarlyStopping(e.patience, e.max_epochs) for e in estimators]
+    errors: list[Exception | None] = [None] * len(estimators)
+    seconds = 0.0
+    for epoch in range(max(e.max_epochs for e in estimators)):
+        training = [i for i, s in enumerate(stopping) if not s.stopped and errors[i] is None]
+        if not training:
+            break
+        compiled_before = trainer.fresh_compile_seconds
+        start = time.perf_counter()
+        losses, outputs = trainer.run_epoch(
+            X_device, y_device, plan.batches(order),
+            jax.vmap(jax.random.fold_in, (0, None))(keys, epoch), X_val_chunks)
+        seconds += (time.perf_counter() - start
+                    - (trainer.fresh_compile_seconds - compiled_before))
+        state = jax.device_get((trainer.params, trainer.rest))
+        for i in training:
+            estimators[i].train_seconds_ = seconds
+            member_state = jax.tree.map(lambda leaf, i=i: leaf[i], state)
+            try:
+                estimators[i]._after_epoch(epoch, float(losses[i]),
+                                           outputs[i][:len(data.X_val)], data, member_state,
+                                           stopping[i], callbacks[i])
+            except Exception as error:
+                errors[i] = error
+    for estimator, member_stopping, error in zip(estimators, stopping, errors, strict=True):
+        if error is None:
+            estimator._finish(trainer, plan, member_stopping, data)
+    return errors

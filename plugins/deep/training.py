@@ -253,18 +253,22 @@ class Trainer:
     hyper: dict
     fresh_compile_seconds: float = 0.0
     """Seconds this trainer spent compiling (0 when every program came from the cache)."""
+    PROGRAM = "train"
 
     def __post_init__(self):
-        _, self.params, self.rest = nnx.split(self.model, nnx.Param, ...)
         self.tx, self._epoch = _train_step(self.config)
         self.replicated = (NamedSharding(Mesh(np.array(self.config.devices), ("data",)),
                                          PartitionSpec())
                            if len(self.config.devices) > 1 else self.config.devices[0])
-        self.params, self.rest = jax.device_put((self.params, self.rest), self.replicated)
-        self.opt_state = jax.device_put(initial_state(self.tx, self.params), self.replicated)
-        self.hyper = jax.device_put({k: jnp.float32(v) for k, v in self.hyper.items()},
-                                    self.replicated)
+        params, rest, opt_state, hyper = self._initial_state()
+        self.params, self.rest, self.opt_state, self.hyper = jax.device_put(
+            (params, rest, opt_state, hyper), self.replicated)
         self.programs: dict[Hashable, tuple[float, bool]] = {}
+
+    def _initial_state(self):
+        _, params, rest = nnx.split(self.model, nnx.Param, ...)
+        hyper = {name: np.float32(value) for name, value in self.hyper.items()}
+        return params, rest, initial_state(self.tx, params), hyper
 
     @property
     def compile_seconds(self) -> float:
@@ -301,10 +305,42 @@ class Trainer:
         batches = self.put(pad_rows(batches, bucket(n_steps)))
         args = (self.params, self.rest, self.opt_state, X, y, batches, np.int32(n_steps),
                 key, self.hyper, X_val)
-        epoch = self.program(("train", self.config), self._epoch, args)
+        epoch = self.program((self.PROGRAM, self.config), self._epoch, args)
         self.params, self.rest, self.opt_state, loss, outputs = epoch(*args)
-        outputs = np.asarray(outputs)
-        return float(loss), outputs.reshape(-1, *outputs.shape[2:])
+        outputs, loss = np.asarray(outputs), np.asarray(loss)
+        rows = outputs.shape[:-3] + (-1, outputs.shape[-1])  # chunks into rows
+        return (loss if loss.ndim else float(loss)), outputs.reshape(rows)
+
+
+@dataclass
+class PopulationTrainer(Trainer):
+    """Trains a population (models of one architecture, one `StepConfig`, each with its
+    own weights and hyperparameters) together: weights, optimiser states and
+    hyperparameters are stacked on a leading axis and each epoch is one ``jax.vmap``'d
+    program. On an accelerator, small models leave most of the device idle; K of them in
+    one program cost little more than one. `model` is the list of the members' models;
+    `hyper` holds one value per member; `run_epoch` takes one key per member and returns
+    the members' losses (K,) and validation outputs (K, rows, outputs). One device only:
+    the member axis is not sharded."""
+
+    PROGRAM = "train population"
+
+    def __post_init__(self):
+        if len(self.config.devices) > 1:
+            raise ValueError("a population trains on one device")
+        super().__post_init__()
+        self._epoch = jax.vmap(self._epoch, in_axes=(0, 0, 0, None, None, None, None, 0, 0,
+                                                     None))
+
+    def _initial_state(self):
+        members = [nnx.split(model, nnx.Param, ...)[1:] for model in self.model]
+        params, rest = (jax.tree.map(lambda *leaves: np.stack(leaves), *parts)
+                        for parts in zip(*members, strict=True))
+        opt_state = jax.tree.map(lambda leaf: np.zeros((len(self.model), *leaf.shape),
+                                                       leaf.dtype),
+                                 initial_state(self.tx, members[0][0]))
+        hyper = {name: np.asarray(values, np.float32) for name, values in self.hyper.items()}
+        return params, rest, opt_state, hyper
 
 
 def predict_outputs(graphdef, params, rest, X: np.ndarray) -> np.ndarray:
