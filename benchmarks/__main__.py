@@ -14,10 +14,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import compile_share, overhead, quality, scaling, table, throughput
+from benchmarks import (
+    compile_share,
+    overhead,
+    population,
+    quality,
+    scaling,
+    table,
+    throughput,
+)
 
 SECTIONS = {"throughput": throughput, "compile": compile_share, "overhead": overhead,
-            "quality": quality, "scaling": scaling}
+            "quality": quality, "scaling": scaling, "population": population}
 
 
 @dataclass
@@ -31,13 +39,14 @@ class Settings:
     repeat_budget: float = 30.0
     with_flaml: bool = True
     scaling_trials: int = 3
+    population_sizes: list[int] = field(default_factory=lambda: [4, 8])
     environment: dict = field(default_factory=lambda: dict(os.environ))
     worker_overrides: dict = field(default_factory=dict)
 
     @classmethod
     def quick(cls) -> Settings:
         return cls(repeats=1, deep_trials=2, overhead_trials=20, budgets=[5.0, 10.0],
-                   repeat_budget=5.0, scaling_trials=1)
+                   repeat_budget=5.0, scaling_trials=1, population_sizes=[2])
 
 
 def summary(rows: list[table.Row]) -> list[str]:

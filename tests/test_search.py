@@ -228,7 +228,7 @@ def test_populations_share_all_but_their_parameters_and_fail_alone(registry, win
         calls.append(len(estimators))
         if declines:
             return None
-        for estimator, callback in zip(estimators, epoch_callbacks):
+        for estimator, callback in zip(estimators, epoch_callbacks, strict=True):
             estimator.fit(X, y, validation_data, callback)
         worst = max(range(len(estimators)), key=lambda i: estimators[i].alpha)
         return [ValueError("boom") if i == worst else None for i in range(len(estimators))]
