@@ -73,6 +73,9 @@ def summary(rows: list[table.Row]) -> list[str]:
             lines.append(f"- {row.what}: engine {row.value:.4f} ({took}), FLAML "
                          f"{flaml[0].value:.4f}: " + ("engine ahead" if row.value >
                                                       flaml[0].value else "engine not ahead"))
+    for row in value(population.SECTION, "together / one by one"):
+        lines.append(f"- population of {row.what}: trained together {row.value:.2f}x the "
+                     "throughput of one by one (no target; vmap is for accelerators)")
     for row in value(quality.SECTION, "engine, same seed again"):
         lines.append(f"- {row.what}, same seed twice: {row.note.split(';')[0]}")
     return lines

@@ -14,7 +14,7 @@ from benchmarks.table import Row, format_value
 
 def test_the_command_writes_a_table_with_the_machine(tmp_path):
     done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only",
-                           "overhead", "--out", str(tmp_path)],
+                           "overhead", "population", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     [md] = tmp_path.glob("*.md")
@@ -24,6 +24,12 @@ def test_the_command_writes_a_table_with_the_machine(tmp_path):
     assert "## 3. Engine overhead per trial" in text
     assert "- engine overhead: " in text  # the targets summary
     rows = pd.read_csv(csv)
+    assert "## 6. Populations of trials" in text
+    assert "- population of MLP 64-256-256-10, 2 trials: trained together " in text
+    population = rows[rows["section"].str.startswith("6.")].set_index("tool")["value"]
+    assert population["one by one"].size == 2  # the MLP and the CNN
+    assert (population["together (vmap)"] > 1000).all()  # samples/s
+    rows = rows[rows["section"].str.startswith("3.")]
     assert set(rows["tool"]) == {"engine", "raw Optuna loop", "engine - raw"}
     per_trial = rows.set_index("tool")["value"]
     assert 0 < per_trial["engine"] < 1000 and 0 < per_trial["raw Optuna loop"] < 1000
