@@ -259,35 +259,46 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
             # skip_if_exists: a worker starting at the same moment may have enqueued them
             study.enqueue_trial(dict(params), skip_if_exists=True)
     size = population_size(settings, family)
+    # Together, a population is asked at once; one by one, each trial is asked after the
+    # one before is told, so the sampler learns from every trial and budgets hold.
+    together = family.fit_population is not None and settings.device != "cpu"
     started = time.monotonic()
+    shared: dict[str, Any] | None = None  # the current population's shared parameters
+    members = 0  # trials of the current population asked so far
     while True:
         done = budget_used(study)
         if done >= n_trials or (seconds is not None and time.monotonic() - started >= seconds):
             return
-        population = _ask_population(study, family, info, settings, n_trials,
-                                     min(size, n_trials - done))
+        count = min(size - members, n_trials - done) if together else 1
+        population = _ask_population(study, family, info, settings, n_trials, count,
+                                     shared if members else None)
         if not population:
             return
+        if not members:
+            shared = _shared_params(population[0][0], family)
+        members = (members + len(population)) % size
         for trial in _run_population(study, population, family, info, train, settings):
             on_trial(trial)
 
 
-def _ask_population(study, family, info, settings, n_trials, size) -> list[tuple]:
-    """Up to `size` new trials, each with its parameters (or the error sampling them
-    raised): the sampler draws every parameter of the first, and only the family's
-    population parameters of the others, which share the first's other parameters
-    (enqueued with them fixed)."""
-    population = []
-    while len(population) < size:
+def _ask_population(study, family, info, settings, n_trials, count,
+                    shared: dict[str, Any] | None) -> list[tuple]:
+    """Up to `count` new trials, each with its parameters (or the error sampling them
+    raised). Trials after a population's first are enqueued with its `shared` parameters
+    (those of the first trial asked here when None), so the sampler draws only the
+    family's population parameters for them."""
+    population: list[tuple] = []
+    while len(population) < count:
         study.sampler = make_sampler(settings, family, info, n_trials,
                                      len(study.get_trials(deepcopy=False)))
         if isinstance(study.sampler, AskTellGridSampler) and study.sampler.is_exhausted(study):
             break
+        if shared is None and population:
+            shared = _shared_params(population[0][0], family)
         # trials already waiting (starting points) go first, as they come
-        if population and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            leader = population[0][0]
-            study.enqueue_trial({name: value for name, value in leader.params.items()
-                                 if name not in family.population_params})
+        if shared is not None and not study.get_trials(deepcopy=False,
+                                                       states=(TrialState.WAITING,)):
+            study.enqueue_trial(shared)
         trial = study.ask()
         trial.set_user_attr("worker", worker_id())
         try:
@@ -295,6 +306,12 @@ def _ask_population(study, family, info, settings, n_trials, size) -> list[tuple
         except Exception as error:  # a broken search space fails its trial only
             population.append((trial, error))
     return population
+
+
+def _shared_params(trial: optuna.Trial, family: ModelFamily) -> dict[str, Any]:
+    """What the other trials of `trial`'s population share with it."""
+    return {name: value for name, value in trial.params.items()
+            if name not in family.population_params}
 
 
 def describe_failure(error: Exception) -> str:

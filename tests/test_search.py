@@ -26,9 +26,11 @@ def wine(registry):
     return prepare_dataset(raw, name="wine", task_type=None, test_size=0.25, seed=0)
 
 
-def settings(registry, sampler="tpe", pruner="median", folds=3, seed=0, population=None):
+def settings(registry, sampler="tpe", pruner="median", folds=3, seed=0, population=None,
+             device="cpu"):
     return SearchSettings("t", seed, sampler, pruner, folds,
-                          registry.metrics["accuracy"].item, "data", population=population)
+                          registry.metrics["accuracy"].item, "data", device,
+                          population=population)
 
 
 def search(registry, storage, family, dataset, n_trials, **kwargs):
@@ -220,8 +222,9 @@ def epoch_sgd_family(fit_population):
 @pytest.mark.parametrize("declines", [False, True])
 def test_populations_share_all_but_their_parameters_and_fail_alone(registry, wine, tmp_path,
                                                                    declines):
-    """The engine hands each population to the family's fit_population (or, where it
-    declines, fits the members one by one); a member's error fails its trial alone."""
+    """On an accelerator, the engine hands each population to the family's fit_population
+    (or, where it declines, fits the members one by one); a member's error fails its trial
+    alone."""
     calls = []
 
     def fit_population(estimators, X, y, validation_data, epoch_callbacks):
@@ -234,8 +237,10 @@ def test_populations_share_all_but_their_parameters_and_fail_alone(registry, win
         return [ValueError("boom") if i == worst else None for i in range(len(estimators))]
 
     family = epoch_sgd_family(fit_population)
+    # on an accelerator the engine hands a population over at once (this family ignores
+    # the device it is given)
     trials = search(registry, open_storage(None, tmp_path), family, wine, 6, sampler="random",
-                    pruner="none", population=3)
+                    pruner="none", population=3, device="gpu")
     assert calls == [3, 3]
     for population in (trials[:3], trials[3:]):
         assert len({t.params["loss"] for t in population}) == 1
@@ -251,9 +256,17 @@ def test_populations_share_all_but_their_parameters_and_fail_alone(registry, win
     assert all(0 < t.value <= 1 for t in trials if t.state == TrialState.COMPLETE)
 
 
-def test_a_population_never_runs_past_the_trial_budget(registry, wine, tmp_path):
-    family = epoch_sgd_family(None)
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+def test_a_population_never_runs_past_the_trial_budget(registry, wine, tmp_path, device):
+    calls = []
+
+    def fit_population(estimators, X, y, validation_data, epoch_callbacks):
+        calls.append(len(estimators))
+
+    family = epoch_sgd_family(fit_population)
     trials = search(registry, open_storage(None, tmp_path), family, wine, 5, sampler="tpe",
-                    pruner="none", population=4)
-    assert len(trials) == 5
+                    pruner="none", population=4, device=device)
+    assert len(trials) == 5 and all(t.state == TrialState.COMPLETE for t in trials)
     assert len({t.params["loss"] for t in trials[:4]}) == 1
+    # on a CPU members are asked one at a time, each after the one before is scored
+    assert calls == ([] if device == "cpu" else [4])
