@@ -64,11 +64,13 @@ class ModelFamily:
         fit_population: optional, for ``"holdout"`` families with population_params:
             ``fit_population(estimators, X, y, validation_data, epoch_callbacks) ->
             [exception or None, ...] or None`` fits estimators that share every parameter
-            but the population parameters, on the same data and together (as the deep
-            families do on an accelerator), each as its ``fit`` would; the exception that
-            stopped an estimator (its callback's) is returned in its place. The members'
-            time limit counts from the population's start. Returning None declines: the
-            engine then fits them one by one, as it does without this hook.
+            but the population parameters, on the same data and together (the deep
+            families vmap them), each as its ``fit`` would; the exception that stopped an
+            estimator (its callback's) is returned in its place. The engine calls it when
+            the task's device is an accelerator, asking a population's trials at once;
+            their time limit counts from the population's start. Returning None declines
+            (the members are then fitted one by one). On a CPU, and without this hook,
+            a population's trials are asked and fitted one at a time.
     """
 
     name: str

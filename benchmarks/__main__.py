@@ -32,7 +32,7 @@ SECTIONS = {"throughput": throughput, "compile": compile_share, "overhead": over
 class Settings:
     """What the sections measure, full size by default."""
 
-    repeats: int = 3
+    repeats: int = 5
     deep_trials: int = 8
     overhead_trials: int = 200
     budgets: list[float] = field(default_factory=lambda: [30.0, 60.0, 120.0])

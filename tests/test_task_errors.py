@@ -53,6 +53,12 @@ def test_out_of_range_value(write_task, capsys):
                        "expected a number > 0 and < 1", "found 1.5")
 
 
+def test_a_population_of_no_trials_is_refused(write_task, capsys):
+    path = write_task('[dataset]\nname = "digits"\n[search]\npopulation = 0\n')
+    assert_clear_error(path, capsys, "line 4", "key 'search.population'",
+                       "expected an integer >= 1 and <= 64", "found 0")
+
+
 def test_one_report_seed_is_refused(write_task, capsys):
     path = write_task('[dataset]\nname = "digits"\n[report]\nseeds = 1\n')
     assert_clear_error(path, capsys, "key 'report.seeds'", "one seed gives no interval",
@@ -148,6 +154,7 @@ def test_a_valid_task_fills_in_defaults(write_task):
     task = load_task(write_task('[dataset]\nname = "wine"\n[families.knn]\nn_trials = 3\n'))
     assert task.name == "task" and task.seed == 0 and task.cv_folds == 5
     assert task.sampler == "tpe" and task.pruner == "median"
+    assert task.population is None  # by device
     assert task.budget_for("knn").n_trials == 3
     assert task.budget_for("rbf_svm").n_trials == 20
 
