@@ -33,13 +33,13 @@ class Settings:
     """What the sections measure, full size by default."""
 
     repeats: int = 5
-    deep_trials: int = 8
+    deep_trials: int = 4
     overhead_trials: int = 200
     budgets: list[float] = field(default_factory=lambda: [30.0, 60.0, 120.0])
     repeat_budget: float = 30.0
     with_flaml: bool = True
-    scaling_trials: int = 3
-    population_sizes: list[int] = field(default_factory=lambda: [4, 8])
+    scaling_trials: int = 2
+    population_sizes: list[int] = field(default_factory=lambda: [4])
     environment: dict = field(default_factory=lambda: dict(os.environ))
     worker_overrides: dict = field(default_factory=dict)
 

@@ -24,9 +24,9 @@ BATCH = 128
 SECTION = "1. Training throughput (samples/s, higher is better)"
 # network: (dataset, engine parameters, measured epochs)
 NETWORKS = {
-    "MLP 64-256-256-10": ("digits", {"network": "mlp", "depth": 2, "width": 256}, 60),
+    "MLP 64-256-256-10": ("digits", {"network": "mlp", "depth": 2, "width": 256}, 30),
     "CNN conv32-conv64 3x3, max-pool": ("digits", {"network": "cnn", "depth": 2, "width": 32,
-                                                    "width_factor": 2.0}, 20),
+                                                    "width_factor": 2.0}, 10),
     "GRU 64 on MNIST-1D": ("mnist1d", {"network": "rnn", "depth": 1, "width": 64}, 4),
 }
 
