@@ -9,6 +9,10 @@ predicting on ``validation_data``'s own array (the same object, unmodified) duri
 callback, or after fit for the best epoch, reuses them instead of compiling a prediction
 program. Same seed, same device: same predictions.
 
+``fit_population`` fits a population, estimators that differ only in `POPULATION_PARAMS`
+(learning rate, weight decay, dropout, epochs, patience), as one ``jax.vmap``'d program
+on an accelerator; each ends as its own ``fit`` would.
+
 Fitted attributes: ``compile_seconds_`` (compiling the programs this fit used, whether
 compiled now or reused from an earlier fit of the same architecture),
 ``fresh_compile_seconds_`` (the part compiled during this fit), ``train_seconds_`` (the

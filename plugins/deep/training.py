@@ -12,7 +12,8 @@ Programs are compiled ahead of time (``lower().compile()``) and cached by everyt
 shapes them, so compile time is measured apart from training time. The training data
 stays on the devices; each step gathers its batch by index. With several devices the
 batch is sharded over a one-axis mesh (data parallelism) and the parameters are
-replicated.
+replicated. `PopulationTrainer` trains several models of one architecture at once, the
+epoch program vmapped over their stacked weights and hyperparameters.
 """
 
 from __future__ import annotations
