@@ -270,3 +270,13 @@ def test_a_population_never_runs_past_the_trial_budget(registry, wine, tmp_path,
     assert len({t.params["loss"] for t in trials[:4]}) == 1
     # on a CPU members are asked one at a time, each after the one before is scored
     assert calls == ([] if device == "cpu" else [4])
+
+
+def test_fit_population_needs_population_params_and_holdout():
+    from dataclasses import replace
+    family = epoch_sgd_family(lambda *args: None)
+    assert family.problems() == []
+    for broken in (replace(family, evaluation="cv"),
+                   replace(family, population_params=frozenset())):
+        assert broken.problems() == ["fit_population needs population_params and "
+                                     "evaluation 'holdout'"]
