@@ -96,8 +96,7 @@ def _shared_architecture(family: ModelFamily, population) -> list[list[int]]:
     """Indices of the members, grouped by what they must share to be fitted together."""
     groups: dict[str, list[int]] = {}
     for index, params in enumerate(population):
-        shared = sorted((name, repr(value)) for name, value in params.items()
-                        if name not in family.population_params)
+        shared = sorted(family.shared_params(params).items())
         groups.setdefault(repr(shared), []).append(index)
     return list(groups.values())
 

@@ -86,6 +86,12 @@ class ModelFamily:
     population_params: frozenset[str] = frozenset()
     fit_population: Callable[..., Sequence[Exception | None]] | None = None
 
+    def shared_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters that trials of one population share: all but
+        `population_params`."""
+        return {name: value for name, value in params.items()
+                if name not in self.population_params}
+
     def accepts(self, info: DatasetInfo) -> bool:
         """Whether this family can model the dataset described by `info`."""
         return info.task_type in self.task_types and info.input_kind in self.input_kinds

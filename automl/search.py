@@ -275,7 +275,7 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
         if not population:
             return
         if not members:
-            shared = _shared_params(population[0][0], family)
+            shared = family.shared_params(population[0][0].params)
         members = (members + len(population)) % size
         for trial in _run_population(study, population, family, info, train, settings):
             on_trial(trial)
@@ -294,7 +294,7 @@ def _ask_population(study, family, info, settings, n_trials, count,
         if isinstance(study.sampler, AskTellGridSampler) and study.sampler.is_exhausted(study):
             break
         if shared is None and population:
-            shared = _shared_params(population[0][0], family)
+            shared = family.shared_params(population[0][0].params)
         # trials already waiting (starting points) go first, as they come
         if shared is not None and not study.get_trials(deepcopy=False,
                                                        states=(TrialState.WAITING,)):
@@ -306,12 +306,6 @@ def _ask_population(study, family, info, settings, n_trials, count,
         except Exception as error:  # a broken search space fails its trial only
             population.append((trial, error))
     return population
-
-
-def _shared_params(trial: optuna.Trial, family: ModelFamily) -> dict[str, Any]:
-    """What the other trials of `trial`'s population share with it."""
-    return {name: value for name, value in trial.params.items()
-            if name not in family.population_params}
 
 
 def describe_failure(error: Exception) -> str:
