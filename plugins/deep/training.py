@@ -264,7 +264,8 @@ class Trainer:
         params, rest, opt_state, hyper = self._initial_state()
         self.params, self.rest, self.opt_state, self.hyper = jax.device_put(
             (params, rest, opt_state, hyper), self.replicated)
-        self.programs: dict[Hashable, tuple[float, bool]] = {}
+        self.programs: dict[tuple, tuple[Any, float, bool]] = {}
+        """Epoch programs by data shapes: (program, its compile seconds, whether reused)."""
 
     def _initial_state(self):
         _, params, rest = nnx.split(self.model, nnx.Param, ...)
@@ -274,23 +275,28 @@ class Trainer:
     @property
     def compile_seconds(self) -> float:
         """What compiling the programs this trainer used cost, cached or not."""
-        return sum(seconds for seconds, _ in self.programs.values())
+        return sum(seconds for _, seconds, _ in self.programs.values())
 
     @property
     def programs_reused(self) -> int:
-        return sum(reused for _, reused in self.programs.values())
+        return sum(reused for _, _, reused in self.programs.values())
 
     def put(self, array: np.ndarray) -> jax.Array:
         """Place data on every device once; batches are gathered on the devices."""
         return jax.device_put(array, self.replicated)
 
-    def program(self, key, function, args):
-        """A compiled program from the shared cache, noting what compiling it cost."""
-        program, seconds, reused = PROGRAMS.get(key, function, args)
-        if not reused:
-            self.fresh_compile_seconds += seconds
-        self.programs.setdefault((key, _signature(args)), (seconds, reused))
-        return program
+    def epoch_program(self, args, data_shapes: tuple):
+        """The compiled epoch program for `args`, from the shared cache, noting what
+        compiling it cost. The trainer keeps it by the shapes of the data arguments (all
+        that changes between its epochs): the shared cache's lookup flattens every
+        argument, 0.5 ms a call, 5% of an MLP epoch on digits."""
+        if data_shapes not in self.programs:
+            key = (self.PROGRAM, self.config)
+            program, seconds, reused = PROGRAMS.get(key, self._epoch, args)
+            if not reused:
+                self.fresh_compile_seconds += seconds
+            self.programs[data_shapes] = (program, seconds, reused)
+        return self.programs[data_shapes][0]
 
     def put_data(self, X: np.ndarray, y: np.ndarray) -> tuple[jax.Array, jax.Array]:
         """Place the training data on every device once, padded to a bucketed number of
@@ -306,7 +312,7 @@ class Trainer:
         batches = self.put(pad_rows(batches, bucket(n_steps)))
         args = (self.params, self.rest, self.opt_state, X, y, batches, np.int32(n_steps),
                 key, self.hyper, X_val)
-        epoch = self.program((self.PROGRAM, self.config), self._epoch, args)
+        epoch = self.epoch_program(args, (X.shape, y.shape, batches.shape, X_val.shape))
         self.params, self.rest, self.opt_state, loss, outputs = epoch(*args)
         outputs, loss = np.asarray(outputs), np.asarray(loss)
         rows = outputs.shape[:-3] + (-1, outputs.shape[-1])  # chunks into rows
