@@ -77,6 +77,18 @@ def test_data_sizes_in_one_bucket_share_the_compiled_step():
     assert smaller.n_epochs_ == FAST["max_epochs"]
 
 
+def test_validation_chunks_pad_less_than_training_buckets():
+    """Every epoch computes the validation outputs, so their buckets are finer (four to a
+    factor of two) than the powers of two that training data pads to."""
+    from automl_plugins.deep.training import bucket, eval_chunks
+    assert [bucket(n) for n in (1, 144, 256, 257)] == [1, 256, 256, 512]
+    assert [bucket(n, 4) for n in (64, 65, 144, 200, 257)] == [64, 80, 160, 224, 320]
+    assert eval_chunks(np.ones((144, 3))).shape == (1, 160, 3)
+    assert eval_chunks(np.ones((10, 3))).shape == (1, 64, 3)
+    assert eval_chunks(np.ones((600, 3))).shape == (2, 512, 3)
+    assert eval_chunks(np.ones((144, 3)), n_devices=3).shape == (1, 162, 3)
+
+
 def test_optimiser_state_starts_as_optax_would_start_it():
     from automl_plugins.deep.training import OPTIMIZERS, initial_state, make_optimizer
     params = {"kernel": np.ones((3, 4), np.float32), "bias": np.ones(4, np.float32)}

@@ -152,10 +152,14 @@ def initial_state(tx: optax.GradientTransformation, params) -> Any:
                         jax.eval_shape(tx.init, params))
 
 
-def bucket(n: int) -> int:
-    """The power of two at or above n: arrays are padded to it so that data sizes in one
-    bucket (learning-curve subsets, folds, refits) share compiled programs."""
-    return 1 << max(0, n - 1).bit_length()
+def bucket(n: int, steps_per_octave: int = 1) -> int:
+    """The smallest bucketed size at or above n: arrays are padded to it so that data sizes
+    in one bucket (learning-curve subsets, folds, refits) share compiled programs. Buckets
+    are the powers of two, and with `steps_per_octave` > 1 that many evenly spaced sizes
+    up to each (160 and 192 between 128 and 256, for 4): less padding, more programs."""
+    power = 1 << max(0, n - 1).bit_length()
+    step = power // 2 // steps_per_octave
+    return power if step < 1 else -(-n // step) * step
 
 
 def pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
@@ -168,8 +172,12 @@ def pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
 
 def eval_chunks(X: np.ndarray, n_devices: int = 1) -> np.ndarray:
     """X padded and reshaped to (chunks, chunk rows, ...): chunks of a bucketed size from
-    MIN_EVAL_CHUNK to EVAL_CHUNK rows, divisible over `n_devices`."""
-    chunk = min(EVAL_CHUNK, bucket(max(len(X), n_devices, MIN_EVAL_CHUNK)))
+    MIN_EVAL_CHUNK to EVAL_CHUNK rows, divisible over `n_devices`. Every epoch computes
+    the validation outputs, so the buckets are finer than the training data's (4 a
+    factor of two): a validation set of 144 rows pads to 160, not 256 (3% of a CNN epoch
+    on digits)."""
+    chunk = min(EVAL_CHUNK, bucket(max(len(X), n_devices, MIN_EVAL_CHUNK), 4))
+    chunk = -(-chunk // n_devices) * n_devices
     n_chunks = -(-len(X) // chunk)
     return pad_rows(X, n_chunks * chunk).reshape(n_chunks, chunk, *X.shape[1:])
 
