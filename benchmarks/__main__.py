@@ -34,19 +34,21 @@ class Settings:
 
     repeats: int = 4
     compile_trials: int | None = None  # the default search: the task's budget
+    warm_compile_trials: int = 8
     overhead_trials: int = 200
     budgets: list[float] = field(default_factory=lambda: [30.0, 60.0, 120.0])
     repeat_budget: float = 30.0
     with_flaml: bool = True
-    scaling_trials: int = 3
+    scaling_families: list[str] = field(default_factory=lambda: [
+        "logistic_regression", "linear_svm", "rbf_svm", "knn", "naive_bayes"])
     population_sizes: list[int] = field(default_factory=lambda: [4])
     environment: dict = field(default_factory=lambda: dict(os.environ))
     worker_overrides: dict = field(default_factory=dict)
 
     @classmethod
     def quick(cls) -> Settings:
-        return cls(repeats=1, compile_trials=4, overhead_trials=20,
-                   budgets=[5.0, 10.0], repeat_budget=5.0, scaling_trials=1,
+        return cls(repeats=1, compile_trials=4, warm_compile_trials=4, overhead_trials=20,
+                   budgets=[5.0, 10.0], repeat_budget=5.0, scaling_families=["naive_bayes"],
                    population_sizes=[2])
 
 

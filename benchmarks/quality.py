@@ -60,8 +60,10 @@ def run_engine(name: str, budget: float, folder: Path, environment, label: str) 
     wall = time.perf_counter() - start
     board = pd.read_csv(folder / task.stem / "leaderboard.csv")
     best = board.sort_values("cv_mean", ascending=False).iloc[0]
+    scores = board[["family", "cv_mean", "test_accuracy"]].round(10)
     return {"wall": wall, "accuracy": float(best["test_accuracy"]), "family": best["family"],
-            "board": board[["family", "cv_mean", "test_accuracy"]].round(10).to_dict("list"),
+            # a family that ran no trial has no scores: None, equal across runs (NaN is not)
+            "board": scores.astype(object).where(scores.notna(), None).to_dict("list"),
             "trials": int(board[["trials_complete", "trials_pruned", "trials_failed"]]
                           .to_numpy().sum())}
 

@@ -58,6 +58,11 @@ def test_boards_compare_family_by_family():
     assert quality.compare_boards(run, other) == (
         "same best family and test score; other families differ (9 vs 10 trials in the "
         "time budget; test scores differ for cnn)")
+    # a family that ran no trial in either run (no scores, None) does not differ
+    unscored = {**board, "test_accuracy": [0.95, None]}
+    assert quality.compare_boards({**run, "board": unscored},
+                                  {**other, "board": dict(unscored)}) == (
+        "identical leaderboard (10 trials)")
 
 
 def test_values_are_formatted_by_unit():
