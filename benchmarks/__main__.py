@@ -34,7 +34,6 @@ class Settings:
 
     repeats: int = 4
     compile_trials: int | None = None  # the default search: the task's budget
-    warm_compile_trials: int = 8
     overhead_trials: int = 200
     budgets: list[float] = field(default_factory=lambda: [30.0, 60.0, 120.0])
     repeat_budget: float = 30.0
@@ -47,7 +46,7 @@ class Settings:
 
     @classmethod
     def quick(cls) -> Settings:
-        return cls(repeats=1, compile_trials=4, warm_compile_trials=4, overhead_trials=20,
+        return cls(repeats=1, compile_trials=4, overhead_trials=20,
                    budgets=[5.0, 10.0], repeat_budget=5.0, scaling_families=["naive_bayes"],
                    population_sizes=[2])
 

@@ -3,8 +3,8 @@
 The search is the CNN family's on digits as ``tasks/images.toml`` runs it: its budget
 (30 trials or 150 s of trials, whichever ends first) and the CPU's default population
 (a population's trials share one compiled program), each run in a fresh process on a new
-persistent compilation cache; then its first 8 trials (two populations) again on that
-cache, warm (a rerun of the task, or another worker: programs load from disk). With
+persistent compilation cache; then again on that cache, warm (a rerun of the task, or
+another worker: programs load from disk). With
 populations of one (every trial a new architecture) a 4-trial search spent 50-55% of its
 time compiling (results of 2026-11-21)."""
 
@@ -51,18 +51,17 @@ def search(n_trials: int | None) -> dict:
 
 def run(settings) -> list[Row]:
     rows = []
-    runs = [("cold", settings.compile_trials),  # None: the task's budget
-            ("warm", settings.warm_compile_trials)]  # finds the cold run's programs
+    searched = "the default search:" if settings.compile_trials is None else "a search of"
     with tempfile.TemporaryDirectory() as cache:
-        for state, n_trials in runs:
+        # the same search twice: the second finds the first's programs (fewer trials
+        # would draw other architectures: the sampler's settings depend on the budget)
+        for state in ("cold", "warm"):
             output = subprocess.run(
                 [sys.executable, "-c", "import json; from benchmarks.compile_share import "
-                 f"search; print(json.dumps(search({n_trials})))"],
+                 f"search; print(json.dumps(search({settings.compile_trials})))"],
                 capture_output=True, text=True, check=True,
                 env={**settings.environment, "AUTOML_JAX_CACHE": cache}).stdout
             result = json.loads(output.strip().splitlines()[-1])
-            searched = ("the default search" if n_trials is None
-                        else "the default search's first")
             what = (f"{searched} {result['trials']} trials, populations of "
                     f"{result['population']}, {state} compilation cache")
             rows += [
