@@ -2,11 +2,11 @@
 
 The search is the CNN family's on digits as ``tasks/images.toml`` runs it: its budget
 (30 trials or 150 s of trials, whichever ends first) and the CPU's default population
-(a population's trials share one compiled program), each run in a fresh process on a new
-persistent compilation cache; then again on that cache, warm (a rerun of the task, or
-another worker: programs load from disk). With
-populations of one (every trial a new architecture) a 4-trial search spent 50-55% of its
-time compiling (results of 2026-11-21)."""
+(a population's trials share one compiled program). It runs in a fresh process on a new
+persistent compilation cache, then again on that cache, warm (a rerun of the task, or
+another worker: programs load from disk). With populations of one (every trial a new
+architecture) a 4-trial search spent 50-55% of its time compiling (results of
+2026-11-21)."""
 
 from __future__ import annotations
 
