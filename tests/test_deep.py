@@ -103,12 +103,30 @@ def test_optimiser_state_starts_as_optax_would_start_it():
 def test_dropout_masks_keep_the_asked_share():
     from automl_plugins.deep.networks import dropout
     x = jnp.ones((200, 500))
-    kept = dropout(x, jnp.float32(0.3), jax.random.key(0), train=True)
+    kept = dropout(x, jnp.float32(0.3), jnp.uint32(0), train=True)
     assert abs(float((kept > 0).mean()) - 0.7) < 0.01
     assert abs(float(kept.mean()) - 1.0) < 0.02  # inverted: the expectation is unchanged
-    other = dropout(x, jnp.float32(0.3), jax.random.key(1), train=True)
+    other = dropout(x, jnp.float32(0.3), jnp.uint32(1), train=True)
     assert 0.5 < float(((kept > 0) == (other > 0)).mean()) < 0.65  # independent masks
-    assert dropout(x, None, jax.random.key(0), train=True) is x
+    assert dropout(x, None, jnp.uint32(0), train=True) is x
+
+
+def test_hashed_seeds_differ_by_every_word():
+    from automl_plugins.deep.networks import mix
+    seeds = {int(mix(seed, epoch, step)) for seed in range(3) for epoch in range(20)
+             for step in range(20)}
+    assert len(seeds) == 3 * 20 * 20
+    assert int(mix(0, 0)) != 0  # a zero seed at epoch 0 still draws
+
+
+def test_random_shifts_move_images_by_at_most_one_pixel_every_way():
+    from automl_plugins.deep.training import random_shift
+    images = jnp.zeros((900, 5, 5, 1)).at[:, 2, 2, 0].set(1.0)  # one lit centre pixel
+    shifted = np.asarray(random_shift(images, jnp.uint32(7)))
+    lit = np.argwhere(shifted[..., 0])[:, 1:]  # (row, column) of each image's pixel
+    assert len(lit) == 900 and np.abs(lit - 2).max() == 1
+    counts = np.unique(lit, axis=0, return_counts=True)[1]
+    assert len(counts) == 9 and counts.min() > 60  # every shift, about evenly
 
 
 def test_learns_a_simple_problem():

@@ -180,18 +180,16 @@ class FlaxEstimator(BaseEstimator):
             epoch_callback: Callable[[int, FlaxEstimator], None] | None = None):
         data = self._prepare(X, y, validation_data)
         model, plan = self._plan(data)
-        trainer = Trainer(model, plan.config, self._hyper(plan))
+        trainer = Trainer(model, plan.config, self._hyper(plan), self.random_state)
         X_device, y_device, X_val_chunks = plan.place(trainer, data)
         order = np.random.default_rng(self.random_state)
-        key = jax.random.key(self.random_state)
         stopping = _EarlyStopping(self.patience, self.max_epochs)
         self.train_seconds_ = 0.0
         for epoch in range(self.max_epochs):
             compiled_before = trainer.fresh_compile_seconds
             start = time.perf_counter()
             train_loss, val_outputs = trainer.run_epoch(
-                X_device, y_device, plan.batches(order), jax.random.fold_in(key, epoch),
-                X_val_chunks)
+                X_device, y_device, plan.batches(order), epoch, X_val_chunks)
             self.train_seconds_ += (time.perf_counter() - start
                                     - (trainer.fresh_compile_seconds - compiled_before))
             self._after_epoch(epoch, train_loss, val_outputs[:len(data.X_val)], data,
@@ -448,10 +446,10 @@ def _fit_together(estimators, X, y, validation_data, callbacks) -> list[Exceptio
     # members without dropout draw masks that keep everything (rate 0): the same result
     config = replace(plan.config, dropout=any(e.dropout > 0 for e in estimators))
     trainer = PopulationTrainer(models, config,
-                                {name: [h[name] for h in hypers] for name in hypers[0]})
+                                {name: [h[name] for h in hypers] for name in hypers[0]},
+                                [e.random_state for e in estimators])
     X_device, y_device, X_val_chunks = plan.place(trainer, data)
     order = np.random.default_rng(leader.random_state)
-    keys = jax.vmap(jax.random.key)(np.array([e.random_state for e in estimators]))
     stopping = [_EarlyStopping(e.patience, e.max_epochs) for e in estimators]
     errors: list[Exception | None] = [None] * len(estimators)
     seconds = 0.0
@@ -461,9 +459,8 @@ def _fit_together(estimators, X, y, validation_data, callbacks) -> list[Exceptio
             break
         compiled_before = trainer.fresh_compile_seconds
         start = time.perf_counter()
-        losses, outputs = trainer.run_epoch(
-            X_device, y_device, plan.batches(order),
-            jax.vmap(jax.random.fold_in, (0, None))(keys, epoch), X_val_chunks)
+        losses, outputs = trainer.run_epoch(X_device, y_device, plan.batches(order), epoch,
+                                            X_val_chunks)
         seconds += (time.perf_counter() - start
                     - (trainer.fresh_compile_seconds - compiled_before))
         state = jax.device_get((trainer.params, trainer.rest))

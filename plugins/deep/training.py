@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from automl_plugins.deep.networks import mix, uniform_bits
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -76,11 +77,11 @@ def schedule_factor(kind: str, step, total_steps, warmup_steps):
     return jnp.minimum(warmup, cosine)
 
 
-def random_shift(images, key, max_shift: int = 1):
+def random_shift(images, seed, max_shift: int = 1):
     """Shift each image by up to `max_shift` pixels along each axis, padding with zeros."""
     n, height, width, _ = images.shape
     padded = jnp.pad(images, ((0, 0), (max_shift,) * 2, (max_shift,) * 2, (0, 0)))
-    offsets = jax.random.randint(key, (n, 2), 0, 2 * max_shift + 1)
+    offsets = (uniform_bits(seed, (n, 2)) % (2 * max_shift + 1)).astype(jnp.int32)
 
     def crop(image, offset):
         return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0),
@@ -100,23 +101,22 @@ def _train_step(config: StepConfig):
                                     PartitionSpec("data"))
                       if len(config.devices) > 1 else None)
 
-    def step(i, carry, X, y, batches, epoch_key, hyper):
+    def step(i, carry, X, y, batches, epoch_seed, hyper):
         params, rest, opt_state, loss_sum = carry
-        key = jax.random.fold_in(epoch_key, i)
+        step_seed = mix(epoch_seed, i)
         batch = batches[i]
         xb, yb = X[batch], y[batch]
         if batch_sharding is not None:
             xb = jax.lax.with_sharding_constraint(xb, batch_sharding)
             yb = jax.lax.with_sharding_constraint(yb, batch_sharding)
-        shift_key, dropout_key = jax.random.split(key)
         if config.augment:
-            xb = random_shift(xb, shift_key)
+            xb = random_shift(xb, mix(step_seed, 1))
 
         def loss_fn(params, rest):  # rest (batch statistics) is updated by the forward pass
             # copy: fresh Variables at this trace level, which BatchNorm may update
             model = nnx.merge(config.graphdef, params, rest, copy=True)
             rate = hyper["dropout"] if config.dropout else None
-            outputs = model(xb, True, rate, dropout_key)
+            outputs = model(xb, True, rate, mix(step_seed, 2))
             _, _, new_rest = nnx.split(model, nnx.Param, ...)
             return loss_of(outputs, yb, config.regression), new_rest
 
@@ -130,12 +130,13 @@ def _train_step(config: StepConfig):
 
     predict = _predict_step(config.graphdef)
 
-    def epoch(params, rest, opt_state, X, y, batches, n_steps, epoch_key, hyper, X_val):
+    def epoch(params, rest, opt_state, X, y, batches, n_steps, seed, index, hyper, X_val):
         """The first `n_steps` rows of `batches`, then the outputs for `X_val` (a stack of
         evaluation chunks): one program and one dispatch per epoch. The step count is
         traced, so data sizes within one bucket share the program."""
         params, rest, opt_state, loss_sum = jax.lax.fori_loop(
-            0, n_steps, lambda i, carry: step(i, carry, X, y, batches, epoch_key, hyper),
+            0, n_steps, lambda i, carry: step(i, carry, X, y, batches, mix(seed, index),
+                                              hyper),
             (params, rest, opt_state, jnp.float32(0.0)))
         outputs = jax.lax.map(lambda chunk: predict(params, rest, chunk), X_val)
         return params, rest, opt_state, loss_sum / n_steps, outputs
@@ -185,7 +186,7 @@ def eval_chunks(X: np.ndarray, n_devices: int = 1) -> np.ndarray:
 def _predict_step(graphdef):
     def predict(params, rest, X):
         model = nnx.merge(graphdef, params, rest)
-        return model(X, False, 0.0, jax.random.key(0))
+        return model(X, False, 0.0, jnp.uint32(0))
     return predict
 
 
@@ -260,6 +261,8 @@ class Trainer:
     model: nnx.Module
     config: StepConfig
     hyper: dict
+    seed: int
+    """Where the training's random numbers (dropout masks, shifts) are hashed from."""
     fresh_compile_seconds: float = 0.0
     """Seconds this trainer spent compiling (0 when every program came from the cache)."""
     PROGRAM = "train"
@@ -272,6 +275,7 @@ class Trainer:
         params, rest, opt_state, hyper = self._initial_state()
         self.params, self.rest, self.opt_state, self.hyper = jax.device_put(
             (params, rest, opt_state, hyper), self.replicated)
+        self.seeds = np.asarray(np.asarray(self.seed) % 2 ** 32, np.uint32)
         self.programs: dict[tuple, tuple[Any, float, bool]] = {}
         """Epoch programs by data shapes: (program, its compile seconds, whether reused)."""
 
@@ -312,14 +316,15 @@ class Trainer:
         rows = bucket(len(X))
         return self.put(pad_rows(X, rows)), self.put(pad_rows(y, rows))
 
-    def run_epoch(self, X: jax.Array, y: jax.Array, batches: np.ndarray, key,
+    def run_epoch(self, X: jax.Array, y: jax.Array, batches: np.ndarray, epoch: int,
                   X_val: jax.Array) -> tuple[float, np.ndarray]:
-        """One pass over `batches` (a steps x batch_size index matrix): the mean loss, and
-        the network's outputs after it for `X_val` (as made by `eval_chunks`)."""
+        """Epoch number `epoch`: one pass over `batches` (a steps x batch_size index
+        matrix). The mean loss, and the network's outputs after it for `X_val` (as made by
+        `eval_chunks`)."""
         n_steps = len(batches)
         batches = self.put(pad_rows(batches, bucket(n_steps)))
         args = (self.params, self.rest, self.opt_state, X, y, batches, np.int32(n_steps),
-                key, self.hyper, X_val)
+                self.seeds, np.int32(epoch), self.hyper, X_val)
         epoch = self.epoch_program(args, (X.shape, y.shape, batches.shape, X_val.shape))
         self.params, self.rest, self.opt_state, loss, outputs = epoch(*args)
         outputs, loss = np.asarray(outputs), np.asarray(loss)
@@ -334,9 +339,9 @@ class PopulationTrainer(Trainer):
     hyperparameters are stacked on a leading axis and each epoch is one ``jax.vmap``'d
     program. On an accelerator, small models leave most of the device idle; K of them in
     one program cost little more than one. `model` is the list of the members' models;
-    `hyper` holds one value per member; `run_epoch` takes one key per member and returns
-    the members' losses (K,) and validation outputs (K, rows, outputs). One device only:
-    the member axis is not sharded."""
+    `hyper` and `seed` hold one value per member; `run_epoch` returns the members' losses
+    (K,) and validation outputs (K, rows, outputs). One device only: the member axis is
+    not sharded."""
 
     PROGRAM = "train population"
 
@@ -344,8 +349,8 @@ class PopulationTrainer(Trainer):
         if len(self.config.devices) > 1:
             raise ValueError("a population trains on one device")
         super().__post_init__()
-        self._epoch = jax.vmap(self._epoch, in_axes=(0, 0, 0, None, None, None, None, 0, 0,
-                                                     None))
+        self._epoch = jax.vmap(self._epoch, in_axes=(0, 0, 0, None, None, None, None, 0,
+                                                     None, 0, None))
 
     def _initial_state(self):
         members = [nnx.split(model, nnx.Param, ...)[1:] for model in self.model]
