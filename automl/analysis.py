@@ -115,7 +115,7 @@ def learning_curves(results: Sequence[FamilyResult], dataset: Dataset, metric: M
     rows = []
     y = dataset.train.y
     stratify = y if dataset.info.task_type == "classification" else None
-    for result in results:
+    for result in results if shares else []:  # no curve asked: no "learning curve of"
         family = result.outcome.family
         if result.test is None:  # no best trial, or its refit failed
             continue

@@ -33,8 +33,11 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 MAX_WARNINGS_KEPT = 3
 HEARTBEAT_SECONDS = 30  # how often a running trial says it is alive
 STALE_SECONDS = 600  # a trial on another host silent this long is taken for dead
-CPU_POPULATION = 4  # trials sharing one compiled program (measured in benchmarks/)
-ACCELERATOR_POPULATION = 8  # trials trained together in one vmapped program
+# Trials per population: on a CPU they share one compiled program (a new CNN architecture
+# compiles for 1-3 s on 2 cores, more than most trials on digits train: with populations
+# of 4, a third of the default CNN search was compiling), on an accelerator they train
+# together as one vmapped program.
+POPULATION = 8
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -53,7 +56,7 @@ class SearchSettings:
     data_fingerprint: str
     device: str = "cpu"
     trial_timeout: float | None = None
-    population: int | None = None  # None: by device (see population_size)
+    population: int | None = None  # None: POPULATION (see population_size)
     # Set for a worker beside others on one storage: workers asking at the same moment
     # would otherwise seed their samplers alike and draw the same parameters.
     worker_salt: str = ""
@@ -232,14 +235,14 @@ def check_sampler_supports(settings: SearchSettings, families: list[ModelFamily]
 
 
 def population_size(settings: SearchSettings, family: ModelFamily) -> int:
-    """Trials per population for `family`: the task's `[search] population`, else 4 on a
-    CPU (one compiled program for 4 trials) and 8 on an accelerator (trained together);
-    1 for families without population parameters and for the grid sampler."""
+    """Trials per population for `family`: the task's `[search] population`, else
+    `POPULATION`; 1 for families without population parameters and for the grid
+    sampler."""
     if not family.population_params or settings.sampler == "grid":
         return 1
     if settings.population is not None:
         return settings.population
-    return CPU_POPULATION if settings.device == "cpu" else ACCELERATOR_POPULATION
+    return POPULATION
 
 
 def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, train: Split,

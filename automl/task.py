@@ -91,7 +91,7 @@ SEARCH = {
                          "dropout and epochs. The sampler draws the architecture once per "
                          "population; its trials compile one program instead of one each, "
                          "and on an accelerator train together as one vmapped program. 1 "
-                         "turns populations off. Default: 4 on a CPU, 8 on an accelerator.",
+                         "turns populations off. Default: 8.",
                          minimum=1, maximum=64),
     "storage": Option(str, "Optuna storage URL (`sqlite:///x.db`, `postgresql://...`) or "
                       "a journal file path. Default: `optuna.journal` in the output "

@@ -37,6 +37,7 @@ class Settings:
     overhead_trials: int = 200
     budgets: list[float] = field(default_factory=lambda: [30.0, 60.0, 120.0])
     repeat_budget: float = 30.0
+    repeat_dataset: str = "mnist1d"  # digits' repeat ends its classical searches by time
     with_flaml: bool = True
     scaling_families: list[str] = field(default_factory=lambda: [
         "logistic_regression", "linear_svm", "rbf_svm", "knn", "naive_bayes"])

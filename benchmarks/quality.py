@@ -4,8 +4,8 @@
   (seed comparison, learning curves, features) and ``search.total_timeout`` set to 40% of
   the budget: it counts trial time only, and the refit of every family, start-up and a
   deep family's first trial (which always finishes) come on top; the whole command is
-  timed and its time shown. At `settings.repeat_budget` it runs twice with the same seed
-  and the two leaderboards are compared.
+  timed and its time shown. At `settings.repeat_budget` on `settings.repeat_dataset` it
+  runs twice with the same seed and the two leaderboards are compared.
 - FLAML (`flaml`, with xgboost and lightgbm) runs once for the largest budget, seed 0,
   and is read at each budget (see `benchmarks.flaml_search`).
 - The Optuna + scikit-learn script is what a user would write: one TPE study over SVC,
@@ -111,7 +111,7 @@ def run(settings) -> list[Row]:
                                 "accuracy", f"best {result['family']} (by CV); "
                                 f"{result['trials']} trials; command took "
                                 f"{result['wall']:.0f} s"))
-                if budget == settings.repeat_budget:
+                if (name, budget) == (settings.repeat_dataset, settings.repeat_budget):
                     again = run_engine(name, budget, folder, settings.environment,
                                        f"{name}-{budget:g}-again")
                     rows.append(Row(SECTION, what(name, budget), "engine, same seed again",

@@ -93,7 +93,10 @@ def random_shift(images, seed, max_shift: int = 1):
 def loss_of(outputs, targets, regression: bool):
     if regression:
         return jnp.mean((outputs[:, 0] - targets) ** 2)
-    return optax.softmax_cross_entropy_with_integer_labels(outputs, targets).mean()
+    # one-hot, not integer-label indexing: its gradient was three scatter-adds, each a
+    # kernel to compile
+    one_hot = jax.nn.one_hot(targets, outputs.shape[-1], dtype=outputs.dtype)
+    return optax.softmax_cross_entropy(outputs, one_hot).mean()
 
 
 @dataclass(frozen=True)
