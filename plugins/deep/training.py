@@ -122,7 +122,8 @@ class PackedLayout:
         leaves = jax.tree.leaves(tree)
         vectors = [leaf for leaf, shape in zip(leaves, self.shapes, strict=True)
                    if len(shape) < 2]
-        flat = xp.concatenate(vectors, axis=-1) if vectors else xp.zeros(0, np.float32)
+        flat = (xp.concatenate([xp.ravel(v) for v in vectors]) if vectors
+                else xp.zeros(0, np.float32))
         return flat, tuple(leaf for leaf, shape in zip(leaves, self.shapes, strict=True)
                            if len(shape) >= 2)
 
