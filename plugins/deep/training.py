@@ -37,6 +37,10 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "warmup_cosine")
 MAX_CACHED_PROGRAMS = 64
+COMPILER_OPTIONS = {"cpu": {"xla_cpu_use_fusion_emitters": False}}
+"""XLA options by platform. On a CPU, the older elemental emitters compile a training
+program in about half the time of the MLIR fusion emitters (a 3-layer CNN: 0.8-1.0 s
+against 1.5-1.9 s, 109 kernels against 130) and run it as fast."""
 EVAL_CHUNK = 512
 MIN_EVAL_CHUNK = 64
 CACHE_VARIABLE = "AUTOML_JAX_CACHE"
@@ -285,7 +289,8 @@ class ProgramCache:
         if not self.compiled:
             use_persistent_cache()
         start = time.perf_counter()
-        compiled = jax.jit(function).lower(*args).compile()
+        compiled = jax.jit(function).lower(*args).compile(
+            COMPILER_OPTIONS.get(_platform(args)))
         seconds = time.perf_counter() - start
         self.compiled += 1
         self.compile_seconds += seconds
@@ -293,6 +298,15 @@ class ProgramCache:
         if len(self.entries) > self.size:
             self.entries.popitem(last=False)
         return compiled, seconds, False
+
+
+def _platform(args) -> str:
+    """The platform of the devices the arguments are placed on (the default one for
+    host arrays)."""
+    for leaf in jax.tree.leaves(args):
+        if isinstance(leaf, jax.Array):
+            return next(iter(leaf.devices())).platform
+    return jax.default_backend()
 
 
 def _signature(args) -> tuple:
