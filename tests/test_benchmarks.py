@@ -37,6 +37,24 @@ def test_the_command_writes_a_table_with_the_machine(tmp_path):
                - (per_trial["engine"] - per_trial["raw Optuna loop"])) < 1e-6
 
 
+def test_compile_share_measures_a_cold_search_then_its_programs_from_the_cache(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only",
+                           "compile", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    [csv] = tmp_path.glob("*.csv")
+    rows = pd.read_csv(csv)
+    seconds = rows[rows["unit"] == "s"].set_index("what")["value"]
+    cold = seconds.filter(like="cold compilation cache")
+    warm = seconds.filter(like="warm compilation cache")
+    assert len(cold) == len(warm) == 2  # wall time, compile seconds
+    wall, compiling = cold.max(), cold.min()
+    # the same trials trained; the programs loaded from disk faster than they compiled
+    assert 0 < warm.min() < compiling < wall
+    assert abs((warm.max() - warm.min()) - (wall - compiling)) < 1e-6
+    assert "a search of 4 trials, populations of" in rows["what"].iloc[0]
+
+
 def test_engine_task_sets_the_budget_and_turns_the_extras_off(tmp_path):
     import tomllib
     path = quality.engine_task("digits", 60, tmp_path, "digits-60")
