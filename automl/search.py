@@ -208,6 +208,15 @@ class AskTellGridSampler(optuna.samplers.GridSampler):
     def after_trial(self, study, trial, state, values) -> None:
         pass
 
+    def is_exhausted(self, study: optuna.Study) -> bool:
+        """Whether every grid point is tried or being tried. Optuna's counts only finished
+        trials, so a worker whose last points were running in other workers ran them
+        again (39 trials for a 36-point grid with two workers)."""
+        taken = {trial.system_attrs.get("grid_id")
+                 for trial in study.get_trials(deepcopy=False)
+                 if trial.state.is_finished() or trial.state == TrialState.RUNNING}
+        return taken.issuperset(range(len(self._all_grids)))
+
 
 def make_pruner(name: str, family: ModelFamily) -> optuna.pruners.BasePruner:
     """The task's pruner; a step is a CV fold, or an epoch for holdout families, which

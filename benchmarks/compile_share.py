@@ -33,13 +33,13 @@ def search(n_trials: int | None) -> dict:
     import optuna
     from automl_plugins.deep.training import PROGRAMS
 
-    built = []  # (key, function, arguments) of every program the search compiled
+    built = []  # the arguments of every compilation the search did
     compile_program = PROGRAMS.get
 
-    def recording(key, function, args):
-        program, seconds, reused = compile_program(key, function, args)
+    def recording(*call):
+        program, seconds, reused = compile_program(*call)
         if not reused:
-            built.append((key, function, args))
+            built.append(call)
         return program, seconds, reused
     PROGRAMS.get = recording
 
@@ -63,8 +63,8 @@ def search(n_trials: int | None) -> dict:
     wall, cold = time.perf_counter() - start, PROGRAMS.compile_seconds
     jax.clear_caches()
     PROGRAMS.entries.clear()
-    for key, function, args in built:
-        compile_program(key, function, args)
+    for call in built:
+        compile_program(*call)
     return {"wall": wall, "compile": cold, "warm": PROGRAMS.compile_seconds - cold,
             "programs": len(built), "trials": len(study.trials),
             "population": population_size(settings, family), "best": study.best_value}

@@ -384,6 +384,19 @@ def test_a_population_refuses_members_of_different_architectures():
         fit_population(estimators, X, y, (X, y), together=True)
 
 
+@pytest.mark.parametrize("network,kind,fast", [("mlp", "tabular", False),
+                                               ("cnn", "image", True),
+                                               ("rnn", "sequence", True)])
+def test_cnns_and_rnns_compile_for_speed_of_compiling(network, kind, fast):
+    """Their programs are many small kernels, where compiling is most of a short trial;
+    an MLP's large element-wise kernels run faster with XLA's default emitters."""
+    X, y = tiny(kind)
+    model = FlaxClassifier(network=network, **FAST).fit(X, y)
+    chosen = {key[0][1].fast_compile for key in PROGRAMS.entries
+              if key[0][0] == "train" and key[0][1].graphdef == model.graphdef_}
+    assert chosen == {fast}
+
+
 def test_a_deep_search_asks_trials_in_populations_of_one_architecture(registry, tmp_path,
                                                                       tiny_sequences):
     """Members share the architecture and training set-up the sampler drew for the first

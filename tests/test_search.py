@@ -14,6 +14,7 @@ from automl.search import (
     SearchSettings,
     check_sampler_supports,
     finished_trials,
+    make_sampler,
     open_study,
     search_family,
 )
@@ -126,6 +127,20 @@ def test_the_grid_sampler_stops_when_the_grid_is_done(registry, wine, tmp_path):
     assert len(trials) == len(grid["n_neighbors"]) * len(grid["weights"])
     assert {(t.params["n_neighbors"], t.params["weights"]) for t in trials} == {
         (k, w) for k in grid["n_neighbors"] for w in grid["weights"]}
+
+
+def test_a_grid_point_running_in_another_worker_is_not_run_again(registry, wine, tmp_path):
+    knn = registry.models["knn"].item
+    s = settings(registry, sampler="grid", pruner="none")
+    study = open_study(open_storage(None, tmp_path), s, knn.name)
+    study.sampler = make_sampler(s, knn, wine.info, 50, 0)
+    elsewhere = study.ask()  # another worker's trial, still running
+    search_family(study, knn, wine.info, wine.train, s, n_trials=50, seconds=None)
+    points = len(study.sampler._all_grids)
+    here = finished_trials(study)
+    assert len(here) == points - 1
+    assert elsewhere.number not in {t.system_attrs["grid_id"] for t in here}
+    assert study.get_trials(states=(TrialState.RUNNING,))[0].number == elsewhere.number
 
 
 def test_the_grid_sampler_refuses_families_without_a_grid(registry):

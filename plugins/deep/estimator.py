@@ -237,7 +237,8 @@ class FlaxEstimator(BaseEstimator):
                              f"{len(devices)} devices")
         config = StepConfig(nnx.split(model, nnx.Param, ...)[0], self.optimizer,
                             self.schedule, self._regression,
-                            self.augment and data.X.ndim == 4, self.dropout > 0, devices)
+                            self.augment and data.X.ndim == 4, self.dropout > 0, devices,
+                            fast_compile=self.network != "mlp")
         self.graphdef_ = config.graphdef
         return model, _Plan(config, batch, len(data.X))
 

@@ -37,10 +37,13 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "warmup_cosine")
 MAX_CACHED_PROGRAMS = 64
-COMPILER_OPTIONS = {"cpu": {"xla_cpu_use_fusion_emitters": False}}
-"""XLA options by platform. On a CPU, the older elemental emitters compile a training
-program in about half the time of the MLIR fusion emitters (a 3-layer CNN: 0.8-1.0 s
-against 1.5-1.9 s, 109 kernels against 130) and run it as fast."""
+FAST_COMPILE = {"cpu": {"xla_cpu_use_fusion_emitters": False}}
+"""XLA options, by platform, for programs where compile time counts more than the speed of
+large element-wise kernels (`StepConfig.fast_compile`). On a CPU, XLA's older elemental
+emitters compile a program in about half the time of its MLIR fusion emitters (a 3-layer
+CNN: 0.8-1.0 s against 1.5-1.9 s, 109 kernels against 130) and train CNNs and RNNs as
+fast, but run large element-wise kernels (Adam's update of a 256x256 matrix) at half
+speed: an MLP's epoch took 10% longer."""
 EVAL_CHUNK = 512
 MIN_EVAL_CHUNK = 64
 CACHE_VARIABLE = "AUTOML_JAX_CACHE"
@@ -57,6 +60,8 @@ class StepConfig:
     augment: bool
     dropout: bool
     devices: tuple
+    fast_compile: bool = False
+    """Compile with `FAST_COMPILE`: for networks of many small kernels (CNNs, RNNs)."""
 
 
 def make_optimizer(name: str) -> optax.GradientTransformation:
@@ -280,8 +285,10 @@ class ProgramCache:
         self.compile_seconds = 0.0
         """What compiling them cost in all."""
 
-    def get(self, key: Hashable, function, args) -> tuple[Any, float, bool]:
-        """(compiled program, its compile seconds, whether it came from the cache)."""
+    def get(self, key: Hashable, function, args, fast_compile: bool = False
+            ) -> tuple[Any, float, bool]:
+        """(compiled program, its compile seconds, whether it came from the cache);
+        `fast_compile`: with the platform's `FAST_COMPILE` options."""
         key = (key, _signature(args))
         if key in self.entries:
             self.entries.move_to_end(key)
@@ -289,8 +296,8 @@ class ProgramCache:
         if not self.compiled:
             use_persistent_cache()
         start = time.perf_counter()
-        compiled = jax.jit(function).lower(*args).compile(
-            COMPILER_OPTIONS.get(_platform(args)))
+        options = FAST_COMPILE.get(_platform(args)) if fast_compile else None
+        compiled = jax.jit(function).lower(*args).compile(options)
         seconds = time.perf_counter() - start
         self.compiled += 1
         self.compile_seconds += seconds
@@ -379,7 +386,8 @@ class Trainer:
         argument, 0.5 ms a call, 5% of an MLP epoch on digits."""
         if data_shapes not in self.programs:
             key = (self.PROGRAM, self.config)
-            program, seconds, reused = PROGRAMS.get(key, self._epoch, args)
+            program, seconds, reused = PROGRAMS.get(key, self._epoch, args,
+                                                    self.config.fast_compile)
             if not reused:
                 self.fresh_compile_seconds += seconds
             self.programs[data_shapes] = (program, seconds, reused)
