@@ -285,10 +285,10 @@ class ProgramCache:
         self.compile_seconds = 0.0
         """What compiling them cost in all."""
 
-    def get(self, key: Hashable, function, args, fast_compile: bool = False
+    def get(self, key: Hashable, function, args, options: dict | None = None
             ) -> tuple[Any, float, bool]:
         """(compiled program, its compile seconds, whether it came from the cache);
-        `fast_compile`: with the platform's `FAST_COMPILE` options."""
+        `options` are XLA's compile options (part of `key` where they vary)."""
         key = (key, _signature(args))
         if key in self.entries:
             self.entries.move_to_end(key)
@@ -296,7 +296,6 @@ class ProgramCache:
         if not self.compiled:
             use_persistent_cache()
         start = time.perf_counter()
-        options = FAST_COMPILE.get(_platform(args)) if fast_compile else None
         compiled = jax.jit(function).lower(*args).compile(options)
         seconds = time.perf_counter() - start
         self.compiled += 1
@@ -305,15 +304,6 @@ class ProgramCache:
         if len(self.entries) > self.size:
             self.entries.popitem(last=False)
         return compiled, seconds, False
-
-
-def _platform(args) -> str:
-    """The platform of the devices the arguments are placed on (the default one for
-    host arrays)."""
-    for leaf in jax.tree.leaves(args):
-        if isinstance(leaf, jax.Array):
-            return next(iter(leaf.devices())).platform
-    return jax.default_backend()
 
 
 def _signature(args) -> tuple:
@@ -386,8 +376,9 @@ class Trainer:
         argument, 0.5 ms a call, 5% of an MLP epoch on digits."""
         if data_shapes not in self.programs:
             key = (self.PROGRAM, self.config)
-            program, seconds, reused = PROGRAMS.get(key, self._epoch, args,
-                                                    self.config.fast_compile)
+            options = (FAST_COMPILE.get(self.config.devices[0].platform)
+                       if self.config.fast_compile else None)
+            program, seconds, reused = PROGRAMS.get(key, self._epoch, args, options)
             if not reused:
                 self.fresh_compile_seconds += seconds
             self.programs[data_shapes] = (program, seconds, reused)
