@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from automl.datasets import Dataset
+from automl.datasets import Dataset, take
 from automl.evaluate import score_estimator
 from automl.leaderboard import FamilyResult
 from automl.metrics import Metric
@@ -55,7 +55,7 @@ def seed_scores(results: Sequence[FamilyResult], families: set[str], dataset: Da
         if family.name not in families or params is None:
             continue
         for seed in range(seeds):
-            estimator = family.build(params, dataset.info, seed, device)
+            estimator = family.make_estimator(params, dataset.info, seed, device)
             estimator.fit(dataset.train.X, dataset.train.y)
             score = score_estimator(estimator, dataset.test.X, dataset.test.y, dataset.info,
                                     {metric.name: metric})[metric.name]
@@ -141,8 +141,8 @@ def _curve_point(family, params, dataset, metric, share, seed, stratify, device)
         except ValueError:  # too few samples per class to stratify this share
             rows, _ = train_test_split(rows, train_size=share, random_state=seed)
     try:
-        estimator = family.build(params, dataset.info, seed, device)
-        estimator.fit(train.X[rows], train.y[rows])
+        estimator = family.make_estimator(params, dataset.info, seed, device)
+        estimator.fit(take(train.X, rows), train.y[rows])
         score = score_estimator(estimator, dataset.test.X, dataset.test.y, dataset.info,
                                 {metric.name: metric})[metric.name]
     except Exception as error:  # a model may not fit this few samples; keep the reason
@@ -211,6 +211,10 @@ def feature_comparison(results: Sequence[FamilyResult], dataset: Dataset, metric
                          "representation": "learned" if result.outcome.family.kind == "deep"
                          else "raw", "score": result.test.scores[metric.name], "error": ""})
     info = dataset.info
+    if info.input_kind == "tabular":
+        rows += _encodings_compared(results, dataset, metric, seed, device)
+        return pd.DataFrame(rows, columns=["family", "kind", "representation", "score",
+                                           "error"])
     for name, (train_X, test_X) in representations(dataset.train.X, dataset.test.X,
                                                    info.input_kind, seed).items():
         engineered = replace(dataset, info=replace(info, input_kind="tabular",
@@ -221,16 +225,45 @@ def feature_comparison(results: Sequence[FamilyResult], dataset: Dataset, metric
             family = result.outcome.family
             if family.kind != "classical" or result.test is None:
                 continue
-            try:
-                # parameters replayed on the info they were searched with
-                estimator = family.build(result.outcome.best_params(info), engineered.info,
-                                         seed, device)
-                estimator.fit(engineered.train.X, engineered.train.y)
-                score = score_estimator(estimator, engineered.test.X, engineered.test.y,
-                                        engineered.info, {metric.name: metric})[metric.name]
-                error = ""
-            except Exception as failure:  # keep the reason; the other fits go on
-                score, error = math.nan, f"{type(failure).__name__}: {failure}"[:300]
+            # parameters replayed on the info they were searched with
             rows.append({"family": family.name, "kind": "classical", "representation": name,
-                         "score": score, "error": error})
+                         **_refit_score(family, result.outcome.best_params(info),
+                                        engineered, metric, seed, device)})
     return pd.DataFrame(rows, columns=["family", "kind", "representation", "score", "error"])
+
+
+TABLE_ENCODINGS = {"one_hot": "onehot", "target_encoding": "target"}
+"""Encodings of categorical columns compared on tables, by the name the report shows:
+against them, the deep families learn an embedding per category."""
+
+
+def _encodings_compared(results, dataset: Dataset, metric: Metric, seed: int,
+                        device: str) -> list[dict]:
+    """Each classical family that takes the engine's encoder, refitted with every
+    category encoded one way (on tables with categorical columns)."""
+    if not any(column.type == "categorical" for column in dataset.info.columns or ()):
+        return []
+    rows = []
+    for name, encoding in TABLE_ENCODINGS.items():
+        for result in results:
+            family = result.outcome.family
+            if family.kind != "classical" or family.takes_tables or result.test is None:
+                continue
+            rows.append({"family": family.name, "kind": "classical", "representation": name,
+                         **_refit_score(family, result.outcome.best_params(dataset.info),
+                                        dataset, metric, seed, device, encoding)})
+    return rows
+
+
+def _refit_score(family, params, dataset: Dataset, metric: Metric, seed: int, device: str,
+                 encoding: str = "auto") -> dict:
+    """The test score of `params` fitted on the whole training split, or the error."""
+    try:
+        estimator = family.make_estimator(params, dataset.info, seed, device,
+                                          encoding=encoding)
+        estimator.fit(dataset.train.X, dataset.train.y)
+        score = score_estimator(estimator, dataset.test.X, dataset.test.y, dataset.info,
+                                {metric.name: metric})[metric.name]
+    except Exception as failure:  # keep the reason; the other fits go on
+        return {"score": math.nan, "error": f"{type(failure).__name__}: {failure}"[:300]}
+    return {"score": score, "error": ""}

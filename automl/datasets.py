@@ -15,27 +15,39 @@ from math import prod
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from automl.errors import DataError
 from automl.schema import Option, name_problems
+from automl.tables import Column, as_frame, infer_columns, typed_frame
 
 TASK_TYPES = ("classification", "regression")
 INPUT_KINDS = ("tabular", "image", "sequence")
 # Number of array dimensions per sample, by input kind: features; height, width,
 # channels; length, channels.
 SAMPLE_DIMS = {"tabular": 1, "image": 3, "sequence": 2}
+REGRESSION_DISTINCT = 20
+"""A numeric target with more distinct values than this is a regression target."""
+
+
+def take(X, rows):
+    """Rows of a table (a DataFrame, by position) or of an array."""
+    return X.iloc[rows].reset_index(drop=True) if isinstance(X, pd.DataFrame) else X[rows]
 
 
 @dataclass(frozen=True)
 class RawData:
     """What a dataset loader returns.
 
-    X has shape ``(n, n_features)`` for tabular data, ``(n, height, width, channels)`` for
-    images and ``(n, length, channels)`` for sequences. y holds labels (any values) or
-    numeric targets. A loader that ships its own test split fills `X_test` and `y_test`;
-    otherwise the engine splits. `class_names`, when given, names the classes in the
-    sorted order of the label values.
+    X is a table for tabular data (a pandas DataFrame, columns of any type, or an
+    ``(n, n_features)`` numeric array), ``(n, height, width, channels)`` for images and
+    ``(n, length, channels)`` for sequences. y holds labels (any values) or numeric
+    targets; rows whose target is missing are dropped with a note. A loader that ships
+    its own test split fills `X_test` and `y_test`; otherwise the engine splits.
+    `class_names`, when given, names the classes in the sorted order of the label values.
+    `columns`, for a table, gives each column's type (see `automl.tables`; default:
+    inferred), and `notes` what the loader did that the user should know.
     """
 
     X: np.ndarray
@@ -47,11 +59,18 @@ class RawData:
     feature_names: Sequence[str] | None = None
     task_type: str | None = None
     source: str = ""
+    columns: Sequence[Column] | None = None
+    notes: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a model may know about the data without seeing it."""
+    """What a model may know about the data without seeing it.
+
+    For tables, X arrives as a pandas DataFrame of the used columns, each in its type's
+    dtype (`automl.tables.typed_frame`), and `columns` describes every column of the
+    file, used or not. `class_counts` counts the training split's classes.
+    """
 
     name: str
     input_kind: str
@@ -61,6 +80,16 @@ class DatasetInfo:
     feature_names: tuple[str, ...] | None
     n_train: int
     n_test: int
+    columns: tuple[Column, ...] | None = None
+    notes: tuple[str, ...] = ()
+    class_counts: tuple[int, ...] | None = None
+
+    @property
+    def imbalanced(self) -> bool:
+        """Whether the rarest training class has under 4/5 of the commonest one's rows:
+        then class weighting is worth searching."""
+        counts = self.class_counts
+        return bool(counts) and min(counts) < 0.8 * max(counts)
 
     @property
     def n_classes(self) -> int:
@@ -116,14 +145,25 @@ def prepare_dataset(raw: RawData, *, name: str, task_type: str | None, test_size
                     seed: int) -> Dataset:
     """Check `raw`, encode its labels and split it into train and test sets."""
     where = raw.source or name
-    X = _features(raw.X, raw.input_kind, where, "X")
+    notes = list(raw.notes)
+    columns = None
+    if raw.input_kind == "tabular":
+        frame = as_frame(raw.X, raw.feature_names)
+        columns = tuple(raw.columns) if raw.columns is not None else infer_columns(frame)
+        X = _table(frame, columns, where, "X")
+    else:
+        X = _features(raw.X, raw.input_kind, where, "X")
     y = np.asarray(raw.y)
     _check_lengths(X, y, where, "X", "y")
+    X, y = _drop_missing_targets(X, y, notes, "")
     task_type = task_type or raw.task_type or _infer_task_type(y)
     if raw.X_test is not None:
-        X_test = _features(raw.X_test, raw.input_kind, where, "X_test")
+        X_test = (_table(as_frame(raw.X_test, raw.feature_names), columns, where, "X_test")
+                  if columns is not None else
+                  _features(raw.X_test, raw.input_kind, where, "X_test"))
         y_test = np.asarray(raw.y_test)
         _check_lengths(X_test, y_test, where, "X_test", "y_test")
+        X_test, y_test = _drop_missing_targets(X_test, y_test, notes, " of the test split")
         if X_test.shape[1:] != X.shape[1:]:
             raise DataError("test samples differ in shape from training samples", where=where,
                             expected=f"shape {X.shape[1:]}", found=X_test.shape[1:])
@@ -144,12 +184,58 @@ def prepare_dataset(raw: RawData, *, name: str, task_type: str | None, test_size
             y_test = _numeric_target(y_test, where)
     if raw.X_test is None:
         X, X_test, y, y_test = _split(X, y, task_type, test_size, seed, where)
+    if columns is not None:
+        feature_names = tuple(X.columns)
+        X, X_test = X.reset_index(drop=True), X_test.reset_index(drop=True)
+    else:
+        feature_names = tuple(raw.feature_names) if raw.feature_names is not None else None
     info = DatasetInfo(
         name=name, input_kind=raw.input_kind, input_shape=tuple(X.shape[1:]),
-        task_type=task_type, class_names=class_names,
-        feature_names=tuple(raw.feature_names) if raw.feature_names is not None else None,
-        n_train=len(X), n_test=len(X_test))
+        task_type=task_type, class_names=class_names, feature_names=feature_names,
+        n_train=len(X), n_test=len(X_test), columns=columns, notes=tuple(notes),
+        class_counts=(tuple(int(c) for c in np.bincount(y, minlength=len(class_names)))
+                      if task_type == "classification" else None))
     return Dataset(info, Split(X, y), Split(X_test, y_test))
+
+
+def _table(frame: pd.DataFrame, columns: Sequence[Column], where: str,
+           label: str) -> pd.DataFrame:
+    """The used columns of a table, typed (see `automl.tables`)."""
+    if len(frame) == 0:
+        raise DataError(f"{label} has no rows", where=where)
+    if not any(column.used for column in columns):
+        raise DataError("no usable feature column", where=where,
+                        found=", ".join(f"{c.name} ({c.type})" for c in columns[:10]),
+                        hint="name the columns to use with [dataset] numeric = [...] or "
+                        "categorical = [...]")
+    typed = typed_frame(frame, columns)
+    numbers = typed.select_dtypes("number")
+    infinite = np.isinf(numbers.to_numpy()).sum() if len(numbers.columns) else 0
+    if infinite:
+        raise DataError(f"{label} has {int(infinite)} infinite values", where=where,
+                        hint="replace them with blanks (missing values are allowed)")
+    return typed
+
+
+def _drop_missing_targets(X, y: np.ndarray, notes: list[str], part: str):
+    """Rows with a target, and a note of how many were dropped for having none."""
+    missing = pd.isna(pd.Series(y)).to_numpy()
+    if not missing.any():
+        return X, y
+    notes.append(f"{int(missing.sum())} rows{part} have no target value and were left out")
+    keep = np.flatnonzero(~missing)
+    y = y[keep]
+    if y.dtype == object:
+        y = _settle_dtype(y)
+    return take(X, keep), y
+
+
+def _settle_dtype(y: np.ndarray) -> np.ndarray:
+    """An object array of what are all numbers as numbers (the blanks made it object)."""
+    try:
+        return y.astype(np.float64)
+    except (TypeError, ValueError):
+        return y.astype(str)
 
 
 def _features(X, input_kind: str, where: str, label: str) -> np.ndarray:
@@ -183,10 +269,13 @@ def _check_lengths(X, y, where: str, x_label: str, y_label: str) -> None:
 
 
 def _infer_task_type(y: np.ndarray) -> str:
-    """Regression for non-integer numeric targets; classification otherwise."""
-    if np.issubdtype(y.dtype, np.floating) and not np.all(np.mod(y[np.isfinite(y)], 1) == 0):
+    """Regression for numeric targets with non-integer values or more than
+    `REGRESSION_DISTINCT` distinct values; classification otherwise."""
+    if y.dtype.kind not in "iuf":
+        return "classification"
+    if y.dtype.kind == "f" and not np.all(np.mod(y[np.isfinite(y)], 1) == 0):
         return "regression"
-    return "classification"
+    return "regression" if len(np.unique(y)) > REGRESSION_DISTINCT else "classification"
 
 
 def _classes(labels: np.ndarray, names: Sequence[str] | None, where: str):

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-from automl.datasets import Dataset, DatasetInfo, Split
+from automl.datasets import Dataset, DatasetInfo, Split, take
 from automl.metrics import Metric, predict_proba, score_all
 from automl.models import ModelFamily
 
@@ -55,10 +55,10 @@ def validate(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
     scores: list[float] = []
     for fold, (fit_rows, score_rows) in enumerate(
             cv_splitter(info, folds, seed).split(train.X, train.y)):
-        estimator = family.build(params, info, seed, device)
-        estimator.fit(train.X[fit_rows], train.y[fit_rows])
-        scores.append(_score(estimator, train.X[score_rows], train.y[score_rows], info,
-                             metric, f"fold {fold + 1}"))
+        estimator = family.make_estimator(params, info, seed, device)
+        estimator.fit(take(train.X, fit_rows), train.y[fit_rows])
+        scores.append(_score(estimator, take(train.X, score_rows), train.y[score_rows],
+                             info, metric, f"fold {fold + 1}"))
         report(fold, float(np.mean(scores)))
     return scores
 
@@ -107,7 +107,7 @@ def _fit_together(family, population, info, train, metric, seed, device, reports
     it declines (the deep families train together on an accelerator only)."""
     family.check_accepts(info)
     X_fit, y_fit, X_val, y_val = _holdout_split(info, train, seed)
-    estimators = [family.build(params, info, seed, device) for params in population]
+    estimators = [family.make_estimator(params, info, seed, device) for params in population]
     callbacks = [_epoch_scorer(report, X_val, y_val, info, metric) for report in reports]
     try:
         errors = family.fit_population(estimators, X_fit, y_fit, (X_val, y_val), callbacks)
@@ -135,7 +135,8 @@ def _holdout_split(info: DatasetInfo, train: Split, seed: int):
     stratify = train.y if info.task_type == "classification" else None
     fit_rows, val_rows = train_test_split(np.arange(len(train.y)), test_size=HOLDOUT_SHARE,
                                           random_state=seed, stratify=stratify)
-    return train.X[fit_rows], train.y[fit_rows], train.X[val_rows], train.y[val_rows]
+    return (take(train.X, fit_rows), train.y[fit_rows], take(train.X, val_rows),
+            train.y[val_rows])
 
 
 def _epoch_scorer(report, X_val, y_val, info, metric):
@@ -147,7 +148,7 @@ def _epoch_scorer(report, X_val, y_val, info, metric):
 
 def _holdout(family, params, info, train: Split, metric, seed, device, report) -> float:
     X_fit, y_fit, X_val, y_val = _holdout_split(info, train, seed)
-    estimator = family.build(params, info, seed, device)
+    estimator = family.make_estimator(params, info, seed, device)
     estimator.fit(X_fit, y_fit, validation_data=(X_val, y_val),
                   epoch_callback=_epoch_scorer(report, X_val, y_val, info, metric))
     return _score(estimator, X_val, y_val, info, metric, "the validation split")
@@ -184,7 +185,7 @@ class TestResult:
 def fit_and_test(family: ModelFamily, params: Mapping[str, Any], dataset: Dataset,
                  metrics: Mapping[str, Metric], seed: int, device: str) -> TestResult:
     family.check_accepts(dataset.info)
-    estimator = family.build(params, dataset.info, seed, device)
+    estimator = family.make_estimator(params, dataset.info, seed, device)
     start = time.perf_counter()
     estimator.fit(dataset.train.X, dataset.train.y)
     wall = time.perf_counter() - start
@@ -205,7 +206,7 @@ def predict_latency(estimator, X: np.ndarray, repeats: int = 3) -> float:
     """Seconds per row of ``predict`` on X: the best of a few timed calls after a warm-up
     call (as timeit does), since a single call also times thread-pool start-up and
     caches and varied tenfold between identical runs."""
-    estimator.predict(X[:10])
+    estimator.predict(X[:10])  # the first rows, of an array or a DataFrame
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()

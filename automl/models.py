@@ -71,6 +71,12 @@ class ModelFamily:
             their time limit counts from the population's start. Returning None declines
             (the members are then fitted one by one). On a CPU, and without this hook,
             a population's trials are asked and fitted one at a time.
+        takes_tables: whether `build`'s estimators take tables as they come: a pandas
+            DataFrame of typed columns (numbers with blanks, categories, dates, text; see
+            `automl.tables`), for models with their own handling of categories and
+            missing values. False (the default): the engine puts its `TableEncoder` in
+            front of them, fitted on the same training rows, so they get one numeric
+            matrix without missing values.
     """
 
     name: str
@@ -85,6 +91,20 @@ class ModelFamily:
     starting_points: Callable[[DatasetInfo], Sequence[Mapping[str, Any]]] | None = None
     population_params: frozenset[str] = frozenset()
     fit_population: Callable[..., Sequence[Exception | None]] | None = None
+    takes_tables: bool = False
+
+    def make_estimator(self, params: Mapping[str, Any], info: DatasetInfo, seed: int,
+                       device: str, *, encoding: str = "auto"):
+        """`build`'s estimator, behind the engine's table encoder where the data is a
+        table and the family does not take tables itself (`takes_tables`). `encoding`
+        is the encoder's treatment of categories (`automl.tables.TableEncoder`)."""
+        estimator = self.build(params, info, seed, device)
+        if info.input_kind != "tabular" or self.takes_tables:
+            return estimator
+        from sklearn.pipeline import Pipeline
+
+        from automl.tables import TableEncoder
+        return Pipeline([("encode", TableEncoder(encoding, seed)), ("model", estimator)])
 
     def shared_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """The parameters that trials of one population share: all but

@@ -235,8 +235,12 @@ def prepare_output_dir(path: Path) -> Path:
 def fingerprint(dataset: Dataset) -> str:
     """Digest of the training data, so changed data starts new studies."""
     digest = hashlib.sha256()
-    for array in (dataset.train.X, dataset.train.y):
-        digest.update(array.tobytes())
+    for data in (dataset.train.X, dataset.train.y):
+        if isinstance(data, pd.DataFrame):  # a table: its values, names and dtypes
+            digest.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
+            digest.update(repr(list(data.dtypes.items())).encode())
+        else:
+            digest.update(data.tobytes())
     return digest.hexdigest()
 
 

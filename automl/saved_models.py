@@ -63,12 +63,14 @@ def load_model(run_folder: str | Path, family: str, registry: Registry | None = 
 def _load_skops(path: Path, plugin_package: str) -> Any:
     import skops.io
     untrusted = skops.io.get_untrusted_types(file=path)
+    # numpy's dtypes, the engine's table encoder and the family's own types
     trusted = [name for name in untrusted
-               if name.split(".")[0] in ("sklearn", plugin_package)]
+               if name.split(".")[0] in ("sklearn", "automl", plugin_package)
+               or name == "numpy.dtype"]
     refused = sorted(set(untrusted) - set(trusted))
     if refused:
-        raise AutomlError("the saved model holds types that are not scikit-learn's or its "
-                          "plugin's, so it is not loaded", where=path,
+        raise AutomlError("the saved model holds types that are not scikit-learn's, the "
+                          "engine's or its plugin's, so it is not loaded", where=path,
                           found=", ".join(refused))
     return skops.io.load(path, trusted=trusted)
 
@@ -92,4 +94,4 @@ def _unfitted(run_folder: Path, family_name: str, registry: Registry) -> Any:
     suggested = json.loads(board.loc[family_name, "best_params"])
     family = registry.models[family_name].item
     params = family.search_space(optuna.trial.FixedTrial(suggested), info)
-    return family.build(params, info, run["seed"], "cpu")
+    return family.make_estimator(params, info, run["seed"], "cpu")

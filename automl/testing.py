@@ -93,7 +93,7 @@ def _fitted(family: ModelFamily, input_kind: str, task_type: str):
     """(estimator, what fit returned, predictions on the tiny test split, seconds), cached
     so that the checks share one fit per family, kind and task type."""
     data = tiny_data(input_kind, task_type)
-    estimator = family.build(first_params(family, data.info), data.info, SEED, "cpu")
+    estimator = family.make_estimator(first_params(family, data.info), data.info, SEED, "cpu")
     started = time.perf_counter()
     returned = estimator.fit(data.train.X, data.train.y)
     predictions = np.asarray(estimator.predict(data.test.X))
@@ -132,7 +132,7 @@ def check_search_space_samples_valid_params(family: ModelFamily) -> None:
             json.dumps(params)  # params are stored in the study and the leaderboard
             replayed = family.search_space(optuna.trial.FixedTrial(suggested), info)
             assert replayed == params, f"FixedTrial({suggested}) gave {replayed}, not {params}"
-            estimator = family.build(params, info, seed, "cpu")
+            estimator = family.make_estimator(params, info, seed, "cpu")
             for method in ("fit", "predict", "get_params"):
                 assert callable(getattr(estimator, method, None)), (
                     f"build returned {type(estimator).__name__}, which has no {method}()")
@@ -185,7 +185,7 @@ def check_same_seed_same_predictions(family: ModelFamily) -> None:
     kind, task = _primary(family)
     data = tiny_data(kind, task)
     _, _, first, _ = _fitted(family, kind, task)
-    again = family.build(first_params(family, data.info), data.info, SEED, "cpu")
+    again = family.make_estimator(first_params(family, data.info), data.info, SEED, "cpu")
     second = np.asarray(again.fit(data.train.X, data.train.y).predict(data.test.X))
     assert np.allclose(first.astype(float), second.astype(float), atol=1e-5), (
         f"two fits with seed {SEED} predicted differently")

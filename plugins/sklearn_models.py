@@ -59,6 +59,27 @@ def platt(classifier):
 
 # -- search spaces ----------------------------------------------------------------------
 
+CLASS_WEIGHTS = [None, "balanced"]
+
+
+def weighs_classes(info) -> bool:
+    """Whether class weighting is searched: for classifiers on uneven classes."""
+    return info.task_type == "classification" and info.imbalanced
+
+
+def with_class_weight(space):
+    """`space` plus a searched ``class_weight`` (none, or inversely proportional to class
+    frequency) where the classes are uneven."""
+    def weighted_space(trial, info):
+        params = space(trial, info)
+        if weighs_classes(info):
+            params["class_weight"] = trial.suggest_categorical("class_weight",
+                                                               CLASS_WEIGHTS)
+        return params
+    weighted_space.__name__ = space.__name__
+    return weighted_space
+
+
 
 def logistic_space(trial, info):
     return {"C": trial.suggest_float("C", 1e-4, 1e2, log=True)}
@@ -109,9 +130,18 @@ Maker = Callable[[dict, object, int], object]
 
 def family(name: str, space, *, classifier: Maker | None = None,
            regressor: Maker | None = None, grid: dict | None = None,
-           description: str = "") -> ModelFamily:
+           description: str = "", class_weight: bool = False) -> ModelFamily:
+    """A classical family. With `class_weight`, the classifier takes a ``class_weight``
+    parameter, searched (and in the grid) where the classes are uneven."""
     task_types = {t for t, maker in (("classification", classifier),
                                      ("regression", regressor)) if maker}
+    if class_weight:
+        space = with_class_weight(space)
+
+    def family_grid(info):
+        if class_weight and weighs_classes(info):
+            return {**grid, "class_weight": CLASS_WEIGHTS}
+        return grid
 
     def build(params, info, seed, device):  # scikit-learn runs on the CPU, whatever device
         maker = classifier if info.task_type == "classification" else regressor
@@ -119,7 +149,7 @@ def family(name: str, space, *, classifier: Maker | None = None,
 
     return ModelFamily(name=name, kind="classical", task_types=frozenset(task_types),
                        input_kinds=frozenset(INPUT_KINDS), search_space=space, build=build,
-                       grid=(lambda info: grid) if grid else None, description=description)
+                       grid=family_grid if grid else None, description=description)
 
 
 FOREST_GRID = {"n_estimators": [100, 300], "max_features": [0.1, 0.3, 1.0],
@@ -128,8 +158,8 @@ FOREST_GRID = {"n_estimators": [100, 300], "max_features": [0.1, 0.3, 1.0],
 FAMILIES = [
     family("logistic_regression", logistic_space,
            classifier=lambda p, info, seed: pipeline(
-               LogisticRegression(C=p["C"], max_iter=2000, random_state=seed), scale=True),
-           grid={"C": [1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0]},
+               LogisticRegression(**p, max_iter=2000, random_state=seed), scale=True),
+           grid={"C": [1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0]}, class_weight=True,
            description="L2-regularised logistic regression on standardised features"),
     family("ridge", ridge_space,
            regressor=lambda p, info, seed: pipeline(Ridge(alpha=p["alpha"]), scale=True),
@@ -137,18 +167,18 @@ FAMILIES = [
            description="ridge regression on standardised features"),
     family("linear_svm", linear_svm_space,
            classifier=lambda p, info, seed: pipeline(
-               platt(LinearSVC(C=p["C"], max_iter=5000, random_state=seed)), scale=True),
+               platt(LinearSVC(**p, max_iter=5000, random_state=seed)), scale=True),
            regressor=lambda p, info, seed: pipeline(scaled_target(
                LinearSVR(C=p["C"], max_iter=5000, random_state=seed)), scale=True),
-           grid={"C": [1e-3, 1e-2, 1e-1, 1.0]},
+           grid={"C": [1e-3, 1e-2, 1e-1, 1.0]}, class_weight=True,
            description="linear support vector machine"),
     family("rbf_svm", rbf_svm_space,
            classifier=lambda p, info, seed: pipeline(
-               platt(SVC(C=p["C"], gamma=p["gamma"], random_state=seed)), scale=True),
+               platt(SVC(**p, random_state=seed)), scale=True),
            regressor=lambda p, info, seed: pipeline(
                scaled_target(SVR(C=p["C"], gamma=p["gamma"])), scale=True),
            grid={"C": [0.1, 1.0, 10.0, 100.0], "gamma": [1e-3, 1e-2, 1e-1]},
-           description="support vector machine with an RBF kernel"),
+           class_weight=True, description="support vector machine with an RBF kernel"),
     family("knn", knn_space,
            classifier=lambda p, info, seed: pipeline(KNeighborsClassifier(**p), scale=True),
            regressor=lambda p, info, seed: pipeline(KNeighborsRegressor(**p), scale=True),
@@ -159,13 +189,13 @@ FAMILIES = [
                RandomForestClassifier(**p, random_state=seed), scale=False),
            regressor=lambda p, info, seed: pipeline(
                RandomForestRegressor(**p, random_state=seed), scale=False),
-           grid=FOREST_GRID, description="random forest"),
+           grid=FOREST_GRID, class_weight=True, description="random forest"),
     family("extra_trees", forest_space,
            classifier=lambda p, info, seed: pipeline(
                ExtraTreesClassifier(**p, random_state=seed), scale=False),
            regressor=lambda p, info, seed: pipeline(
                ExtraTreesRegressor(**p, random_state=seed), scale=False),
-           grid=FOREST_GRID, description="extremely randomised trees"),
+           grid=FOREST_GRID, class_weight=True, description="extremely randomised trees"),
     family("hist_gradient_boosting", boosting_space,
            classifier=lambda p, info, seed: pipeline(HistGradientBoostingClassifier(
                **p, early_stopping=True, random_state=seed), scale=False),
@@ -173,7 +203,7 @@ FAMILIES = [
                **p, early_stopping=True, random_state=seed), scale=False),
            grid={"learning_rate": [0.05, 0.1, 0.2], "max_iter": [100, 300],
                  "max_leaf_nodes": [15, 31], "min_samples_leaf": [20],
-                 "l2_regularization": [1e-8]},
+                 "l2_regularization": [1e-8]}, class_weight=True,
            description="histogram-based gradient boosting with early stopping"),
     family("naive_bayes", naive_bayes_space,
            classifier=lambda p, info, seed: pipeline(GaussianNB(**p), scale=False),

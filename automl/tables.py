@@ -1,0 +1,344 @@
+"""Tables as people have them: each column's type, inferred and shown, and the encoders
+that turn a typed table into numbers inside a model's pipeline.
+
+`infer_columns(frame, overrides)` gives every column a `Column`: its type (one of
+`COLUMN_TYPES`), missing share, distinct values and what the models do with it.
+`typed_frame(frame, columns)` keeps the used columns, each in one canonical dtype:
+
+| type        | dtype           | what the encoders do                                  |
+|-------------|-----------------|-------------------------------------------------------|
+| numeric     | float64         | median imputation plus a missing indicator            |
+| boolean     | float64 (0/1)   | as numeric                                            |
+| categorical | category        | one-hot (few values) or target encoding (many)        |
+| datetime    | datetime64[ns]  | year, month, day, weekday, day of year, hour          |
+| text        | string          | TF-IDF of words, reduced by truncated SVD             |
+
+Identifier and constant columns (and those the task file ignores) are left out, with a
+note. Because the dtype says the type, a typed frame describes itself: the encoders read
+the roles of its columns from it, on the rows they are fitted on, and nothing fitted ever
+sees validation or test rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    TargetEncoder,
+)
+
+COLUMN_TYPES = ("numeric", "boolean", "categorical", "datetime", "text", "identifier",
+                "constant", "ignored")
+USED_TYPES = ("numeric", "boolean", "categorical", "datetime", "text")
+OVERRIDABLE = ("numeric", "categorical", "datetime", "text", "ignore")
+"""The [dataset] keys that name columns and force their type."""
+ONE_HOT_MAX = 10
+"""Categorical columns with at most this many values in the training rows are one-hot
+encoded; those with more are target encoded."""
+TEXT_WORDS = 5
+"""String columns whose values average at least this many words are free text."""
+IDENTIFIER_SHARE = 0.9
+"""String columns with a distinct value on at least this share of rows are identifiers."""
+DATE_SHARE = 0.9
+TEXT_COMPONENTS = 20
+TRUE_WORDS, FALSE_WORDS = {"true", "yes", "t", "y"}, {"false", "no", "f", "n"}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table: what it holds and what the models do with it."""
+
+    name: str
+    type: str
+    missing_share: float
+    distinct: int
+    note: str = ""
+
+    @property
+    def used(self) -> bool:
+        return self.type in USED_TYPES
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "type": self.type,
+                "missing_share": round(self.missing_share, 4), "distinct": self.distinct,
+                "note": self.note}
+
+
+def infer_columns(frame: pd.DataFrame,
+                  overrides: Mapping[str, Sequence[str]] | None = None) -> tuple[Column, ...]:
+    """The type of every column of `frame`, inferred unless `overrides` (type -> column
+    names, keys of `OVERRIDABLE`) forces it."""
+    forced = {name: ("ignored" if kind == "ignore" else kind)
+              for kind, names in (overrides or {}).items() for name in names}
+    columns = []
+    for name in frame.columns:
+        values = frame[name]
+        missing = float(values.isna().mean()) if len(values) else 0.0
+        distinct = int(values.nunique(dropna=True))
+        kind, note = (forced[name], "set in the task file") if name in forced else \
+            _infer(values, distinct)
+        columns.append(Column(str(name), kind, missing, distinct, note))
+    return tuple(columns)
+
+
+def _infer(values: pd.Series, distinct: int) -> tuple[str, str]:
+    present = values.dropna()
+    if distinct <= 1:
+        return "constant", "left out: one value on every row" if distinct else \
+            "left out: every value is missing"
+    if pd.api.types.is_bool_dtype(values):
+        return "boolean", ""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "datetime", ""
+    if pd.api.types.is_numeric_dtype(values):
+        if distinct == 2 and set(present.unique()) <= {0, 1}:
+            return "boolean", ""
+        if _is_row_number(present):
+            return "identifier", "left out: a distinct consecutive integer on every row"
+        return "numeric", ""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return "categorical", ""
+    text = present.astype(str).str.strip()
+    if distinct == 2 and set(text.str.lower().unique()) <= TRUE_WORDS | FALSE_WORDS:
+        return "boolean", ""
+    if _numbers(text).notna().mean() >= DATE_SHARE:
+        return "numeric", "numbers stored as text"
+    if _dates(text).notna().mean() >= DATE_SHARE:
+        return "datetime", ""
+    if text.str.split().str.len().mean() >= TEXT_WORDS:
+        return "text", ""
+    if len(present) >= 20 and distinct >= IDENTIFIER_SHARE * len(present):
+        return "identifier", (f"left out: {distinct} distinct values in {len(present)} "
+                              "rows (names or ids say nothing about new rows)")
+    return "categorical", ""
+
+
+def _is_row_number(values: pd.Series) -> bool:
+    if len(values) < 20 or not np.all(np.mod(values, 1) == 0):
+        return False
+    ordered = np.sort(values.to_numpy())
+    return bool(np.all(np.diff(ordered) == 1))
+
+
+def _numbers(text: pd.Series) -> pd.Series:
+    return pd.to_numeric(text, errors="coerce")
+
+
+def _dates(text: pd.Series) -> pd.Series:
+    # Only values that look like dates: pandas parses lone numbers and words as dates too.
+    looks = text.str.contains(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{4}-\d{2}", regex=True)
+    if not looks.mean() >= DATE_SHARE:
+        return pd.Series(pd.NaT, index=text.index)
+    return pd.to_datetime(text, errors="coerce", format="mixed")
+
+
+def typed_frame(frame: pd.DataFrame, columns: Sequence[Column]) -> pd.DataFrame:
+    """The used columns of `frame`, each in its type's canonical dtype (module docstring).
+    Values that do not parse as their column's type become missing."""
+    typed = {}
+    for column in columns:
+        if not column.used:
+            continue
+        values = frame[column.name]
+        if column.type == "numeric":
+            typed[column.name] = (values.astype("float64")
+                                  if pd.api.types.is_numeric_dtype(values)
+                                  else _numbers(values.astype("string").str.strip())
+                                  ).astype("float64")
+        elif column.type == "boolean":
+            typed[column.name] = _booleans(values)
+        elif column.type == "categorical":
+            text = values.astype("string").str.strip()
+            typed[column.name] = text.where(text != "", pd.NA).astype("category")
+        elif column.type == "datetime":
+            typed[column.name] = (values if pd.api.types.is_datetime64_any_dtype(values)
+                                  else pd.to_datetime(values.astype("string"),
+                                                      errors="coerce", format="mixed")
+                                  ).astype("datetime64[ns]")
+        else:
+            typed[column.name] = values.astype("string")
+    return pd.DataFrame(typed, index=frame.index)
+
+
+def _booleans(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return values.astype("float64")
+    words = values.astype("string").str.strip().str.lower()
+    return words.map(lambda w: 1.0 if w in TRUE_WORDS else 0.0 if w in FALSE_WORDS
+                     else np.nan).astype("float64")
+
+
+def as_frame(X, feature_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """A table as a DataFrame: a frame as it is, a numeric matrix with its feature names
+    (or f0, f1, ...)."""
+    if isinstance(X, pd.DataFrame):
+        return X
+    X = np.asarray(X, dtype=np.float64)
+    names = list(feature_names) if feature_names is not None else \
+        [f"f{i}" for i in range(X.shape[1])]
+    return pd.DataFrame(X, columns=names)
+
+
+def roles(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """Column names by role, read from the dtypes of a typed frame."""
+    found: dict[str, list[str]] = {"numeric": [], "categorical": [], "datetime": [],
+                                   "text": []}
+    for name, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.CategoricalDtype) or dtype == object:
+            found["categorical"].append(name)
+        elif pd.api.types.is_datetime64_any_dtype(dtype):
+            found["datetime"].append(name)
+        elif pd.api.types.is_string_dtype(dtype):
+            found["text"].append(name)
+        else:
+            found["numeric"].append(name)
+    return found
+
+
+# -- the pieces the encoders are made of: module-level, so skops can store them ---------
+
+
+def datetime_parts(frame: pd.DataFrame) -> np.ndarray:
+    """Year, month, day, weekday, day of year and hour of each datetime column (missing
+    stays missing)."""
+    parts = []
+    for name in frame.columns:
+        values = pd.to_datetime(frame[name])
+        parts += [getattr(values.dt, part) for part in DATE_PARTS]
+    return np.column_stack([np.asarray(p, dtype=np.float64) for p in parts])
+
+
+DATE_PARTS = ("year", "month", "day", "weekday", "dayofyear", "hour")
+
+
+def datetime_part_names(transformer, names) -> list[str]:
+    return [f"{name}_{part}" for name in names for part in DATE_PARTS]
+
+
+def category_text(frame) -> np.ndarray:
+    """Categories as plain strings, missing as NaN: what scikit-learn's encoders take."""
+    frame = pd.DataFrame(frame)
+    return np.column_stack([frame[c].astype(object).where(frame[c].notna(), np.nan)
+                            .to_numpy(dtype=object) for c in frame.columns])
+
+
+def text_values(frame) -> np.ndarray:
+    """One text column as a 1-D array of strings, missing as empty text."""
+    column = pd.DataFrame(frame).iloc[:, 0]
+    return column.astype(object).where(column.notna(), "").astype(str).to_numpy()
+
+
+def text_pipeline(seed: int):
+    """Free text as a few dense numbers: TF-IDF of words and word pairs, then truncated
+    SVD (latent semantic analysis), so every model can take it."""
+    return make_pipeline(FunctionTransformer(text_values, feature_names_out="one-to-one"),
+                         TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=20000,
+                                         sublinear_tf=True),
+                         TruncatedSVD(TEXT_COMPONENTS, random_state=seed))
+
+
+class TableEncoder(TransformerMixin, BaseEstimator):
+    """A typed table (or a numeric matrix) as one dense float matrix, fitted on the rows
+    it is given: numbers imputed by the median with missing indicators, categories one-hot
+    or target encoded, dates split into parts, text by TF-IDF and SVD.
+
+    `categorical`: ``"auto"`` (one-hot up to `ONE_HOT_MAX` values, target encoding above),
+    ``"onehot"``, ``"target"``, or ``"ordinal"`` (integer codes in the first columns of
+    the output, missing and unseen values as NaN: for models with native categories,
+    which `n_categorical_` tells how many columns are). Built on scikit-learn's
+    ColumnTransformer and encoders; `feature_names_out_` names the output columns.
+    """
+
+    def __init__(self, categorical: str = "auto", random_state: int = 0):
+        self.categorical = categorical
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        self._fit(X, y)
+        return self
+
+    def fit_transform(self, X, y=None, **fit_params):
+        # TargetEncoder's fit_transform cross-fits on the training rows, where fit then
+        # transform would leak each row's own target into its encoding.
+        return self._fit(X, y).astype(np.float64)
+
+    def _fit(self, X, y) -> np.ndarray:
+        frame = as_frame(X)
+        found = roles(frame)
+        self.n_categorical_ = 0
+        parts = []
+        categorical = found["categorical"]
+        if categorical:
+            parts += self._categorical_parts(frame, categorical, y)
+        if found["numeric"]:
+            parts.append(("numeric", SimpleImputer(strategy="median", add_indicator=True,
+                                                   keep_empty_features=True),
+                          found["numeric"]))
+        if found["datetime"]:
+            parts.append(("datetime", make_pipeline(
+                FunctionTransformer(datetime_parts, feature_names_out=datetime_part_names),
+                SimpleImputer(strategy="median", keep_empty_features=True)),
+                found["datetime"]))
+        for name in found["text"]:
+            parts.append((f"text_{_safe(name)}", text_pipeline(self.random_state), [name]))
+        self.columns_ = list(frame.columns)
+        self.transformer_ = ColumnTransformer(parts, sparse_threshold=0.0,
+                                              verbose_feature_names_out=True)
+        if self.categorical in ("auto", "target") and y is None and categorical:
+            raise ValueError("target encoding needs the target: fit(X, y)")
+        return np.asarray(self.transformer_.fit_transform(frame, y), dtype=np.float64)
+
+    def _categorical_parts(self, frame: pd.DataFrame, names: list[str], y) -> list:
+        text = FunctionTransformer(category_text, feature_names_out="one-to-one")
+        if self.categorical == "ordinal":
+            self.n_categorical_ = len(names)
+            return [("categorical", make_pipeline(text, OrdinalEncoder(
+                handle_unknown="use_encoded_value", unknown_value=np.nan,
+                encoded_missing_value=np.nan)), names)]
+        if self.categorical == "onehot":
+            few, many = names, []
+        elif self.categorical == "target":
+            few, many = [], names
+        else:
+            counts = {name: frame[name].nunique() for name in names}
+            few = [name for name in names if counts[name] <= ONE_HOT_MAX]
+            many = [name for name in names if counts[name] > ONE_HOT_MAX]
+        parts = []
+        if few:
+            parts.append(("onehot", make_pipeline(
+                text, SimpleImputer(strategy="constant", fill_value="(missing)"),
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False)), few))
+        if many:
+            parts.append(("target", make_pipeline(
+                text, SimpleImputer(strategy="constant", fill_value="(missing)"),
+                TargetEncoder(cv=KFold(5, shuffle=True, random_state=self.random_state))),
+                many))
+        return parts
+
+    def transform(self, X) -> np.ndarray:
+        frame = as_frame(X)
+        if list(frame.columns) != self.columns_:
+            frame = as_frame(np.asarray(X), self.columns_) if not isinstance(
+                X, pd.DataFrame) else frame[self.columns_]
+        return np.asarray(self.transformer_.transform(frame), dtype=np.float64)
+
+    def get_feature_names_out(self, input_features=None):
+        return self.transformer_.get_feature_names_out()
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"\W+", "_", str(name))
