@@ -258,8 +258,9 @@ class TableEncoder(TransformerMixin, BaseEstimator):
 
     `categorical`: ``"auto"`` (one-hot up to `ONE_HOT_MAX` values, target encoding above),
     ``"onehot"``, ``"target"``, or ``"ordinal"`` (integer codes in the first columns of
-    the output, missing and unseen values as NaN: for models with native categories,
-    which `n_categorical_` tells how many columns are). Built on scikit-learn's
+    the output, missing and unseen values as NaN, numbers left with their blanks: for
+    models with native categories and missing values; `n_categorical_` tells how many
+    code columns there are). Built on scikit-learn's
     ColumnTransformer and encoders; `feature_names_out_` names the output columns.
     """
 
@@ -284,14 +285,16 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         categorical = found["categorical"]
         if categorical:
             parts += self._categorical_parts(frame, categorical, y)
+        # Models with native categories handle missing numbers themselves, too.
+        native = self.categorical == "ordinal"
         if found["numeric"]:
-            parts.append(("numeric", SimpleImputer(strategy="median", add_indicator=True,
-                                                   keep_empty_features=True),
-                          found["numeric"]))
+            parts.append(("numeric", "passthrough" if native else SimpleImputer(
+                strategy="median", add_indicator=True, keep_empty_features=True),
+                found["numeric"]))
         if found["datetime"]:
-            parts.append(("datetime", make_pipeline(
-                FunctionTransformer(datetime_parts, feature_names_out=datetime_part_names),
-                SimpleImputer(strategy="median", keep_empty_features=True)),
+            dates = FunctionTransformer(datetime_parts, feature_names_out=datetime_part_names)
+            parts.append(("datetime", dates if native else make_pipeline(
+                dates, SimpleImputer(strategy="median", keep_empty_features=True)),
                 found["datetime"]))
         for name in found["text"]:
             parts.append((f"text_{_safe(name)}", text_pipeline(self.random_state), [name]))
