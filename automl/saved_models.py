@@ -62,17 +62,31 @@ def load_model(run_folder: str | Path, family: str, registry: Registry | None = 
 
 def _load_skops(path: Path, plugin_package: str) -> Any:
     import skops.io
-    untrusted = skops.io.get_untrusted_types(file=path)
-    # numpy's dtypes, the engine's table encoder and the family's own types
+    trusted = _trusted(skops.io.get_untrusted_types(file=path), plugin_package, path)
+    return skops.io.load(path, trusted=trusted)
+
+
+def load_skops_bytes(data: bytes, plugin_package: str = "automl") -> Any:
+    """An object skops stored as bytes (a table encoder inside a network's msgpack
+    file), with the same types allowed as for a saved model."""
+    import skops.io
+    trusted = _trusted(skops.io.get_untrusted_types(data=data), plugin_package,
+                       "the saved network's table encoder")
+    return skops.io.loads(data, trusted=trusted)
+
+
+def _trusted(untrusted: list[str], plugin_package: str, where) -> list[str]:
+    """Types to allow: scikit-learn's, the engine's (its table encoder), the family's
+    plugin's and numpy's dtype; any other refuses the file."""
     trusted = [name for name in untrusted
                if name.split(".")[0] in ("sklearn", "automl", plugin_package)
                or name == "numpy.dtype"]
     refused = sorted(set(untrusted) - set(trusted))
     if refused:
         raise AutomlError("the saved model holds types that are not scikit-learn's, the "
-                          "engine's or its plugin's, so it is not loaded", where=path,
+                          "engine's or its plugin's, so it is not loaded", where=where,
                           found=", ".join(refused))
-    return skops.io.load(path, trusted=trusted)
+    return trusted
 
 
 def _plugin_package(registry: Registry, family: str) -> str:

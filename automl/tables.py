@@ -38,6 +38,7 @@ from sklearn.preprocessing import (
     FunctionTransformer,
     OneHotEncoder,
     OrdinalEncoder,
+    QuantileTransformer,
     TargetEncoder,
 )
 
@@ -260,13 +261,19 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     ``"onehot"``, ``"target"``, or ``"ordinal"`` (integer codes in the first columns of
     the output, missing and unseen values as NaN, numbers left with their blanks: for
     models with native categories and missing values; `n_categorical_` tells how many
-    code columns there are). Built on scikit-learn's
+    code columns there are), or ``"embedding"`` (codes likewise first, missing and unseen
+    values as -1, numbers imputed: for networks that learn an embedding per category;
+    `category_counts_` gives each code column's number of categories). `numeric`:
+    ``"impute"``, or ``"quantile"`` (then mapped to a normal distribution by their
+    training quantiles, which tames skewed columns for networks). Built on scikit-learn's
     ColumnTransformer and encoders; `feature_names_out_` names the output columns.
     """
 
-    def __init__(self, categorical: str = "auto", random_state: int = 0):
+    def __init__(self, categorical: str = "auto", random_state: int = 0,
+                 numeric: str = "impute"):
         self.categorical = categorical
         self.random_state = random_state
+        self.numeric = numeric
 
     def fit(self, X, y=None):
         self._fit(X, y)
@@ -288,9 +295,14 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         # Models with native categories handle missing numbers themselves, too.
         native = self.categorical == "ordinal"
         if found["numeric"]:
-            parts.append(("numeric", "passthrough" if native else SimpleImputer(
-                strategy="median", add_indicator=True, keep_empty_features=True),
-                found["numeric"]))
+            imputer = SimpleImputer(strategy="median", add_indicator=True,
+                                    keep_empty_features=True)
+            if self.numeric == "quantile":
+                imputer = make_pipeline(imputer, QuantileTransformer(
+                    n_quantiles=max(2, min(1000, len(frame))),
+                    output_distribution="normal", random_state=self.random_state))
+            parts.append(("numeric", "passthrough" if native else imputer,
+                          found["numeric"]))
         if found["datetime"]:
             dates = FunctionTransformer(datetime_parts, feature_names_out=datetime_part_names)
             parts.append(("datetime", dates if native else make_pipeline(
@@ -303,15 +315,20 @@ class TableEncoder(TransformerMixin, BaseEstimator):
                                               verbose_feature_names_out=True)
         if self.categorical in ("auto", "target") and y is None and categorical:
             raise ValueError("target encoding needs the target: fit(X, y)")
-        return np.asarray(self.transformer_.fit_transform(frame, y), dtype=np.float64)
+        encoded = np.asarray(self.transformer_.fit_transform(frame, y), dtype=np.float64)
+        self.category_counts_ = [len(values) for values in self.transformer_
+                                 .named_transformers_["categorical"][-1].categories_] \
+            if self.n_categorical_ else []
+        return encoded
 
     def _categorical_parts(self, frame: pd.DataFrame, names: list[str], y) -> list:
         text = FunctionTransformer(category_text, feature_names_out="one-to-one")
-        if self.categorical == "ordinal":
+        if self.categorical in ("ordinal", "embedding"):
             self.n_categorical_ = len(names)
+            absent = np.nan if self.categorical == "ordinal" else -1
             return [("categorical", make_pipeline(text, OrdinalEncoder(
-                handle_unknown="use_encoded_value", unknown_value=np.nan,
-                encoded_missing_value=np.nan)), names)]
+                handle_unknown="use_encoded_value", unknown_value=absent,
+                encoded_missing_value=absent)), names)]
         if self.categorical == "onehot":
             few, many = names, []
         elif self.categorical == "target":

@@ -52,7 +52,25 @@ def mlp_space(trial, info) -> dict:
     return {"depth": trial.suggest_int("depth", 1, 6),
             "width": trial.suggest_int("width", 32, 512, log=True),
             "width_factor": trial.suggest_categorical("width_factor", [0.5, 0.75, 1.0]),
+            **(table_space(trial, info) if info.input_kind == "tabular" else {}),
             **training_space(trial, info)}
+
+
+def table_space(trial, info) -> dict:
+    """How an MLP reads a table: the size of each category's learned embedding, numbers
+    as they are or mapped to a normal by their quantiles, numeric embeddings (periodic,
+    as RealMLP and Gorishniy et al. 2022), and class weights on uneven classes."""
+    params = {
+        "embedding_dim": trial.suggest_categorical("embedding_dim", [4, 8, 16]),
+        "numeric_transform": trial.suggest_categorical("numeric_transform",
+                                                       ["impute", "quantile"]),
+        "numeric_embedding": trial.suggest_categorical("numeric_embedding",
+                                                       ["none", "periodic"]),
+    }
+    if info.task_type == "classification" and info.imbalanced:
+        params["class_weight"] = trial.suggest_categorical("class_weight",
+                                                           [None, "balanced"])
+    return params
 
 
 def cnn_space(trial, info) -> dict:
@@ -90,7 +108,13 @@ def fit_together(estimators, X, y, validation_data, epoch_callbacks):
 
 
 def mlp_start(info) -> list[dict]:
-    return [{"depth": 2, "width": 256, "width_factor": 1.0, **TRAINING_START}]
+    start = {"depth": 2, "width": 256, "width_factor": 1.0, **TRAINING_START}
+    if info.input_kind == "tabular":
+        start.update(embedding_dim=8, numeric_transform="quantile",
+                     numeric_embedding="periodic")
+        if info.task_type == "classification" and info.imbalanced:
+            start["class_weight"] = None
+    return [start]
 
 
 def cnn_start(info) -> list[dict]:
@@ -114,7 +138,9 @@ FAMILIES = [
         "mlp", "deep", TASK_TYPES, frozenset({"tabular", "image", "sequence"}), mlp_space,
         builder("mlp"), evaluation="holdout", starting_points=mlp_start,
         population_params=POPULATION_PARAMS, fit_population=fit_together,
-        description="multilayer perceptron on the flattened input (Flax NNX)"),
+        takes_tables=True,
+        description="multilayer perceptron on the flattened input; on tables, learned "
+                    "embeddings of categories and numbers (Flax NNX)"),
     ModelFamily(
         "cnn", "deep", TASK_TYPES, frozenset({"image", "sequence"}), cnn_space,
         builder("cnn"), evaluation="holdout", starting_points=cnn_start,

@@ -29,6 +29,7 @@ from typing import Any
 
 import jax
 import numpy as np
+import pandas as pd
 from automl_plugins.deep import networks
 from automl_plugins.deep.training import (
     PopulationTrainer,
@@ -40,6 +41,8 @@ from automl_plugins.deep.training import (
 from flax import nnx
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
+
+from automl.tables import TableEncoder
 
 NETWORKS = ("mlp", "cnn", "rnn")
 POPULATION_PARAMS = frozenset({"learning_rate", "weight_decay", "dropout", "max_epochs",
@@ -117,7 +120,9 @@ class FlaxEstimator(BaseEstimator):
                  batch_size: int = 128, max_epochs: int = 100, patience: int = 10,
                  schedule: str = "constant", augment: bool = False,
                  validation_fraction: float = 0.1, random_state: int = 0,
-                 device: str = "auto", n_devices: int | None = None):
+                 device: str = "auto", n_devices: int | None = None,
+                 embedding_dim: int = 8, numeric_transform: str = "impute",
+                 numeric_embedding: str = "none", class_weight: str | None = None):
         self.network = network
         self.depth = depth
         self.width = width
@@ -141,6 +146,10 @@ class FlaxEstimator(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.n_devices = n_devices
+        self.embedding_dim = embedding_dim
+        self.numeric_transform = numeric_transform
+        self.numeric_embedding = numeric_embedding
+        self.class_weight = class_weight
 
     # -- building ------------------------------------------------------------------------
 
@@ -155,7 +164,11 @@ class FlaxEstimator(BaseEstimator):
         widths = networks.layer_widths(self.width, self.depth, self.width_factor)
         if self.network == "mlp":
             return networks.MLP(int(np.prod(input_shape)), widths, n_outputs,
-                                self.activation, init=init)
+                                self.activation, init=init,
+                                category_counts=tuple(getattr(self, "category_counts_", ())),
+                                embedding_dim=self.embedding_dim,
+                                periodic=self.numeric_embedding == "periodic"
+                                and hasattr(self, "table_encoder_"))
         if self.network == "cnn":
             if len(input_shape) not in (2, 3):
                 raise ValueError("the CNN takes images (height, width, channels) or "
@@ -203,18 +216,33 @@ class FlaxEstimator(BaseEstimator):
 
     def _prepare(self, X, y, validation_data) -> _Data:
         """Encode, split and standardise the data (setting the fitted attributes that
-        describe it)."""
-        X = np.asarray(X, dtype=np.float32)
+        describe it). A table (DataFrame) is encoded first by a `TableEncoder` fitted on
+        the training rows: category codes for the embeddings, then numbers."""
         targets = self._encode(np.asarray(y), fitting=True)
+        if isinstance(X, pd.DataFrame):
+            if self.network != "mlp":
+                raise ValueError(f"the {self.network.upper()} takes images or sequences, "
+                                 "not tables")
+            self.table_encoder_ = TableEncoder("embedding", self.random_state,
+                                               numeric=self.numeric_transform)
+            X = self.table_encoder_.fit_transform(X, targets).astype(np.float32)
+            self.category_counts_ = list(self.table_encoder_.category_counts_)
+            if validation_data is not None:
+                validation_data = (validation_data[0], validation_data[1],
+                                   self._inputs(validation_data[0]))
+        X = np.asarray(X, dtype=np.float32)
         if validation_data is None:
             X, X_val, targets, y_val = self._validation_split(X, targets)
         else:
-            X_val = np.asarray(validation_data[0], dtype=np.float32)
+            X_val = np.asarray(validation_data[-1], dtype=np.float32)
             y_val = self._encode(np.asarray(validation_data[1]))
-        # Standardise inputs: per feature for tables, per channel for images and sequences.
+        # Standardise inputs: per feature for tables, per channel for images and sequences;
+        # category codes stay codes.
         axes = 0 if X.ndim == 2 else tuple(range(X.ndim - 1))
         self.input_mean_ = X.mean(axis=axes)
         self.input_scale_ = np.where(X.std(axis=axes) > 0, X.std(axis=axes), 1.0)
+        codes = len(getattr(self, "category_counts_", ()))
+        self.input_mean_[:codes], self.input_scale_[:codes] = 0.0, 1.0
         # the caller's own validation array, whose outputs each epoch computes anyway
         given_X_val = validation_data[0] if validation_data is not None else None
         return _Data(self._standardise(X), targets, self._standardise(X_val), y_val,
@@ -238,9 +266,18 @@ class FlaxEstimator(BaseEstimator):
         config = StepConfig(nnx.split(model, nnx.Param, ...)[0], self.optimizer,
                             self.schedule, self._regression,
                             self.augment and data.X.ndim == 4, self.dropout > 0, devices,
-                            fast_compile=self.network != "mlp")
+                            fast_compile=self.network != "mlp",
+                            class_weights=self._class_weights(data.targets))
         self.graphdef_ = config.graphdef
         return model, _Plan(config, batch, len(data.X))
+
+    def _class_weights(self, targets: np.ndarray) -> tuple[float, ...] | None:
+        """Balanced class weights for the loss (n / (classes x count)), or None."""
+        if self.class_weight != "balanced" or self._regression:
+            return None
+        counts = np.bincount(targets, minlength=len(self.classes_)).astype(np.float64)
+        weights = len(targets) / (len(counts) * np.maximum(counts, 1))
+        return tuple(round(float(w), 6) for w in weights)
 
     def _hyper(self, plan: _Plan) -> dict[str, float]:
         """The training hyperparameters that are arguments of the compiled program."""
@@ -298,14 +335,17 @@ class FlaxEstimator(BaseEstimator):
     # -- saving: msgpack holds numbers, strings and arrays only, so loading runs no code --
 
     FITTED = ("input_shape_", "input_mean_", "input_scale_", "n_params_", "device_",
-              "best_epoch_", "classes_", "target_mean_", "target_scale_")
+              "best_epoch_", "classes_", "target_mean_", "target_scale_", "category_counts_")
 
     def to_bytes(self) -> bytes:
         """The fitted estimator as msgpack (`flax.serialization`): its parameters, fitted
-        attributes and network weights."""
+        attributes and network weights; a table encoder as skops bytes inside it."""
+        import skops.io
         from flax import serialization
         fitted = {name: getattr(self, name) for name in self.FITTED if hasattr(self, name)}
         fitted["input_shape_"] = list(self.input_shape_)
+        if hasattr(self, "table_encoder_"):
+            fitted["table_encoder_"] = skops.io.dumps(self.table_encoder_)
         weights = {part: jax.tree.map(np.asarray, nnx.to_pure_dict(getattr(self, part)))
                    for part in ("params_", "rest_")}
         return serialization.msgpack_serialize(
@@ -321,6 +361,10 @@ class FlaxEstimator(BaseEstimator):
         for name, value in saved["fitted"].items():
             setattr(estimator, name, value)
         estimator.input_shape_ = tuple(estimator.input_shape_)
+        if "table_encoder_" in saved["fitted"]:
+            from automl.saved_models import load_skops_bytes
+            estimator.table_encoder_ = load_skops_bytes(saved["fitted"]["table_encoder_"])
+            estimator.category_counts_ = [int(c) for c in estimator.category_counts_]
         n_outputs = 1 if cls._regression else len(estimator.classes_)
         platform = estimator._devices()[0].platform
         model = estimator._build_network(estimator.input_shape_, n_outputs, platform)
@@ -333,11 +377,17 @@ class FlaxEstimator(BaseEstimator):
     def _standardise(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.input_mean_) / self.input_scale_).astype(np.float32)
 
+    def _inputs(self, X) -> np.ndarray:
+        """X as the network's input array: a table through the fitted encoder."""
+        if hasattr(self, "table_encoder_"):
+            return self.table_encoder_.transform(X).astype(np.float32)
+        return np.asarray(X, dtype=np.float32)
+
     def _outputs(self, X) -> np.ndarray:
         known_X, known_outputs = getattr(self, "_known_outputs", (None, None))
         if known_X is not None and known_outputs is not None and X is known_X:
             return known_outputs
-        X = self._standardise(np.asarray(X, dtype=np.float32))
+        X = self._standardise(self._inputs(X))
         return predict_outputs(self.graphdef_, self.params_, self.rest_, X)
 
 
@@ -373,7 +423,8 @@ class FlaxRegressor(RegressorMixin, FlaxEstimator):
         return self._outputs(X)[:, 0] * self.target_scale_ + self.target_mean_
 
 
-DATA_ATTRIBUTES = ("classes_", "target_mean_", "target_scale_", "input_mean_", "input_scale_")
+DATA_ATTRIBUTES = ("classes_", "target_mean_", "target_scale_", "input_mean_", "input_scale_",
+                   "table_encoder_", "category_counts_")
 
 
 def fit_population(estimators: Sequence[FlaxEstimator], X, y, validation_data=None,

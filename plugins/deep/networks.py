@@ -120,11 +120,64 @@ def layer_widths(width: int, depth: int, factor: float, *, low: int = 4,
     return [int(min(high, max(low, round(width * factor ** i)))) for i in range(depth)]
 
 
+class TableInputs(nnx.Module):
+    """The input layer of an MLP on a table: a learned embedding of each categorical
+    column (its integer codes come first in x, -1 for missing or unseen) and, with
+    `periodic`, numeric embeddings (Gorishniy et al., 2022; RealMLP's PBLD): each number
+    x becomes [sin, cos](2 pi c x) for learned frequencies c, then a per-column dense
+    layer with ReLU. Without it, numbers go in as they are."""
+
+    def __init__(self, category_counts: Sequence[int], n_numeric: int,
+                 embedding_dim: int, periodic: bool, *, init: HostInit,
+                 frequencies: int = 8, numeric_dim: int = 8):
+        self.n_codes = len(category_counts)
+        # one extra row per column for missing or unseen categories (code -1)
+        self.embeddings = nnx.List([
+            nnx.Param(init._truncated_normal((count + 1, embedding_dim), 1.0))
+            for count in category_counts])
+        self.periodic = periodic and n_numeric > 0
+        if self.periodic:
+            self.frequencies = nnx.Param(jnp.asarray(
+                init.generator.normal(0.0, 1.0, (n_numeric, frequencies)), jnp.float32))
+            self.numeric_kernel = nnx.Param(init._truncated_normal(
+                (n_numeric, 2 * frequencies, numeric_dim), math.sqrt(1 / (2 * frequencies))))
+            self.numeric_bias = nnx.Param(init.zeros(None, (n_numeric, numeric_dim)))
+        self.n_outputs = (len(category_counts) * embedding_dim
+                          + n_numeric * (numeric_dim if self.periodic else 1))
+
+    def __call__(self, x):
+        codes, numbers = x[:, :self.n_codes], x[:, self.n_codes:]
+        parts = []
+        if self.periodic:
+            angles = 2 * jnp.pi * numbers[..., None] * self.frequencies[...]
+            waves = jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
+            embedded = jnp.einsum("bnk,nkd->bnd", waves, self.numeric_kernel[...])
+            parts.append(jax.nn.relu(embedded + self.numeric_bias[...]).reshape(
+                x.shape[0], -1))
+        else:
+            parts.append(numbers)
+        for column, table in enumerate(self.embeddings):
+            # one-hot times the table, not a gather: its gradient is one matrix product
+            index = codes[:, column].astype(jnp.int32) + 1
+            one_hot = jax.nn.one_hot(index, table.shape[0], dtype=x.dtype)
+            parts.append(one_hot @ table[...])
+        return jnp.concatenate(parts, axis=-1)
+
+
 class MLP(nnx.Module):
-    """Dense layers on the flattened input: [dense, activation, dropout] x depth, output."""
+    """Dense layers on the flattened input: [dense, activation, dropout] x depth, output.
+    On a table with categorical columns or numeric embeddings, `TableInputs` comes first
+    (`category_counts`, `embedding_dim`, `periodic`)."""
 
     def __init__(self, n_inputs: int, widths: Sequence[int], n_outputs: int,
-                 activation: str, *, init: HostInit):
+                 activation: str, *, init: HostInit, category_counts: Sequence[int] = (),
+                 embedding_dim: int = 8, periodic: bool = False):
+        table = None  # assigned once: NNX keeps an attribute first set to None static
+        if category_counts or periodic:
+            table = TableInputs(category_counts, n_inputs - len(category_counts),
+                                embedding_dim, periodic, init=init)
+            n_inputs = table.n_outputs
+        self.table = table
         sizes = [n_inputs, *widths]
         self.hidden = nnx.List([init.linear(a, b) for a, b in pairwise(sizes)])
         self.output = init.linear(sizes[-1], n_outputs)
@@ -132,6 +185,8 @@ class MLP(nnx.Module):
 
     def __call__(self, x, train: bool, rate, seed):
         x = x.reshape(x.shape[0], -1)
+        if self.table is not None:
+            x = self.table(x)
         for i, layer in enumerate(self.hidden):
             x = dropout(ACTIVATIONS[self.activation](layer(x)), rate, mix(seed, i), train)
         return self.output(x)

@@ -62,6 +62,8 @@ class StepConfig:
     devices: tuple
     fast_compile: bool = False
     """Compile with `FAST_COMPILE`: for networks of many small kernels (CNNs, RNNs)."""
+    class_weights: tuple[float, ...] | None = None
+    """Weights of the classes in the loss (None: every row counts the same)."""
 
 
 def make_optimizer(name: str) -> optax.GradientTransformation:
@@ -99,13 +101,17 @@ def random_shift(images, seed, max_shift: int = 1):
     return jax.vmap(crop)(padded, offsets)
 
 
-def loss_of(outputs, targets, regression: bool):
+def loss_of(outputs, targets, regression: bool, class_weights=None):
     if regression:
         return jnp.mean((outputs[:, 0] - targets) ** 2)
     # one-hot, not integer-label indexing: its gradient was three scatter-adds, each a
     # kernel to compile
     one_hot = jax.nn.one_hot(targets, outputs.shape[-1], dtype=outputs.dtype)
-    return optax.softmax_cross_entropy(outputs, one_hot).mean()
+    losses = optax.softmax_cross_entropy(outputs, one_hot)
+    if class_weights is None:
+        return losses.mean()
+    weights = one_hot @ jnp.asarray(class_weights, outputs.dtype)
+    return (weights * losses).sum() / weights.sum()
 
 
 @dataclass(frozen=True)
@@ -174,7 +180,7 @@ def _train_step(config: StepConfig, layout: PackedLayout):
             rate = hyper["dropout"] if config.dropout else None
             outputs = model(xb, True, rate, mix(step_seed, 2))
             _, _, new_rest = nnx.split(model, nnx.Param, ...)
-            return loss_of(outputs, yb, config.regression), new_rest
+            return loss_of(outputs, yb, config.regression, config.class_weights), new_rest
 
         (loss, new_rest), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             layout.unpack(packed), rest)
