@@ -20,7 +20,7 @@ from automl.errors import AutomlError
 from automl.plugins import TRACE_VARIABLE, build_registry
 from automl.progress import Progress
 
-COMMANDS = ("run", "plugins", "report")
+COMMANDS = ("run", "plugins", "report", "predict")
 DESCRIPTION = """\
 Classical machine learning or deep learning, and which model, for your data?
 
@@ -34,6 +34,7 @@ examples:
   python -m automl tasks/images.toml --storage sqlite:///study.db
   python -m automl tasks/images.toml --jobs 2   two worker processes on one study
   python -m automl plugins                      list plugins and what they register
+  python -m automl predict reports/titanic new.csv --out predictions.csv
 
 Running the same task again resumes: finished trials are reused, not repeated.
 Task file keys: docs/task-file.md.
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m automl", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"automl {automl.__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{run,plugins,report}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,plugins,report,predict}")
     run = commands.add_parser("run", help="run a task file (the default command)",
                               description="Run a task file: search, refit, report.")
     run.add_argument("task", help="path of the task file (TOML)")
@@ -74,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="rebuild a run's HTML report from its output folder",
         description="Rebuild index.html from the tables a run wrote, training nothing.")
     report.add_argument("folder", help="the run's output folder, e.g. reports/digits")
+    predict = commands.add_parser(
+        "predict", help="predict new rows of a table with a run's saved model",
+        description="Apply a run's saved model (the winner by default), with its "
+        "preprocessing, to new rows; write them with a prediction column (and class "
+        "probabilities).")
+    predict.add_argument("folder", help="the run's output folder, e.g. reports/titanic")
+    predict.add_argument("rows", help="CSV or Parquet file of new rows, with the training "
+                         "table's columns (the target may be absent)")
+    predict.add_argument("--family", help="the family whose model predicts (default: the "
+                         "leaderboard's first)")
+    predict.add_argument("--out", metavar="FILE",
+                         help="where to write the predictions (default: predictions.csv)")
     return parser
 
 
@@ -89,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             return run(args)
         if args.command == "report":
             return rebuild_report(args.folder)
+        if args.command == "predict":
+            from automl.predict import main as predict
+            return predict(args.folder, args.rows, args.family, args.out)
         build_parser().print_help()
         return 0
     except AutomlError as error:

@@ -98,6 +98,8 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     progress.message(f"dataset {info.name}: {info.n_train} train / {info.n_test} test "
                      f"samples, {info.input_kind} {info.input_shape}, {info.task_type}"
                      + (f", {info.n_classes} classes" if info.n_classes else ""))
+    for line in describe_columns(info):
+        progress.message(line)
     metric, report_metrics = choose_metrics(task, registry, info)
     families = choose_families(task, registry, info)
     platform = choose_platform(task, device, families)
@@ -157,6 +159,24 @@ def load_dataset(task: Task, registry: Registry) -> Dataset:
     return prepare_dataset(raw, name=task.dataset_loader or Path(raw.source).name,
                            task_type=task.task_type, test_size=task.test_size,
                            seed=task.seed)
+
+
+def describe_columns(info: DatasetInfo) -> list[str]:
+    """What the user should see of a table before the search: each column's inferred
+    type (grouped), the columns left out and why, and the loader's notes."""
+    lines = [f"note: {note}" for note in info.notes]
+    if info.columns is None:
+        return lines
+    by_type: dict[str, list[str]] = {}
+    for column in info.columns:
+        by_type.setdefault(column.type, []).append(column.name)
+    lines.append("columns: " + "; ".join(
+        f"{kind} {', '.join(names[:8])}{' ...' if len(names) > 8 else ''}"
+        for kind, names in by_type.items() if kind not in ("identifier", "constant",
+                                                           "ignored")))
+    lines += [f"left out {column.name!r}: {column.type}, {column.note or 'ignored'}"
+              for column in info.columns if not column.used]
+    return lines
 
 
 def choose_metrics(task: Task, registry: Registry,
@@ -384,7 +404,11 @@ def run_summary(task: Task, info: DatasetInfo, metric: Metric, report_metrics: l
         "dataset": {"name": info.name, "input_kind": info.input_kind,
                     "input_shape": list(info.input_shape), "task_type": info.task_type,
                     "class_names": list(info.class_names or []), "n_train": info.n_train,
-                    "n_test": info.n_test},
+                    "n_test": info.n_test, "target": task.dataset_options.get("target"),
+                    "columns": ([column.to_dict() for column in info.columns]
+                                if info.columns is not None else None),
+                    "notes": list(info.notes),
+                    "class_counts": list(info.class_counts or [])},
         "jax_devices": (describe_devices(jax_platform)
                         if any(f.kind == "deep" for f in families) else "not used"),
         "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),

@@ -1,0 +1,109 @@
+"""Predictions on new rows: ``python -m automl predict RUN_FOLDER new.csv``.
+
+A run's folder holds everything a prediction needs: `run.json` (the table's columns and
+types, the classes, the target) and each family's saved model with its preprocessing
+inside (`automl.saved_models`). New rows are read as the training file was
+(`automl.table_files.read_table`), checked against the training columns, typed the same
+way, and given to the model; unseen categories and missing values are handled as in
+training, by the fitted encoders.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from automl.errors import AutomlError, DataError, did_you_mean
+from automl.metrics import predict_proba
+from automl.saved_models import load_model
+from automl.table_files import read_table
+from automl.tables import Column, typed_frame
+
+
+def read_run(folder: Path) -> dict:
+    """A run's `run.json`, or an error saying the folder is not a run's."""
+    path = folder / "run.json"
+    if not path.exists():
+        raise AutomlError("not a run's output folder (no run.json)", where=folder,
+                          hint="give the folder a run wrote, e.g. reports/<task name>")
+    return json.loads(path.read_text())
+
+
+def winner(folder: Path, metric: str) -> str:
+    """The family ranked first on the run's leaderboard (that has a test score)."""
+    board = pd.read_csv(folder / "leaderboard.csv")
+    scored = board[board[f"test_{metric}"].notna()]
+    if scored.empty:
+        raise AutomlError("no family of this run has a model", where=folder)
+    return str(scored.iloc[0]["family"])
+
+
+def check_columns(frame: pd.DataFrame, columns: list[Column], target: str | None,
+                  where: Path) -> list[str]:
+    """The training columns the new rows lack raise an error naming them; the extra
+    columns they have are returned (they are ignored)."""
+    used = [column.name for column in columns if column.used]
+    names = [str(name) for name in frame.columns]
+    missing = [name for name in used if name not in names]
+    if missing:
+        hint = did_you_mean(missing[0], [n for n in names if n not in used])
+        raise DataError(f"the new rows lack column{'s' if len(missing) > 1 else ''} "
+                        + ", ".join(repr(m) for m in missing), where=where,
+                        expected="every column the model was trained on: " + ", ".join(used),
+                        hint=hint)
+    known = {column.name for column in columns} | ({target} if target else set())
+    return [name for name in names if name not in known]
+
+
+def predict_rows(folder: str | Path, rows_path: str | Path, family: str | None = None
+                 ) -> tuple[pd.DataFrame, str, list[str]]:
+    """The new rows with a ``prediction`` column (and ``proba_<class>`` columns for
+    classifiers that give probabilities), the family that predicted, and the extra
+    columns that were ignored."""
+    folder, rows_path = Path(folder), Path(rows_path)
+    run = read_run(folder)
+    dataset = run["dataset"]
+    if dataset.get("columns") is None:
+        raise AutomlError("predict takes tables; this run was trained on "
+                          f"{dataset['input_kind']} data", where=folder)
+    if not rows_path.exists():
+        raise DataError("file of new rows not found", where=rows_path)
+    family = family or winner(folder, run["metric"])
+    model = load_model(folder, family)
+    columns = [Column(**column) for column in dataset["columns"]]
+    frame = read_table(rows_path)
+    frame.columns = [str(name) for name in frame.columns]
+    extra = check_columns(frame, columns, dataset.get("target"), rows_path)
+    features = typed_frame(frame, columns)
+    out = frame.copy()
+    predicted = np.asarray(model.predict(features))
+    classes = dataset["class_names"]
+    if dataset["task_type"] == "classification":
+        out["prediction"] = [classes[int(i)] for i in predicted]
+        proba = predict_proba(model, features, len(classes))
+        if proba is not None:
+            for index, name in enumerate(classes):
+                out[f"proba_{name}"] = proba[:, index]
+    else:
+        out["prediction"] = predicted
+    return out, family, extra
+
+
+def main(folder: str, rows: str, family: str | None, out: str | None) -> int:
+    """The ``predict`` command: write the predictions and say where."""
+    predictions, family, extra = predict_rows(folder, rows, family)
+    if extra:
+        print(f"warning: ignoring columns the model was not trained on: {', '.join(extra)}",
+              file=sys.stderr)
+    path = Path(out or "predictions.csv")
+    try:
+        predictions.to_csv(path, index=False)
+    except OSError as error:
+        raise AutomlError(f"cannot write the predictions ({error.strerror})",
+                          where=path, key="--out") from None
+    print(f"{len(predictions)} predictions by {family}: {path}")
+    return 0
