@@ -121,6 +121,7 @@ def render(record: RunRecord, figures: Figures, extra_sections: list[str] = ()) 
         f"Deep families ran on {escape(run['jax_devices'])}. Run "
         f"{escape(run['started'])}, {run['wall_s']:.0f} s.</p>",
         f'<p class="verdict">{escape(verdict(record))}</p>',
+        data_section(record),
         "<h2>Leaderboard</h2>",
         '<p class="muted">Sorted by test score; click a column to sort. CV columns are the '
         "search objective on the training split; test columns score the best parameters, "
@@ -218,6 +219,72 @@ def cost_charts(figures: Figures, board: pd.DataFrame, metric: str, direction: s
     return '<div class="charts">' + "".join(charts) + "</div>"
 
 
+TREATMENTS = {
+    "numeric": "classical: median-imputed, with a missing indicator; GBMs: as is, blanks "
+               "included; MLP: imputed, standardised or quantile-mapped, optionally "
+               "embedded",
+    "boolean": "as a 0/1 number (as numeric)",
+    "categorical": "classical: one-hot (up to 10 values) or target-encoded; GBMs: native "
+                   "categories; MLP: a learned embedding",
+    "datetime": "split into year, month, day, weekday, day of year and hour",
+    "text": "TF-IDF of words and word pairs, reduced to 20 SVD components",
+}
+MINORITY_SHARE = 0.2
+"""Below this share of the rarest class, accuracy says little: the verdict says so."""
+
+
+def data_section(record: RunRecord) -> str:
+    """The data as the engine read it: notes, each column's type, missing share, distinct
+    values and treatment (tables), the class balance, and the per-class recall of the
+    compared families."""
+    data = record.run["dataset"]
+    parts = ["<h2>Data</h2>"]
+    parts += [f"<p>Note: {escape(note)}.</p>" for note in data.get("notes") or []]
+    if data.get("columns"):
+        rows = [{"column": c["name"], "type": c["type"],
+                 "missing": f"{c['missing_share']:.1%}", "distinct": c["distinct"],
+                 "what the families do with it": TREATMENTS.get(c["type"], c["note"])
+                 if c["type"] in TREATMENTS else c["note"] or "left out"}
+                for c in data["columns"]]
+        parts.append(table(pd.DataFrame(rows)))
+    counts = data.get("class_counts") or []
+    if counts:
+        total = sum(counts)
+        balance = pd.DataFrame({"class": data["class_names"], "training rows": counts,
+                                "share": [f"{c / total:.1%}" for c in counts]})
+        for family in record.run["compared"][0] if record.run["compared"] else ():
+            recall = class_recall(record.tables["predictions"], family,
+                                  len(data["class_names"]))
+            if recall is not None:
+                balance[f"test recall of {family}"] = [f"{r:.3f}" for r in recall]
+        parts += ["<p><b>Class balance</b> (training split), with each compared family's "
+                  "recall per class on the test split:</p>", table(balance)]
+    return "\n".join(parts) if len(parts) > 1 else ""
+
+
+def class_recall(predictions: pd.DataFrame, family: str, n_classes: int):
+    """The share of each class's test rows that `family` predicted right."""
+    if family not in predictions:
+        return None
+    truth, predicted = predictions["y_true"].astype(int), predictions[family].astype(int)
+    return [float((predicted[truth == c] == c).mean()) if (truth == c).any() else np.nan
+            for c in range(n_classes)]
+
+
+def imbalance_warning(record: RunRecord) -> str:
+    """A sentence when accuracy is optimised on classes with a rare one."""
+    counts = record.run["dataset"].get("class_counts") or []
+    if record.run["metric"] != "accuracy" or not counts:
+        return ""
+    share = min(counts) / sum(counts)
+    if share >= MINORITY_SHARE:
+        return ""
+    rarest = record.run["dataset"]["class_names"][int(np.argmin(counts))]
+    return (f" The rarest class ({rarest}) is {share:.1%} of the training rows, so "
+            "accuracy rewards predicting the common classes: balanced_accuracy "
+            "([metrics] optimize = \"balanced_accuracy\") is the better choice here.")
+
+
 def verdict(record: RunRecord) -> str:
     """One paragraph from the numbers: who won, by how much, whether it is real, at what
     cost."""
@@ -255,7 +322,7 @@ def verdict(record: RunRecord) -> str:
                  f"the difference ({first['difference']:+.4f}) is "
                  f"{'statistically significant' if real else 'not statistically significant'}"
                  f" (paired t-test p = {first['p_value']:.3g}).")
-    return text
+    return text + imbalance_warning(record)
 
 
 def significance(record: RunRecord, figures: Figures) -> str:
