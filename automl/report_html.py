@@ -252,14 +252,21 @@ def data_section(record: RunRecord) -> str:
         total = sum(counts)
         balance = pd.DataFrame({"class": data["class_names"], "training rows": counts,
                                 "share": [f"{c / total:.1%}" for c in counts]})
-        for family in record.run["compared"][0] if record.run["compared"] else ():
+        for family in best_of_each_kind(record):
             recall = class_recall(record.tables["predictions"], family,
                                   len(data["class_names"]))
             if recall is not None:
                 balance[f"test recall of {family}"] = [f"{r:.3f}" for r in recall]
-        parts += ["<p><b>Class balance</b> (training split), with each compared family's "
-                  "recall per class on the test split:</p>", table(balance)]
+        parts += ["<p><b>Class balance</b> (training split), with the per-class recall on "
+                  "the test split of the best classical and the best deep family:</p>",
+                  table(balance)]
     return "\n".join(parts) if len(parts) > 1 else ""
+
+
+def best_of_each_kind(record: RunRecord) -> list[str]:
+    """The best-scored classical family and the best-scored deep one (those present)."""
+    board = record.leaderboard.dropna(subset=[f"test_{record.run['metric']}"])
+    return [rows.iloc[0]["family"] for _, rows in board.groupby("kind", sort=False)]
 
 
 def class_recall(predictions: pd.DataFrame, family: str, n_classes: int):

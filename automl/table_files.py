@@ -53,7 +53,7 @@ def _head(path: Path) -> str:
     except UnicodeDecodeError as error:
         if error.start > len(raw) - 4:  # a character cut at the end of the sample
             return raw[:error.start].decode("utf-8")
-        raise DataError(f"the file is not UTF-8 text (byte {error.start}: "
+        raise DataError(f"cannot read the file: it is not UTF-8 text (byte {error.start}: "
                         f"{raw[error.start:error.start + 1]!r})", where=path,
                         hint="save it as UTF-8 CSV") from None
 

@@ -21,11 +21,13 @@ from benchmarks import (
     quality,
     scaling,
     table,
+    tabular,
     throughput,
 )
 
 SECTIONS = {"throughput": throughput, "compile": compile_share, "overhead": overhead,
-            "quality": quality, "scaling": scaling, "population": population}
+            "quality": quality, "scaling": scaling, "population": population,
+            "tabular": tabular}
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Settings:
     scaling_families: list[str] = field(default_factory=lambda: [
         "logistic_regression", "linear_svm", "rbf_svm", "knn", "naive_bayes"])
     population_sizes: list[int] = field(default_factory=lambda: [4])
+    tabular_budgets: list[float] = field(default_factory=lambda: [60.0, 120.0])
+    tabular_tables: int = len(tabular.TABLES)
     environment: dict = field(default_factory=lambda: dict(os.environ))
     worker_overrides: dict = field(default_factory=dict)
 
@@ -49,7 +53,7 @@ class Settings:
     def quick(cls) -> Settings:
         return cls(repeats=1, compile_trials=4, overhead_trials=20,
                    budgets=[5.0, 10.0], repeat_budget=5.0, scaling_families=["naive_bayes"],
-                   population_sizes=[2])
+                   population_sizes=[2], tabular_budgets=[15.0], tabular_tables=1)
 
 
 def summary(rows: list[table.Row]) -> list[str]:
@@ -79,6 +83,14 @@ def summary(rows: list[table.Row]) -> list[str]:
     for row in value(population.SECTION, "together / one by one"):
         lines.append(f"- population of {row.what}: trained together {row.value:.2f}x the "
                      "throughput of one by one (no target; vmap is for accelerators)")
+    for row in value(tabular.SECTION, "engine"):
+        other = value(tabular.SECTION, "AutoGluon", row.what)
+        if other:
+            better = (row.value >= other[0].value if row.unit == "accuracy"
+                      else row.value <= other[0].value)
+            lines.append(f"- {row.what}: engine {row.value:.4f}, AutoGluon "
+                         f"{other[0].value:.4f} ({row.unit}): "
+                         + ("engine at least as good" if better else "AutoGluon better"))
     for row in value(quality.SECTION, "engine, same seed again"):
         lines.append(f"- {row.what}, same seed twice: {row.note.split(';')[0]}")
     return lines
