@@ -209,10 +209,12 @@ def _table(frame: pd.DataFrame, columns: Sequence[Column], where: str,
                         hint="name the columns to use with [dataset] numeric = [...] or "
                         "categorical = [...]")
     typed = typed_frame(frame, columns)
-    numbers = typed.select_dtypes("number")
-    infinite = np.isinf(numbers.to_numpy()).sum() if len(numbers.columns) else 0
-    if infinite:
-        raise DataError(f"{label} has {int(infinite)} infinite values", where=where,
+    numbers = typed.select_dtypes("number").to_numpy()
+    infinite = np.isinf(numbers) if numbers.size else np.zeros((0, 0), bool)
+    if infinite.any():
+        row = int(np.nonzero(infinite.any(axis=1))[0][0])
+        raise DataError(f"{label} has {int(infinite.sum())} infinite values (first in row "
+                        f"{row})", where=where,
                         hint="replace them with blanks (missing values are allowed)")
     return typed
 

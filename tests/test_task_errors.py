@@ -125,11 +125,16 @@ def test_more_folds_than_the_rarest_class(write_task, tmp_path, capsys):
                        "expected at most 3 folds", "found 5")
 
 
-def test_nan_features_are_rejected(write_task, tmp_path, capsys):
-    (tmp_path / "data.csv").write_text("a,b,label\n1,,x\n3,4,y\n5,6,x\n7,8,y\n")
-    path = write_task('[dataset]\npath = "data.csv"\ntarget = "label"\n')
-    assert_clear_error(path, capsys, "missing or infinite values",
-                       where=tmp_path / "data.csv")
+def test_blank_features_are_taken(write_task, tmp_path, registry):
+    """Blanks are allowed in any feature column (the families' encoders impute them);
+    an infinite value is still an error."""
+    from automl.run import load_dataset
+    from automl.task import load_task
+    (tmp_path / "data.csv").write_text("a,b,label\n1,,x\n3,4,y\n5,6,x\n7,8,y\n9,1,y\n")
+    path = write_task('[dataset]\npath = "data.csv"\ntarget = "label"\ntest_size = 0.4\n')
+    data = load_dataset(load_task(path), registry)
+    blanks = data.train.X["b"].isna().sum() + data.test.X["b"].isna().sum()
+    assert blanks == 1 and list(data.train.X.columns) == ["a", "b"]
 
 
 def test_a_target_with_one_class_is_rejected(write_task, tmp_path, capsys):

@@ -216,26 +216,14 @@ class FlaxEstimator(BaseEstimator):
 
     def _prepare(self, X, y, validation_data) -> _Data:
         """Encode, split and standardise the data (setting the fitted attributes that
-        describe it). A table (DataFrame) is encoded first by a `TableEncoder` fitted on
-        the training rows: category codes for the embeddings, then numbers."""
+        describe it)."""
         targets = self._encode(np.asarray(y), fitting=True)
-        if isinstance(X, pd.DataFrame):
-            if self.network != "mlp":
-                raise ValueError(f"the {self.network.upper()} takes images or sequences, "
-                                 "not tables")
-            self.table_encoder_ = TableEncoder("embedding", self.random_state,
-                                               numeric=self.numeric_transform)
-            X = self.table_encoder_.fit_transform(X, targets).astype(np.float32)
-            self.category_counts_ = list(self.table_encoder_.category_counts_)
-            if validation_data is not None:
-                validation_data = (validation_data[0], validation_data[1],
-                                   self._inputs(validation_data[0]))
-        X = np.asarray(X, dtype=np.float32)
-        if validation_data is None:
+        if validation_data is None:  # rows of an array or a table
             X, X_val, targets, y_val = self._validation_split(X, targets)
         else:
-            X_val = np.asarray(validation_data[-1], dtype=np.float32)
-            y_val = self._encode(np.asarray(validation_data[1]))
+            X_val, y_val = validation_data[0], self._encode(np.asarray(validation_data[1]))
+        X = self._fit_inputs(X, targets)  # a table's encoder sees the fitting rows only
+        X_val = self._inputs(X_val)
         # Standardise inputs: per feature for tables, per channel for images and sequences;
         # category codes stay codes.
         axes = 0 if X.ndim == 2 else tuple(range(X.ndim - 1))
@@ -270,6 +258,22 @@ class FlaxEstimator(BaseEstimator):
                             class_weights=self._class_weights(data.targets))
         self.graphdef_ = config.graphdef
         return model, _Plan(config, batch, len(data.X))
+
+    def _fit_inputs(self, X, targets: np.ndarray) -> np.ndarray:
+        """X as the network's input array; a table (DataFrame) through a `TableEncoder`
+        fitted here, on the training rows: category codes first, for the embeddings."""
+        for name in ("table_encoder_", "category_counts_"):  # from an earlier fit
+            self.__dict__.pop(name, None)
+        if not isinstance(X, pd.DataFrame):
+            return np.asarray(X, dtype=np.float32)
+        if self.network != "mlp":
+            raise ValueError(f"the {self.network.upper()} takes images or sequences, not "
+                             "tables")
+        self.table_encoder_ = TableEncoder("embedding", self.random_state,
+                                           numeric=self.numeric_transform)
+        encoded = self.table_encoder_.fit_transform(X, targets)
+        self.category_counts_ = list(self.table_encoder_.category_counts_)
+        return encoded.astype(np.float32)
 
     def _class_weights(self, targets: np.ndarray) -> tuple[float, ...] | None:
         """Balanced class weights for the loss (n / (classes x count)), or None."""
@@ -314,7 +318,7 @@ class FlaxEstimator(BaseEstimator):
         samples = self.n_epochs_ * plan.steps_per_epoch * plan.batch
         self.samples_per_second_ = samples / max(self.train_seconds_, 1e-9)
 
-    def _validation_split(self, X: np.ndarray, targets: np.ndarray):
+    def _validation_split(self, X, targets: np.ndarray):
         """Set `validation_fraction` of the data aside for early stopping, stratified when
         every class can appear on both sides (tiny data, as in learning curves, may not
         allow it)."""
@@ -378,7 +382,8 @@ class FlaxEstimator(BaseEstimator):
         return ((X - self.input_mean_) / self.input_scale_).astype(np.float32)
 
     def _inputs(self, X) -> np.ndarray:
-        """X as the network's input array: a table through the fitted encoder."""
+        """X as the network's input array: a table through the encoder fitted on the
+        training rows."""
         if hasattr(self, "table_encoder_"):
             return self.table_encoder_.transform(X).astype(np.float32)
         return np.asarray(X, dtype=np.float32)
