@@ -199,7 +199,7 @@ def roles(frame: pd.DataFrame) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {"numeric": [], "categorical": [], "datetime": [],
                                    "text": []}
     for name, dtype in frame.dtypes.items():
-        if isinstance(dtype, pd.CategoricalDtype) or dtype == object:
+        if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype):
             found["categorical"].append(name)
         elif pd.api.types.is_datetime64_any_dtype(dtype):
             found["datetime"].append(name)

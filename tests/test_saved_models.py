@@ -38,7 +38,7 @@ def test_a_saved_model_with_foreign_types_is_refused(digits_run, registry, tmp_p
     with pytest.raises(AutomlError) as caught:
         load_model(folder, "knn", registry)
     message = caught.value.message()
-    assert "holds types that are not scikit-learn's or its plugin's" in message
+    assert "holds types that are not scikit-learn's, the engine's or its plugin's" in message
     assert "test_saved_models.Sneaky" in message
 
 

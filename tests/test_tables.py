@@ -133,7 +133,7 @@ def fitted_categories(family: str, estimator) -> list:
     else:
         encoder = estimator.encoder_
     transformer = encoder.transformer_
-    for name, fitted, columns in transformer.transformers_:
+    for _, fitted, columns in transformer.transformers_:
         if "island" in columns:
             categories = fitted[-1].categories_
             return list(categories[list(columns).index("island")])
@@ -235,3 +235,19 @@ def test_ragged_rows_keep_a_clear_error(write_task, tmp_path):
     result = run_cli(str(path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{tmp_path / 'ragged.csv'}: cannot read the file (ParserError" in result.stderr
+
+
+def test_the_verdict_names_balanced_accuracy_for_a_rare_class():
+    from types import SimpleNamespace
+
+    from automl.report_html import imbalance_warning
+    run = {"metric": "accuracy", "dataset": {"class_counts": [7730, 270],
+                                             "class_names": ["No", "Yes"]}}
+    warning = imbalance_warning(SimpleNamespace(run=run))
+    assert "The rarest class (Yes) is 3.4% of the training rows" in warning
+    assert 'optimize = "balanced_accuracy"' in warning
+    run["metric"] = "balanced_accuracy"
+    assert imbalance_warning(SimpleNamespace(run=run)) == ""
+    run.update(metric="accuracy", dataset={"class_counts": [60, 40],
+                                           "class_names": ["a", "b"]})
+    assert imbalance_warning(SimpleNamespace(run=run)) == ""
