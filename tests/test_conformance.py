@@ -8,7 +8,7 @@ from automl.plugins import build_registry
 from automl.testing import check_family, parametrize_with_checks, tiny_data
 
 BUILT_IN = [entry.item for entry in build_registry(on_problem=lambda problem: None)
-            .models.values() if entry.plugin in ("sklearn", "flax")]
+            .models.values() if entry.plugin in ("sklearn", "boosting", "flax")]
 
 
 @parametrize_with_checks(BUILT_IN)
@@ -17,8 +17,11 @@ def test_built_in_family_conforms(family, check):
 
 
 def test_the_kit_covers_every_built_in_family():
-    assert len(BUILT_IN) == 12
-    assert {"mlp", "cnn", "rnn", "random_forest"} <= {family.name for family in BUILT_IN}
+    import importlib.util
+    catboost = importlib.util.find_spec("catboost") is not None  # the extra
+    assert len(BUILT_IN) == 14 + catboost
+    assert {"mlp", "cnn", "rnn", "random_forest", "lightgbm", "xgboost"} <= {
+        family.name for family in BUILT_IN}
 
 
 class Careless:

@@ -48,7 +48,7 @@ def test_diabetes_is_a_regression_task(registry):
 
 
 def test_csv_with_text_labels(registry, tmp_path):
-    frame = pd.DataFrame({"x1": range(30), "x2": np.linspace(0, 1, 30),
+    frame = pd.DataFrame({"x1": np.arange(30) % 7, "x2": np.linspace(0, 1, 30),
                           "kind": ["cat", "dog", "emu"] * 10})
     frame.to_csv(tmp_path / "animals.csv", index=False)
     raw = load(registry, "csv", path=str(tmp_path / "animals.csv"), target="kind")
@@ -65,11 +65,13 @@ def test_parquet_file(registry, tmp_path):
     assert raw.X.shape == (20, 1)
 
 
-def test_csv_text_features_are_refused_with_their_names(registry, tmp_path):
-    pd.DataFrame({"colour": ["red", "blue"] * 5, "y": [0, 1] * 5}).to_csv(
+def test_csv_string_features_are_categories(registry, tmp_path):
+    pd.DataFrame({"colour": ["red", "blue", None] * 5, "y": [0, 1, 1] * 5}).to_csv(
         tmp_path / "c.csv", index=False)
-    with pytest.raises(DataError, match="text in colour"):
-        load(registry, "csv", path=str(tmp_path / "c.csv"), target="y")
+    raw = load(registry, "csv", path=str(tmp_path / "c.csv"), target="y")
+    assert [(c.name, c.type) for c in raw.columns] == [("colour", "categorical")]
+    dataset = prepare_dataset(raw, name="c", task_type=None, test_size=0.4, seed=0)
+    assert isinstance(dataset.train.X["colour"].dtype, pd.CategoricalDtype)
 
 
 def test_npz_with_its_own_test_split(registry, tmp_path):

@@ -50,6 +50,9 @@ POPULATION_PARAMS = frozenset({"learning_rate", "weight_decay", "dropout", "max_
 """What members of a population may differ in: arguments of the compiled program, or
 bookkeeping on the host. Everything else (the architecture, optimiser, schedule, batch
 size, seed) they share."""
+MIN_VALIDATION_ROWS = 100
+"""Rows set aside for early stopping when no validation data is given, where the data
+has five times as many (see `FlaxEstimator._validation_split`)."""
 
 
 @dataclass(frozen=True)
@@ -319,10 +322,14 @@ class FlaxEstimator(BaseEstimator):
         self.samples_per_second_ = samples / max(self.train_seconds_, 1e-9)
 
     def _validation_split(self, X, targets: np.ndarray):
-        """Set `validation_fraction` of the data aside for early stopping, stratified when
+        """Set `validation_fraction` of the data aside for early stopping (but up to
+        `MIN_VALIDATION_ROWS`, at most a fifth of the rows: early stopping on a few dozen
+        rows stops at noise; on the penguins table 27 rows kept epoch 0 and the refit
+        scored 0.54 on test, 55 rows kept epoch 24 and it scored 0.97), stratified when
         every class can appear on both sides (tiny data, as in learning curves, may not
         allow it)."""
-        n_val = max(1, round(self.validation_fraction * len(X)))
+        n_val = max(1, round(self.validation_fraction * len(X)),
+                    min(MIN_VALIDATION_ROWS, round(0.2 * len(X))))
         counts = np.bincount(targets) if not self._regression else np.array([])
         stratify = (targets if len(counts) and counts.min() >= 2 and n_val >= len(counts)
                     and len(X) - n_val >= len(counts) else None)
