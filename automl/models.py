@@ -101,10 +101,8 @@ class ModelFamily:
         estimator = self.build(params, info, seed, device)
         if info.input_kind != "tabular" or self.takes_tables:
             return estimator
-        from sklearn.pipeline import Pipeline
-
-        from automl.tables import TableEncoder
-        return Pipeline([("encode", TableEncoder(encoding, seed)), ("model", estimator)])
+        from automl.tables import EncodedModel, TableEncoder
+        return EncodedModel(estimator, TableEncoder(encoding, seed))
 
     def shared_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """The parameters that trials of one population share: all but

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -184,11 +184,12 @@ def _booleans(values: pd.Series) -> pd.Series:
 
 
 def as_frame(X, feature_names: Sequence[str] | None = None) -> pd.DataFrame:
-    """A table as a DataFrame: a frame as it is, a numeric matrix with its feature names
-    (or f0, f1, ...)."""
+    """A table as a DataFrame: a frame as it is, a numeric array with its feature names
+    (or f0, f1, ...; images and sequences flattened)."""
     if isinstance(X, pd.DataFrame):
         return X
     X = np.asarray(X, dtype=np.float64)
+    X = X.reshape(len(X), -1)
     names = list(feature_names) if feature_names is not None else \
         [f"f{i}" for i in range(X.shape[1])]
     return pd.DataFrame(X, columns=names)
@@ -362,3 +363,39 @@ class TableEncoder(TransformerMixin, BaseEstimator):
 
 def _safe(name: str) -> str:
     return re.sub(r"\W+", "_", str(name))
+
+
+class EncodedModel(BaseEstimator):
+    """A model that takes numbers, behind a `TableEncoder` fitted on the same rows: what
+    `ModelFamily.make_estimator` gives a family that does not take tables itself.
+
+    Not a scikit-learn Pipeline, so that a plugin's estimator needs scikit-learn's
+    conventions only as far as the engine does (``fit``, ``predict``, ``predict_proba``).
+    ``fit`` returns what the model's ``fit`` returns (this wrapper for the model itself),
+    so the conformance kit still sees a model whose ``fit`` returns None. Fitted
+    attributes of the model (``classes_``, ...) read through.
+    """
+
+    def __init__(self, model, encoder: TableEncoder | None = None):
+        self.model = model
+        self.encoder = encoder
+
+    def fit(self, X, y):
+        self.encoder_ = clone(self.encoder) if self.encoder is not None else TableEncoder()
+        returned = self.model.fit(self.encoder_.fit_transform(X, y), y)
+        return self if returned is self.model else returned
+
+    def predict(self, X):
+        return self.model.predict(self.encoder_.transform(X))
+
+    @property
+    def predict_proba(self):
+        """The model's ``predict_proba`` on encoded rows; absent when the model has none."""
+        model_proba = self.model.predict_proba  # AttributeError: the model gives none
+        return lambda X: model_proba(self.encoder_.transform(X))
+
+    def __getattr__(self, name: str):
+        model = self.__dict__.get("model")
+        if model is None or not name.endswith("_") or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(model, name)

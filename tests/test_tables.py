@@ -129,7 +129,7 @@ FAMILY_PARAMS = {
 def fitted_categories(family: str, estimator) -> list:
     """The island categories an estimator's fitted encoder knows."""
     if family == "logistic_regression":
-        encoder = estimator.named_steps["encode"]
+        encoder = estimator.encoder_
     else:
         encoder = estimator.encoder_
     transformer = encoder.transformer_
