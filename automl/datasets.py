@@ -149,7 +149,8 @@ def prepare_dataset(raw: RawData, *, name: str, task_type: str | None, test_size
     columns = None
     if raw.input_kind == "tabular":
         frame = as_frame(raw.X, raw.feature_names)
-        columns = tuple(raw.columns) if raw.columns is not None else infer_columns(frame)
+        columns = tuple(raw.columns) if raw.columns is not None else \
+            infer_columns(frame, _all_numeric(raw.X, frame))
         X = _table(frame, columns, where, "X")
     else:
         X = _features(raw.X, raw.input_kind, where, "X")
@@ -196,6 +197,12 @@ def prepare_dataset(raw: RawData, *, name: str, task_type: str | None, test_size
         class_counts=(tuple(int(c) for c in np.bincount(y, minlength=len(class_names)))
                       if task_type == "classification" else None))
     return Dataset(info, Split(X, y), Split(X_test, y_test))
+
+
+def _all_numeric(X, frame: pd.DataFrame) -> dict[str, list[str]] | None:
+    """A numeric array's columns are all features as they are (types are inferred only
+    for tables that come as DataFrames)."""
+    return None if isinstance(X, pd.DataFrame) else {"numeric": list(frame.columns)}
 
 
 def _table(frame: pd.DataFrame, columns: Sequence[Column], where: str,

@@ -90,8 +90,11 @@ def infer_columns(frame: pd.DataFrame,
         values = frame[name]
         missing = float(values.isna().mean()) if len(values) else 0.0
         distinct = int(values.nunique(dropna=True))
-        kind, note = (forced[name], "set in the task file") if name in forced else \
-            _infer(values, distinct)
+        if name in forced:
+            kind = forced[name]
+            note = "left out: [dataset] ignore" if kind == "ignored" else ""
+        else:
+            kind, note = _infer(values, distinct)
         columns.append(Column(str(name), kind, missing, distinct, note))
     return tuple(columns)
 
@@ -372,17 +375,28 @@ class EncodedModel(BaseEstimator):
     Not a scikit-learn Pipeline, so that a plugin's estimator needs scikit-learn's
     conventions only as far as the engine does (``fit``, ``predict``, ``predict_proba``).
     ``fit`` returns what the model's ``fit`` returns (this wrapper for the model itself),
-    so the conformance kit still sees a model whose ``fit`` returns None. Fitted
-    attributes of the model (``classes_``, ...) read through.
+    so the conformance kit still sees a model whose ``fit`` returns None. The model's
+    attributes (``classes_``, its parameters, ...) read through.
     """
 
     def __init__(self, model, encoder: TableEncoder | None = None):
         self.model = model
         self.encoder = encoder
 
-    def fit(self, X, y):
+    def fit(self, X, y, validation_data=None, epoch_callback=None):
+        """Fit the encoder on (X, y), then the model on the encoded rows. For models
+        trained in epochs (``evaluation="holdout"``), `validation_data` is encoded with
+        the fitted encoder and `epoch_callback` is called with this wrapper, which
+        predicts on raw rows."""
         self.encoder_ = clone(self.encoder) if self.encoder is not None else TableEncoder()
-        returned = self.model.fit(self.encoder_.fit_transform(X, y), y)
+        encoded = self.encoder_.fit_transform(X, y)
+        extra = {}
+        if validation_data is not None:
+            extra["validation_data"] = (self.encoder_.transform(validation_data[0]),
+                                        validation_data[1])
+        if epoch_callback is not None:
+            extra["epoch_callback"] = lambda epoch, model: epoch_callback(epoch, self)
+        returned = self.model.fit(encoded, y, **extra)
         return self if returned is self.model else returned
 
     def predict(self, X):
@@ -396,6 +410,6 @@ class EncodedModel(BaseEstimator):
 
     def __getattr__(self, name: str):
         model = self.__dict__.get("model")
-        if model is None or not name.endswith("_") or name.startswith("__"):
+        if model is None or name.startswith("__"):
             raise AttributeError(name)
         return getattr(model, name)

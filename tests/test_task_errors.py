@@ -116,7 +116,7 @@ def test_loader_option_that_the_loader_does_not_take(write_task, capsys):
 
 
 def test_more_folds_than_the_rarest_class(write_task, tmp_path, capsys):
-    rows = ["a,label"] + [f"{i},{'rare' if i < 4 else 'common'}" for i in range(40)]
+    rows = ["a,label"] + [f"{i % 9},{'rare' if i < 4 else 'common'}" for i in range(40)]
     (tmp_path / "data.csv").write_text("\n".join(rows))
     path = write_task('[dataset]\npath = "data.csv"\ntarget = "label"\ntest_size = 0.25\n'
                       '[search]\ncv_folds = 5\n')

@@ -322,14 +322,16 @@ class FlaxEstimator(BaseEstimator):
         self.samples_per_second_ = samples / max(self.train_seconds_, 1e-9)
 
     def _validation_split(self, X, targets: np.ndarray):
-        """Set `validation_fraction` of the data aside for early stopping (but up to
-        `MIN_VALIDATION_ROWS`, at most a fifth of the rows: early stopping on a few dozen
-        rows stops at noise; on the penguins table 27 rows kept epoch 0 and the refit
-        scored 0.54 on test, 55 rows kept epoch 24 and it scored 0.97), stratified when
-        every class can appear on both sides (tiny data, as in learning curves, may not
-        allow it)."""
-        n_val = max(1, round(self.validation_fraction * len(X)),
-                    min(MIN_VALIDATION_ROWS, round(0.2 * len(X))))
+        """Set `validation_fraction` of the data aside for early stopping (of a table, at
+        least `MIN_VALIDATION_ROWS` where that is at most a fifth of the rows: early
+        stopping on a few dozen rows stops at noise; on the raw penguins table 27 rows
+        kept epoch 0 and the refit scored 0.54 on test, 55 rows kept epoch 24 and it
+        scored 0.97), stratified when every class can appear on both sides (tiny data, as
+        in learning curves, may not allow it). Images and sequences keep the plain share,
+        so that learning-curve subsets of one size bucket share their compiled program."""
+        least = (min(MIN_VALIDATION_ROWS, round(0.2 * len(X)))
+                 if isinstance(X, pd.DataFrame) else 1)
+        n_val = max(1, round(self.validation_fraction * len(X)), least)
         counts = np.bincount(targets) if not self._regression else np.array([])
         stratify = (targets if len(counts) and counts.min() >= 2 and n_val >= len(counts)
                     and len(X) - n_val >= len(counts) else None)
