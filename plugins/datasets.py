@@ -85,14 +85,13 @@ def load_table(options) -> RawData:
 def table_data(frame, options, source: str) -> RawData:
     """A table with a target column as RawData: column types inferred (or set by the
     task file's overrides), the target's labels checked against [dataset] classes."""
-    target = options["target"]
-    where = source
+    target, where = options["target"], source
+    frame = frame.rename(columns=str)  # a CSV's header is text; a frame's may not be
     if target not in frame.columns:
         raise DataError(f"no target column '{target}'", where=where,
-                        expected="one of the columns " + ", ".join(map(str, frame.columns[:20])),
-                        hint=did_you_mean(target, map(str, frame.columns)) or
+                        expected="one of the columns " + ", ".join(frame.columns[:20]),
+                        hint=did_you_mean(target, frame.columns) or
                         "set [dataset] target to the column to predict")
-    frame.columns = [str(c) for c in frame.columns]
     features = frame.drop(columns=[target])
     overrides = column_overrides(options, features.columns, target, where)
     y = frame[target].to_numpy()
