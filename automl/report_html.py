@@ -21,6 +21,7 @@ from automl import charts as charts_
 from automl.analysis import crossover, disagreements
 from automl.outputs import RunRecord
 from automl.plugins import Registry
+from automl.tables import ONE_HOT_MAX
 
 STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;
@@ -224,8 +225,8 @@ TREATMENTS = {
                "included; MLP: imputed, standardised or quantile-mapped, optionally "
                "embedded",
     "boolean": "as a 0/1 number (as numeric)",
-    "categorical": "classical: one-hot (up to 10 values) or target-encoded; GBMs: native "
-                   "categories; MLP: a learned embedding",
+    "categorical": "classical: {encoding}; GBMs: native categories; MLP: a learned "
+                   "embedding",
     "datetime": "split into year, month, day, weekday, day of year and hour",
     "text": "TF-IDF of words and word pairs, reduced to 20 SVD components",
 }
@@ -243,9 +244,7 @@ def data_section(record: RunRecord) -> str:
     if data.get("columns"):
         rows = [{"column": c["name"], "type": c["type"],
                  "missing": f"{c['missing_share']:.1%}", "distinct": c["distinct"],
-                 "what the families do with it": TREATMENTS.get(c["type"], c["note"])
-                 if c["type"] in TREATMENTS else c["note"] or "left out"}
-                for c in data["columns"]]
+                 "what the families do with it": treatment(c)} for c in data["columns"]]
         parts.append(table(pd.DataFrame(rows)))
     counts = data.get("class_counts") or []
     if counts:
@@ -261,6 +260,15 @@ def data_section(record: RunRecord) -> str:
                   "the test split of the best classical and the best deep family:</p>",
                   table(balance)]
     return "\n".join(parts) if len(parts) > 1 else ""
+
+
+def treatment(column: dict) -> str:
+    """What the families do with a column, in words (its note when it is left out)."""
+    if column["type"] not in TREATMENTS:
+        return column["note"] or "left out"
+    # as TableEncoder decides, by the values in the training rows (here: in the file)
+    encoding = "one-hot" if column["distinct"] <= ONE_HOT_MAX else "target-encoded"
+    return TREATMENTS[column["type"]].format(encoding=encoding)
 
 
 def best_of_each_kind(record: RunRecord) -> list[str]:
