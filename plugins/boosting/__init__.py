@@ -22,7 +22,9 @@ from automl_plugins.boosting.estimator import BoostedTreesClassifier, BoostedTre
 from automl import ModelFamily, hookimpl
 
 TASK_TYPES = frozenset({"classification", "regression"})
-INPUT_KINDS = frozenset({"tabular", "image", "sequence"})
+INPUT_KINDS = frozenset({"tabular"})
+"""Tables only: on pixels and time steps they would only repeat the forests and
+hist_gradient_boosting, at the cost of the image and sequence tasks' shared time."""
 
 
 def class_weight_space(trial, info) -> dict:
