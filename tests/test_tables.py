@@ -251,3 +251,17 @@ def test_the_verdict_names_balanced_accuracy_for_a_rare_class():
     run.update(metric="accuracy", dataset={"class_counts": [60, 40],
                                            "class_names": ["a", "b"]})
     assert imbalance_warning(SimpleNamespace(run=run)) == ""
+
+
+def test_the_built_in_iris_and_penguins_tables(registry):
+    iris = registry.datasets["iris"].item.load({})
+    data = prepare_dataset(iris, name="iris", task_type=None, test_size=0.2, seed=0)
+    assert data.info.class_names == ("setosa", "versicolor", "virginica")
+    assert data.info.n_train + data.info.n_test == 150 and not data.info.imbalanced
+    loader = registry.datasets["penguins"].item
+    from automl.schema import validate_table
+    penguins = loader.load(validate_table({}, loader.options, None, "dataset."))
+    data = prepare_dataset(penguins, name="penguins", task_type=None, test_size=0.2, seed=0)
+    assert data.info.class_names == ("Adelie", "Chinstrap", "Gentoo")
+    assert {c.name: c.type for c in data.info.columns}["island"] == "categorical"
+    assert data.train.X["sex"].isna().any() or data.test.X["sex"].isna().any()
