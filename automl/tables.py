@@ -354,10 +354,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         return parts
 
     def transform(self, X) -> np.ndarray:
-        frame = as_frame(X)
-        if list(frame.columns) != self.columns_:
-            frame = as_frame(np.asarray(X), self.columns_) if not isinstance(
-                X, pd.DataFrame) else frame[self.columns_]
+        frame = X[self.columns_] if isinstance(X, pd.DataFrame) else as_frame(X)
         return np.asarray(self.transformer_.transform(frame), dtype=np.float64)
 
     def get_feature_names_out(self, input_features=None):

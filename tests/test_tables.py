@@ -140,22 +140,25 @@ def fitted_categories(family: str, estimator) -> list:
     raise AssertionError("no encoder for island")
 
 
+def fit_on_penguins(registry, family: str, **changes):
+    """`family` fitted on the training rows of `penguin_dataset(**changes)` and scored
+    once on its test rows."""
+    data = penguin_dataset(**changes)
+    metric = registry.metrics["accuracy"].item
+    return data, fit_and_test(registry.models[family].item, FAMILY_PARAMS[family], data,
+                              {"accuracy": metric}, 0, "cpu")
+
+
 @pytest.mark.parametrize("family", sorted(FAMILY_PARAMS))
 def test_encoders_see_training_rows_only_and_take_unseen_categories(registry, family):
-    data = penguin_dataset(test_only_island=True)
-    metric = registry.metrics["accuracy"].item
-    result = fit_and_test(registry.models[family].item, FAMILY_PARAMS[family], data,
-                          {"accuracy": metric}, 0, "cpu")
+    _, result = fit_on_penguins(registry, family, test_only_island=True)
     assert "Atlantis" not in fitted_categories(family, result.estimator)
     assert result.scores["accuracy"] > 0.85  # the species still follow from the sizes
 
 
 @pytest.mark.parametrize("family", sorted(FAMILY_PARAMS))
 def test_missing_values_only_in_test_rows(registry, family):
-    data = penguin_dataset(test_only_blanks=True)
-    metric = registry.metrics["accuracy"].item
-    result = fit_and_test(registry.models[family].item, FAMILY_PARAMS[family], data,
-                          {"accuracy": metric}, 0, "cpu")
+    data, result = fit_on_penguins(registry, family, test_only_blanks=True)
     assert result.scores["accuracy"] > 0.85
     assert len(result.predictions) == data.info.n_test
 
