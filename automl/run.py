@@ -174,7 +174,7 @@ def describe_columns(info: DatasetInfo) -> list[str]:
         f"{kind} {', '.join(names[:8])}{' ...' if len(names) > 8 else ''}"
         for kind, names in by_type.items() if kind not in ("identifier", "constant",
                                                            "ignored")))
-    lines += [f"left out {column.name!r}: {column.type}, {column.note or 'ignored'}"
+    lines += [f"column {column.name!r} ({column.type}) {column.note or 'left out'}"
               for column in info.columns if not column.used]
     return lines
 

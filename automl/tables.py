@@ -54,7 +54,9 @@ TEXT_WORDS = 5
 """String columns whose values average at least this many words are free text."""
 IDENTIFIER_SHARE = 0.9
 """String columns with a distinct value on at least this share of rows are identifiers."""
-DATE_SHARE = 0.9
+PARSE_SHARE = 0.9
+"""Text columns whose values parse as numbers (or dates) on this share of rows are
+numbers (or dates)."""
 TEXT_COMPONENTS = 20
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "t", "y"}, {"false", "no", "f", "n"}
 
@@ -119,9 +121,9 @@ def _infer(values: pd.Series, distinct: int) -> tuple[str, str]:
     text = present.astype(str).str.strip()
     if distinct == 2 and set(text.str.lower().unique()) <= TRUE_WORDS | FALSE_WORDS:
         return "boolean", ""
-    if _numbers(text).notna().mean() >= DATE_SHARE:
+    if _numbers(text).notna().mean() >= PARSE_SHARE:
         return "numeric", "numbers stored as text"
-    if _dates(text).notna().mean() >= DATE_SHARE:
+    if _dates(text).notna().mean() >= PARSE_SHARE:
         return "datetime", ""
     if text.str.split().str.len().mean() >= TEXT_WORDS:
         return "text", ""
@@ -145,7 +147,7 @@ def _numbers(text: pd.Series) -> pd.Series:
 def _dates(text: pd.Series) -> pd.Series:
     # Only values that look like dates: pandas parses lone numbers and words as dates too.
     looks = text.str.contains(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{4}-\d{2}", regex=True)
-    if not looks.mean() >= DATE_SHARE:
+    if not looks.mean() >= PARSE_SHARE:
         return pd.Series(pd.NaT, index=text.index)
     return pd.to_datetime(text, errors="coerce", format="mixed")
 
