@@ -1,8 +1,12 @@
 """automl: classical machine learning or deep learning, and which model, for your data.
 
-The public API for plugin authors: `hookimpl` marks hook implementations (see
-`automl.hookspecs`), and `ModelFamily`, `DatasetLoader`, `RawData`, `Metric`,
-`ReportSection` and `Option` are what plugins register.
+The public API for plugin authors, all importable from ``automl``: `hookimpl` marks hook
+implementations (see `automl.hookspecs`); `ModelFamily`, `DatasetLoader`, `Metric` and
+`ReportSection` are what plugins register; `RawData` is what a loader returns, `Option`
+and `REQUIRED` declare a loader's task-file keys, `DatasetInfo` is what a model may know
+of the data, `SectionContext` what a report section is given, `RunRecord`, `RunSummary`
+and `DataSummary` a stored run; `AutomlError` and `DataError` are the errors that reach
+the user as one message. docs/hooks.md documents every name, generated from the code.
 """
 
 import pluggy
@@ -11,13 +15,20 @@ from automl.datasets import DatasetInfo, DatasetLoader, RawData
 from automl.errors import AutomlError, DataError
 from automl.metrics import Metric
 from automl.models import ModelFamily
-from automl.schema import Option
-from automl.sections import ReportSection
+from automl.report.context import SectionContext
+from automl.report.section import ReportSection
+from automl.results import DataSummary, RunRecord, RunSummary
+from automl.schema import REQUIRED, Option
 
 __version__ = "0.1.0"
+"""This version of automl (also `python -m automl --version`)."""
 
 hookimpl = pluggy.HookimplMarker("automl")
-"""Marks a plugin function as an implementation of a hook in `automl.hookspecs`."""
+"""Marks a plugin function as an implementation of a hook in `automl.hookspecs`:
+``@automl.hookimpl``, or ``@automl.hookimpl(tryfirst=True)`` / ``trylast=True`` to be
+called before / after the other plugins, or ``wrapper=True`` for a generator that yields
+once, around them."""
 
-__all__ = ["AutomlError", "DataError", "DatasetInfo", "DatasetLoader", "Metric",
-           "ModelFamily", "Option", "RawData", "ReportSection", "hookimpl", "__version__"]
+__all__ = ["REQUIRED", "AutomlError", "DataError", "DataSummary", "DatasetInfo",
+           "DatasetLoader", "Metric", "ModelFamily", "Option", "RawData", "ReportSection",
+           "RunRecord", "RunSummary", "SectionContext", "__version__", "hookimpl"]

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from automl.datasets import Dataset, take
-from automl.evaluate import score_estimator
-from automl.leaderboard import FamilyResult
+from automl.datasets import Dataset
+from automl.evaluate import fit_and_test
 from automl.metrics import Metric
+from automl.results import FamilyResult
 
 
 def families_to_compare(results: Sequence[FamilyResult], metric: Metric,
@@ -55,11 +55,10 @@ def seed_scores(results: Sequence[FamilyResult], families: set[str], dataset: Da
         if family.name not in families or params is None:
             continue
         for seed in range(seeds):
-            estimator = family.make_estimator(params, dataset.info, seed, device)
-            estimator.fit(dataset.train.X, dataset.train.y)
-            score = score_estimator(estimator, dataset.test.X, dataset.test.y, dataset.info,
-                                    {metric.name: metric})[metric.name]
-            rows.append({"family": family.name, "seed": seed, "score": score})
+            test = fit_and_test(family, params, dataset, {metric.name: metric}, seed, device,
+                                timed=False)
+            rows.append({"family": family.name, "seed": seed,
+                         "score": test.scores[metric.name]})
     return pd.DataFrame(rows, columns=["family", "seed", "score"])
 
 
@@ -140,15 +139,8 @@ def _curve_point(family, params, dataset, metric, share, seed, stratify, device)
                                        stratify=stratify)
         except ValueError:  # too few samples per class to stratify this share
             rows, _ = train_test_split(rows, train_size=share, random_state=seed)
-    try:
-        estimator = family.make_estimator(params, dataset.info, seed, device)
-        estimator.fit(take(train.X, rows), train.y[rows])
-        score = score_estimator(estimator, dataset.test.X, dataset.test.y, dataset.info,
-                                {metric.name: metric})[metric.name]
-    except Exception as error:  # a model may not fit this few samples; keep the reason
-        return {"n_train": len(rows), "score": math.nan,
-                "error": f"{type(error).__name__}: {error}"[:300]}
-    return {"n_train": len(rows), "score": score, "error": ""}
+    found = _fit_and_score(family, params, dataset, metric, seed, device, rows=rows)
+    return {"n_train": len(rows), **found}
 
 
 def crossover(curves: pd.DataFrame, classical: str, deep: str,
@@ -227,8 +219,8 @@ def feature_comparison(results: Sequence[FamilyResult], dataset: Dataset, metric
                 continue
             # parameters replayed on the info they were searched with
             rows.append({"family": family.name, "kind": "classical", "representation": name,
-                         **_refit_score(family, result.outcome.best_params(info),
-                                        engineered, metric, seed, device)})
+                         **_fit_and_score(family, result.outcome.best_params(info),
+                                          engineered, metric, seed, device)})
     return pd.DataFrame(rows, columns=["family", "kind", "representation", "score", "error"])
 
 
@@ -250,20 +242,19 @@ def _encodings_compared(results, dataset: Dataset, metric: Metric, seed: int,
             if family.kind != "classical" or family.takes_tables or result.test is None:
                 continue
             rows.append({"family": family.name, "kind": "classical", "representation": name,
-                         **_refit_score(family, result.outcome.best_params(dataset.info),
-                                        dataset, metric, seed, device, encoding)})
+                         **_fit_and_score(family, result.outcome.best_params(dataset.info),
+                                          dataset, metric, seed, device,
+                                          encoding=encoding)})
     return rows
 
 
-def _refit_score(family, params, dataset: Dataset, metric: Metric, seed: int, device: str,
-                 encoding: str = "auto") -> dict:
-    """The test score of `params` fitted on the whole training split, or the error."""
+def _fit_and_score(family, params, dataset: Dataset, metric: Metric, seed: int,
+                   device: str, **how) -> dict:
+    """The test score of `params` fitted as `how` says (see `fit_and_test`), or the
+    error: a model may not fit a small share, or an encoding; the other fits go on."""
     try:
-        estimator = family.make_estimator(params, dataset.info, seed, device,
-                                          encoding=encoding)
-        estimator.fit(dataset.train.X, dataset.train.y)
-        score = score_estimator(estimator, dataset.test.X, dataset.test.y, dataset.info,
-                                {metric.name: metric})[metric.name]
-    except Exception as failure:  # keep the reason; the other fits go on
+        test = fit_and_test(family, params, dataset, {metric.name: metric}, seed, device,
+                            timed=False, **how)
+    except Exception as failure:  # keep the reason
         return {"score": math.nan, "error": f"{type(failure).__name__}: {failure}"[:300]}
-    return {"score": score, "error": ""}
+    return {"score": test.scores[metric.name], "error": ""}

@@ -11,12 +11,14 @@ import shlex
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
 import automl
 from automl.errors import AutomlError
+from automl.leaderboard import report_param_columns
 from automl.plugins import TRACE_VARIABLE, build_registry
 from automl.progress import Progress
 
@@ -116,10 +118,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def quiet_optuna() -> None:
+    """Optuna's own log lines and experimental-feature warnings stay out of the terminal:
+    the engine prints its progress itself. Set here, by the command, so that importing
+    automl leaves a library user's logging alone."""
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
 def run(args: argparse.Namespace) -> int:
     from automl.run import run_task  # keeps `--help` and `plugins` quick
     from automl.task import check_plugin_selection, load_task, plugin_selection
 
+    quiet_optuna()
     task = load_task(args.task)
     allow, block = plugin_selection(task)
     registry = build_registry(allow=allow, block=block, strict=args.strict,
@@ -135,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
                       search_only=args.search_only)
     if result is None:
         return 0
-    print(format_leaderboard(result.leaderboard, result.record.run["metric"]))
+    print(format_leaderboard(result.leaderboard, result.record.run.metric))
     print(f"\nreport: {result.output_dir / 'index.html'}\n"
           f"leaderboard: {result.output_dir / 'leaderboard.csv'}")
     return 0
@@ -179,7 +191,7 @@ def worker_environment(jobs: int) -> dict[str, str]:
 
 def rebuild_report(folder: str) -> int:
     from automl.outputs import read_record
-    from automl.report_html import write_html_report
+    from automl.report import write_html_report
     from automl.task import plugin_selection
     record = read_record(Path(folder))
     allow, block = plugin_selection()
@@ -192,15 +204,17 @@ def format_leaderboard(board: pd.DataFrame, metric: str) -> str:
     columns = ["rank", "family", "kind", "cv_mean", "cv_std"]
     columns += [c for c in board.columns if c.startswith("test_")]
     columns += ["fit_s", "predict_ms_per_1k"]
+    params = report_param_columns(board)
     if (board["kind"] == "deep").any():
-        columns += ["compile_s", "depth", "device"]
+        columns += ["compile_s", *params, "device"]
     columns += ["trials_complete", "trials_pruned", "trials_failed"]
     shown = board[columns].rename(columns={"predict_ms_per_1k": "pred_ms/1k",
                                            "trials_complete": "done",
                                            "trials_pruned": "pruned",
                                            "trials_failed": "failed"})
-    if "depth" in shown:  # nullable integers print <NA> whatever na_rep says
-        shown["depth"] = shown["depth"].map(lambda v: "-" if pd.isna(v) else str(int(v)))
+    for name in params:  # nullable integers print <NA> whatever na_rep says
+        if str(shown[name].dtype) == "Int64":
+            shown[name] = shown[name].map(lambda v: "-" if pd.isna(v) else str(int(v)))
     text = shown.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-")
     notes = board[board["note"] != ""]
     for _, row in notes.iterrows():

@@ -38,16 +38,28 @@ def take(X, rows):
 
 @dataclass(frozen=True)
 class RawData:
-    """What a dataset loader returns.
+    """What a dataset loader returns. Only `X`, `y` and `input_kind` are required.
 
-    X is a table for tabular data (a pandas DataFrame, columns of any type, or an
-    ``(n, n_features)`` numeric array), ``(n, height, width, channels)`` for images and
-    ``(n, length, channels)`` for sequences. y holds labels (any values) or numeric
-    targets; rows whose target is missing are dropped with a note. A loader that ships
-    its own test split fills `X_test` and `y_test`; otherwise the engine splits.
-    `class_names`, when given, names the classes in the sorted order of the label values.
-    `columns`, for a table, gives each column's type (see `automl.tables`; default:
-    inferred), and `notes` what the loader did that the user should know.
+    Attributes:
+        X: a table for ``"tabular"`` data (a pandas DataFrame, columns of any type, or an
+            ``(n, n_features)`` numeric array), ``(n, height, width, channels)`` for
+            ``"image"`` and ``(n, length, channels)`` for ``"sequence"``.
+        y: labels (any values) or numeric targets, one per row; rows whose target is
+            missing are dropped with a note.
+        input_kind: ``"tabular"``, ``"image"`` or ``"sequence"``.
+        X_test, y_test: optional, a test split the data ships with (otherwise the engine
+            splits by ``[dataset] test_size``).
+        class_names: optional, the classes' names in the sorted order of the label
+            values (default: the label values as text).
+        feature_names: optional, column names of an array `X`.
+        task_type: optional, ``"classification"`` or ``"regression"`` (default: the
+            task file's, else inferred from y).
+        source: optional, the file or folder the data came from, as errors and the
+            report name it (default: the dataset's name).
+        columns: optional, for a table, each column's type (`automl.tables.Column`;
+            default: inferred from the values).
+        notes: optional, what the loader did that the user should know (the report and
+            the terminal show them).
     """
 
     X: np.ndarray
@@ -118,10 +130,25 @@ class Dataset:
 class DatasetLoader:
     """A dataset loader, as registered by a plugin through `automl_register_datasets`.
 
-    `load(options)` returns `RawData`; `options` holds the task file's ``[dataset]`` keys
-    that this loader declares in `options` (validated, defaults filled in, a relative
-    ``path`` already resolved against the task file's folder). It raises `DataError` for
-    data it cannot use.
+    Attributes:
+        name: unique id (``[dataset] name = "..."`` picks it), lowercase letters, digits
+            and underscores.
+        load: ``load(options) -> RawData``. `options` holds the task file's ``[dataset]``
+            keys that this loader declares (validated, defaults filled in, a relative
+            ``path`` already resolved against the task file's folder). It raises
+            ``automl.DataError`` (``DataError("problem", where=path, expected=...,
+            found=...)``) for data it cannot use: the user sees one message, exit 2.
+        options: the ``[dataset]`` keys the loader takes, each declared with an
+            ``automl.Option``: ``{"path": Option(str, "the file to read",
+            default=automl.REQUIRED), "sheet": Option(int, "which sheet", default=0)}``.
+            ``default=automl.REQUIRED`` makes a key required; ``default=None`` (the
+            default) makes it optional with no value. A key the loader does not declare
+            is an error naming it. ``name`` and ``test_size`` are the engine's own keys
+            and never reach the loader.
+        description: one line for ``python -m automl plugins`` and docs/task-file.md.
+        suffixes: file suffixes, lowercase with the dot (``(".jsonl",)``; ``".csv.gz"``
+            for a double suffix), or ``"/"`` for folders, so that ``[dataset] path``
+            alone picks this loader.
     """
 
     name: str
@@ -129,7 +156,6 @@ class DatasetLoader:
     options: Mapping[str, Option] = field(default_factory=dict)
     description: str = ""
     suffixes: tuple[str, ...] = ()
-    """File suffixes (".csv") or "/" for folders, to pick this loader from a path alone."""
 
     def problems(self) -> list[str]:
         """What is wrong with this registration (empty when it is valid)."""

@@ -7,16 +7,16 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import inspect
 import sys
+from types import ModuleType
 
+import automl
 from automl import hookspecs, testing
-from automl.datasets import DatasetLoader, RawData
-from automl.metrics import Metric
-from automl.models import ModelFamily
 from automl.plugins import HOOK_NAMES, Registry, build_registry
 from automl.schema import document
-from automl.sections import ReportSection
 from automl.task import FAMILY_BUDGET, SECTIONS, TOP_LEVEL
 
 INTRO = """\
@@ -107,30 +107,113 @@ same hooks.
 - **Choosing plugins.** `[plugins] allow` / `block` in the task file, or the environment
   variables `AUTOML_PLUGINS_ALLOW` / `AUTOML_PLUGINS_BLOCK` (comma-separated entry-point
   names). Built-in plugins are always allowed unless blocked.
-- **Tracing.** `--trace-hooks` (or `AUTOML_TRACE_HOOKS=1`) prints each hook call with its
-  plugin and duration to stderr.
+- **Order.** Implementations are called in pluggy's order: `@automl.hookimpl(wrapper=True)`
+  generators around all the others (the plugin loaded last outermost), then
+  `tryfirst=True` ones, then the rest with the plugin loaded last first, `trylast=True`
+  ones last. Plugins load built-in first, then third-party ones by entry-point name.
+  What registration hooks register is kept in load order whatever order they ran in, and
+  a name two plugins register stays with the plugin loaded first. pluggy's old-style
+  `hookwrapper=True` is refused with a message (use `wrapper=True`).
+- **Tracing.** `--trace-hooks` (or `AUTOML_TRACE_HOOKS=1`) prints each hook call, one line
+  per implementation in call order, and its duration to stderr (pluggy's
+  `add_hookcall_monitoring`).
 
 Generated from `automl/hookspecs.py` by `python -m automl.docs hooks > docs/hooks.md`.
 """
 
 
+REGISTERED = ("ModelFamily", "DatasetLoader", "RawData", "Metric", "ReportSection")
+"""The types of the "What plugins register" part, in this order; the other public names
+follow under "Everything else in `automl`"."""
+
+
 def hook_reference() -> str:
-    """docs/hooks.md: every hook, then every type a plugin registers, then the
-    conformance checks."""
+    """docs/hooks.md: every hook, the types plugins register, every other public name of
+    `automl`, then the conformance checks."""
     parts = [HOOKS_INTRO, "## Hooks\n"]
     for name in HOOK_NAMES:
         hook = getattr(hookspecs, name)
         parts += [f"### `{name}{inspect.signature(hook)}`\n", inspect.getdoc(hook), ""]
     parts.append("## What plugins register\n")
-    for kind in (ModelFamily, DatasetLoader, RawData, Metric, ReportSection):
-        fields = ", ".join(kind.__dataclass_fields__)
-        parts += [f"### `automl.{kind.__name__}({fields})`\n", inspect.getdoc(kind), ""]
+    parts += [public_entry(name) for name in REGISTERED]
+    parts.append("## Everything else in `automl`\n")
+    parts += [public_entry(name) for name in sorted(automl.__all__, key=str.lower)
+              if name not in REGISTERED]
     parts.append("## Conformance checks (`automl.testing`)\n")
     parts.append(inspect.getdoc(testing) + "\n")
     for check in testing.CHECKS:
         summary = (inspect.getdoc(check) or "").replace("\n", " ")
         parts.append(f"- `{check.__name__}`" + (f": {summary}" if summary else ""))
     return "\n".join(parts) + "\n"
+
+
+class Undocumented(Exception):
+    """A public name of `automl` without a docstring."""
+
+
+def public_entry(name: str) -> str:
+    """One public name of `automl`: a heading with its fields or signature, and its
+    docstring (a class's, a function's, or the string that follows a value's assignment
+    in the module that assigns it)."""
+    value = getattr(automl, name)
+    if inspect.isclass(value):
+        doc = inspect.getdoc(value) if "__doc__" in vars(value) else None
+        if dataclasses.is_dataclass(value):
+            heading = f"automl.{name}({', '.join(f.name for f in dataclasses.fields(value))})"
+        else:
+            heading = f"automl.{name}"
+        properties = [(attribute, inspect.getdoc(member)) for attribute, member
+                      in vars(value).items() if not attribute.startswith("_")
+                      and (isinstance(member, property) or inspect.isfunction(member))
+                      and inspect.getdoc(member) and attribute != "problems"]
+        if properties and doc:
+            doc += "\n\n" + "\n".join(
+                f"- `{_member_heading(value, attribute)}`: {' '.join(text.split())}"
+                for attribute, text in properties)
+    else:
+        heading = f"automl.{name}"
+        doc = attribute_doc(automl, name) or _value_doc(value, name)
+    if not doc:
+        raise Undocumented(f"automl.{name} has no docstring: document it where it is "
+                           "defined, then run python -m automl.docs hooks > docs/hooks.md")
+    return f"### `{heading}`\n\n{doc}\n"
+
+
+def _member_heading(cls: type, attribute: str) -> str:
+    """``name`` for a property, ``name(arguments)`` for a method."""
+    member = vars(cls)[attribute]
+    if isinstance(member, property):
+        return attribute
+    parameters = list(inspect.signature(member).parameters.values())[1:]  # without self
+    return f"{attribute}({', '.join(str(p).replace(chr(39), '') for p in parameters)})"
+
+
+def _value_doc(value, name: str) -> str | None:
+    """The docstring after the assignment of a re-exported value, in its own module."""
+    for module in (sys.modules.get(m) for m in list(sys.modules) if m.startswith("automl.")):
+        if module is not None and getattr(module, name, object()) is value:
+            found = attribute_doc(module, name)
+            if found:
+                return found
+    return None
+
+
+def attribute_doc(module: ModuleType, name: str) -> str | None:
+    """The string literal right after ``name = ...`` at the top level of `module`'s
+    source, as Sphinx reads attribute docstrings."""
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    except (OSError, TypeError):
+        return None
+    body = tree.body
+    for statement, following in zip(body, body[1:], strict=False):
+        targets = (statement.targets if isinstance(statement, ast.Assign)
+                   else [statement.target] if isinstance(statement, ast.AnnAssign) else [])
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets) and \
+                isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant) \
+                and isinstance(following.value.value, str):
+            return inspect.cleandoc(following.value.value)
+    return None
 
 
 if __name__ == "__main__":

@@ -14,7 +14,11 @@ from pathlib import Path
 
 
 class AutomlError(Exception):
-    """A problem with the user's input, reported without a traceback."""
+    """A problem with the user's input, reported without a traceback: ``error: <where>:
+    <problem>`` with what was expected, what was found and a hint, and exit status 2.
+
+    ``AutomlError(problem, where=path, line=n, key="dataset.path", expected="...",
+    found=value, hint="...")``; every argument but `problem` is optional."""
 
     def __init__(
         self,
@@ -57,7 +61,9 @@ class TaskFileError(AutomlError):
 
 
 class DataError(AutomlError):
-    """The dataset cannot be loaded or is not usable for the task."""
+    """The dataset cannot be loaded or is not usable for the task: what a loader raises
+    (``automl.DataError``, also ``automl.errors.DataError``), with the arguments of
+    `AutomlError`."""
 
 
 class PluginError(AutomlError):

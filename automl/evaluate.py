@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from automl.datasets import Dataset, DatasetInfo, Split, take
 from automl.metrics import Metric, predict_proba, score_all
 from automl.models import ModelFamily
+from automl.results import TestResult
 
 
 def cv_splitter(info: DatasetInfo, folds: int, seed: int):
@@ -65,21 +65,22 @@ def validate(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
 
 def validate_population(family: ModelFamily, population: Sequence[Mapping[str, Any]],
                         info: DatasetInfo, train: Split, metric: Metric, *, folds: int,
-                        seed: int, device: str,
+                        seed: int, device: str, together: bool,
                         start_member: Callable[[int], Callable[[int, float], None]]
                         ) -> list[list[float] | Exception]:
     """`validate` for each parameter set of a population: its scores, or the exception
     that ended it (`optuna.TrialPruned` among them). `start_member(i)` is called as member
-    i starts and returns its `after_step`. Members that share every parameter but the
-    family's population parameters go to its ``fit_population`` together, if it has one
-    and takes them; the others are validated one by one."""
+    i starts and returns its `after_step`. With `together` (decided by
+    `automl.search.populations.trains_together`), the members of each of the family's
+    `population_groups` go to its ``fit_population`` at once; otherwise, and where it
+    declines, they are validated one by one."""
     results: list[list[float] | Exception | None] = [None] * len(population)
-    for members in _shared_architecture(family, population):
-        if len(members) > 1 and family.fit_population is not None:
-            together = _fit_together(family, [population[i] for i in members], info, train,
-                                     metric, seed, device, [start_member(i) for i in members])
-            if together is not None:
-                for index, result in zip(members, together, strict=True):
+    for members in family.population_groups(population):
+        if together and len(members) > 1:
+            fitted = _fit_together(family, [population[i] for i in members], info, train,
+                                   metric, seed, device, [start_member(i) for i in members])
+            if fitted is not None:
+                for index, result in zip(members, fitted, strict=True):
                     results[index] = result
                 continue
         for index in members:
@@ -92,19 +93,10 @@ def validate_population(family: ModelFamily, population: Sequence[Mapping[str, A
     return results
 
 
-def _shared_architecture(family: ModelFamily, population) -> list[list[int]]:
-    """Indices of the members, grouped by what they must share to be fitted together."""
-    groups: dict[str, list[int]] = {}
-    for index, params in enumerate(population):
-        shared = sorted(family.shared_params(params).items())
-        groups.setdefault(repr(shared), []).append(index)
-    return list(groups.values())
-
-
 def _fit_together(family, population, info, train, metric, seed, device, reports
                   ) -> list[list[float] | Exception] | None:
     """Holdout scores of members fitted by the family's ``fit_population``, or None where
-    it declines (the deep families train together on an accelerator only)."""
+    it declines."""
     family.check_accepts(info)
     X_fit, y_fit, X_val, y_val = _holdout_split(info, train, seed)
     estimators = [family.make_estimator(params, info, seed, device) for params in population]
@@ -161,40 +153,29 @@ def _score(estimator, X, y, info, metric: Metric, where: str) -> float:
     return value
 
 
-@dataclass(frozen=True)
-class TestResult:
-    """A family's best parameters refitted on the whole training split, scored on test.
-
-    `fit_seconds` excludes compilation, which `compile_seconds` holds (the cost of
-    compiling the programs the fit used, for models that compile); `n_params`,
-    `samples_per_second` and `device` come from estimators that report them;
-    `predictions` are the test split's predicted labels or values.
-    """
-
-    scores: dict[str, float]
-    fit_seconds: float
-    predict_ms_per_1k: float
-    compile_seconds: float = math.nan
-    n_params: float = math.nan
-    samples_per_second: float = math.nan
-    device: str = "cpu"
-    predictions: np.ndarray | None = None
-    estimator: Any = None  # the fitted model, for automl.saved_models
-
-
 def fit_and_test(family: ModelFamily, params: Mapping[str, Any], dataset: Dataset,
-                 metrics: Mapping[str, Metric], seed: int, device: str) -> TestResult:
+                 metrics: Mapping[str, Metric], seed: int, device: str, *,
+                 rows: np.ndarray | None = None, encoding: str = "auto",
+                 timed: bool = True) -> TestResult:
+    """Fit `params` on the training split (or its `rows`) and score it once on the test
+    split: the one path by which the refit, the repeated seeds, the learning curves and the
+    features comparison fit a configuration and score it. `encoding` is the table encoder's
+    treatment of categories (see `ModelFamily.make_estimator`); `timed` measures the
+    prediction latency (the refit's), which the other analyses do not need."""
     family.check_accepts(dataset.info)
-    estimator = family.make_estimator(params, dataset.info, seed, device)
+    estimator = family.make_estimator(params, dataset.info, seed, device, encoding=encoding)
+    X, y = dataset.train.X, dataset.train.y
+    if rows is not None:
+        X, y = take(X, rows), y[rows]
     start = time.perf_counter()
-    estimator.fit(dataset.train.X, dataset.train.y)
+    estimator.fit(X, y)
     wall = time.perf_counter() - start
     predictions = estimator.predict(dataset.test.X)
     scores = score_predictions(estimator, predictions, dataset.test.X, dataset.test.y,
                                dataset.info, metrics)
     return TestResult(
         scores, wall - getattr(estimator, "fresh_compile_seconds_", 0.0),
-        predict_latency(estimator, dataset.test.X) * 1e6,
+        predict_latency(estimator, dataset.test.X) * 1e6 if timed else math.nan,
         compile_seconds=getattr(estimator, "compile_seconds_", math.nan),
         n_params=getattr(estimator, "n_params_", math.nan),
         samples_per_second=getattr(estimator, "samples_per_second_", math.nan),

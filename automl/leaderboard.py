@@ -5,43 +5,20 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import pandas as pd
 from optuna.trial import TrialState
 
-from automl.evaluate import TestResult
 from automl.metrics import Metric
-from automl.search import SearchOutcome
+from automl.results import FamilyResult, TestResult
 
 NO_TEST = TestResult({}, math.nan, math.nan)
-
-
-@dataclass(frozen=True)
-class FamilyResult:
-    """A family's search outcome and, when any trial completed, its test result."""
-
-    outcome: SearchOutcome
-    test: TestResult | None
-    refit_error: str = ""
-
-    @property
-    def note(self) -> str:
-        """Why a family has no test score, for the leaderboard."""
-        if self.test is not None:
-            return ""
-        if self.refit_error:
-            return "refit on the training split failed: " + self.refit_error
-        if self.outcome.errors:
-            return "every trial failed: " + self.outcome.errors[0]
-        if self.outcome.trials:
-            return "every trial was pruned"
-        return "no trial ran (budget spent)"
 
 
 def build_leaderboard(results: Sequence[FamilyResult], optimize: Metric,
                       report_metrics: Sequence[str]) -> pd.DataFrame:
     """One row per family, best test score of the optimised metric first."""
+    shown = report_params(results)
     rows = []
     for result in results:
         outcome, best = result.outcome, result.outcome.best_trial
@@ -59,8 +36,9 @@ def build_leaderboard(results: Sequence[FamilyResult], optimize: Metric,
             "samples_per_s": test_result.samples_per_second,
             "n_params": test_result.n_params,
             "device": test_result.device if result.test else "",
-            "depth": (best.params.get("depth", math.nan)
-                      if best and outcome.family.kind == "deep" else math.nan),
+            **{name: best.params.get(name, math.nan)
+               if best and name in outcome.family.report_params else math.nan
+               for name in shown},
             "search_s": outcome.seconds,
             "trials_complete": outcome.count(TrialState.COMPLETE),
             "trials_pruned": outcome.count(TrialState.PRUNED),
@@ -69,13 +47,31 @@ def build_leaderboard(results: Sequence[FamilyResult], optimize: Metric,
             "best_params": json.dumps(best.params, sort_keys=True) if best else "",
             "note": result.note,
         })
-    frame = pd.DataFrame(rows).astype({"n_params": "Int64", "depth": "Int64"})
+    frame = pd.DataFrame(rows).astype({"n_params": "Int64"})
+    for name in shown:  # whole numbers (depth) shown as such, blank where not declared
+        values = frame[name].dropna()
+        if values.map(lambda v: isinstance(v, int | float) and float(v).is_integer()).all():
+            frame[name] = frame[name].astype("Int64")
     sort_by = f"test_{optimize.name}" if f"test_{optimize.name}" in frame else "cv_mean"
     frame = frame.sort_values([sort_by, "cv_mean"],
                               ascending=optimize.direction == "minimize",
                               na_position="last", kind="stable").reset_index(drop=True)
     frame.insert(0, "rank", range(1, len(frame) + 1))
     return frame
+
+
+def report_params(results: Sequence[FamilyResult]) -> list[str]:
+    """The parameters the families declare for the report (`ModelFamily.report_params`),
+    in order of first declaration."""
+    return list(dict.fromkeys(name for result in results
+                              for name in result.outcome.family.report_params))
+
+
+def report_param_columns(board: pd.DataFrame) -> list[str]:
+    """The leaderboard's columns of `report_params`: those between ``device`` and
+    ``search_s``."""
+    columns = list(board.columns)
+    return columns[columns.index("device") + 1:columns.index("search_s")]
 
 
 def trials_table(results: Sequence[FamilyResult]) -> pd.DataFrame:

@@ -18,10 +18,19 @@ DIRECTIONS = ("maximize", "minimize")
 class Metric:
     """A metric, as registered by a plugin through `automl_register_metrics`.
 
-    `score(y_true, y_pred, y_proba) -> float` gets true targets, predictions and, when
-    `needs_proba` is true, class probabilities of shape ``(n, n_classes)`` (classes in
-    label order ``0..n_classes-1``). Metrics that need probabilities are left empty for
-    models that give none.
+    Attributes:
+        name: unique id, as task files name it in ``[metrics]``.
+        direction: ``"maximize"`` or ``"minimize"``; the search, the leaderboard's order
+            and the report follow it (a report section reads it with
+            ``context.direction(name)``).
+        task_types: a ``frozenset`` of ``"classification"`` and/or ``"regression"``.
+        score: ``score(y_true, y_pred, y_proba) -> float``: true targets (integer labels
+            ``0..n_classes-1`` for classification), predictions, and, when `needs_proba`
+            is true, class probabilities of shape ``(n, n_classes)`` in label order. When
+            `needs_proba` is false, ``y_proba`` is None. Metrics that need probabilities
+            are left empty (NaN) for models that give none.
+        needs_proba: whether `score` needs class probabilities.
+        description: one line for the docs.
     """
 
     name: str

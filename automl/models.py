@@ -7,7 +7,7 @@ builds fresh estimators with `build` and scores them by cross-validation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +32,10 @@ class ModelFamily:
     Attributes:
         name: unique id, lowercase letters, digits and underscores (``random_forest``).
         kind: ``"classical"`` or ``"deep"``; the report compares the two.
-        task_types: the task types it handles (``"classification"``, ``"regression"``).
-        input_kinds: the input kinds it accepts (``"tabular"``, ``"image"``, ``"sequence"``).
+        task_types: a ``frozenset`` of the task types it handles (``"classification"``,
+            ``"regression"``).
+        input_kinds: a ``frozenset`` of the input kinds it accepts (``"tabular"``,
+            ``"image"``, ``"sequence"``).
         search_space: ``search_space(trial, info) -> params``; suggests values with
             ``trial.suggest_*`` and returns the parameters `build` takes.
         build: ``build(params, info, seed, device) -> estimator``; an unfitted estimator
@@ -77,6 +79,10 @@ class ModelFamily:
             missing values. False (the default): the engine puts its `TableEncoder` in
             front of them, fitted on the same training rows, so they get one numeric
             matrix without missing values.
+        report_params: suggested parameters the report shows for this family: each gets
+            a leaderboard column (the best trial's value) and a plot of every completed
+            trial's validation score against it. The deep families declare
+            ``("depth",)``, so the report answers "does depth help?".
     """
 
     name: str
@@ -92,6 +98,7 @@ class ModelFamily:
     population_params: frozenset[str] = frozenset()
     fit_population: Callable[..., Sequence[Exception | None]] | None = None
     takes_tables: bool = False
+    report_params: tuple[str, ...] = ()
 
     def make_estimator(self, params: Mapping[str, Any], info: DatasetInfo, seed: int,
                        device: str, *, encoding: str = "auto"):
@@ -107,8 +114,12 @@ class ModelFamily:
     def shared_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """The parameters that trials of one population share: all but
         `population_params`."""
-        return {name: value for name, value in params.items()
-                if name not in self.population_params}
+        return shared_params(params, self.population_params)
+
+    def population_groups(self, population: Sequence[Mapping[str, Any]]) -> list[list[int]]:
+        """Indices of a population's parameter sets, grouped by what they must share to be
+        fitted together (see `population_groups`)."""
+        return population_groups(population, self.population_params)
 
     def accepts(self, info: DatasetInfo) -> bool:
         """Whether this family can model the dataset described by `info`."""
@@ -146,7 +157,28 @@ class ModelFamily:
         for attribute in ("grid", "starting_points", "fit_population"):
             if getattr(self, attribute) is not None and not callable(getattr(self, attribute)):
                 found.append(f"{attribute} must be callable or None")
+        if not all(isinstance(name, str) for name in self.report_params):
+            found.append("report_params must be a tuple of parameter names")
         if self.evaluation not in EVALUATIONS:
             found.append(f"evaluation {self.evaluation!r} must be one of "
                          f"{', '.join(EVALUATIONS)}")
         return found
+
+
+def shared_params(params: Mapping[str, Any], population_params: Collection[str]
+                  ) -> dict[str, Any]:
+    """What parameter sets of one population must share: every parameter but
+    `population_params`."""
+    return {name: value for name, value in params.items() if name not in population_params}
+
+
+def population_groups(population: Sequence[Mapping[str, Any]],
+                      population_params: Collection[str]) -> list[list[int]]:
+    """Indices of the parameter sets in `population`, grouped by their `shared_params`, in
+    order of first appearance: the one rule for which trials (or estimators) can be fitted
+    together, used by the engine and by a family's own ``fit_population``."""
+    groups: dict[str, list[int]] = {}
+    for index, params in enumerate(population):
+        shared = sorted(shared_params(params, population_params).items())
+        groups.setdefault(repr(shared), []).append(index)
+    return list(groups.values())

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from automl.errors import AutomlError
+from automl.results import RunRecord, RunSummary
 
 TABLES = ("leaderboard", "trials", "predictions", "seed_scores", "comparison",
           "learning_curves", "importances", "features")
@@ -24,22 +24,6 @@ TABLES = ("leaderboard", "trials", "predictions", "seed_scores", "comparison",
 family's prediction); per family and seed; per compared pair; per family, training share
 and seed; per family and searched parameter; per family and input representation."""
 EXAMPLES = "examples.npz"
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A run as stored in its output folder."""
-
-    folder: Path
-    run: dict
-    task_text: str
-    tables: dict[str, pd.DataFrame]
-    examples: dict[str, np.ndarray]
-    """Inputs of test rows the report shows (images the compared families disagree on)."""
-
-    @property
-    def leaderboard(self) -> pd.DataFrame:
-        return self.tables["leaderboard"]
 
 
 def write_record(record: RunRecord) -> None:
@@ -50,7 +34,7 @@ def write_record(record: RunRecord) -> None:
         if parquet:
             table.to_parquet(folder / f"{name}.parquet", index=False)
     (folder / "task.toml").write_text(record.task_text, encoding="utf-8")
-    (folder / "run.json").write_text(json.dumps(record.run, indent=2) + "\n",
+    (folder / "run.json").write_text(json.dumps(record.run.to_json(), indent=2) + "\n",
                                      encoding="utf-8")
     if record.examples:
         np.savez_compressed(folder / EXAMPLES, **record.examples)
@@ -59,9 +43,7 @@ def write_record(record: RunRecord) -> None:
 def read_record(folder: Path) -> RunRecord:
     """Read a run's folder back; AutomlError naming what is missing."""
     folder = Path(folder)
-    if not (folder / "run.json").is_file():
-        raise AutomlError("not the output folder of a run: run.json is missing", where=folder,
-                          hint="run the task first: python -m automl TASK")
+    summary = read_summary(folder)
     tables = {}
     for name in TABLES:
         path = folder / f"{name}.csv"
@@ -73,5 +55,14 @@ def read_record(folder: Path) -> RunRecord:
     if (folder / EXAMPLES).is_file():
         with np.load(folder / EXAMPLES, allow_pickle=False) as stored:
             examples = {key: stored[key] for key in stored.files}
-    return RunRecord(folder, json.loads((folder / "run.json").read_text(encoding="utf-8")),
-                     (folder / "task.toml").read_text(encoding="utf-8"), tables, examples)
+    return RunRecord(folder, summary, (folder / "task.toml").read_text(encoding="utf-8"),
+                     tables, examples)
+
+
+def read_summary(folder: Path) -> RunSummary:
+    """A run's ``run.json``, typed; AutomlError when the folder is not a run's."""
+    path = Path(folder) / "run.json"
+    if not path.is_file():
+        raise AutomlError("not the output folder of a run: run.json is missing",
+                          where=folder, hint="run the task first: python -m automl TASK")
+    return RunSummary.from_json(json.loads(path.read_text(encoding="utf-8")))

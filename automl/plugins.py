@@ -9,14 +9,24 @@ is reported by name and the others go on:
 - an invalid registration, or a name another plugin registered first, is left out;
 - an observer or report-section hook that raises is reported and the run goes on.
 
+Hooks are called in pluggy's order: ``wrapper=True`` implementations around the others
+(the one registered last outermost), then ``tryfirst`` ones, the rest with the plugin
+loaded last first, ``trylast`` ones last. Each implementation is registered with pluggy
+behind a guard (`GuardedPlugin`) that reports what it raises under the plugin's name, so
+one plugin's error does not stop the others. What the registration hooks register is
+kept in plugin load order (built-in plugins first, then third-party ones by name), and
+of two plugins registering one name the one loaded first keeps it, whatever order the
+hooks ran in. pluggy's old-style ``hookwrapper=True`` is refused with a message.
+
 With ``strict=True`` (``--strict`` on the command line) each of these is an error instead.
 ``allow`` and ``block`` choose plugins by entry-point name; the built-in plugins (those of
 the ``automl`` distribution) are always allowed unless blocked. ``trace=True`` prints each
-hook call to stderr.
+hook call to stderr, through pluggy's ``add_hookcall_monitoring``.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import inspect
 import sys
@@ -32,7 +42,7 @@ from automl.datasets import DatasetLoader
 from automl.errors import PluginError, did_you_mean
 from automl.metrics import Metric
 from automl.models import ModelFamily
-from automl.sections import ReportSection
+from automl.report.section import ReportSection
 
 ENTRY_POINT_GROUP = "automl"
 BUILT_IN_DISTRIBUTION = "automl"
@@ -80,6 +90,9 @@ CATEGORIES: dict[str, tuple[str, type]] = {
 }
 
 
+REGISTRATION_HOOKS = {hook for hook, _ in CATEGORIES.values()}
+
+
 @dataclass
 class Registry:
     """Everything the plugins registered, by category and name, and the way to call the
@@ -111,12 +124,33 @@ class Registry:
             return
         entries = getattr(self, category)
         if item.name in entries:
-            other = entries[item.name].plugin
-            self.fail(plugin, f"registers the {category[:-1].replace('_', ' ')} name "
-                      f"'{item.name}' that plugin '{other}' registered first; theirs is "
-                      f"kept (block one of '{other}' and '{plugin}' to choose)")
+            kept, dropped = entries[item.name].plugin, plugin
+            if self.load_rank(plugin) < self.load_rank(kept):  # loaded first: it keeps it
+                kept, dropped = plugin, kept
+                entries[item.name] = Registered(item, plugin)
+            self.fail(dropped, f"registers the {category[:-1].replace('_', ' ')} name "
+                      f"'{item.name}' that plugin '{kept}' registered first; theirs is "
+                      f"kept (block one of '{kept}' and '{dropped}' to choose)")
             return
         entries[item.name] = Registered(item, plugin)
+
+    def load_rank(self, plugin: str) -> int:
+        """Where `plugin` came in the load order (built-in plugins first)."""
+        names = [info.name for info in self.plugins]
+        return names.index(plugin) if plugin in names else len(names)
+
+    def is_built_in(self, plugin: str) -> bool:
+        """Whether `plugin` is one of the engine's own (of the ``automl`` distribution)."""
+        return any(info.name == plugin and info.distribution == BUILT_IN_DISTRIBUTION
+                   for info in self.plugins)
+
+    def in_load_order(self) -> None:
+        """Order every category's entries by their plugin's load order (each plugin's in
+        the order it registered them), whatever order pluggy called the hooks in."""
+        for category in CATEGORIES:
+            entries = getattr(self, category)
+            ordered = sorted(entries.items(), key=lambda item: self.load_rank(item[1].plugin))
+            setattr(self, category, dict(ordered))
 
     def fail(self, plugin: str, problem: str) -> None:
         """Report what a plugin got wrong: an error when strict, else a warning."""
@@ -126,19 +160,13 @@ class Registry:
         self.problems.append(found)
         self.on_problem(found)
 
-    def notify(self, hook: str, **arguments: Any) -> list[tuple[str, Any]]:
-        """Call `hook` on every plugin implementing it, each on its own; a plugin that
-        raises is reported (see `fail`) and the others are still called. Returns
-        (plugin, result) for each plugin that returned."""
-        results = []
+    def notify(self, hook: str, **arguments: Any) -> list[Any]:
+        """Call `hook` on every plugin implementing it, in pluggy's order, each guarded:
+        a plugin that raises is reported (see `fail`) and the others are still called.
+        Returns what the implementations returned (None left out), as pluggy does."""
         if self.manager is None:
-            return results
-        for impl in getattr(self.manager.hook, hook).get_hookimpls():  # in registration order
-            ok, result = self.guarded(impl.plugin_name, hook, self._call, hook, impl,
-                                      arguments)
-            if ok:
-                results.append((impl.plugin_name, result))
-        return results
+            return []
+        return getattr(self.manager.hook, hook)(**arguments)
 
     def guarded(self, plugin: str, what: str, function: Callable, /,
                 *args: Any) -> tuple[bool, Any]:
@@ -152,18 +180,6 @@ class Registry:
             text = f"{type(error).__name__}: {error}"
             self.fail(plugin, f"{what} raised {text}")
             return False, text
-
-    def _call(self, hook: str, impl: pluggy.HookImpl, arguments: dict[str, Any]) -> Any:
-        # Keyword arguments, and only those the implementation asks for, so hooks can
-        # gain arguments without breaking older plugins.
-        started = time.perf_counter()
-        try:
-            return impl.function(**{name: arguments[name] for name in impl.argnames})
-        finally:
-            if self.trace:
-                print(f"trace: {hook}({', '.join(impl.argnames)}) -> plugin "
-                      f"'{impl.plugin_name}' {1000 * (time.perf_counter() - started):.1f} ms",
-                      file=sys.stderr)
 
     def by_plugin(self, plugin: str) -> dict[str, list[str]]:
         """Names each category holds from one plugin, for `python -m automl plugins`."""
@@ -189,6 +205,8 @@ def build_registry(extra_plugins: dict[str, object] | None = None, *,
     registry = Registry(strict=strict, trace=trace, manager=manager)
     if on_problem is not None:
         registry.on_problem = on_problem
+    if trace:
+        manager.add_hookcall_monitoring(_trace_before, _trace_after)
     candidates = []
     if entry_points:
         candidates += sorted(
@@ -204,17 +222,100 @@ def build_registry(extra_plugins: dict[str, object] | None = None, *,
                                                info.module, blocked=True))
             continue
         if info.error is None:
-            info = _register(manager, plugin, info)
+            info = _register(manager, plugin, info, registry)
         registry.plugins.append(info)
         if info.error is not None:
             registry.fail(info.name, f"skipped: {info.error}")
     for category, (hook, _) in CATEGORIES.items():
-        for impl in getattr(manager.hook, hook).get_hookimpls():  # in registration order
-            # Each implementation gets a register callback that knows who is calling.
-            register = _register_for(registry, category, impl.plugin_name)
-            registry.guarded(impl.plugin_name, hook, registry._call, hook, impl,
-                             {"register": register})
+        # each plugin's guard hands it a register callback that knows who is calling
+        registry.notify(hook, register=category)
+    registry.in_load_order()
     return registry
+
+
+class GuardedPlugin:
+    """What the engine registers with pluggy for a plugin: its hook implementations, each
+    behind a guard that reports what it raises as the plugin's problem (see
+    `Registry.guarded`) and returns None, so the other plugins are still called. The
+    guards keep each implementation's signature and pluggy markers (``tryfirst``,
+    ``trylast``, ``wrapper``), so pluggy orders and calls them as it would the plugin's
+    own functions. Registration hooks are called with ``register=<category>``; the guard
+    hands the implementation a callback that records the plugin's registrations."""
+
+    def __init__(self, plugin: object, name: str, registry: Registry):
+        for hook in HOOK_NAMES:
+            function = getattr(plugin, hook, None)
+            if function is not None:
+                guard = (_guard_wrapper if function.automl_impl.get("wrapper")
+                         else _guard)(function, hook, name, registry)
+                guard.automl_impl = dict(function.automl_impl)
+                setattr(self, hook, guard)
+
+
+def _arguments(function: Callable, hook: str, plugin: str, registry: Registry,
+               args: tuple) -> list[Any]:
+    """The arguments pluggy passed, with a registration hook's category replaced by the
+    plugin's register callback."""
+    names = list(inspect.signature(function).parameters)
+    args = list(args)
+    if hook in REGISTRATION_HOOKS and "register" in names:
+        position = names.index("register")
+        args[position] = _register_for(registry, args[position], plugin)
+    return args
+
+
+def _guard(function: Callable, hook: str, plugin: str, registry: Registry) -> Callable:
+    @functools.wraps(function)
+    def guarded(*args):
+        ok, result = registry.guarded(plugin, hook, function,
+                                      *_arguments(function, hook, plugin, registry, args))
+        return result if ok else None
+    return guarded
+
+
+def _guard_wrapper(function: Callable, hook: str, plugin: str,
+                   registry: Registry) -> Callable:
+    """A ``wrapper=True`` implementation, guarded: if it raises before or after its
+    ``yield``, the problem is reported and the inner implementations' result passes
+    through unchanged."""
+    @functools.wraps(function)
+    def guarded(*args):
+        generator = function(*_arguments(function, hook, plugin, registry, args))
+        started, _ = registry.guarded(plugin, hook, next, generator)
+        result = yield
+        if not started:
+            return result
+        try:
+            generator.send(result)
+        except StopIteration as stop:
+            return stop.value
+        except PluginError:
+            raise
+        except Exception as error:
+            registry.fail(plugin, f"{hook} raised {type(error).__name__}: {error}")
+            return result
+        registry.fail(plugin, f"{hook} (a wrapper) yielded twice; it must yield once")
+        return result
+    return guarded
+
+
+def _trace_before(hook: str, impls: list[pluggy.HookImpl], kwargs: dict) -> None:
+    """Print, before a hook call, each implementation in the order pluggy calls them."""
+    for impl in reversed(impls):
+        marks = [mark for mark in ("wrapper", "tryfirst", "trylast") if getattr(impl, mark)]
+        print(f"trace: {hook}({', '.join(impl.argnames)}) -> plugin '{impl.plugin_name}'"
+              + (f" [{', '.join(marks)}]" if marks else ""), file=sys.stderr)
+    _TRACE_STARTED[hook] = time.perf_counter()
+
+
+def _trace_after(outcome, hook: str, impls: list[pluggy.HookImpl], kwargs: dict) -> None:
+    if impls:
+        seconds = time.perf_counter() - _TRACE_STARTED.pop(hook, time.perf_counter())
+        print(f"trace: {hook} took {1000 * seconds:.1f} ms ({len(impls)} implementation"
+              f"{'s' if len(impls) > 1 else ''})", file=sys.stderr)
+
+
+_TRACE_STARTED: dict[str, float] = {}
 
 
 def _register_for(registry: Registry, category: str, plugin: str) -> Callable[[Any], None]:
@@ -242,7 +343,8 @@ def _load(candidate) -> tuple[PluginInfo, object | None]:
         return _with_error(info, f"failed to import: {type(error).__name__}: {error}"), None
 
 
-def _register(manager: pluggy.PluginManager, plugin: object, info: PluginInfo) -> PluginInfo:
+def _register(manager: pluggy.PluginManager, plugin: object, info: PluginInfo,
+              registry: Registry) -> PluginInfo:
     """Register a plugin's hook implementations after checking their names and
     arguments; a plugin with a wrong one is left out whole."""
     for name in dir(plugin):
@@ -268,8 +370,20 @@ def _register(manager: pluggy.PluginManager, plugin: object, info: PluginInfo) -
             return _with_error(info, f"{name}({', '.join(taken)}) takes "
                                f"{', '.join(repr(a) for a in unknown)}, which the hook does"
                                f" not pass; it passes {', '.join(expected)}")
+        marks = getattr(function, "automl_impl", None) or {}
+        if marks.get("hookwrapper"):
+            return _with_error(info, f"{name} uses hookwrapper=True, pluggy's old-style "
+                               "wrapper, which automl does not call; use wrapper=True (a "
+                               "generator that yields once and returns the result)")
+        if marks.get("specname"):
+            return _with_error(info, f"{name} sets specname; name the function after the "
+                               "hook instead")
+        if marks.get("wrapper") and not inspect.isgeneratorfunction(function):
+            return _with_error(info, f"{name} is marked wrapper=True but is not a generator "
+                               "function; a wrapper yields once, where the other plugins' "
+                               "implementations run")
     try:
-        manager.register(plugin, name=info.name)
+        manager.register(GuardedPlugin(plugin, info.name, registry), name=info.name)
     except Exception as error:
         return _with_error(info, f"{type(error).__name__}: {error}")
     return info

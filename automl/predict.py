@@ -10,7 +10,6 @@ training, by the fitted encoders.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -19,18 +18,10 @@ import pandas as pd
 
 from automl.errors import AutomlError, DataError, did_you_mean
 from automl.metrics import predict_proba
+from automl.outputs import read_summary
 from automl.saved_models import load_model
 from automl.table_files import read_table
 from automl.tables import Column, typed_frame
-
-
-def read_run(folder: Path) -> dict:
-    """A run's `run.json`, or an error saying the folder is not a run's."""
-    path = folder / "run.json"
-    if not path.exists():
-        raise AutomlError("not a run's output folder (no run.json)", where=folder,
-                          hint="give the folder a run wrote, e.g. reports/<task name>")
-    return json.loads(path.read_text())
 
 
 def winner(folder: Path, metric: str) -> str:
@@ -65,24 +56,23 @@ def predict_rows(folder: str | Path, rows_path: str | Path, family: str | None =
     classifiers that give probabilities), the family that predicted, and the extra
     columns that were ignored."""
     folder, rows_path = Path(folder), Path(rows_path)
-    run = read_run(folder)
-    dataset = run["dataset"]
-    if dataset.get("columns") is None:
+    run = read_summary(folder)
+    dataset = run.dataset
+    if dataset.columns is None:
         raise AutomlError("predict takes tables; this run was trained on "
-                          f"{dataset['input_kind']} data", where=folder)
+                          f"{dataset.input_kind} data", where=folder)
     if not rows_path.exists():
         raise DataError("file of new rows not found", where=rows_path)
-    family = family or winner(folder, run["metric"])
+    family = family or winner(folder, run.metric)
     model = load_model(folder, family)
-    columns = [Column(**column) for column in dataset["columns"]]
     frame = read_table(rows_path)
     frame.columns = [str(name) for name in frame.columns]
-    extra = check_columns(frame, columns, dataset.get("target"), rows_path)
-    features = typed_frame(frame, columns)
+    extra = check_columns(frame, dataset.columns, dataset.target, rows_path)
+    features = typed_frame(frame, dataset.columns)
     out = frame.copy()
     predicted = np.asarray(model.predict(features))
-    classes = dataset["class_names"]
-    if dataset["task_type"] == "classification":
+    classes = dataset.class_names
+    if dataset.task_type == "classification":
         out["prediction"] = [classes[int(i)] for i in predicted]
         proba = predict_proba(model, features, len(classes))
         if proba is not None:

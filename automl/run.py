@@ -8,7 +8,6 @@ import importlib.metadata
 import os
 import platform
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,28 +27,37 @@ from automl.datasets import Dataset, DatasetInfo, prepare_dataset
 from automl.devices import describe_devices, resolve_device
 from automl.errors import AutomlError
 from automl.evaluate import fit_and_test
-from automl.leaderboard import FamilyResult, build_leaderboard, trials_table
+from automl.leaderboard import build_leaderboard, trials_table
 from automl.metrics import Metric
 from automl.models import ModelFamily
-from automl.outputs import RunRecord, write_record
+from automl.outputs import write_record
 from automl.plugins import Registry
 from automl.progress import Progress
-from automl.report_html import write_html_report
+from automl.report import write_html_report
+from automl.results import (
+    DataSummary,
+    FamilyResult,
+    RunRecord,
+    RunResult,
+    RunSummary,
+    SearchOutcome,
+)
 from automl.saved_models import save_model
 from automl.search import (
     STALE_SECONDS,
-    SearchOutcome,
     SearchSettings,
     check_sampler_supports,
+    describe,
     fail_interrupted_trials,
     finished_trials,
     interrupted,
+    open_storage,
     open_study,
+    redact,
     search_family,
     seconds_spent,
     worker_id,
 )
-from automl.storage import describe, open_storage, redact
 from automl.task import (
     DEFAULT_METRICS,
     Task,
@@ -62,23 +70,6 @@ FEATURES_NOT_ASKED = pd.DataFrame(columns=["family", "kind", "representation", "
                                            "error"])
 VERSIONED_PACKAGES = ("automl", "optuna", "scikit-learn", "numpy", "pandas", "pluggy", "jax",
                       "flax", "optax")
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What a run produced: the families' results and the record written to disk."""
-
-    task: Task
-    results: list[FamilyResult]
-    record: RunRecord
-
-    @property
-    def leaderboard(self) -> pd.DataFrame:
-        return self.record.leaderboard
-
-    @property
-    def output_dir(self) -> Path:
-        return self.record.folder
 
 
 def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
@@ -387,7 +378,7 @@ def disagreement_examples(dataset: Dataset, predictions: pd.DataFrame,
 
 def run_summary(task: Task, info: DatasetInfo, metric: Metric, report_metrics: list[str],
                 pairs: list[tuple[str, str]], started: float, command: str, storage: str,
-                jax_platform: str, families: list[ModelFamily]) -> dict:
+                jax_platform: str, families: list[ModelFamily]) -> RunSummary:
     """run.json: what ran, on which data, how, and what a reader needs to reproduce it."""
     versions = {}
     for package in VERSIONED_PACKAGES:
@@ -395,24 +386,16 @@ def run_summary(task: Task, info: DatasetInfo, metric: Metric, report_metrics: l
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             versions[package] = "not installed"
-    return {
-        "task": task.name, "task_file": str(task.path), "task_sha256": task.digest(),
-        "command": redact(command), "seed": task.seed, "storage": storage,
-        "metric": metric.name, "metric_direction": metric.direction,
-        "report_metrics": report_metrics, "cv_folds": task.cv_folds,
-        "sampler": task.sampler, "pruner": task.pruner, "compared": pairs,
-        "dataset": {"name": info.name, "input_kind": info.input_kind,
-                    "input_shape": list(info.input_shape), "task_type": info.task_type,
-                    "class_names": list(info.class_names or []), "n_train": info.n_train,
-                    "n_test": info.n_test, "target": task.dataset_options.get("target"),
-                    "columns": ([column.to_dict() for column in info.columns]
-                                if info.columns is not None else None),
-                    "notes": list(info.notes),
-                    "class_counts": list(info.class_counts or [])},
-        "jax_devices": (describe_devices(jax_platform)
-                        if any(f.kind == "deep" for f in families) else "not used"),
-        "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
-        "wall_s": round(time.time() - started, 2),
-        "python": platform.python_version(), "platform": platform.platform(),
-        "cpus": os.cpu_count(), "versions": versions,
-    }
+    return RunSummary(
+        task=task.name, task_file=str(task.path), task_sha256=task.digest(),
+        command=redact(command), seed=task.seed, storage=storage,
+        metric=metric.name, metric_direction=metric.direction,
+        report_metrics=report_metrics, cv_folds=task.cv_folds,
+        sampler=task.sampler, pruner=task.pruner, compared=pairs,
+        dataset=DataSummary.of(info, task.dataset_options.get("target")),
+        jax_devices=(describe_devices(jax_platform)
+                     if any(f.kind == "deep" for f in families) else "not used"),
+        started=datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        wall_s=round(time.time() - started, 2),
+        python=platform.python_version(), platform=platform.platform(),
+        cpus=os.cpu_count(), versions=versions)

@@ -19,8 +19,8 @@ from typing import Any
 
 import optuna
 
-from automl.datasets import DatasetInfo
 from automl.errors import AutomlError
+from automl.outputs import read_summary
 from automl.plugins import Registry
 
 MODELS = "models"
@@ -98,14 +98,11 @@ def _plugin_package(registry: Registry, family: str) -> str:
 def _unfitted(run_folder: Path, family_name: str, registry: Registry) -> Any:
     """The family's estimator for the run's best parameters, unfitted: its class is the
     one to load the saved weights into."""
-    run = json.loads((run_folder / "run.json").read_text())
-    data = run["dataset"]
-    info = DatasetInfo(data["name"], data["input_kind"], tuple(data["input_shape"]),
-                       data["task_type"], tuple(data["class_names"]) or None, None,
-                       data["n_train"], data["n_test"])
+    run = read_summary(run_folder)
+    info = run.dataset.info()
     import pandas as pd
     board = pd.read_csv(run_folder / "leaderboard.csv").set_index("family")
     suggested = json.loads(board.loc[family_name, "best_params"])
     family = registry.models[family_name].item
     params = family.search_space(optuna.trial.FixedTrial(suggested), info)
-    return family.make_estimator(params, info, run["seed"], "cpu")
+    return family.make_estimator(params, info, run.seed, "cpu")

@@ -133,12 +133,13 @@ def validate_table(
     *,
     extra_keys: Callable[[str], bool] = lambda key: False,
     also_known: Collection[str] = (),
+    no_keys_hint: str = "",
 ) -> dict[str, Any]:
     """Check a table against its declared options and return it with defaults filled in.
 
     Unknown keys are errors with a did-you-mean hint (among the options and `also_known`),
     unless `extra_keys(key)` accepts them (they are then returned untouched for the caller
-    to check).
+    to check). `no_keys_hint` completes the error's hint where the table declares no keys.
     """
     values: dict[str, Any] = {}
     for key, value in table.items():
@@ -149,9 +150,9 @@ def validate_table(
                 values[key] = value
                 continue
             known = [*options, *also_known]
-            raise source.error(dotted, "unknown key",
-                               hint=did_you_mean(key, known) or
-                               "known keys here: " + ", ".join(sorted(known)))
+            raise source.error(dotted, "unknown key", hint=did_you_mean(key, known) or (
+                "known keys here: " + ", ".join(sorted(known)) if known else
+                f"no keys are declared here{no_keys_hint}"))
         if not option.accepts(value):
             hint = None
             if option.choices and isinstance(value, str):

@@ -340,7 +340,10 @@ def choose_loader(task: Task, registry: Registry):
 
 def loader_options(task: Task, loader) -> dict[str, Any]:
     """The task's [dataset] keys checked against the loader's declared options."""
-    options = validate_table(task.dataset_options, loader.options, task.source, "dataset.")
+    options = validate_table(
+        task.dataset_options, loader.options, task.source, "dataset.",
+        no_keys_hint=f": the dataset loader '{loader.name}' declares no [dataset] keys (a "
+                     "loader declares them in DatasetLoader(options={key: automl.Option}))")
     path = options.get("path")
     if path is not None and not Path(path).exists():
         raise task.error("dataset.path", "data file not found", found=path)

@@ -18,7 +18,6 @@ from automl_plugins.deep.estimator import (
     FlaxClassifier,
     FlaxRegressor,
     fit_population,
-    trains_together,
 )
 from automl_plugins.deep.training import OPTIMIZERS, SCHEDULES
 
@@ -98,12 +97,9 @@ def builder(network: str):
     return build
 
 
-def fit_together(estimators, X, y, validation_data, epoch_callbacks):
-    """The engine's population hook: train together (one vmapped program) on an
-    accelerator; decline on a CPU, where vmapping small networks does not pay and the
-    engine fits the members one by one, reusing one compiled program."""
-    if not trains_together(estimators):
-        return None
+def train_together(estimators, X, y, validation_data, epoch_callbacks):
+    """The engine's population hook, which it calls where populations train together (on
+    an accelerator; see automl.search.populations.trains_together): one vmapped program."""
     return fit_population(estimators, X, y, validation_data, epoch_callbacks, together=True)
 
 
@@ -137,19 +133,21 @@ FAMILIES = [
     ModelFamily(
         "mlp", "deep", TASK_TYPES, frozenset({"tabular", "image", "sequence"}), mlp_space,
         builder("mlp"), evaluation="holdout", starting_points=mlp_start,
-        population_params=POPULATION_PARAMS, fit_population=fit_together,
-        takes_tables=True,
+        population_params=POPULATION_PARAMS, fit_population=train_together,
+        takes_tables=True, report_params=("depth",),
         description="multilayer perceptron on the flattened input; on tables, learned "
                     "embeddings of categories and numbers (Flax NNX)"),
     ModelFamily(
         "cnn", "deep", TASK_TYPES, frozenset({"image", "sequence"}), cnn_space,
         builder("cnn"), evaluation="holdout", starting_points=cnn_start,
-        population_params=POPULATION_PARAMS, fit_population=fit_together,
+        population_params=POPULATION_PARAMS, fit_population=train_together,
+        report_params=("depth",),
         description="convolutional network: 2-D for images, 1-D for sequences (Flax NNX)"),
     ModelFamily(
         "rnn", "deep", TASK_TYPES, frozenset({"sequence"}), rnn_space, builder("rnn"),
         evaluation="holdout", starting_points=rnn_start,
-        population_params=POPULATION_PARAMS, fit_population=fit_together,
+        population_params=POPULATION_PARAMS, fit_population=train_together,
+        report_params=("depth",),
         description="recurrent network with GRU or LSTM cells, optionally bidirectional "
                     "(Flax NNX)"),
 ]

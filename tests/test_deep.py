@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from automl.datasets import RawData, prepare_dataset
 from automl.search import SearchSettings, finished_trials, open_study, search_family
-from automl.storage import open_storage
+from automl.search.storage import open_storage
 
 FAST = dict(max_epochs=3, batch_size=16, width=8, random_state=0, device="cpu")
 
@@ -258,6 +258,39 @@ def test_im2col_convolution_equals_lax_conv():
         fast = Conv(shape[-1], 4, kernel, im2col=True, use_bias=True, init=HostInit(0))
         plain = Conv(shape[-1], 4, kernel, im2col=False, use_bias=True, init=HostInit(0))
         assert np.allclose(fast(x), plain(x), atol=1e-5)
+
+
+def test_hand_written_batch_norm_equals_nnx_batch_norm():
+    """Outputs in training and inference mode, the running statistics after a step, and
+    the gradients of the hand-written backward pass all match Flax's own layer."""
+    from automl_plugins.deep.networks import BatchNorm
+    from flax import nnx
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 3.0, size=(16, 5, 5, 6)).astype(np.float32)
+    ours = BatchNorm(6)
+    theirs = nnx.BatchNorm(6, momentum=0.99, epsilon=1e-5, rngs=nnx.Rngs(0))
+    for layer in (ours, theirs):  # the same non-trivial scale and bias
+        layer.scale[...] = rng.uniform(0.5, 2.0, 6).astype(np.float32)
+        layer.bias[...] = rng.normal(size=6).astype(np.float32)
+    theirs.scale[...], theirs.bias[...] = ours.scale[...], ours.bias[...]
+    trained = ours(x, use_running_average=False)
+    expected = theirs(x, use_running_average=False)
+    np.testing.assert_allclose(trained, expected, atol=1e-5)
+    np.testing.assert_allclose(ours.mean[...], theirs.mean[...], atol=1e-6)
+    np.testing.assert_allclose(ours.var[...], theirs.var[...], atol=1e-5)
+    np.testing.assert_allclose(ours(x, use_running_average=True),
+                               theirs(x, use_running_average=True), atol=1e-5)
+
+    weights = rng.normal(size=x.shape).astype(np.float32)
+
+    def loss(layer, x):
+        return (layer(x, use_running_average=False) * weights).sum()
+    (our_params, our_x), (their_params, their_x) = (
+        nnx.grad(loss, argnums=(0, 1))(nnx.clone(layer), x) for layer in (ours, theirs))
+    np.testing.assert_allclose(our_x, their_x, atol=1e-4)
+    for param in ("scale", "bias"):
+        np.testing.assert_allclose(our_params[param][...], their_params[param][...],
+                                   rtol=1e-4, atol=1e-4)
 
 
 def test_initial_weights_follow_flax_defaults():

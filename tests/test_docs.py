@@ -25,3 +25,27 @@ def test_every_key_and_loader_option_is_documented(registry):
         assert f"`{name}`" in written
         for key in entry.item.options:
             assert f"`dataset.{key}`" in written
+
+
+def test_the_hook_reference_documents_every_public_name():
+    """Every name `automl` exports has its entry (tests/test_hookspecs.py checks that
+    docs/hooks.md is the one generated from the code)."""
+    import automl
+    written = (DOCS / "hooks.md").read_text()
+    for name in automl.__all__:
+        assert f"### `automl.{name}" in written, f"automl.{name} is not in docs/hooks.md"
+
+
+def test_a_public_name_without_a_docstring_fails_the_reference(monkeypatch):
+    import pytest
+
+    import automl
+    from automl.docs import Undocumented, hook_reference
+
+    class Silent:
+        pass
+
+    monkeypatch.setattr(automl, "Silent", Silent, raising=False)
+    monkeypatch.setattr(automl, "__all__", [*automl.__all__, "Silent"])
+    with pytest.raises(Undocumented, match="automl.Silent has no docstring"):
+        hook_reference()

@@ -2,11 +2,13 @@
 
 import os
 import sys
+from types import SimpleNamespace
 
+import pluggy
 import pytest
 from conftest import run_cli
 
-from automl import ModelFamily, hookimpl
+from automl import ModelFamily, hookimpl, hookspecs
 from automl.errors import PluginError
 from automl.plugins import build_registry
 
@@ -192,3 +194,86 @@ def test_plugins_command_lists_versions_registrations_and_broken_plugins(broken_
     assert "metrics: accuracy" in out
     assert "broken (broken-automl-plugin 1.2.3" in out
     assert "problem: skipped: failed to import: ModuleNotFoundError" in out
+
+
+def order_plugin(label: str, calls: list, **marks):
+    """A plugin observing trials, recording `label` when called (marked as `marks` say)."""
+    if marks.get("wrapper"):
+        def automl_trial_finished(trial):
+            calls.append(f"{label} before")
+            result = yield
+            calls.append(f"{label} after")
+            return result
+    else:
+        def automl_trial_finished(trial):
+            calls.append(label)
+    return SimpleNamespace(automl_trial_finished=hookimpl(**marks)(automl_trial_finished))
+
+
+def test_hooks_are_called_in_pluggys_order_with_wrappers_around_the_rest(capsys):
+    """tryfirst first, then the plugin loaded last first, trylast last, and wrappers around
+    them all (the last loaded outermost), exactly as pluggy's own call would order them;
+    the trace comes from pluggy's hook-call monitoring."""
+    calls: list[str] = []
+    plugins = {"early": order_plugin("early", calls),
+               "first": order_plugin("first", calls, tryfirst=True),
+               "last": order_plugin("last", calls, trylast=True),
+               "late": order_plugin("late", calls),
+               "outer": order_plugin("outer", calls, wrapper=True),
+               "inner": order_plugin("inner", calls, wrapper=True, trylast=True)}
+    registry = build_registry(plugins, entry_points=False, trace=True)
+    registry.notify("automl_trial_finished", task="t", family="knn", trial=1)
+    assert calls == ["outer before", "inner before", "first", "late", "early", "last",
+                     "inner after", "outer after"]
+    # pluggy's own call of the same implementations gives the same order
+    calls.clear()
+    plain = pluggy.PluginManager("automl")
+    plain.add_hookspecs(hookspecs)
+    for name, plugin in plugins.items():
+        plain.register(plugin, name=name)
+    plain.hook.automl_trial_finished(task="t", family="knn", trial=1)
+    assert calls == ["outer before", "inner before", "first", "late", "early", "last",
+                     "inner after", "outer after"]
+    trace = capsys.readouterr().err.splitlines()
+    assert trace[:2] == ["trace: automl_trial_finished(trial) -> plugin 'outer' [wrapper]",
+                         "trace: automl_trial_finished(trial) -> plugin 'inner' "
+                         "[wrapper, trylast]"]
+    assert trace[-1].startswith("trace: automl_trial_finished took ")
+
+
+def test_a_wrapper_that_raises_is_reported_and_the_others_still_run():
+    calls: list[str] = []
+
+    def automl_trial_finished(trial):
+        yield
+        raise RuntimeError("teardown broke")
+
+    broken = SimpleNamespace(automl_trial_finished=hookimpl(wrapper=True)(
+        automl_trial_finished))
+    problems = []
+    registry = build_registry({"plain": order_plugin("plain", calls), "broken": broken},
+                              entry_points=False, on_problem=problems.append)
+    registry.notify("automl_trial_finished", task="t", family="knn", trial=1)
+    assert calls == ["plain"]
+    assert [str(p) for p in problems] == [
+        "plugin 'broken': automl_trial_finished raised RuntimeError: teardown broke"]
+
+
+@pytest.mark.parametrize("marks,problem", [
+    ({"hookwrapper": True}, "uses hookwrapper=True, pluggy's old-style wrapper"),
+    ({"wrapper": True}, "is marked wrapper=True but is not a generator function"),
+], ids=["old-style-wrapper", "wrapper-without-yield"])
+def test_wrappers_automl_cannot_call_are_refused_at_registration(marks, problem):
+    plugin = SimpleNamespace(automl_trial_finished=hookimpl(**marks)(lambda trial: None))
+    problems = []
+    build_registry({"odd": plugin}, entry_points=False, on_problem=problems.append)
+    assert len(problems) == 1 and problem in str(problems[0])
+
+
+def test_registrations_keep_the_load_order_whatever_order_the_hooks_ran_in():
+    """pluggy calls the plugin loaded last first; the families still come in load order
+    (built-in plugins first) and a duplicate name stays with the plugin loaded first."""
+    registry = build_registry({"my_plugin": DuplicateKnn})
+    names = list(registry.models)
+    assert names.index("mlp") < names.index("knn")  # flax before sklearn, as loaded
+    assert registry.models["knn"].plugin == "sklearn"

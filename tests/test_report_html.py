@@ -5,8 +5,9 @@ import re
 
 import pandas as pd
 
-from automl.charts import Chart, bar_chart, static_svg
-from automl.report_html import Figures, cost_points, pareto_front
+from automl.report.builtin import cost_points, pareto_front
+from automl.report.charts import Chart, bar_chart, static_svg
+from automl.report.context import Figures
 
 
 def test_pareto_front_keeps_the_points_no_other_beats_on_cost_and_score():

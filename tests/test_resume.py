@@ -12,7 +12,7 @@ import optuna
 import pandas as pd
 from conftest import REPO
 
-from automl.storage import open_storage
+from automl.search.storage import open_storage
 
 TASK = """
 name = "resume"

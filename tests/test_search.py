@@ -18,7 +18,7 @@ from automl.search import (
     open_study,
     search_family,
 )
-from automl.storage import open_storage, redact
+from automl.search.storage import open_storage, redact
 
 
 @pytest.fixture(scope="module")

@@ -243,17 +243,15 @@ def test_ragged_rows_keep_a_clear_error(write_task, tmp_path):
 def test_the_verdict_names_balanced_accuracy_for_a_rare_class():
     from types import SimpleNamespace
 
-    from automl.report_html import imbalance_warning
-    run = {"metric": "accuracy", "dataset": {"class_counts": [7730, 270],
-                                             "class_names": ["No", "Yes"]}}
-    warning = imbalance_warning(SimpleNamespace(run=run))
+    from automl.report.summary import imbalance_warning
+    def run(metric, counts, names):
+        return SimpleNamespace(run=SimpleNamespace(metric=metric, dataset=SimpleNamespace(
+            class_counts=counts, class_names=names)))
+    warning = imbalance_warning(run("accuracy", [7730, 270], ["No", "Yes"]))
     assert "The rarest class (Yes) is 3.4% of the training rows" in warning
     assert 'optimize = "balanced_accuracy"' in warning
-    run["metric"] = "balanced_accuracy"
-    assert imbalance_warning(SimpleNamespace(run=run)) == ""
-    run.update(metric="accuracy", dataset={"class_counts": [60, 40],
-                                           "class_names": ["a", "b"]})
-    assert imbalance_warning(SimpleNamespace(run=run)) == ""
+    assert imbalance_warning(run("balanced_accuracy", [7730, 270], ["No", "Yes"])) == ""
+    assert imbalance_warning(run("accuracy", [60, 40], ["a", "b"])) == ""
 
 
 def test_the_built_in_iris_and_penguins_tables(registry):

@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, run_cli
 from optuna.trial import TrialState
 
-from automl.storage import open_storage
+from automl.search.storage import open_storage
 
 POSTGRES = os.environ.get("AUTOML_TEST_POSTGRES")
 needs_postgres = pytest.mark.skipif(

@@ -41,7 +41,15 @@ from automl_plugins.deep.training import (
 from flax import nnx
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
+from automl.models import population_groups
 from automl.tables import TableEncoder
 
 NETWORKS = ("mlp", "cnn", "rnn")
@@ -218,9 +226,10 @@ class FlaxEstimator(BaseEstimator):
     # -- the parts of fit, shared with fit_population ------------------------------------
 
     def _prepare(self, X, y, validation_data) -> _Data:
-        """Encode, split and standardise the data (setting the fitted attributes that
-        describe it)."""
-        targets = self._encode(np.asarray(y), fitting=True)
+        """Check, encode, split and standardise the data (setting the fitted attributes
+        that describe it)."""
+        X, y = self._checked(X, y)
+        targets = self._encode(y, fitting=True)
         if validation_data is None:  # rows of an array or a table
             X, X_val, targets, y_val = self._validation_split(X, targets)
         else:
@@ -238,6 +247,22 @@ class FlaxEstimator(BaseEstimator):
         given_X_val = validation_data[0] if validation_data is not None else None
         return _Data(self._standardise(X), targets, self._standardise(X_val), y_val,
                      given_X_val)
+
+    def _checked(self, X, y) -> tuple[Any, np.ndarray]:
+        """X and y checked as scikit-learn's estimators check them: finite numbers of one
+        shape (any number of axes: images and sequences too), at least two samples, a
+        1-D target (numeric for regression, discrete for classification). A table passes
+        to its encoder as it is, blanks and all."""
+        if isinstance(X, pd.DataFrame):
+            y = column_or_1d(y, warn=True)
+            check_consistent_length(X, y)
+            self.n_features_in_ = X.shape[1]
+        else:
+            X, y = validate_data(self, X, y, allow_nd=True, ensure_min_samples=2,
+                                 dtype=np.float32, y_numeric=self._regression)
+        if not self._regression:
+            check_classification_targets(y)
+        return X, np.asarray(y)
 
     def _plan(self, data: _Data, devices: tuple | None = None) -> tuple[nnx.Module, _Plan]:
         """The network, and how it trains: devices (default: the estimator's), batch size,
@@ -279,9 +304,12 @@ class FlaxEstimator(BaseEstimator):
         return encoded.astype(np.float32)
 
     def _class_weights(self, targets: np.ndarray) -> tuple[float, ...] | None:
-        """Balanced class weights for the loss (n / (classes x count)), or None."""
-        if self.class_weight != "balanced" or self._regression:
+        """Class weights for the loss: balanced (n / (classes x count)), a {class: weight}
+        dict (classes it leaves out weigh 1), or None."""
+        if self.class_weight is None or self._regression:
             return None
+        if isinstance(self.class_weight, dict):
+            return tuple(float(self.class_weight.get(c, 1.0)) for c in self.classes_.tolist())
         counts = np.bincount(targets, minlength=len(self.classes_)).astype(np.float64)
         weights = len(targets) / (len(counts) * np.maximum(counts, 1))
         return tuple(round(float(w), 6) for w in weights)
@@ -401,6 +429,9 @@ class FlaxEstimator(BaseEstimator):
         known_X, known_outputs = getattr(self, "_known_outputs", (None, None))
         if known_X is not None and known_outputs is not None and X is known_X:
             return known_outputs
+        check_is_fitted(self, "params_")
+        if not isinstance(X, pd.DataFrame):
+            X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
         X = self._standardise(self._inputs(X))
         return predict_outputs(self.graphdef_, self.params_, self.rest_, X)
 
@@ -419,7 +450,8 @@ class FlaxClassifier(ClassifierMixin, FlaxEstimator):
         return shifted / shifted.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self._outputs(X), axis=1)]
+        outputs = self._outputs(X)  # checks that the estimator is fitted
+        return self.classes_[np.argmax(outputs, axis=1)]
 
 
 class FlaxRegressor(RegressorMixin, FlaxEstimator):
@@ -443,21 +475,19 @@ DATA_ATTRIBUTES = ("classes_", "target_mean_", "target_scale_", "input_mean_", "
 
 def fit_population(estimators: Sequence[FlaxEstimator], X, y, validation_data=None,
                    epoch_callbacks: Sequence[Callable | None] | None = None,
-                   together: bool | None = None) -> list[Exception | None]:
+                   together: bool = False) -> list[Exception | None]:
     """Fit a population: estimators that differ only in `POPULATION_PARAMS`, on the same
     data. Each ends as its own ``fit`` would (its own early stopping and best epoch, and
     the same predictions up to rounding); the exception that stopped one (its epoch
     callback's, or a diverging loss) stops it alone and is returned in its place (None
     for those that finished).
 
-    `together`: train them as one ``jax.vmap``'d program (`PopulationTrainer`). By default
-    they do on one accelerator, and on a CPU, where vmapping small networks does not pay,
-    they train one after another, sharing one compiled program. Together, they train on
-    one device (the member axis is the parallelism), a population the device has no room
-    for is split in halves, and each member's ``train_seconds_`` is the population's."""
+    `together`: train them as one ``jax.vmap``'d program (`PopulationTrainer`), on one
+    device (the member axis is the parallelism); a population the device has no room for
+    is split in halves, and each member's ``train_seconds_`` is the population's. Otherwise
+    they train one after another, sharing one compiled program. The engine decides which
+    (`automl.search.populations.trains_together`: together on an accelerator)."""
     callbacks = list(epoch_callbacks or [None] * len(estimators))
-    if together is None:
-        together = trains_together(estimators)
     if not together:
         return [_fit_alone(estimator, X, y, validation_data, callback)
                 for estimator, callback in zip(estimators, callbacks, strict=True)]
@@ -473,13 +503,6 @@ def fit_population(estimators: Sequence[FlaxEstimator], X, y, validation_data=No
                                 True)]
 
 
-def trains_together(estimators: Sequence[FlaxEstimator]) -> bool:
-    """Whether `fit_population` trains these together by default: several estimators that
-    may (see `POPULATION_PARAMS`), on an accelerator."""
-    return (len(estimators) > 1 and len(_shared_params(estimators)) == 1
-            and estimators[0]._devices()[0].platform != "cpu")
-
-
 def _fit_alone(estimator, X, y, validation_data, callback) -> Exception | None:
     try:
         estimator.fit(X, y, validation_data, callback)
@@ -488,14 +511,14 @@ def _fit_alone(estimator, X, y, validation_data, callback) -> Exception | None:
     return None
 
 
-def _shared_params(estimators) -> set[str]:
-    """The distinct sets of parameters the estimators must share, as text."""
-    return {repr(sorted((name, value) for name, value in estimator.get_params().items()
-                        if name not in POPULATION_PARAMS)) for estimator in estimators}
+def _one_group(estimators) -> bool:
+    """Whether the estimators share every parameter but `POPULATION_PARAMS` (the engine's
+    rule, `automl.models.population_groups`)."""
+    return len(population_groups([e.get_params() for e in estimators], POPULATION_PARAMS)) == 1
 
 
 def _fit_together(estimators, X, y, validation_data, callbacks) -> list[Exception | None]:
-    if len(_shared_params(estimators)) > 1:
+    if not _one_group(estimators):
         raise ValueError("a population's estimators may differ only in "
                          + ", ".join(sorted(POPULATION_PARAMS)))
     leader = estimators[0]

@@ -6,7 +6,6 @@ docs/writing-plugins.md in the automl repository.
 
 from __future__ import annotations
 
-import html
 import json
 
 from sklearn.discriminant_analysis import (
@@ -61,17 +60,21 @@ def automl_register_models(register):
     register(FAMILY)
 
 
-def trials_per_second(record):
-    """Report section: how many trials each family finished per second of search."""
-    trials = record.tables["trials"]
+ROWS = """<table><thead><tr><th>family</th><th>trials</th><th>seconds</th>
+<th>trials per second</th></tr></thead><tbody>{% for row in rows %}<tr><td>{{ row.family }}</td>
+<td>{{ row.trials }}</td><td>{{ "%.1f" | format(row.seconds) }}</td>
+<td>{{ "%.1f" | format(row.rate) }}</td></tr>{% endfor %}</tbody></table>"""
+
+
+def trials_per_second(context):
+    """Report section: how many trials each family finished per second of search. The
+    template escapes what it shows (family names come from plugins)."""
     rows = []
-    for family, group in trials.groupby("family"):
+    for family, group in context.tables["trials"].groupby("family"):
         seconds = group["duration_s"].sum()
-        rate = len(group) / seconds if seconds > 0 else float("inf")
-        rows.append(f"<tr><td>{html.escape(family)}</td><td>{len(group)}</td>"
-                    f"<td>{seconds:.1f}</td><td>{rate:.1f}</td></tr>")
-    return ("<table><thead><tr><th>family</th><th>trials</th><th>seconds</th>"
-            f"<th>trials per second</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+        rows.append({"family": family, "trials": len(group), "seconds": seconds,
+                     "rate": len(group) / seconds if seconds > 0 else float("inf")})
+    return context.render(ROWS, rows=rows)
 
 
 @hookimpl

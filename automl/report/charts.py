@@ -142,18 +142,23 @@ def band_chart(name: str, lines: pd.DataFrame, title: str, x_title: str, y_title
     return Chart(name, _spec(title, lines, layer=layers))
 
 
-def depth_chart(name: str, trials: pd.DataFrame, title: str, y_title: str) -> Chart:
-    """Every trial's score against its depth; the best trial of each depth in orange.
+def param_chart(name: str, trials: pd.DataFrame, title: str, y_title: str,
+                param: str = "depth") -> Chart:
+    """Every trial's score against one of its parameters (depth, by default); the best
+    trial of each value in orange.
 
-    `trials` has columns trial, depth, score and best (bool).
+    `trials` has columns trial, `param`, score and best (bool).
     """
+    x = _axis(param, "depth (layers)" if param == "depth" else param)
+    if pd.api.types.is_integer_dtype(trials[param]) or param == "depth":
+        x["axis"] = {"tickMinStep": 1, "format": "d"}
     return Chart(name, _spec(title, trials, width=260, params=[ZOOM],
                              mark={"type": "point", "filled": True, "size": 50}, encoding={
-        "x": {**_axis("depth", "depth (layers)"), "axis": {"tickMinStep": 1, "format": "d"}},
+        "x": x,
         "y": _axis("score", y_title),
-        "color": {"field": "best", "type": "nominal", "title": "best of its depth",
+        "color": {"field": "best", "type": "nominal", "title": f"best of its {param}",
                   "scale": {"domain": [True, False], "range": ["#e07b24", "#8aa4c8"]}},
-        "tooltip": _tooltip("trial", "depth", ("score", ".4f"))}))
+        "tooltip": _tooltip("trial", param, ("score", ".4f"))}))
 
 
 def interval_chart(name: str, intervals: pd.DataFrame, title: str) -> Chart:

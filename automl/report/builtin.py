@@ -1,0 +1,318 @@
+"""The report's built-in sections, registered through the same hook as a plugin's (this
+module is the built-in plugin ``report``).
+
+Each section is a function of the `SectionContext` that returns its body rendered from a
+template of ``templates/sections`` (None when the run has nothing to show there); the
+numbers it shows are worked out here, the markup is in the template.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+
+from automl import hookimpl
+from automl.analysis import crossover, disagreements
+from automl.report import charts as charts_
+from automl.report.context import SectionContext
+from automl.report.section import ReportSection
+from automl.report.summary import best_of_each_kind, class_recall, treatment
+
+
+def data(context: SectionContext) -> Markup | None:
+    """The data as the engine read it: notes, each column's type, missing share, distinct
+    values and treatment (tables), the class balance, and the per-class recall of the
+    compared families."""
+    dataset = context.run.dataset
+    columns = balance = None
+    if dataset.columns:
+        columns = pd.DataFrame([{"column": c.name, "type": c.type,
+                                 "missing": f"{c.missing_share:.1%}", "distinct": c.distinct,
+                                 "what the families do with it": treatment(c)}
+                                for c in dataset.columns])
+    if dataset.class_counts:
+        total = sum(dataset.class_counts)
+        balance = pd.DataFrame({"class": dataset.class_names,
+                                "training rows": dataset.class_counts,
+                                "share": [f"{c / total:.1%}" for c in dataset.class_counts]})
+        for family in best_of_each_kind(context.record):
+            recall = class_recall(context.tables["predictions"], family,
+                                  len(dataset.class_names))
+            if recall is not None:
+                balance[f"test recall of {family}"] = [f"{r:.3f}" for r in recall]
+    if not dataset.notes and columns is None and balance is None:
+        return None
+    return context.template("sections/data.html", data=dataset, columns=columns,
+                            balance=balance)
+
+
+def leaderboard(context: SectionContext) -> Markup:
+    return context.template("sections/leaderboard.html",
+                            board=context.leaderboard.drop(columns=["best_params"]))
+
+
+def pareto_front(points: list[tuple[float, float]], maximize: bool) -> list[int]:
+    """Indices of the points no other point beats on both cost (lower) and score."""
+    better = (lambda a, b: a >= b) if maximize else (lambda a, b: a <= b)
+    front = []
+    for i, (cost, score) in enumerate(points):
+        dominated = any(c <= cost and better(s, score) and (c, s) != (cost, score)
+                        for c, s in points)
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: points[i][0])
+
+
+def cost_points(board: pd.DataFrame, score: str, cost: str, direction: str) -> pd.DataFrame:
+    """The families with both a score and a positive cost, marked when on the Pareto front."""
+    rows = board.dropna(subset=[score, cost])
+    rows = rows[rows[cost] > 0]
+    points = pd.DataFrame({"family": rows["family"], "kind": rows["kind"],
+                           "cost": rows[cost].astype(float),
+                           "score": rows[score].astype(float)}).reset_index(drop=True)
+    front = pareto_front(list(zip(points["cost"], points["score"], strict=True)),
+                         direction == "maximize")
+    return points.assign(on_front=points.index.isin(front))
+
+
+def cost(context: SectionContext) -> Markup:
+    """Test score against fit and prediction cost, and a bar chart per cost."""
+    board, metric = context.leaderboard, context.run.metric
+    score = f"test_{metric}"
+    charts = []
+    for column, title in [("fit_s", "fit seconds"),
+                          ("predict_ms_per_1k", "prediction ms per 1,000 rows")]:
+        points = cost_points(board, score, column, context.run.metric_direction)
+        if not points.empty:
+            charts.append(context.plot(charts_.cost_chart(
+                f"cost-{column}", points, f"{title} (log scale)", f"test {metric}")))
+    for column, title in [(score, f"test {metric}"),
+                          ("fit_s", "fit seconds (refit on the training split)"),
+                          ("compile_s", "compile seconds (deep families)"),
+                          ("n_params", "parameters (deep families)"),
+                          ("search_s", "search seconds (all trials)")]:
+        rows = board.dropna(subset=[column]) if column in board else board.iloc[:0]
+        if not rows.empty:
+            bars = pd.DataFrame({"label": rows["family"], "kind": rows["kind"],
+                                 "value": rows[column].astype(float)})
+            charts.append(context.plot(charts_.bar_chart(f"bars-{column}", bars, title)))
+    return context.template("sections/cost.html", charts=charts)
+
+
+def learning(context: SectionContext) -> Markup | None:
+    """Learning curves, and where the best deep family overtakes the best classical."""
+    run = context.run
+    curves = context.tables["learning_curves"].dropna(subset=["score"])
+    if curves.empty:
+        return None
+    stats = curves.groupby(["family", "n_train"])["score"].agg(["mean", "std"]).fillna(0.0)
+    stats = stats.reset_index()
+    lines = pd.DataFrame({"series": stats["family"], "x": stats["n_train"],
+                          "y": stats["mean"], "low": stats["mean"] - stats["std"],
+                          "high": stats["mean"] + stats["std"]})
+    best = {kind: rows.iloc[0]["family"] for kind, rows in context.leaderboard.dropna(
+        subset=[f"test_{run.metric}"]).groupby("kind", sort=False)}
+    text = (crossover(curves, best["classical"], best["deep"], run.metric_direction)
+            if len(best) == 2 else None)
+    failed = context.tables["learning_curves"].fillna({"error": ""})
+    failed = failed[failed["error"] != ""]
+    chart = context.plot(charts_.band_chart(
+        "learning-curves", lines, f"test {run.metric} by training samples",
+        "training samples (log scale)", f"test {run.metric}", log_x=True))
+    return context.template(
+        "sections/learning.html", seeds=int(curves.seed.max()) + 1, crossover=text,
+        classical=best.get("classical"), deep=best.get("deep"), chart=chart,
+        failed=None if failed.empty else failed[["family", "n_train", "seed", "error"]]
+        .drop_duplicates(subset=["family", "n_train"]))
+
+
+def depth(context: SectionContext) -> Markup | None:
+    """Each completed trial's validation score against each parameter its family declares
+    for the report (`ModelFamily.report_params`: depth, for the deep families), and the
+    fANOVA importance of every searched parameter."""
+    from automl.leaderboard import report_param_columns
+    trials, board = context.tables["trials"], context.leaderboard
+    pick = "max" if context.run.metric_direction == "maximize" else "min"
+    plots = []
+    for param in report_param_columns(board):
+        for family in board[board[param].notna()]["family"]:
+            rows = trials[(trials.family == family) & (trials.state == "complete")]
+            points = pd.DataFrame({"trial": rows["trial"],
+                                   param: [json.loads(p).get(param) for p in rows.params],
+                                   "score": rows["cv_mean"]}).dropna()
+            if points.empty:
+                continue
+            best = points.groupby(param)["score"].transform(pick)
+            plots.append(context.plot(charts_.param_chart(
+                f"{param}-{family}", points.assign(best=points["score"] == best),
+                f"{family}: validation score by {param}", "validation score", param)))
+    found = context.tables["importances"]
+    importances = [(family, rows.sort_values("importance", ascending=False).head(8)
+                    .itertuples()) for family, rows in found.groupby("family", sort=False)]
+    if not plots and not importances:
+        return None
+    return context.template("sections/depth.html", plots=plots, importances=importances)
+
+
+def features(context: SectionContext) -> Markup | None:
+    """Engineered features (or encodings, on tables) against learned representations."""
+    found = context.tables["features"]
+    if found.empty:
+        return None
+    metric = context.run.metric
+    scores = found.pivot_table(index=["family", "kind"], columns="representation",
+                               values="score").reset_index()
+    order = ["family", "kind", "raw", "learned"] + sorted(
+        c for c in scores.columns if c not in ("family", "kind", "raw", "learned"))
+    scores = scores[[c for c in order if c in scores.columns]]
+    best = found.dropna(subset=["score"]).sort_values("score", ascending=(
+        context.run.metric_direction == "minimize")).groupby("representation").head(1)
+    bars = pd.DataFrame({"label": best["family"] + " on " + best["representation"],
+                         "kind": best["kind"], "value": best["score"]})
+    chart = context.plot(charts_.bar_chart("features", bars,
+                                           f"best test {metric} per representation"))
+    return context.template("sections/features.html", chart=chart, scores=scores)
+
+
+def significance(context: SectionContext) -> Markup | None:
+    """The compared families' seed scores: intervals and a paired t-test."""
+    comparison, scores = context.tables["comparison"], context.tables["seed_scores"]
+    if comparison.empty:
+        return None
+    intervals = pd.concat([
+        comparison[[f"family_{side}", f"mean_{side}", f"low_{side}", f"high_{side}"]]
+        .set_axis(["family", "mean", "low", "high"], axis=1) for side in ("a", "b")])
+    chart = context.plot(charts_.interval_chart(
+        "significance", intervals.drop_duplicates("family"),
+        f"test {context.run.metric}: mean and 95% interval"))
+    summary = scores.groupby("family")["score"].agg(["mean", "min", "max"]).reset_index()
+    return context.template("sections/significance.html", seeds=int(comparison.seeds.max()),
+                            comparison=comparison, chart=chart, summary=summary)
+
+
+def failures(context: SectionContext) -> Markup | None:
+    """Confusion matrices of the compared pair and the test samples they disagree on."""
+    pairs, classes = context.run.compared, context.run.dataset.class_names
+    predictions = context.tables["predictions"]
+    if not pairs or not classes:
+        return None
+    a, b = pairs[0]
+    if a not in predictions or b not in predictions:
+        return None
+    matrices = [confusion(predictions["y_true"], predictions[family], classes,
+                          f"{family}: true class (rows) by predicted (columns)")
+                for family in (a, b)]
+    differ = disagreements(predictions, a, b)
+    images = rows = None
+    examples = context.record.examples
+    if len(differ) and "X" in examples:
+        pixels = dict(zip(examples["rows"].tolist(), examples["X"], strict=True))
+        images = [{"row": int(row["row"]), "uri": image_data_uri(pixels[int(row["row"])]),
+                   "truth": classes[int(row["y_true"])], "by_a": classes[int(row[a])],
+                   "by_b": classes[int(row[b])]}
+                  for _, row in differ.iterrows() if int(row["row"]) in pixels]
+    elif len(differ):
+        rows = differ[["row", "y_true", a, b]].copy()
+        for column in ("y_true", a, b):
+            rows[column] = [classes[int(v)] for v in rows[column]]
+    return context.template(
+        "sections/failures.html", matrices=matrices, classes=classes, a=a, b=b,
+        n_differ=int((predictions[a] != predictions[b]).sum()), shown=len(differ),
+        images=images, rows=rows)
+
+
+def confusion(y_true: pd.Series, y_pred: pd.Series, classes: list[str], title: str) -> dict:
+    """A confusion matrix as the template draws it: counts shaded by their share of the
+    largest."""
+    n = len(classes)
+    counts = np.zeros((n, n), dtype=int)
+    for t, p in zip(y_true.astype(int), y_pred.astype(int), strict=True):
+        counts[t, p] += 1
+    top = max(1, counts.max())
+    return {"title": title, "rows": [
+        {"name": name, "cells": [{"count": int(counts[i, j]), "shade": counts[i, j] / top}
+                                 for j in range(n)]} for i, name in enumerate(classes)]}
+
+
+def image_data_uri(pixels: np.ndarray) -> str:
+    """A PNG of one image (height, width, channels), scaled to 0-255 and enlarged."""
+    from PIL import Image
+    image = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+    low, high = float(image.min()), float(image.max())
+    scaled = ((image - low) / ((high - low) or 1.0) * 255).astype(np.uint8)
+    picture = Image.fromarray(scaled)
+    picture = picture.resize((picture.width * 8, picture.height * 8), Image.NEAREST) \
+        if picture.width < 32 else picture
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def search(context: SectionContext) -> Markup:
+    """Best score so far by trial and by seconds, trial counts, failures."""
+    trials = context.tables["trials"]
+    history = best_so_far(trials, context.run.metric_direction)
+    charts = []
+    if not history.empty:
+        charts = [context.plot(charts_.band_chart(
+                      "history-trials", history.rename(columns={"trial": "x"}),
+                      "best score so far by trial", "trial", "best score", step=True)),
+                  context.plot(charts_.band_chart(
+                      "history-seconds", history[history["elapsed"] > 0].rename(
+                          columns={"elapsed": "x"}), "best score so far by seconds of trials",
+                      "seconds of trials (log scale)", "best score", log_x=True, step=True))]
+    counts = trials.groupby(["family", "state"]).size().unstack(fill_value=0).reset_index()
+    failed = trials[trials["state"] == "fail"]
+    notes = context.leaderboard[context.leaderboard["note"].fillna("") != ""]
+    return context.template(
+        "sections/search.html", charts=charts, counts=counts,
+        failed=None if failed.empty else failed[["family", "trial", "error"]],
+        notes=None if notes.empty else notes[["family", "note"]])
+
+
+def best_so_far(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
+    """Per family, the best score of its completed trials so far (column y) at each trial
+    number and at the family's cumulative trial seconds (elapsed)."""
+    ordered = trials.sort_values(["family", "trial"]).copy()
+    ordered["elapsed"] = ordered.groupby("family")["duration_s"].cumsum()
+    complete = ordered[ordered["state"] == "complete"]
+    best = complete.groupby("family")["cv_mean"]
+    best = best.cummax() if direction == "maximize" else best.cummin()
+    return pd.DataFrame({"series": complete["family"], "trial": complete["trial"],
+                         "elapsed": complete["elapsed"], "y": best})
+
+
+def best_parameters(context: SectionContext) -> Markup:
+    return context.table(context.leaderboard[["family", "kind", "best_params"]])
+
+
+def reproducibility(context: SectionContext) -> Markup:
+    environment = pd.DataFrame(context.run.environment(), columns=["what", "value"])
+    return context.template("sections/reproducibility.html", environment=environment)
+
+
+SECTIONS = [
+    ReportSection("data", "Data", data, order=100),
+    ReportSection("leaderboard", "Leaderboard", leaderboard, order=200),
+    ReportSection("cost", "Score and cost", cost, order=300),
+    ReportSection("learning_curves", "How much data does each family need?", learning,
+                  order=400),
+    ReportSection("depth", "Does depth help?", depth, order=500),
+    ReportSection("features", "Features: engineered or learned?", features, order=600),
+    ReportSection("significance", "Is the difference real?", significance, order=700),
+    ReportSection("failures", "Where they fail", failures, order=800),
+    ReportSection("search", "Search", search, order=900),
+    ReportSection("best_parameters", "Best parameters", best_parameters, order=950),
+    ReportSection("reproducibility", "Reproducibility", reproducibility, order=2000),
+]
+
+
+@hookimpl
+def automl_register_report_sections(register):
+    for section in SECTIONS:
+        register(section)

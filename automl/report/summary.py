@@ -1,0 +1,101 @@
+"""The report's words worked out from the numbers: the verdict at the top of the page,
+the imbalance warning, and what the families do with each column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from automl.results import RunRecord
+from automl.tables import ONE_HOT_MAX, Column
+
+TREATMENTS = {
+    "numeric": "classical: median-imputed, with a missing indicator; GBMs: as is, blanks "
+               "included; MLP: imputed, standardised or quantile-mapped, optionally "
+               "embedded",
+    "boolean": "as a 0/1 number (as numeric)",
+    "categorical": "classical: {encoding}; GBMs: native categories; MLP: a learned "
+                   "embedding",
+    "datetime": "split into year, month, day, weekday, day of year and hour",
+    "text": "TF-IDF of words and word pairs, reduced to 20 SVD components",
+}
+MINORITY_SHARE = 0.2
+"""Below this share of the rarest class, accuracy says little: the verdict says so."""
+
+
+def treatment(column: Column) -> str:
+    """What the families do with a column, in words (its note when it is left out)."""
+    if column.type not in TREATMENTS:
+        return column.note or "left out"
+    # as TableEncoder decides, by the values in the training rows (here: in the file)
+    encoding = "one-hot" if column.distinct <= ONE_HOT_MAX else "target-encoded"
+    return TREATMENTS[column.type].format(encoding=encoding)
+
+
+def best_of_each_kind(record: RunRecord) -> list[str]:
+    """The best-scored classical family and the best-scored deep one (those present)."""
+    board = record.leaderboard.dropna(subset=[f"test_{record.run.metric}"])
+    return [rows.iloc[0]["family"] for _, rows in board.groupby("kind", sort=False)]
+
+
+def class_recall(predictions: pd.DataFrame, family: str, n_classes: int):
+    """The share of each class's test rows that `family` predicted right."""
+    if family not in predictions:
+        return None
+    truth, predicted = predictions["y_true"].astype(int), predictions[family].astype(int)
+    return [float((predicted[truth == c] == c).mean()) if (truth == c).any() else np.nan
+            for c in range(n_classes)]
+
+
+def imbalance_warning(record: RunRecord) -> str:
+    """A sentence when accuracy is optimised on classes with a rare one."""
+    counts = record.run.dataset.class_counts
+    if record.run.metric != "accuracy" or not counts:
+        return ""
+    share = min(counts) / sum(counts)
+    if share >= MINORITY_SHARE:
+        return ""
+    rarest = record.run.dataset.class_names[int(np.argmin(counts))]
+    return (f" The rarest class ({rarest}) is {share:.1%} of the training rows, so "
+            "accuracy rewards predicting the common classes: balanced_accuracy "
+            "([metrics] optimize = \"balanced_accuracy\") is the better choice here.")
+
+
+def verdict(record: RunRecord) -> str:
+    """One paragraph from the numbers: who won, by how much, whether it is real, at what
+    cost."""
+    board, metric = record.leaderboard, record.run.metric
+    column = f"test_{metric}"
+    scored = board.dropna(subset=[column])
+    if scored.empty:
+        return "No family produced a test score; see the failures below."
+    best = scored.iloc[0]
+    search_score = (f"validation {best['cv_mean']:.4f}" if pd.isna(best["cv_std"])
+                    else f"CV {best['cv_mean']:.4f} ± {best['cv_std']:.4f}")
+    text = (f"{best['family']} ({best['kind']}) scored best: test {metric} "
+            f"{best[column]:.4f} ({search_score}), fitted in {best['fit_s']:.2f} s, "
+            f"predicting 1,000 rows in {best['predict_ms_per_1k']:.1f} ms.")
+    if len(scored) > 1:
+        runner = scored.iloc[1]
+        text += (f" Next: {runner['family']} at {runner[column]:.4f} "
+                 f"({runner[column] - best[column]:+.4f}).")
+    by_kind = {kind: rows.iloc[0] for kind, rows in scored.groupby("kind", sort=False)}
+    if len(by_kind) == 2:
+        classical, deep = by_kind["classical"], by_kind["deep"]
+        text += (f" Best classical: {classical['family']} {classical[column]:.4f}, fitted "
+                 f"in {classical['fit_s']:.2f} s after {classical['search_s']:.0f} s of "
+                 f"search; best deep: {deep['family']} {deep[column]:.4f}, fitted in "
+                 f"{deep['fit_s']:.2f} s (+{deep['compile_s']:.1f} s compiling) after "
+                 f"{deep['search_s']:.0f} s of search.")
+    elif len(by_kind) == 1:
+        text += f" Only {next(iter(by_kind))} families were compared."
+    comparison = record.tables["comparison"]
+    if not comparison.empty:
+        first = comparison.iloc[0]
+        real = first["p_value"] < 0.05
+        text += (f" Over {int(first['seeds'])} seeds, {first['family_a']} averaged "
+                 f"{first['mean_a']:.4f} and {first['family_b']} {first['mean_b']:.4f}: "
+                 f"the difference ({first['difference']:+.4f}) is "
+                 f"{'statistically significant' if real else 'not statistically significant'}"
+                 f" (paired t-test p = {first['p_value']:.3g}).")
+    return text + imbalance_warning(record)

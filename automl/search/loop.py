@@ -1,0 +1,147 @@
+"""The ask-run-tell loop that runs one family's trials.
+
+Owning the loop (rather than ``study.optimize``) lets the engine count trials finished by
+earlier runs and other workers against the budget, record every failure with its reason
+without stopping, and seed the sampler per trial (see `automl.search.samplers`).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from automl.datasets import DatasetInfo, Split
+from automl.evaluate import validate_population
+from automl.models import ModelFamily
+from automl.search.populations import ask_population, population_size, trains_together
+from automl.search.samplers import make_pruner
+from automl.search.settings import SearchSettings
+from automl.search.studies import budget_used
+
+MAX_WARNINGS_KEPT = 3
+HEARTBEAT_SECONDS = 30  # how often a running trial says it is alive
+
+
+def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, train: Split,
+                  settings: SearchSettings, *, n_trials: int, seconds: float | None,
+                  on_trial: Callable[[FrozenTrial], None] = lambda trial: None) -> None:
+    """Run trials until the study holds `n_trials` finished ones or `seconds` have passed.
+
+    Trials are scored by cross-validation on `train` only; the test split is never seen.
+    A trial that raises is recorded as failed with its error and the search goes on.
+    Trials come in populations (`population_size`) for families with population
+    parameters.
+    """
+    study.pruner = make_pruner(settings.pruner, family)
+    if (family.starting_points and settings.sampler != "grid"
+            and not study.get_trials(deepcopy=False)):
+        for params in family.starting_points(info):
+            # skip_if_exists: a worker starting at the same moment may have enqueued them
+            study.enqueue_trial(dict(params), skip_if_exists=True)
+    size = population_size(settings, family)
+    # Together, a population is asked at once; one by one, each trial is asked after the
+    # one before is told, so the sampler learns from every trial and budgets hold.
+    together = trains_together(family, settings.device)
+    started = time.monotonic()
+    shared: dict[str, Any] | None = None  # the current population's shared parameters
+    members = 0  # trials of the current population asked so far
+    while True:
+        done = budget_used(study)
+        if done >= n_trials or (seconds is not None and time.monotonic() - started >= seconds):
+            return
+        count = min(size - members, n_trials - done) if together else 1
+        population = ask_population(study, family, info, settings, n_trials, count,
+                                    shared if members else None)
+        if not population:
+            return
+        if not members:
+            shared = family.shared_params(population[0][0].params)
+        members = (members + len(population)) % size
+        for trial in _run_population(study, population, family, info, train, settings):
+            on_trial(trial)
+
+
+def describe_failure(error: Exception) -> str:
+    """A failed trial's reason; running out of memory (host or accelerator) says so."""
+    text = f"{type(error).__name__}: {error}"
+    if isinstance(error, MemoryError) or "RESOURCE_EXHAUSTED" in str(error):
+        return ("out of memory (a smaller batch_size or model may fit; other trials go "
+                f"on): {text}")
+    return text
+
+
+def _run_population(study: optuna.Study, population: list[tuple], family: ModelFamily,
+                    info: DatasetInfo, train: Split, settings: SearchSettings
+                    ) -> list[FrozenTrial]:
+    """Score a population's trials (together where the family can) and tell the study."""
+    sampled = [(trial, params) for trial, params in population
+               if not isinstance(params, Exception)]
+    outcomes = {trial.number: params for trial, params in population
+                if isinstance(params, Exception)}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            results = validate_population(
+                family, [params for _, params in sampled], info, train, settings.metric,
+                folds=settings.cv_folds, seed=settings.seed, device=settings.device,
+                together=trains_together(family, settings.device),
+                start_member=lambda index: _step_reporter(study, sampled[index][0], family,
+                                                          settings))
+        except KeyboardInterrupt:
+            for trial, _ in population:
+                trial.set_user_attr("error", "interrupted by the user")
+                study.tell(trial, state=TrialState.FAIL)
+            raise
+        outcomes.update((trial.number, result)
+                        for (trial, _), result in zip(sampled, results, strict=True))
+    messages = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    told = []
+    for trial, _ in population:
+        if messages:
+            trial.set_user_attr("warnings", [m[:300] for m in messages[:MAX_WARNINGS_KEPT]])
+        told.append(_tell(study, trial, outcomes[trial.number]))
+    return told
+
+
+def _step_reporter(study: optuna.Study, trial: optuna.Trial, family: ModelFamily,
+                   settings: SearchSettings) -> Callable[[int, float], None]:
+    """Called as a trial starts: the function that reports its steps (folds or epochs) to
+    the pruner, sends heartbeats and enforces its time limit."""
+    unit = "epochs" if family.evaluation == "holdout" else "CV folds"
+    started = heartbeat = time.monotonic()
+
+    def report(step: int, score: float) -> None:
+        nonlocal heartbeat
+        if time.monotonic() - heartbeat > HEARTBEAT_SECONDS:
+            heartbeat = time.monotonic()
+            trial.set_user_attr("heartbeat", time.time())
+        limit = settings.trial_timeout
+        if limit is not None and time.monotonic() - started > limit:
+            raise TimeoutError(f"the trial ran past search.trial_timeout ({limit:g} s) "
+                               f"after {step + 1} {unit}")
+        if isinstance(study.pruner, optuna.pruners.NopPruner):
+            return  # nothing reads intermediate scores: spare the storage writes
+        trial.report(score, step=step)
+        last_fold = family.evaluation == "cv" and step + 1 == settings.cv_folds
+        if not last_fold and trial.should_prune():
+            raise optuna.TrialPruned()
+    return report
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, result) -> FrozenTrial:
+    """Record a trial's validation scores, or the exception that ended it."""
+    if isinstance(result, optuna.TrialPruned):
+        return study.tell(trial, state=TrialState.PRUNED)
+    if isinstance(result, Exception):
+        trial.set_user_attr("error", describe_failure(result)[:2000])
+        return study.tell(trial, state=TrialState.FAIL)
+    trial.set_user_attr("cv_scores", result)
+    if len(result) > 1:  # a holdout score has no spread
+        trial.set_user_attr("cv_std", float(np.std(result)))
+    return study.tell(trial, float(np.mean(result)))

@@ -1,0 +1,62 @@
+"""The task's sampler and pruner, made for one family.
+
+A sampler is made anew for every trial, seeded from (task seed, family, trial number), so a
+resumed search draws the same parameters as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import optuna
+from optuna.trial import TrialState
+
+from automl.datasets import DatasetInfo
+from automl.models import ModelFamily
+from automl.search.internals import grid_size
+from automl.search.settings import SearchSettings
+
+
+def make_sampler(settings: SearchSettings, family: ModelFamily, info: DatasetInfo,
+                 n_trials: int, trial_number: int) -> optuna.samplers.BaseSampler:
+    family_seed = settings.seed * 1_000_003 + zlib.crc32(family.name.encode())
+    if settings.sampler == "grid":  # its seed shuffles the grid: keep one order per family
+        return AskTellGridSampler(dict(family.grid(info)), seed=family_seed % 2**32)
+    seed = (family_seed + trial_number + zlib.crc32(settings.worker_salt.encode())) % 2**32
+    if settings.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if settings.sampler == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True,
+                                      n_startup_trials=max(3, min(10, n_trials // 3)))
+
+
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, minus its ``study.stop()`` after the last grid point: that
+    works only inside ``study.optimize``; the search loop checks `is_exhausted` itself."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
+
+    def is_exhausted(self, study: optuna.Study) -> bool:
+        """Whether every grid point is tried or being tried. Optuna's counts only finished
+        trials, so a worker whose last points were running in other workers ran them
+        again (39 trials for a 36-point grid with two workers)."""
+        taken = {trial.system_attrs.get("grid_id")
+                 for trial in study.get_trials(deepcopy=False)
+                 if trial.state.is_finished() or trial.state == TrialState.RUNNING}
+        return taken.issuperset(range(grid_size(self)))
+
+
+def make_pruner(name: str, family: ModelFamily) -> optuna.pruners.BasePruner:
+    """The task's pruner; a step is a CV fold, or an epoch for holdout families, which
+    get a few epochs of warm-up since early epochs say little about the final score."""
+    warmup = 5 if family.evaluation == "holdout" else 0
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, warmup))
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup),
+                                              max_resource="auto")
+    return optuna.pruners.NopPruner()
