@@ -187,7 +187,7 @@ def test_a_family_whose_trials_all_fail_is_listed_with_the_reason_escaped(write_
     assert row["note"].startswith("every trial failed: RuntimeError: <script>")
     assert result.leaderboard.iloc[0]["family"] == "naive_bayes"
     html = (tmp_path / "out" / "index.html").read_text()
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &lt;b&gt;bold" in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &lt;b&gt;bold" in html
     assert "<script>alert(" not in html and "<b>bold</b>" not in html
 
 
@@ -278,7 +278,7 @@ def test_class_names_with_html_appear_as_text(tmp_path, write_task):
     result = run_cli(str(task))
     assert result.returncode == 0, result.stderr
     html = (tmp_path / "out" / "index.html").read_text()
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
     assert "&lt;b&gt;bold&lt;/b&gt;" in html
     assert "<script>alert(" not in html and "<b>bold</b>" not in html
 

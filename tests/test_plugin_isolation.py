@@ -109,7 +109,7 @@ def test_each_broken_plugin_is_named_with_its_reason_and_the_run_finishes(
     assert board.loc["naive_bayes", "test_accuracy"] > 0.9
     html = (tmp_path / "out" / "index.html").read_text()
     assert "A broken section" in html
-    assert "This section could not be drawn: KeyError: &#x27;no_such_table&#x27;" in html
+    assert "This section could not be drawn: KeyError: &#39;no_such_table&#39;" in html
 
 
 def test_strict_stops_at_the_first_plugin_problem(broken_env, write_task, tmp_path):

@@ -50,9 +50,9 @@ def test_the_run_reads_the_csv_as_it_comes(titanic_run):
 
 def test_the_report_opens_with_the_data_section(titanic_run):
     page = (titanic_run / "out" / "index.html").read_text()
-    data = page.index("<h2>Data</h2>")
-    assert data < page.index("<h2>Leaderboard</h2>")
-    section = page[data:page.index("<h2>Leaderboard</h2>")]
+    data = page.index('<h2 id="section-data">Data</h2>')
+    assert data < page.index('<h2 id="section-leaderboard">Leaderboard</h2>')
+    section = page[data:page.index('<h2 id="section-leaderboard">Leaderboard</h2>')]
     assert "identifier" in section and "42.4%" in section  # Age's blanks
     assert "Class balance" in section and "test recall of" in section
 
@@ -89,7 +89,7 @@ def test_predict_warns_of_extra_columns(titanic_run, tmp_path):
 
 @pytest.mark.parametrize("problem,fragment", [
     ("missing column", "the new rows lack column 'Sex'"),
-    ("not a run", "not a run's output folder (no run.json)"),
+    ("not a run", "not the output folder of a run: run.json is missing"),
     ("no file", "file of new rows not found"),
     ("unknown family", "no saved model of 'catboost'"),
 ])

@@ -112,7 +112,9 @@ def test_missing_target_column(write_task, tmp_path, capsys):
 
 def test_loader_option_that_the_loader_does_not_take(write_task, capsys):
     path = write_task('[dataset]\nname = "digits"\ntarget = "y"\n')
-    assert_clear_error(path, capsys, "key 'dataset.target'", "unknown key")
+    assert_clear_error(path, capsys, "key 'dataset.target'", "unknown key",
+                       "no keys are declared here: the dataset loader 'digits' declares "
+                       "no [dataset] keys")
 
 
 def test_more_folds_than_the_rarest_class(write_task, tmp_path, capsys):

@@ -119,8 +119,8 @@ def learning(context: SectionContext) -> Markup | None:
         subset=[f"test_{run.metric}"]).groupby("kind", sort=False)}
     text = (crossover(curves, best["classical"], best["deep"], run.metric_direction)
             if len(best) == 2 else None)
-    failed = context.tables["learning_curves"].fillna({"error": ""})
-    failed = failed[failed["error"] != ""]
+    points = context.tables["learning_curves"]
+    failed = points[points["error"].notna() & (points["error"] != "")]  # CSV: blank is NaN
     chart = context.plot(charts_.band_chart(
         "learning-curves", lines, f"test {run.metric} by training samples",
         "training samples (log scale)", f"test {run.metric}", log_x=True))
@@ -268,7 +268,8 @@ def search(context: SectionContext) -> Markup:
                       "seconds of trials (log scale)", "best score", log_x=True, step=True))]
     counts = trials.groupby(["family", "state"]).size().unstack(fill_value=0).reset_index()
     failed = trials[trials["state"] == "fail"]
-    notes = context.leaderboard[context.leaderboard["note"].fillna("") != ""]
+    board = context.leaderboard
+    notes = board[board["note"].notna() & (board["note"] != "")]  # CSV: blank is NaN
     return context.template(
         "sections/search.html", charts=charts, counts=counts,
         failed=None if failed.empty else failed[["family", "trial", "error"]],

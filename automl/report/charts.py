@@ -143,14 +143,14 @@ def band_chart(name: str, lines: pd.DataFrame, title: str, x_title: str, y_title
 
 
 def param_chart(name: str, trials: pd.DataFrame, title: str, y_title: str,
-                param: str = "depth") -> Chart:
-    """Every trial's score against one of its parameters (depth, by default); the best
-    trial of each value in orange.
+                param: str) -> Chart:
+    """Every trial's score against one of its parameters (a family's `report_params`); the
+    best trial of each value in orange.
 
     `trials` has columns trial, `param`, score and best (bool).
     """
-    x = _axis(param, "depth (layers)" if param == "depth" else param)
-    if pd.api.types.is_integer_dtype(trials[param]) or param == "depth":
+    x = _axis(param, param)
+    if pd.api.types.is_integer_dtype(trials[param]):
         x["axis"] = {"tickMinStep": 1, "format": "d"}
     return Chart(name, _spec(title, trials, width=260, params=[ZOOM],
                              mark={"type": "point", "filled": True, "size": 50}, encoding={
