@@ -252,6 +252,11 @@ def test_the_verdict_names_balanced_accuracy_for_a_rare_class():
     assert 'optimize = "balanced_accuracy"' in warning
     assert imbalance_warning(run("balanced_accuracy", [7730, 270], ["No", "Yes"])) == ""
     assert imbalance_warning(run("accuracy", [60, 40], ["a", "b"])) == ""
+    # ten even classes (digits) are not uneven; one of them at a third of the others is
+    even = [140 + i % 7 for i in range(10)]
+    assert imbalance_warning(run("accuracy", even, list("0123456789"))) == ""
+    assert "rarest class (9)" in imbalance_warning(
+        run("accuracy", even[:9] + [40], list("0123456789")))
 
 
 def test_the_built_in_iris_and_penguins_tables(registry):

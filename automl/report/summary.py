@@ -19,8 +19,9 @@ TREATMENTS = {
     "datetime": "split into year, month, day, weekday, day of year and hour",
     "text": "TF-IDF of words and word pairs, reduced to 20 SVD components",
 }
-MINORITY_SHARE = 0.2
-"""Below this share of the rarest class, accuracy says little: the verdict says so."""
+RARE_CLASS = 0.4
+"""A class is rare below this fraction of the share an even split would give it (20% of
+two classes, 4% of ten): then accuracy says little, and the verdict says so."""
 
 
 def treatment(column: Column) -> str:
@@ -53,7 +54,7 @@ def imbalance_warning(record: RunRecord) -> str:
     if record.run.metric != "accuracy" or not counts:
         return ""
     share = min(counts) / sum(counts)
-    if share >= MINORITY_SHARE:
+    if share >= RARE_CLASS / len(counts):
         return ""
     rarest = record.run.dataset.class_names[int(np.argmin(counts))]
     return (f" The rarest class ({rarest}) is {share:.1%} of the training rows, so "
