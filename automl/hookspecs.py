@@ -88,9 +88,11 @@ def automl_register_metrics(register):
 def automl_register_report_sections(register):
     """Register sections of the HTML report.
 
-    Called once when the engine builds its registry. Each section is rendered after the
-    built-in sections, before "Reproducibility", whenever a report is written (at the end
-    of a run and by ``python -m automl report``).
+    Called once when the engine builds its registry. The built-in sections are registered
+    the same way (by the built-in plugin ``report``). Sections are placed by their
+    ``order`` (by default after the built-in sections, before "Reproducibility") and
+    rendered whenever a report is written (at the end of a run and by
+    ``python -m automl report``).
 
     Args:
         register: call ``register(section)`` with an ``automl.ReportSection`` for each
@@ -102,8 +104,9 @@ def automl_register_report_sections(register):
 
         @automl.hookimpl
         def automl_register_report_sections(register):
-            register(ReportSection(name="fit_budget", title="Fit time budget",
-                                   render=lambda record: "<p>...</p>"))
+            register(ReportSection(
+                name="fit_budget", title="Fit time budget",
+                render=lambda context: "<p>{{ run.task }}: {{ table(leaderboard) }}</p>"))
     """
 
 
@@ -142,9 +145,10 @@ def automl_run_finished(record):
     are written to the output folder.
 
     Args:
-        record: the run (``automl.outputs.RunRecord``): ``folder`` (the output folder),
-            ``run`` (what ``run.json`` holds), ``leaderboard`` and ``tables`` (pandas
-            DataFrames by name, as in the CSV files).
+        record: the run (``automl.RunRecord``): ``folder`` (the output folder), ``run``
+            (``run.json``, an ``automl.RunSummary``: ``run.task``, ``run.metric``,
+            ``run.dataset``, ...), ``leaderboard`` and ``tables`` (pandas DataFrames by
+            name, as in the CSV files).
 
     Returns nothing.
 
@@ -153,5 +157,5 @@ def automl_run_finished(record):
         @automl.hookimpl
         def automl_run_finished(record):
             best = record.leaderboard.iloc[0]
-            print(f"{record.run['task']}: {best['family']} won")
+            print(f"{record.run.task}: {best['family']} won")
     """
