@@ -252,23 +252,28 @@ class GuardedPlugin:
                 setattr(self, hook, guard)
 
 
-def _arguments(function: Callable, hook: str, plugin: str, registry: Registry,
-               args: tuple) -> list[Any]:
-    """The arguments pluggy passed, with a registration hook's category replaced by the
-    plugin's register callback."""
+def _with_register(function: Callable, hook: str, plugin: str,
+                   registry: Registry) -> Callable[[tuple], list[Any]]:
+    """What turns the arguments pluggy passes `function` into those it gets: for a
+    registration hook, its category replaced by the plugin's register callback."""
     names = list(inspect.signature(function).parameters)
-    args = list(args)
-    if hook in REGISTRATION_HOOKS and "register" in names:
-        position = names.index("register")
+    if hook not in REGISTRATION_HOOKS or "register" not in names:
+        return list
+    position = names.index("register")
+
+    def arguments(args: tuple) -> list[Any]:
+        args = list(args)
         args[position] = _register_for(registry, args[position], plugin)
-    return args
+        return args
+    return arguments
 
 
 def _guard(function: Callable, hook: str, plugin: str, registry: Registry) -> Callable:
+    arguments = _with_register(function, hook, plugin, registry)
+
     @functools.wraps(function)
     def guarded(*args):
-        ok, result = registry.guarded(plugin, hook, function,
-                                      *_arguments(function, hook, plugin, registry, args))
+        ok, result = registry.guarded(plugin, hook, function, *arguments(args))
         return result if ok else None
     return guarded
 
@@ -278,9 +283,11 @@ def _guard_wrapper(function: Callable, hook: str, plugin: str,
     """A ``wrapper=True`` implementation, guarded: if it raises before or after its
     ``yield``, the problem is reported and the inner implementations' result passes
     through unchanged."""
+    arguments = _with_register(function, hook, plugin, registry)
+
     @functools.wraps(function)
     def guarded(*args):
-        generator = function(*_arguments(function, hook, plugin, registry, args))
+        generator = function(*arguments(args))
         started, _ = registry.guarded(plugin, hook, next, generator)
         result = yield
         if not started:

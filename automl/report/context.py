@@ -30,8 +30,7 @@ HERE = Path(__file__).parent
 def environment() -> jinja2.Environment:
     """The report's templates (``automl/report/templates``), autoescaped."""
     return jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
-                              autoescape=True, undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=False)
+                              autoescape=True, undefined=jinja2.StrictUndefined)
 
 
 @functools.cache
