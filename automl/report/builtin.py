@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from automl import hookimpl
 from automl.analysis import crossover, disagreements
+from automl.leaderboard import report_param_columns
 from automl.report import charts as charts_
 from automl.report.context import SectionContext
 from automl.report.section import ReportSection
@@ -135,7 +136,6 @@ def depth(context: SectionContext) -> Markup | None:
     """Each completed trial's validation score against each parameter its family declares
     for the report (`ModelFamily.report_params`: depth, for the deep families), and the
     fANOVA importance of every searched parameter."""
-    from automl.leaderboard import report_param_columns
     trials, board = context.tables["trials"], context.leaderboard
     pick = "max" if context.run.metric_direction == "maximize" else "min"
     plots = []
