@@ -40,40 +40,57 @@ def score_predictions(estimator, y_pred: np.ndarray, X: np.ndarray, y: np.ndarra
 
 def validate(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
              train: Split, metric: Metric, *, folds: int, seed: int, device: str,
-             after_step: Callable[[int, float], None] | None = None) -> list[float]:
+             after_step: Callable[[int, float], None] | None = None,
+             fold_worker=None) -> list[float]:
     """Validation scores of `params` on the training split, by the family's evaluation:
     one per CV fold, or one holdout score for families trained in epochs.
 
     `after_step(step, score)` is called after each fold (with the running mean) or epoch;
     the search uses it to report to Optuna's pruner, which may stop the trial by raising
-    `optuna.TrialPruned`.
+    `optuna.TrialPruned`. With a `fold_worker` (`automl.search.worker.FoldWorker`), each
+    fold is fitted in its process, stopped once the trial's time is up
+    (``after_step.seconds_left()``).
     """
     family.check_accepts(info)
     report = after_step or (lambda step, score: None)
     if family.evaluation == "holdout":
         return [_holdout(family, params, info, train, metric, seed, device, report)]
     scores: list[float] = []
-    for fold, (fit_rows, score_rows) in enumerate(
-            cv_splitter(info, folds, seed).split(train.X, train.y)):
-        estimator = family.make_estimator(params, info, seed, device)
-        estimator.fit(take(train.X, fit_rows), train.y[fit_rows])
-        scores.append(_score(estimator, take(train.X, score_rows), train.y[score_rows],
-                             info, metric, f"fold {fold + 1}"))
+    splits = cv_splitter(info, folds, seed).split(train.X, train.y)
+    for fold, rows in enumerate(splits):
+        if fold_worker is None:
+            scores.append(score_fold(family, params, info, train, metric, rows, seed, device,
+                                     fold))
+        else:
+            scores.append(fold_worker.score(dict(params), fold, report.seconds_left(),
+                                            report.limit))
         report(fold, float(np.mean(scores)))
     return scores
+
+
+def score_fold(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
+               train: Split, metric: Metric, rows: tuple[np.ndarray, np.ndarray], seed: int,
+               device: str, fold: int) -> float:
+    """One CV fold: `params` fitted on the fold's fitting rows, scored on its other rows
+    (in the search process, or in a `FoldWorker`)."""
+    fit_rows, score_rows = rows
+    estimator = family.make_estimator(params, info, seed, device)
+    estimator.fit(take(train.X, fit_rows), train.y[fit_rows])
+    return _score(estimator, take(train.X, score_rows), train.y[score_rows], info, metric,
+                  f"fold {fold + 1}")
 
 
 def validate_population(family: ModelFamily, population: Sequence[Mapping[str, Any]],
                         info: DatasetInfo, train: Split, metric: Metric, *, folds: int,
                         seed: int, device: str, together: bool,
-                        start_member: Callable[[int], Callable[[int, float], None]]
-                        ) -> list[list[float] | Exception]:
+                        start_member: Callable[[int], Callable[[int, float], None]],
+                        fold_worker=None) -> list[list[float] | Exception]:
     """`validate` for each parameter set of a population: its scores, or the exception
     that ended it (`optuna.TrialPruned` among them). `start_member(i)` is called as member
-    i starts and returns its `after_step`. With `together` (decided by
-    `automl.search.populations.trains_together`), the members of each of the family's
-    `population_groups` go to its ``fit_population`` at once; otherwise, and where it
-    declines, they are validated one by one."""
+    i starts and returns its `after_step`; `fold_worker` is `validate`'s. With
+    `together` (decided by `automl.search.populations.trains_together`), the members of
+    each of the family's `population_groups` go to its ``fit_population`` at once;
+    otherwise, and where it declines, they are validated one by one."""
     results: list[list[float] | Exception | None] = [None] * len(population)
     for members in family.population_groups(population):
         if together and len(members) > 1:
@@ -87,7 +104,8 @@ def validate_population(family: ModelFamily, population: Sequence[Mapping[str, A
             try:
                 results[index] = validate(family, population[index], info, train, metric,
                                           folds=folds, seed=seed, device=device,
-                                          after_step=start_member(index))
+                                          after_step=start_member(index),
+                                          fold_worker=fold_worker)
             except Exception as error:  # a failed trial must not stop the others
                 results[index] = error
     return results

@@ -85,9 +85,13 @@ SEARCH = {
     "cv_folds": Option(int, "Cross-validation folds on the training split (deep families "
                        "are scored on one validation share of it instead, epoch by epoch).",
                        default=5, minimum=2, maximum=50),
-    "trial_timeout": Option(float, "Seconds one trial may run; checked after each CV fold "
-                            "or epoch, a trial past it is recorded as failed. Default: no "
-                            "limit.", minimum=0, exclusive_minimum=True),
+    "trial_timeout": Option(float, "Seconds one trial may run. Cross-validated families "
+                            "fit their folds in a worker process, which is stopped at the "
+                            "limit even in the middle of a fit; deep families check it "
+                            "after every epoch. A trial past it is recorded as failed "
+                            "(\"stopped at trial_timeout\") and the search goes on. "
+                            "Default: no limit (folds fit in the search process).",
+                            minimum=0, exclusive_minimum=True),
     "population": Option(int, "Trials per population, for the deep families: trials that "
                          "share an architecture (and whatever else shapes the compiled "
                          "training program) and differ in learning rate, weight decay, "

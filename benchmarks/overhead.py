@@ -34,14 +34,15 @@ def journal(folder: Path, name: str):
     return optuna.storages.JournalStorage(JournalFileBackend(str(folder / name)))
 
 
-def engine_search(storage, n_trials: int) -> float:
+def engine_search(storage, n_trials: int, trial_timeout: float | None = None) -> float:
     import optuna
 
     from automl.plugins import build_registry
     from automl.search import SearchSettings, search_family
     data = dataset("digits")
     accuracy = build_registry().metrics["accuracy"].item
-    settings = SearchSettings("overhead", 0, "tpe", "none", 5, accuracy, "x")
+    settings = SearchSettings("overhead", 0, "tpe", "none", 5, accuracy, "x",
+                              trial_timeout=trial_timeout)
     study = optuna.create_study(storage=storage, study_name="engine", direction="maximize")
     start = time.perf_counter()
     search_family(study, trivial_family(), data.info, data.train, settings,
@@ -75,8 +76,14 @@ def run(settings) -> list[Row]:
     with tempfile.TemporaryDirectory() as folder:
         engine = engine_search(journal(Path(folder), "engine.journal"), n)
         raw = raw_search(journal(Path(folder), "raw.journal"), n)
+        # with a trial_timeout, folds go to a worker process that can be stopped
+        stoppable = engine_search(journal(Path(folder), "stoppable.journal"), n, 600.0)
     what = f"{n} trials, 5-fold CV, journal storage"
     return [Row(SECTION, what, "engine", 1000 * engine / n, "ms/trial"),
             Row(SECTION, what, "raw Optuna loop", 1000 * raw / n, "ms/trial"),
             Row(SECTION, what, "engine - raw", 1000 * (engine - raw) / n, "ms/trial",
-                "target < 10 ms")]
+                "target < 10 ms"),
+            Row(SECTION, what, "engine with trial_timeout (folds in a worker process, its "
+                "start included)", 1000 * stoppable / n, "ms/trial"),
+            Row(SECTION, what, "worker - engine", 1000 * (stoppable - engine) / n,
+                "ms/trial")]

@@ -30,11 +30,15 @@ def test_the_command_writes_a_table_with_the_machine(tmp_path):
     assert population["one by one"].size == 2  # the MLP and the CNN
     assert (population["together (vmap)"] > 1000).all()  # samples/s
     rows = rows[rows["section"].str.startswith("3.")]
-    assert set(rows["tool"]) == {"engine", "raw Optuna loop", "engine - raw"}
+    worker = "engine with trial_timeout (folds in a worker process, its start included)"
+    assert set(rows["tool"]) == {"engine", "raw Optuna loop", "engine - raw", worker,
+                                 "worker - engine"}
     per_trial = rows.set_index("tool")["value"]
     assert 0 < per_trial["engine"] < 1000 and 0 < per_trial["raw Optuna loop"] < 1000
     assert abs(per_trial["engine - raw"]
                - (per_trial["engine"] - per_trial["raw Optuna loop"])) < 1e-6
+    assert 0 < per_trial[worker] < 5000  # its start (a second or two) over few trials
+    assert abs(per_trial["worker - engine"] - (per_trial[worker] - per_trial["engine"])) < 1e-6
 
 
 def test_compile_share_measures_a_cold_search_then_its_programs_from_the_cache(tmp_path):

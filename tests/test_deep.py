@@ -247,7 +247,7 @@ def test_a_trial_past_the_time_limit_fails_with_the_reason(registry, tmp_path,
                   n_trials=1, seconds=None)
     (trial,) = finished_trials(study)
     assert trial.state == TrialState.FAIL
-    assert "ran past search.trial_timeout" in trial.user_attrs["error"]
+    assert "stopped at trial_timeout" in trial.user_attrs["error"]
 
 
 def test_im2col_convolution_equals_lax_conv():

@@ -8,6 +8,8 @@ One file per concern:
 - `samplers`: the task's sampler and pruner for a family, seeded per trial;
 - `populations`: how trials are grouped and when a group trains together;
 - `loop`: the ask-run-tell loop that runs a family's trials;
+- `worker`: the process that fits a cross-validated family's folds under `trial_timeout`,
+  ended when a fit runs past it;
 - `internals`: every use of Optuna's private API (ending a dead process's trial, the grid
   sampler's grid), kept in one place so an Optuna upgrade is checked in one file.
 """

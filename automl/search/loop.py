@@ -23,6 +23,7 @@ from automl.search.populations import ask_population, population_size, trains_to
 from automl.search.samplers import make_pruner
 from automl.search.settings import SearchSettings
 from automl.search.studies import budget_used
+from automl.search.worker import FoldWorker
 
 MAX_WARNINGS_KEPT = 3
 HEARTBEAT_SECONDS = 30  # how often a running trial says it is alive
@@ -48,23 +49,50 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
     # Together, a population is asked at once; one by one, each trial is asked after the
     # one before is told, so the sampler learns from every trial and budgets hold.
     together = trains_together(family, settings.device)
+    fold_worker = stoppable_folds(family, info, train, settings)
     started = time.monotonic()
     shared: dict[str, Any] | None = None  # the current population's shared parameters
     members = 0  # trials of the current population asked so far
-    while True:
-        done = budget_used(study)
-        if done >= n_trials or (seconds is not None and time.monotonic() - started >= seconds):
-            return
-        count = min(size - members, n_trials - done) if together else 1
-        population = ask_population(study, family, info, settings, n_trials, count,
-                                    shared if members else None)
-        if not population:
-            return
-        if not members:
-            shared = family.shared_params(population[0][0].params)
-        members = (members + len(population)) % size
-        for trial in _run_population(study, population, family, info, train, settings):
-            on_trial(trial)
+    try:
+        while True:
+            done = budget_used(study)
+            if done >= n_trials or (seconds is not None
+                                    and time.monotonic() - started >= seconds):
+                return
+            count = min(size - members, n_trials - done) if together else 1
+            population = ask_population(study, family, info, settings, n_trials, count,
+                                        shared if members else None)
+            if not population:
+                return
+            if not members:
+                shared = family.shared_params(population[0][0].params)
+            members = (members + len(population)) % size
+            for trial in _run_population(study, population, family, info, train, settings,
+                                         fold_worker):
+                on_trial(trial)
+    finally:
+        if fold_worker is not None:
+            fold_worker.close()
+
+
+def stoppable_folds(family: ModelFamily, info: DatasetInfo, train: Split,
+                    settings: SearchSettings) -> FoldWorker | None:
+    """A `FoldWorker` for a cross-validated family under a `trial_timeout`, so that one fit
+    cannot run past it; None otherwise (holdout families check the limit after every
+    epoch), and for a family no other process can import (it is then checked between
+    folds, as before)."""
+    if (settings.trial_timeout is None or family.evaluation != "cv"
+            or not FoldWorker.can_run(family)):
+        return None
+    worker = FoldWorker(family, info, train, settings.metric, folds=settings.cv_folds,
+                        seed=settings.seed, device=settings.device)
+    try:
+        worker.start()
+    except RuntimeError as error:  # e.g. no process can be started here: the soft limit
+        warnings.warn(f"{family.name}: trial_timeout is checked between CV folds only "
+                      f"({error})", RuntimeWarning, stacklevel=2)
+        return None
+    return worker
 
 
 def describe_failure(error: Exception) -> str:
@@ -77,8 +105,8 @@ def describe_failure(error: Exception) -> str:
 
 
 def _run_population(study: optuna.Study, population: list[tuple], family: ModelFamily,
-                    info: DatasetInfo, train: Split, settings: SearchSettings
-                    ) -> list[FrozenTrial]:
+                    info: DatasetInfo, train: Split, settings: SearchSettings,
+                    fold_worker: FoldWorker | None) -> list[FrozenTrial]:
     """Score a population's trials (together where the family can) and tell the study."""
     sampled = [(trial, params) for trial, params in population
                if not isinstance(params, Exception)]
@@ -91,8 +119,9 @@ def _run_population(study: optuna.Study, population: list[tuple], family: ModelF
                 family, [params for _, params in sampled], info, train, settings.metric,
                 folds=settings.cv_folds, seed=settings.seed, device=settings.device,
                 together=trains_together(family, settings.device),
-                start_member=lambda index: _step_reporter(study, sampled[index][0], family,
-                                                          settings))
+                start_member=lambda index: TrialSteps(study, sampled[index][0], family,
+                                                      settings),
+                fold_worker=fold_worker)
         except KeyboardInterrupt:
             for trial, _ in population:
                 trial.set_user_attr("error", "interrupted by the user")
@@ -109,29 +138,37 @@ def _run_population(study: optuna.Study, population: list[tuple], family: ModelF
     return told
 
 
-def _step_reporter(study: optuna.Study, trial: optuna.Trial, family: ModelFamily,
-                   settings: SearchSettings) -> Callable[[int, float], None]:
-    """Called as a trial starts: the function that reports its steps (folds or epochs) to
-    the pruner, sends heartbeats and enforces its time limit."""
-    unit = "epochs" if family.evaluation == "holdout" else "CV folds"
-    started = heartbeat = time.monotonic()
+class TrialSteps:
+    """A running trial's side of the search, made as the trial starts: called after each
+    step (CV fold or epoch) with the running score, it reports to the pruner, sends a
+    heartbeat now and then, and ends the trial past its time limit; `seconds_left` is
+    what a fold in a `FoldWorker` may still take."""
 
-    def report(step: int, score: float) -> None:
-        nonlocal heartbeat
-        if time.monotonic() - heartbeat > HEARTBEAT_SECONDS:
-            heartbeat = time.monotonic()
-            trial.set_user_attr("heartbeat", time.time())
-        limit = settings.trial_timeout
-        if limit is not None and time.monotonic() - started > limit:
-            raise TimeoutError(f"the trial ran past search.trial_timeout ({limit:g} s) "
-                               f"after {step + 1} {unit}")
-        if isinstance(study.pruner, optuna.pruners.NopPruner):
+    def __init__(self, study: optuna.Study, trial: optuna.Trial, family: ModelFamily,
+                 settings: SearchSettings):
+        self.study, self.trial, self.settings = study, trial, settings
+        self.unit = "epochs" if family.evaluation == "holdout" else "CV folds"
+        self.last_step = settings.cv_folds if family.evaluation == "cv" else None
+        self.limit = settings.trial_timeout
+        self.started = self.heartbeat = time.monotonic()
+
+    def seconds_left(self) -> float | None:
+        if self.limit is None:
+            return None
+        return max(0.0, self.limit - (time.monotonic() - self.started))
+
+    def __call__(self, step: int, score: float) -> None:
+        if time.monotonic() - self.heartbeat > HEARTBEAT_SECONDS:
+            self.heartbeat = time.monotonic()
+            self.trial.set_user_attr("heartbeat", time.time())
+        if self.limit is not None and time.monotonic() - self.started > self.limit:
+            raise TimeoutError(f"stopped at trial_timeout ({self.limit:g} s) after "
+                               f"{step + 1} {self.unit}")
+        if isinstance(self.study.pruner, optuna.pruners.NopPruner):
             return  # nothing reads intermediate scores: spare the storage writes
-        trial.report(score, step=step)
-        last_fold = family.evaluation == "cv" and step + 1 == settings.cv_folds
-        if not last_fold and trial.should_prune():
+        self.trial.report(score, step=step)
+        if step + 1 != self.last_step and self.trial.should_prune():
             raise optuna.TrialPruned()
-    return report
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, result) -> FrozenTrial:

@@ -1,0 +1,92 @@
+"""A hard time limit per trial: a fold still fitting at `trial_timeout` is stopped with its
+worker process, even inside one long call into compiled code, and the search goes on."""
+
+import time
+
+import numpy as np
+import pytest
+from optuna.trial import TrialState
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.dummy import DummyClassifier
+
+from automl import ModelFamily
+from automl.datasets import prepare_dataset
+from automl.search import SearchSettings, finished_trials, open_storage, open_study, search_family
+from automl.search.worker import FoldWorker
+
+
+class Sleeper(ClassifierMixin, BaseEstimator):
+    """Sleeps in `fit` (time.sleep: one call into C that no check between folds can cut
+    short), then predicts the commonest class."""
+
+    def __init__(self, seconds: float = 0.0):
+        self.seconds = seconds
+
+    def fit(self, X, y):
+        time.sleep(self.seconds)
+        self.model_ = DummyClassifier().fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+SLEEPER = ModelFamily(
+    "sleeper", "classical", frozenset({"classification"}), frozenset({"tabular"}),
+    lambda trial, info: {"seconds": trial.suggest_float("seconds", 0.0, 60.0)},
+    lambda params, info, seed, device: Sleeper(**params),
+    starting_points=lambda info: [{"seconds": 60.0}, {"seconds": 0.0}])
+
+
+@pytest.fixture(scope="module")
+def wine(registry):
+    raw = registry.datasets["wine"].item.load({})
+    return prepare_dataset(raw, name="wine", task_type=None, test_size=0.25, seed=0)
+
+
+def test_a_trial_sleeping_past_its_limit_is_stopped_and_the_next_trial_runs(
+        registry, wine, tmp_path):
+    settings = SearchSettings("t", 0, "random", "none", 2, registry.metrics["accuracy"].item,
+                              "data", trial_timeout=2.0)
+    study = open_study(open_storage(None, tmp_path), settings, SLEEPER.name)
+    started = time.monotonic()
+    search_family(study, SLEEPER, wine.info, wine.train, settings, n_trials=2, seconds=None)
+    seconds = time.monotonic() - started
+    stopped, finished = finished_trials(study)
+    assert stopped.params["seconds"] == 60.0 and stopped.state == TrialState.FAIL
+    assert stopped.user_attrs["error"].startswith(
+        "TrialStopped: stopped at trial_timeout (2 s): CV fold 1 was still fitting")
+    assert finished.params["seconds"] == 0.0 and finished.state == TrialState.COMPLETE
+    assert 0.3 < finished.value < 0.5  # the commonest class's share
+    assert seconds < 30  # not the 60 s the first trial asked to sleep
+
+
+def test_folds_in_a_worker_score_as_in_the_search_process(registry, wine):
+    """The worker gives the scores the search process would (same folds, same seed)."""
+    from automl.evaluate import cv_splitter, score_fold
+    knn = registry.models["knn"].item
+    metric = registry.metrics["accuracy"].item
+    params = {"n_neighbors": 7, "weights": "distance"}
+    worker = FoldWorker(knn, wine.info, wine.train, metric, folds=3, seed=0, device="cpu")
+    try:
+        remote = [worker.score(params, fold, 60.0) for fold in range(3)]
+    finally:
+        worker.close()
+    splits = list(cv_splitter(wine.info, 3, 0).split(wine.train.X, wine.train.y))
+    local = [score_fold(knn, params, wine.info, wine.train, metric, splits[fold], 0, "cpu",
+                        fold) for fold in range(3)]
+    assert remote == local and np.mean(remote) > 0.6
+
+
+def test_an_error_in_the_worker_fails_the_trial_with_its_message(registry, wine):
+    broken = ModelFamily(
+        "broken", "classical", frozenset({"classification"}), frozenset({"tabular"}),
+        lambda trial, info: {}, lambda params, info, seed, device: Sleeper(seconds=-1.0))
+    worker = FoldWorker(broken, wine.info, wine.train, registry.metrics["accuracy"].item,
+                        folds=2, seed=0, device="cpu")
+    try:
+        with pytest.raises(ValueError, match="sleep length must be non-negative"):
+            worker.score({}, 0, 60.0)
+    finally:
+        worker.close()
