@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from automl.budget import NO_CUTOFF, StageCutoff
 from automl.datasets import Dataset
 from automl.evaluate import fit_and_test
 from automl.metrics import Metric
@@ -47,14 +48,18 @@ def families_to_compare(results: Sequence[FamilyResult], metric: Metric,
 
 
 def seed_scores(results: Sequence[FamilyResult], families: set[str], dataset: Dataset,
-                metric: Metric, seeds: int, device: str) -> pd.DataFrame:
-    """Test scores of each family's best parameters refitted with seeds 0..seeds-1."""
+                metric: Metric, seeds: int, device: str,
+                cutoff: StageCutoff = NO_CUTOFF) -> pd.DataFrame:
+    """Test scores of each family's best parameters refitted with seeds 0..seeds-1 (fewer
+    once the time limit's `cutoff` is reached)."""
     rows = []
     for result in results:
         family, params = result.outcome.family, result.outcome.best_params(dataset.info)
         if family.name not in families or params is None:
             continue
         for seed in range(seeds):
+            if cutoff.reached("the repeated seeds"):
+                break
             test = fit_and_test(family, params, dataset, {metric.name: metric}, seed, device,
                                 timed=False)
             rows.append({"family": family.name, "seed": seed,
@@ -107,10 +112,12 @@ def disagreements(predictions: pd.DataFrame, a: str, b: str, limit: int = 24) ->
 
 def learning_curves(results: Sequence[FamilyResult], dataset: Dataset, metric: Metric,
                     shares: Sequence[float], seeds: int, device: str,
-                    on_family=lambda name: None) -> pd.DataFrame:
+                    on_family=lambda name: None,
+                    cutoff: StageCutoff = NO_CUTOFF) -> pd.DataFrame:
     """Test scores of each family's best configuration trained on `shares` of the
     training split (a stratified subsample per seed). A fit that fails on a small share
-    (too few samples for the model) is recorded with its error instead of a score."""
+    (too few samples for the model) is recorded with its error instead of a score. Once
+    the time limit's `cutoff` is reached, no more points are fitted."""
     rows = []
     y = dataset.train.y
     stratify = y if dataset.info.task_type == "classification" else None
@@ -122,6 +129,8 @@ def learning_curves(results: Sequence[FamilyResult], dataset: Dataset, metric: M
         on_family(family.name)
         for share in shares:
             for seed in range(seeds):
+                if cutoff.reached("the learning curves"):
+                    break
                 rows.append({"family": family.name, "kind": family.kind, "share": share,
                              "seed": seed, **_curve_point(family, params, dataset, metric,
                                                           share, seed, stratify, device)})
@@ -187,7 +196,8 @@ def importances(results: Sequence[FamilyResult], seed: int) -> pd.DataFrame:
 
 
 def feature_comparison(results: Sequence[FamilyResult], dataset: Dataset, metric: Metric,
-                       seed: int, device: str) -> pd.DataFrame:
+                       seed: int, device: str,
+                       cutoff: StageCutoff = NO_CUTOFF) -> pd.DataFrame:
     """Test scores by representation: every family on the raw input (for deep families,
     the representation they learn), and each classical family's best configuration
     refitted on each engineered representation."""
@@ -204,7 +214,7 @@ def feature_comparison(results: Sequence[FamilyResult], dataset: Dataset, metric
                          else "raw", "score": result.test.scores[metric.name], "error": ""})
     info = dataset.info
     if info.input_kind == "tabular":
-        rows += _encodings_compared(results, dataset, metric, seed, device)
+        rows += _encodings_compared(results, dataset, metric, seed, device, cutoff)
         return pd.DataFrame(rows, columns=["family", "kind", "representation", "score",
                                            "error"])
     for name, (train_X, test_X) in representations(dataset.train.X, dataset.test.X,
@@ -217,6 +227,8 @@ def feature_comparison(results: Sequence[FamilyResult], dataset: Dataset, metric
             family = result.outcome.family
             if family.kind != "classical" or result.test is None:
                 continue
+            if cutoff.reached("the features comparison"):
+                break
             # parameters replayed on the info they were searched with
             rows.append({"family": family.name, "kind": "classical", "representation": name,
                          **_fit_and_score(family, result.outcome.best_params(info),
@@ -230,7 +242,7 @@ against them, the deep families learn an embedding per category."""
 
 
 def _encodings_compared(results, dataset: Dataset, metric: Metric, seed: int,
-                        device: str) -> list[dict]:
+                        device: str, cutoff: StageCutoff) -> list[dict]:
     """Each classical family that takes the engine's encoder, refitted with every
     category encoded one way (on tables with categorical columns)."""
     if not any(column.type == "categorical" for column in dataset.info.columns or ()):
@@ -241,6 +253,8 @@ def _encodings_compared(results, dataset: Dataset, metric: Metric, seed: int,
             family = result.outcome.family
             if family.kind != "classical" or family.takes_tables or result.test is None:
                 continue
+            if cutoff.reached("the features comparison"):
+                break
             rows.append({"family": family.name, "kind": "classical", "representation": name,
                          **_fit_and_score(family, result.outcome.best_params(dataset.info),
                                           dataset, metric, seed, device,

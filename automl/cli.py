@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "file path; default: optuna.journal in the output folder")
     run.add_argument("--device", choices=("auto", "cpu", "gpu", "tpu"),
                      help="JAX platform for deep families; default: the task file's device")
+    run.add_argument("--time-limit", type=positive_seconds, metavar="SECONDS",
+                     help="wall-clock seconds for the whole command (search, refits, "
+                     "analyses, report); default: the task file's search.time_limit")
     run.add_argument("--quiet", action="store_true", help="print only the leaderboard")
     run.add_argument("--jobs", type=int, default=1, metavar="N",
                      help="search with N local worker processes sharing the storage, then "
@@ -118,6 +121,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def positive_seconds(text: str) -> float:
+    """--time-limit's value: a number of seconds above zero."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, found {text!r}"
+                                         ) from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected seconds above 0, found {text}")
+    return seconds
+
+
 def quiet_optuna() -> None:
     """Optuna's own log lines and experimental-feature warnings stay out of the terminal:
     the engine prints its progress itself. Set here, by the command, so that importing
@@ -144,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     command = "python -m automl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = run_task(task, registry, storage_url=args.storage, device=args.device,
                       progress=Progress(quiet=args.quiet), command=command,
-                      search_only=args.search_only)
+                      search_only=args.search_only, time_limit=args.time_limit)
     if result is None:
         return 0
     print(format_leaderboard(result.leaderboard, result.record.run.metric))
@@ -157,9 +172,9 @@ def run_workers(args: argparse.Namespace) -> None:
     """Run `args.jobs` search-only copies of this command on the same storage and wait
     for them; the caller then refits and reports from the trials they stored."""
     command = [sys.executable, "-m", "automl", "run", args.task, "--search-only", "--quiet"]
-    for flag in ("storage", "device"):
+    for flag in ("storage", "device", "time_limit"):
         if getattr(args, flag):
-            command += [f"--{flag}", getattr(args, flag)]
+            command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     command += ["--strict"] if args.strict else []
     environment = worker_environment(args.jobs)
     workers = [subprocess.Popen(command, env=environment) for _ in range(args.jobs)]

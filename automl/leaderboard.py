@@ -44,6 +44,7 @@ def build_leaderboard(results: Sequence[FamilyResult], optimize: Metric,
             "trials_pruned": outcome.count(TrialState.PRUNED),
             "trials_failed": outcome.count(TrialState.FAIL),
             "trials_reused": outcome.reused,
+            "stopped_by": outcome.stopped_by,
             "best_params": json.dumps(best.params, sort_keys=True) if best else "",
             "note": result.note,
         })

@@ -33,13 +33,16 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class SearchOutcome:
     """One family's finished search: the finished trials of its study (`reused` of them
-    finished by earlier runs or other workers)."""
+    finished by earlier runs or other workers), and what stopped it (``"n_trials"``: the
+    search repeats exactly with the same seed; ``"time"``: a timeout or the time limit;
+    ``"grid"``: every grid point tried)."""
 
     family: ModelFamily
     study_name: str
     trials: list[FrozenTrial]
     reused: int
     direction: str
+    stopped_by: str = ""
 
     def count(self, state: TrialState) -> int:
         return sum(trial.state == state for trial in self.trials)
@@ -184,6 +187,8 @@ class RunSummary:
         jax_devices: the JAX devices the deep families ran on ("not used" without them).
         started, wall_s: when the run started (ISO 8601, UTC) and how long it took.
         python, platform, cpus, versions: the machine and the packages' versions.
+        time_limit, budget_notes: the whole-command time limit (None: none) and what it
+            cut short.
     """
 
     task: str
@@ -207,6 +212,8 @@ class RunSummary:
     platform: str
     cpus: int | None
     versions: dict[str, str]
+    time_limit: float | None = None
+    budget_notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -222,7 +229,7 @@ class RunSummary:
     def environment(self) -> list[tuple[str, str]]:
         """(what, value) rows for the report's reproducibility table."""
         rows = [(f.name, str(getattr(self, f.name))) for f in dataclasses.fields(self)
-                if f.name not in ("versions", "dataset", "compared")]
+                if f.name not in ("versions", "dataset", "compared", "budget_notes")]
         rows += [(f"version of {name}", version) for name, version in self.versions.items()]
         return rows
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import math
 import os
 import platform
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from automl.analysis import (
     learning_curves,
     seed_scores,
 )
+from automl.budget import StageCutoff, TimePlan
 from automl.datasets import Dataset, DatasetInfo, prepare_dataset
 from automl.devices import describe_devices, resolve_device
 from automl.errors import AutomlError
@@ -74,15 +77,17 @@ VERSIONED_PACKAGES = ("automl", "optuna", "scikit-learn", "numpy", "pandas", "pl
 
 def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
              device: str | None = None, progress: Progress | None = None,
-             command: str = "", search_only: bool = False) -> RunResult | None:
+             command: str = "", search_only: bool = False,
+             time_limit: float | None = None) -> RunResult | None:
     """Search every family the task selects, analyse the results, and write them and the
     report to the task's output folder.
 
-    `storage_url` and `device` override the task file's storage and device. With
+    `storage_url`, `device` and `time_limit` override the task file's. With
     `search_only` (a worker among several on one storage) it returns after the search,
     writing nothing; the run without it refits, analyses and reports."""
     progress = progress or Progress()
     started = time.time()
+    plan = TimePlan(time_limit or task.time_limit)
     check_plugin_names(task, registry)
     dataset = load_dataset(task, registry)
     info = dataset.info
@@ -104,9 +109,12 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     storage = open_storage(storage_url, output_dir)
     progress.message(f"searching {len(families)} families for the best {metric.name} "
                      f"on {platform}; studies in {describe(storage_url, output_dir)}")
+    if plan.limit is not None:
+        progress.message(plan.describe())
+        progress.plan = plan
 
     results = search_all(task, families, dataset, settings, storage, report_metrics,
-                         registry, progress, search_only)
+                         registry, progress, plan, search_only)
     if search_only:
         return None
     save_models(results, output_dir, progress)
@@ -118,10 +126,12 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     if compared:
         progress.message(f"refitting {', '.join(compared)} with {task.report_seeds} seeds "
                          "to compare them")
-    seeds = seed_scores(results, set(compared), dataset, metric, task.report_seeds, platform)
+    cutoff = StageCutoff(plan, "analyses")
+    seeds = seed_scores(results, set(compared), dataset, metric, task.report_seeds, platform,
+                        cutoff)
     curves = learning_curves(
         results, dataset, metric, task.learning_curve, task.curve_seeds, platform,
-        on_family=lambda name: progress.message(f"learning curve of {name}"))
+        on_family=lambda name: progress.message(f"learning curve of {name}"), cutoff=cutoff)
     predictions = predictions_table(dataset, results)
     tables = {
         "leaderboard": build_leaderboard(results, metric, report_metrics),
@@ -131,11 +141,15 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
         "comparison": compare(seeds, pairs),
         "learning_curves": curves,
         "importances": importances(results, task.seed),
-        "features": (feature_comparison(results, dataset, metric, task.seed, platform)
+        "features": (feature_comparison(results, dataset, metric, task.seed, platform,
+                                        cutoff)
                      if task.engineered_features else FEATURES_NOT_ASKED),
     }
-    run = run_summary(task, info, metric, report_metrics, pairs, started, command,
-                      describe(storage_url, output_dir), platform, families)
+    for note in cutoff.notes:
+        progress.message(f"note: {note}")
+    run = replace(run_summary(task, info, metric, report_metrics, pairs, started, command,
+                              describe(storage_url, output_dir), platform, families),
+                  time_limit=plan.limit, budget_notes=cutoff.notes)
     record = RunRecord(output_dir, run, task.source.text, tables,
                        disagreement_examples(dataset, predictions, pairs))
     write_record(record)
@@ -257,13 +271,15 @@ def fingerprint(dataset: Dataset) -> str:
 
 def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
                settings: SearchSettings, storage, report_metrics: list[str],
-               registry: Registry, progress: Progress,
+               registry: Registry, progress: Progress, plan: TimePlan,
                search_only: bool = False) -> list[FamilyResult]:
     """Search each family in turn, then (unless `search_only`) refit its best parameters
     and score them on test.
 
     Budgets count the trials of earlier runs and of other workers on the same storage,
-    so rerunning a finished task reuses its trials instead of searching again.
+    so rerunning a finished task reuses its trials instead of searching again. Under a
+    time limit (`plan`), each family also gets its share of the search stage's wall time
+    left, and no trial may run past that share.
     """
     studies = {family.name: open_study(storage, settings, family.name) for family in families}
     stale = max(STALE_SECONDS, 3 * (task.trial_timeout or 0))
@@ -282,18 +298,25 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
             left = task.total_timeout - sum(spent.values())
             share = left * weights[index] / sum(weights[index:])
             seconds = share if seconds is None else min(seconds, share)
+        family_settings = settings
+        if plan.limit is not None:
+            share = plan.left("search") * weights[index] / sum(weights[index:])
+            seconds = share if seconds is None else min(seconds, share)
+            family_settings = replace(settings, trial_timeout=min(
+                settings.trial_timeout or math.inf, max(share, MIN_TRIAL_SECONDS)))
         seconds = None if seconds is None else max(0.0, seconds)
         previous = [t for t in finished_trials(study) if not interrupted(t)]
         progress.family_started(f"{index + 1}/{len(families)}", family.name,
                                 budget.n_trials, previous, _best(study), seconds)
-        search_family(study, family, dataset.info, dataset.train, settings,
-                      n_trials=budget.n_trials, seconds=seconds,
-                      on_trial=lambda trial, study=study, family=family: trial_finished(
-                          trial, study, family, task, registry, progress))
+        stopped_by = search_family(
+            study, family, dataset.info, dataset.train, family_settings,
+            n_trials=budget.n_trials, seconds=seconds,
+            on_trial=lambda trial, study=study, family=family: trial_finished(
+                trial, study, family, task, registry, progress))
         trials = finished_trials(study)
         spent[family.name] = seconds_spent(trials)
         outcome = SearchOutcome(family, study.study_name, trials, len(previous),
-                                settings.metric.direction)
+                                settings.metric.direction, stopped_by)
         if search_only:
             progress.family_finished(f"{len(trials) - len(previous)} trials run here")
             continue
@@ -301,6 +324,11 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
         results.append(result)
         progress.family_finished(_summary(result, settings.metric))
     return results
+
+
+MIN_TRIAL_SECONDS = 1.0
+"""Under a time limit, a trial may run at least this long, however small its family's
+share: a share of a fraction of a second would only stop every trial."""
 
 
 def trial_finished(trial, study, family: ModelFamily, task: Task, registry: Registry,

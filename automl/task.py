@@ -78,6 +78,11 @@ SEARCH = {
     "total_timeout": Option(float, "Seconds of trials for the whole task, shared among the "
                             "families still to search. Default: no limit.",
                             minimum=0, exclusive_minimum=True),
+    "time_limit": Option(float, "Wall-clock seconds for the whole command: search, refits, "
+                         "analyses and report, shared out by a plan shown at the start "
+                         "(see docs/architecture.md, Budgets). Unlike the timeouts it "
+                         "counts this run only, not the trials of earlier ones. Default: "
+                         "no limit.", minimum=0, exclusive_minimum=True),
     "sampler": Option(str, "Optuna sampler: TPE, random, grid (each family's grid) or "
                       "CMA-ES.", default="tpe", choices=SAMPLERS),
     "pruner": Option(str, "Optuna pruner; trials report their score after each CV fold.",
@@ -171,6 +176,7 @@ class Task:
     budget: Budget
     family_budgets: Mapping[str, Budget]
     total_timeout: float | None
+    time_limit: float | None
     sampler: str
     pruner: str
     cv_folds: int
@@ -282,7 +288,8 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
         report_metrics=tuple(metrics["report"]) if metrics["report"] is not None else None,
         include=tuple(families["include"]), exclude=tuple(families["exclude"]),
         budget=budget, family_budgets=family_budgets,
-        total_timeout=search["total_timeout"], sampler=search["sampler"],
+        total_timeout=search["total_timeout"], time_limit=search["time_limit"],
+        sampler=search["sampler"],
         pruner=search["pruner"], cv_folds=search["cv_folds"],
         trial_timeout=search["trial_timeout"], population=search["population"],
         storage=search["storage"],

@@ -1,6 +1,7 @@
 """A hard time limit per trial: a fold still fitting at `trial_timeout` is stopped with its
 worker process, even inside one long call into compiled code, and the search goes on."""
 
+import io
 import time
 
 import numpy as np
@@ -9,10 +10,14 @@ from optuna.trial import TrialState
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.dummy import DummyClassifier
 
-from automl import ModelFamily
+from automl import ModelFamily, hookimpl
 from automl.datasets import prepare_dataset
+from automl.plugins import build_registry
+from automl.progress import Progress
+from automl.run import run_task
 from automl.search import SearchSettings, finished_trials, open_storage, open_study, search_family
 from automl.search.worker import FoldWorker
+from automl.task import load_task
 
 
 class Sleeper(ClassifierMixin, BaseEstimator):
@@ -68,8 +73,9 @@ def test_folds_in_a_worker_score_as_in_the_search_process(registry, wine):
     knn = registry.models["knn"].item
     metric = registry.metrics["accuracy"].item
     params = {"n_neighbors": 7, "weights": "distance"}
-    worker = FoldWorker(knn, wine.info, wine.train, metric, folds=3, seed=0, device="cpu")
+    worker = FoldWorker()
     try:
+        worker.prepare(knn, wine.info, wine.train, metric, folds=3, seed=0, device="cpu")
         remote = [worker.score(params, fold, 60.0) for fold in range(3)]
     finally:
         worker.close()
@@ -83,10 +89,85 @@ def test_an_error_in_the_worker_fails_the_trial_with_its_message(registry, wine)
     broken = ModelFamily(
         "broken", "classical", frozenset({"classification"}), frozenset({"tabular"}),
         lambda trial, info: {}, lambda params, info, seed, device: Sleeper(seconds=-1.0))
-    worker = FoldWorker(broken, wine.info, wine.train, registry.metrics["accuracy"].item,
-                        folds=2, seed=0, device="cpu")
+    worker = FoldWorker()
     try:
+        worker.prepare(broken, wine.info, wine.train, registry.metrics["accuracy"].item,
+                       folds=2, seed=0, device="cpu")
         with pytest.raises(ValueError, match="sleep length must be non-negative"):
             worker.score({}, 0, 60.0)
     finally:
         worker.close()
+
+
+class Slow(BaseEstimator, ClassifierMixin):
+    """Sleeps 0.3 s in every fit: a family much slower than its budget allows to finish."""
+
+    def fit(self, X, y):
+        time.sleep(0.3)
+        self.model_ = DummyClassifier().fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+class SlowPlugin:
+    @staticmethod
+    @hookimpl
+    def automl_register_models(register):
+        register(ModelFamily(
+            "slow", "classical", frozenset({"classification"}), frozenset({"tabular"}),
+            lambda trial, info: {"unused": trial.suggest_float("unused", 0, 1)},
+            lambda params, info, seed, device: Slow()))
+
+
+TIME_LIMITED = """
+name = "limited"
+seed = 0
+[dataset]
+name = "wine"
+[families]
+include = ["slow", "knn", "naive_bayes", "logistic_regression"]
+[search]
+n_trials = 200
+time_limit = 30
+[families.knn]
+n_trials = 4
+[families.naive_bayes]
+n_trials = 4
+[families.logistic_regression]
+n_trials = 4
+[report]
+seeds = 2
+curve_seeds = 20
+"""
+
+
+def test_the_time_limit_holds_with_a_slow_family_and_every_family_gets_its_share(tmp_path):
+    """A family that would use every second it is given shares a 30 s limit with three
+    fast ones: the command ends within 1.2x of the limit, every family is scored, the slow
+    one is stopped by time (and the report says so), and the learning curves its slow
+    fits would make too long are cut short, with a note."""
+    task_file = tmp_path / "task.toml"
+    task_file.write_text(TIME_LIMITED + f'[output]\ndir = "{(tmp_path / "out").as_posix()}"\n')
+    registry = build_registry({"slow_plugin": SlowPlugin})
+    stream = io.StringIO()
+    started = time.monotonic()
+    result = run_task(load_task(task_file), registry, progress=Progress(stream))
+    seconds = time.monotonic() - started
+    log = stream.getvalue()
+    assert seconds < 1.2 * 30, log
+    assert "time limit 30 s: search by 20 s, refits by 21 s, analyses by 28 s, report by 30 s" \
+        in log
+    board = result.leaderboard.set_index("family")
+    assert board["test_accuracy"].notna().all()  # every family has a refitted model
+    assert board.loc["slow", "stopped_by"] == "time" and board.loc["slow", "trials_complete"] > 1
+    assert (board.drop(index="slow")["stopped_by"] == "n_trials").all()
+    assert "[run " in log and " s left]" in log  # progress against the limit
+    assert "note: the learning curves cut short: the time limit's analyses stage ended" in log
+    summary = result.record.run
+    assert summary.time_limit == 30 and summary.budget_notes
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert "Stopped by time rather than by n_trials: slow." in html
+    assert "The command ran under a time limit of 30 s" in html

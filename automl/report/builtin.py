@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from automl import hookimpl
 from automl.analysis import crossover, disagreements
+from automl.budget import TimePlan
 from automl.leaderboard import report_param_columns
 from automl.report import charts as charts_
 from automl.report.context import SectionContext
@@ -270,8 +271,11 @@ def search(context: SectionContext) -> Markup:
     failed = trials[trials["state"] == "fail"]
     board = context.leaderboard
     notes = board[board["note"].notna() & (board["note"] != "")]  # CSV: blank is NaN
+    time_bound = ([] if "stopped_by" not in board else
+                  board.loc[board["stopped_by"] == "time", "family"].tolist())
     return context.template(
-        "sections/search.html", charts=charts, counts=counts,
+        "sections/search.html", charts=charts, counts=counts, time_bound=time_bound,
+        plan=TimePlan(context.run.time_limit).describe(),
         failed=None if failed.empty else failed[["family", "trial", "error"]],
         notes=None if notes.empty else notes[["family", "note"]])
 

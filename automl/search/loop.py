@@ -23,7 +23,7 @@ from automl.search.populations import ask_population, population_size, trains_to
 from automl.search.samplers import make_pruner
 from automl.search.settings import SearchSettings
 from automl.search.studies import budget_used
-from automl.search.worker import FoldWorker
+from automl.search.worker import FoldWorker, shared_worker
 
 MAX_WARNINGS_KEPT = 3
 HEARTBEAT_SECONDS = 30  # how often a running trial says it is alive
@@ -31,8 +31,10 @@ HEARTBEAT_SECONDS = 30  # how often a running trial says it is alive
 
 def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, train: Split,
                   settings: SearchSettings, *, n_trials: int, seconds: float | None,
-                  on_trial: Callable[[FrozenTrial], None] = lambda trial: None) -> None:
-    """Run trials until the study holds `n_trials` finished ones or `seconds` have passed.
+                  on_trial: Callable[[FrozenTrial], None] = lambda trial: None) -> str:
+    """Run trials until the study holds `n_trials` finished ones or `seconds` have passed;
+    returns which stopped it: ``"n_trials"``, ``"time"`` or ``"grid"`` (every grid point
+    tried).
 
     Trials are scored by cross-validation on `train` only; the test split is never seen.
     A trial that raises is recorded as failed with its error and the search goes on.
@@ -53,41 +55,38 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
     started = time.monotonic()
     shared: dict[str, Any] | None = None  # the current population's shared parameters
     members = 0  # trials of the current population asked so far
-    try:
-        while True:
-            done = budget_used(study)
-            if done >= n_trials or (seconds is not None
-                                    and time.monotonic() - started >= seconds):
-                return
-            count = min(size - members, n_trials - done) if together else 1
-            population = ask_population(study, family, info, settings, n_trials, count,
-                                        shared if members else None)
-            if not population:
-                return
-            if not members:
-                shared = family.shared_params(population[0][0].params)
-            members = (members + len(population)) % size
-            for trial in _run_population(study, population, family, info, train, settings,
-                                         fold_worker):
-                on_trial(trial)
-    finally:
-        if fold_worker is not None:
-            fold_worker.close()
+    while True:
+        done = budget_used(study)
+        if done >= n_trials:
+            return "n_trials"
+        if seconds is not None and time.monotonic() - started >= seconds:
+            return "time"
+        count = min(size - members, n_trials - done) if together else 1
+        population = ask_population(study, family, info, settings, n_trials, count,
+                                    shared if members else None)
+        if not population:
+            return "grid"
+        if not members:
+            shared = family.shared_params(population[0][0].params)
+        members = (members + len(population)) % size
+        for trial in _run_population(study, population, family, info, train, settings,
+                                     fold_worker):
+            on_trial(trial)
 
 
 def stoppable_folds(family: ModelFamily, info: DatasetInfo, train: Split,
                     settings: SearchSettings) -> FoldWorker | None:
-    """A `FoldWorker` for a cross-validated family under a `trial_timeout`, so that one fit
-    cannot run past it; None otherwise (holdout families check the limit after every
-    epoch), and for a family no other process can import (it is then checked between
-    folds, as before)."""
+    """The run's `FoldWorker`, prepared for a cross-validated family under a
+    `trial_timeout`, so that one fit cannot run past it; None otherwise (holdout families
+    check the limit after every epoch), and for a family the worker cannot take (it is
+    then checked between folds, as before)."""
     if (settings.trial_timeout is None or family.evaluation != "cv"
             or not FoldWorker.can_run(family)):
         return None
-    worker = FoldWorker(family, info, train, settings.metric, folds=settings.cv_folds,
-                        seed=settings.seed, device=settings.device)
+    worker = shared_worker()
     try:
-        worker.start()
+        worker.prepare(family, info, train, settings.metric, folds=settings.cv_folds,
+                       seed=settings.seed, device=settings.device)
     except RuntimeError as error:  # e.g. no process can be started here: the soft limit
         warnings.warn(f"{family.name}: trial_timeout is checked between CV folds only "
                       f"({error})", RuntimeWarning, stacklevel=2)

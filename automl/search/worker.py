@@ -5,24 +5,32 @@ A scikit-learn fit is one call into compiled code that cannot be interrupted: ch
 limit between folds let one RBF-SVM trial on 100,000 rows run for 535 s against a 30 s
 limit. Here the search process asks a long-lived worker for one fold's score at a time
 and waits at most the trial's remaining seconds; past them it kills the worker, records
-the trial as stopped, and starts a fresh worker for the next trial. The pruner still sees
-every fold's score, in the search process.
+the trial as stopped, and starts a fresh worker before the next trial. The pruner still
+sees every fold's score, in the search process.
 
-The worker is started by the "forkserver" method: forking the search process itself after
+One worker serves the whole run (`shared_worker`): each family's search sends it the
+family, the training split and the metric once (`FoldWorker.prepare`), and a new process
+is started only after one was killed. It is a fresh interpreter (``python -m
+automl.search.fold_server``) connected by a socket pair: forking the search process after
 JAX or an OpenMP library (scikit-learn's, LightGBM's) started threads can deadlock the
-child. The family, the training split and the metric are sent to it once, when it starts,
-with cloudpickle, since families are often closures (the built-in ones are) and standard
-pickle takes only functions another process can import by name.
+child, and multiprocessing's spawn and forkserver methods import the user's main script
+again in the child, which runs an unguarded script twice. What it is sent goes by
+cloudpickle, since families are often closures (the built-in ones are) and standard
+pickle takes only functions another process can import by name; the worker gets the
+search process's ``sys.path`` to import what they refer to.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import pickle
+import atexit
+import os
+import socket
+import subprocess
+import sys
+from multiprocessing.connection import Connection
 from typing import Any
 
 import cloudpickle
-import numpy as np
 
 from automl.datasets import DatasetInfo, Split
 from automl.metrics import Metric
@@ -37,13 +45,12 @@ class TrialStopped(TimeoutError):
 
 
 class FoldWorker:
-    """Scores a family's CV folds in a worker process whose fit can be stopped."""
+    """Scores CV folds in a worker process whose fit can be stopped."""
 
-    def __init__(self, family: ModelFamily, info: DatasetInfo, train: Split, metric: Metric,
-                 *, folds: int, seed: int, device: str):
-        self._setup = (family, info, train, metric, folds, seed, device)
-        self._process = None
-        self._connection = None
+    def __init__(self):
+        self._process: subprocess.Popen | None = None
+        self._connection: Connection | None = None
+        self._setup: bytes | None = None  # the prepared family and data, pickled
 
     @staticmethod
     def can_run(family: ModelFamily) -> bool:
@@ -55,22 +62,34 @@ class FoldWorker:
             return False
         return True
 
+    def prepare(self, family: ModelFamily, info: DatasetInfo, train: Split, metric: Metric,
+                *, folds: int, seed: int, device: str) -> None:
+        """Send the worker what the next folds need (starting it if none runs) and wait
+        until it holds it, so that no trial's time pays for it."""
+        self._setup = cloudpickle.dumps(
+            ("setup", (family, info, train, metric, folds, seed, device)))
+        if not self._running():
+            self._start()
+        self._send_setup()
+
     def score(self, params: dict[str, Any], fold: int, seconds: float | None,
               limit: float | None = None) -> float:
         """Fold `fold`'s validation score of `params`; `TrialStopped` after `seconds` (the
         trial's remaining time under its `limit`)."""
-        if self._process is None or not self._process.is_alive():
-            self.start()
-        self._connection.send((params, fold))
+        if not self._running():
+            self._start()
+            self._send_setup()
+        self._connection.send(("fold", params, fold))
         if not self._connection.poll(seconds):
             self._kill()
-            self.start()  # now, so that the next trial's time does not pay for it
+            self._start()  # now, so that the next trial's time does not pay for it
+            self._send_setup()
             raise TrialStopped(f"stopped at trial_timeout ({limit or seconds:g} s): CV fold "
                                f"{fold + 1} was still fitting, and its process was ended")
         try:
             status, value = self._connection.recv()
         except EOFError:  # the worker died (out of memory, a crash in compiled code)
-            code = self._process.exitcode
+            code = self._process.poll()
             self._kill()
             raise RuntimeError(f"the worker process fitting CV fold {fold + 1} died "
                                f"(exit code {code})") from None
@@ -80,66 +99,59 @@ class FoldWorker:
 
     def close(self) -> None:
         """End the worker (it exits when asked; killed if it does not in time)."""
-        if self._process is not None and self._process.is_alive():
+        if self._running():
             try:
                 self._connection.send(None)
-            except (BrokenPipeError, OSError):
-                pass
-            self._process.join(STOP_SECONDS)
+                self._process.wait(STOP_SECONDS)
+            except (OSError, subprocess.TimeoutExpired):
+                pass  # killed below
         self._kill()
 
-    def start(self) -> None:
-        """Start the worker and wait until it holds the data (a second or two: it imports
-        the family's libraries), so that no trial's time pays for it."""
-        context = multiprocessing.get_context("forkserver")
-        self._connection, child = context.Pipe()
-        self._process = context.Process(target=_serve,
-                                        args=(child, cloudpickle.dumps(self._setup)),
-                                        daemon=True, name="automl-fold-worker")
-        self._process.start()
-        child.close()
+    def _running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair()
+        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            path for path in sys.path if path))
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "automl.search.fold_server", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], env=environment, stdin=subprocess.DEVNULL)
+        theirs.close()
+        self._connection = Connection(ours.detach())
+
+    def _send_setup(self) -> None:
+        self._connection.send_bytes(self._setup)
         if not self._connection.poll(START_SECONDS):
             self._kill()
-            raise RuntimeError(f"the worker process did not start in {START_SECONDS:g} s")
+            raise RuntimeError(f"the worker process was not ready in {START_SECONDS:g} s")
         try:
-            self._connection.recv()  # "ready"
+            status, value = self._connection.recv()
         except EOFError:
-            code = self._process.exitcode
+            code = self._process.poll()
             self._kill()
             raise RuntimeError(f"the worker process exited as it started (exit code {code})"
                                ) from None
+        if status == "error":  # what the family needs cannot be imported there
+            raise RuntimeError(f"the worker process cannot take the family: {value}")
 
     def _kill(self) -> None:
         if self._process is not None:
-            if self._process.is_alive():
+            if self._process.poll() is None:
                 self._process.kill()
-            self._process.join()
-            self._process.close()
+            self._process.wait()
         if self._connection is not None:
             self._connection.close()
         self._process = self._connection = None
 
 
-def _serve(connection, setup: bytes) -> None:
-    """The worker's loop: score the folds asked for until told to stop (None)."""
-    from automl.evaluate import cv_splitter, score_fold
-    family, info, train, metric, folds, seed, device = pickle.loads(setup)
-    splits = list(cv_splitter(info, folds, seed).split(train.X, train.y))
-    connection.send("ready")
-    while (request := connection.recv()) is not None:
-        params, fold = request
-        try:
-            score = score_fold(family, params, info, train, metric, splits[fold], seed,
-                               device, fold)
-            connection.send(("ok", float(np.float64(score))))
-        except Exception as error:  # the search records it as the trial's failure
-            connection.send(("error", _sendable(error)))
+_SHARED: FoldWorker | None = None
 
 
-def _sendable(error: Exception) -> Exception:
-    """`error` if it survives pickling, else a RuntimeError with its text."""
-    try:
-        pickle.loads(pickle.dumps(error))
-    except Exception:
-        return RuntimeError(f"{type(error).__name__}: {error}")
-    return error
+def shared_worker() -> FoldWorker:
+    """The run's one worker, ended when the interpreter exits."""
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = FoldWorker()
+        atexit.register(_SHARED.close)
+    return _SHARED
