@@ -1,8 +1,9 @@
 """What the terminal shows while a task runs.
 
 On a terminal, each family has a tqdm progress bar of its trials, updated after every
-trial; elsewhere (logs, CI) a line is printed when each family finishes, so logs stay
-short. Under a time limit, every line also says how much of it the run has used.
+trial and replaced by the family's line when it finishes; elsewhere (logs, CI) only that
+line is printed, so logs stay short. Under a time limit, every line also says how much of
+it the run has used.
 """
 
 from __future__ import annotations
@@ -42,11 +43,9 @@ class Progress:
         self.counts = {state: 0 for state in TrialState}
         for trial in previous:
             self.counts[trial.state] += 1
-        if self.live:
+        if self.live:  # the bar first: a line wider than the terminal is cut at its end
             self._bar = tqdm(total=n_trials, initial=len(previous), file=self.stream,
-                             desc=f"[{position}] {family:<24}", dynamic_ncols=True,
-                             bar_format="{desc} {n_fmt:>3}/{total_fmt} trials {bar:16} "
-                                        "{postfix}")
+                             dynamic_ncols=True, leave=False, bar_format="{bar:12} {desc}")
         limit = f"at most {seconds:.0f}s" if seconds is not None else ""
         self._show(limit)
 
@@ -68,15 +67,15 @@ class Progress:
                    f"{self.counts[TrialState.FAIL]} failed)  {best}  "
                    f"{time.monotonic() - self.started:5.1f}s  {extra}{self._budget()}"
                    ).rstrip()
-        if self._bar is not None:
-            self._bar.set_postfix_str(details, refresh=True)
-            if final:
-                self._bar.close()
-                self._bar = None
-            return
         done = sum(self.counts.values())
-        print(f"[{self.position}] {self.family:<24} {done:>3}/{self.n_trials} trials "
-              f"{details}", file=self.stream, flush=True)
+        line = f"[{self.position}] {self.family:<24} {done:>3}/{self.n_trials} trials {details}"
+        if self._bar is not None and not final:
+            self._bar.set_description_str(line, refresh=True)
+            return
+        if self._bar is not None:  # the bar goes; the family's line stays, whole
+            self._bar.close()
+            self._bar = None
+        print(line, file=self.stream, flush=True)
 
     def _budget(self) -> str:
         """Under a time limit: the run's elapsed and remaining seconds."""
