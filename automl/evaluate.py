@@ -63,7 +63,7 @@ def validate(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
                                      fold))
         else:
             scores.append(fold_worker.score(dict(params), fold, report.seconds_left(),
-                                            report.limit))
+                                            report.stop_reason))
         report(fold, float(np.mean(scores)))
     return scores
 

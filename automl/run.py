@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import math
 import os
 import platform
 import time
@@ -279,7 +278,7 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
     Budgets count the trials of earlier runs and of other workers on the same storage,
     so rerunning a finished task reuses its trials instead of searching again. Under a
     time limit (`plan`), each family also gets its share of the search stage's wall time
-    left, and no trial may run past that share.
+    left. No trial runs past its family's seconds (see `automl.search.loop.TrialSteps`).
     """
     studies = {family.name: open_study(storage, settings, family.name) for family in families}
     stale = max(STALE_SECONDS, 3 * (task.trial_timeout or 0))
@@ -298,18 +297,15 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
             left = task.total_timeout - sum(spent.values())
             share = left * weights[index] / sum(weights[index:])
             seconds = share if seconds is None else min(seconds, share)
-        family_settings = settings
         if plan.limit is not None:
             share = plan.left("search") * weights[index] / sum(weights[index:])
             seconds = share if seconds is None else min(seconds, share)
-            family_settings = replace(settings, trial_timeout=min(
-                settings.trial_timeout or math.inf, max(share, MIN_TRIAL_SECONDS)))
         seconds = None if seconds is None else max(0.0, seconds)
         previous = [t for t in finished_trials(study) if not interrupted(t)]
         progress.family_started(f"{index + 1}/{len(families)}", family.name,
                                 budget.n_trials, previous, _best(study), seconds)
         stopped_by = search_family(
-            study, family, dataset.info, dataset.train, family_settings,
+            study, family, dataset.info, dataset.train, settings,
             n_trials=budget.n_trials, seconds=seconds,
             on_trial=lambda trial, study=study, family=family: trial_finished(
                 trial, study, family, task, registry, progress))
@@ -324,11 +320,6 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
         results.append(result)
         progress.family_finished(_summary(result, settings.metric))
     return results
-
-
-MIN_TRIAL_SECONDS = 1.0
-"""Under a time limit, a trial may run at least this long, however small its family's
-share: a share of a fraction of a second would only stop every trial."""
 
 
 def trial_finished(trial, study, family: ModelFamily, task: Task, registry: Registry,

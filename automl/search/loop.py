@@ -51,8 +51,9 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
     # Together, a population is asked at once; one by one, each trial is asked after the
     # one before is told, so the sampler learns from every trial and budgets hold.
     together = trains_together(family, settings.device)
-    fold_worker = stoppable_folds(family, info, train, settings)
+    fold_worker = stoppable_folds(family, info, train, settings, seconds)
     started = time.monotonic()
+    deadline = None if seconds is None else started + seconds  # no trial runs past it
     shared: dict[str, Any] | None = None  # the current population's shared parameters
     members = 0  # trials of the current population asked so far
     while True:
@@ -70,18 +71,18 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
             shared = family.shared_params(population[0][0].params)
         members = (members + len(population)) % size
         for trial in _run_population(study, population, family, info, train, settings,
-                                     fold_worker):
+                                     fold_worker, deadline):
             on_trial(trial)
 
 
 def stoppable_folds(family: ModelFamily, info: DatasetInfo, train: Split,
-                    settings: SearchSettings) -> FoldWorker | None:
-    """The run's `FoldWorker`, prepared for a cross-validated family under a
-    `trial_timeout`, so that one fit cannot run past it; None otherwise (holdout families
-    check the limit after every epoch), and for a family the worker cannot take (it is
-    then checked between folds, as before)."""
-    if (settings.trial_timeout is None or family.evaluation != "cv"
-            or not FoldWorker.can_run(family)):
+                    settings: SearchSettings, seconds: float | None) -> FoldWorker | None:
+    """The run's `FoldWorker`, prepared for a cross-validated family under a time limit
+    (`trial_timeout`, or the family's `seconds`), so that no fit can run past it; None
+    otherwise (holdout families check the limit after every epoch), and for a family the
+    worker cannot take (it is then checked between folds, as before)."""
+    if (settings.trial_timeout is None and seconds is None) or family.evaluation != "cv" \
+            or not FoldWorker.can_run(family):
         return None
     worker = shared_worker()
     try:
@@ -105,7 +106,8 @@ def describe_failure(error: Exception) -> str:
 
 def _run_population(study: optuna.Study, population: list[tuple], family: ModelFamily,
                     info: DatasetInfo, train: Split, settings: SearchSettings,
-                    fold_worker: FoldWorker | None) -> list[FrozenTrial]:
+                    fold_worker: FoldWorker | None, deadline: float | None
+                    ) -> list[FrozenTrial]:
     """Score a population's trials (together where the family can) and tell the study."""
     sampled = [(trial, params) for trial, params in population
                if not isinstance(params, Exception)]
@@ -119,7 +121,7 @@ def _run_population(study: optuna.Study, population: list[tuple], family: ModelF
                 folds=settings.cv_folds, seed=settings.seed, device=settings.device,
                 together=trains_together(family, settings.device),
                 start_member=lambda index: TrialSteps(study, sampled[index][0], family,
-                                                      settings),
+                                                      settings, deadline),
                 fold_worker=fold_worker)
         except KeyboardInterrupt:
             for trial, _ in population:
@@ -141,15 +143,24 @@ class TrialSteps:
     """A running trial's side of the search, made as the trial starts: called after each
     step (CV fold or epoch) with the running score, it reports to the pruner, sends a
     heartbeat now and then, and ends the trial past its time limit; `seconds_left` is
-    what a fold in a `FoldWorker` may still take."""
+    what a fold in a `FoldWorker` may still take.
+
+    The limit is `trial_timeout`, or the time left of the family's budget (`deadline`)
+    when that is sooner: a trial may not take the time of the families after it."""
 
     def __init__(self, study: optuna.Study, trial: optuna.Trial, family: ModelFamily,
-                 settings: SearchSettings):
+                 settings: SearchSettings, deadline: float | None = None):
         self.study, self.trial, self.settings = study, trial, settings
         self.unit = "epochs" if family.evaluation == "holdout" else "CV folds"
         self.last_step = settings.cv_folds if family.evaluation == "cv" else None
-        self.limit = settings.trial_timeout
         self.started = self.heartbeat = time.monotonic()
+        self.limit, self.stop_reason = settings.trial_timeout, "trial_timeout"
+        if deadline is not None and (self.limit is None
+                                     or deadline - self.started < self.limit):
+            self.limit = max(0.0, deadline - self.started)
+            self.stop_reason = "the end of the family's time budget"
+        if self.limit is not None:
+            self.stop_reason += f" ({self.limit:.3g} s)"
 
     def seconds_left(self) -> float | None:
         if self.limit is None:
@@ -161,8 +172,7 @@ class TrialSteps:
             self.heartbeat = time.monotonic()
             self.trial.set_user_attr("heartbeat", time.time())
         if self.limit is not None and time.monotonic() - self.started > self.limit:
-            raise TimeoutError(f"stopped at trial_timeout ({self.limit:g} s) after "
-                               f"{step + 1} {self.unit}")
+            raise TimeoutError(f"stopped at {self.stop_reason} after {step + 1} {self.unit}")
         if isinstance(self.study.pruner, optuna.pruners.NopPruner):
             return  # nothing reads intermediate scores: spare the storage writes
         self.trial.report(score, step=step)

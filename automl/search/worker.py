@@ -73,9 +73,9 @@ class FoldWorker:
         self._send_setup()
 
     def score(self, params: dict[str, Any], fold: int, seconds: float | None,
-              limit: float | None = None) -> float:
+              reason: str = "the trial's time limit") -> float:
         """Fold `fold`'s validation score of `params`; `TrialStopped` after `seconds` (the
-        trial's remaining time under its `limit`)."""
+        trial's remaining time under the limit `reason` names)."""
         if not self._running():
             self._start()
             self._send_setup()
@@ -84,8 +84,8 @@ class FoldWorker:
             self._kill()
             self._start()  # now, so that the next trial's time does not pay for it
             self._send_setup()
-            raise TrialStopped(f"stopped at trial_timeout ({limit or seconds:g} s): CV fold "
-                               f"{fold + 1} was still fitting, and its process was ended")
+            raise TrialStopped(f"stopped at {reason}: CV fold {fold + 1} was still "
+                               "fitting, and its process was ended")
         try:
             status, value = self._connection.recv()
         except EOFError:  # the worker died (out of memory, a crash in compiled code)
