@@ -70,8 +70,11 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
         if not members:
             shared = family.shared_params(population[0][0].params)
         members = (members + len(population)) % size
+        # The budget's end binds once the family has a score: its first trials may run
+        # to trial_timeout, so that a family whose trial outlasts its share still gets one.
+        scored = any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
         for trial in _run_population(study, population, family, info, train, settings,
-                                     fold_worker, deadline):
+                                     fold_worker, deadline if scored else None):
             on_trial(trial)
 
 
@@ -146,7 +149,8 @@ class TrialSteps:
     what a fold in a `FoldWorker` may still take.
 
     The limit is `trial_timeout`, or the time left of the family's budget (`deadline`)
-    when that is sooner: a trial may not take the time of the families after it."""
+    when that is sooner: once a family has a score, its trials may not take the time of
+    the families after it."""
 
     def __init__(self, study: optuna.Study, trial: optuna.Trial, family: ModelFamily,
                  settings: SearchSettings, deadline: float | None = None):
