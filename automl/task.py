@@ -73,8 +73,9 @@ SEARCH = {
     "n_trials": Option(int, "Trials per family. Trials finished in an earlier run of the "
                        "same task count.", default=20, minimum=1),
     "timeout": Option(float, "Seconds of trials per family, counted over every run of the "
-                      "task (so a rerun does not search again); a trial still running "
-                      "when they are spent is stopped. Default: no limit.",
+                      "task (so a rerun does not search again); once the family has a "
+                      "completed trial, a trial still running when they are spent is "
+                      "stopped. Default: no limit.",
                       minimum=0, exclusive_minimum=True),
     "total_timeout": Option(float, "Seconds of trials for the whole task, shared among the "
                             "families still to search. Default: no limit.",

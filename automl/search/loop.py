@@ -84,14 +84,13 @@ def stoppable_folds(family: ModelFamily, info: DatasetInfo, train: Split,
     (`trial_timeout`, or the family's `seconds`), so that no fit can run past it; None
     otherwise (holdout families check the limit after every epoch), and for a family the
     worker cannot take (it is then checked between folds, as before)."""
-    if (settings.trial_timeout is None and seconds is None) or family.evaluation != "cv" \
-            or not FoldWorker.can_run(family):
+    if (settings.trial_timeout is None and seconds is None) or family.evaluation != "cv":
         return None
     worker = shared_worker()
     try:
         worker.prepare(family, info, train, settings.metric, folds=settings.cv_folds,
                        seed=settings.seed, device=settings.device)
-    except RuntimeError as error:  # e.g. no process can be started here: the soft limit
+    except RuntimeError as error:  # the limit is then checked between folds, as before
         warnings.warn(f"{family.name}: trial_timeout is checked between CV folds only "
                       f"({error})", RuntimeWarning, stacklevel=2)
         return None

@@ -52,22 +52,17 @@ class FoldWorker:
         self._connection: Connection | None = None
         self._setup: bytes | None = None  # the prepared family and data, pickled
 
-    @staticmethod
-    def can_run(family: ModelFamily) -> bool:
-        """Whether `family` can be sent to a worker process (cloudpickle takes closures
-        and lambdas, not every object they may hold)."""
-        try:
-            cloudpickle.dumps(family)
-        except Exception:  # pickling fails in many ways (PicklingError, TypeError, ...)
-            return False
-        return True
-
     def prepare(self, family: ModelFamily, info: DatasetInfo, train: Split, metric: Metric,
                 *, folds: int, seed: int, device: str) -> None:
         """Send the worker what the next folds need (starting it if none runs) and wait
-        until it holds it, so that no trial's time pays for it."""
-        self._setup = cloudpickle.dumps(
-            ("setup", (family, info, train, metric, folds, seed, device)))
+        until it holds it, so that no trial's time pays for it. RuntimeError when that
+        cannot be done (a family cloudpickle cannot take, a worker that does not start)."""
+        try:
+            self._setup = cloudpickle.dumps(
+                ("setup", (family, info, train, metric, folds, seed, device)))
+        except Exception as error:  # pickling fails in many ways (PicklingError, TypeError)
+            raise RuntimeError(f"the family cannot be sent to a worker process: "
+                               f"{type(error).__name__}: {error}") from None
         if not self._running():
             self._start()
         self._send_setup()
