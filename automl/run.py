@@ -8,7 +8,6 @@ import importlib.metadata
 import os
 import platform
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -146,9 +145,9 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     }
     for note in cutoff.notes:
         progress.message(f"note: {note}")
-    run = replace(run_summary(task, info, metric, report_metrics, pairs, started, command,
-                              describe(storage_url, output_dir), platform, families),
-                  time_limit=plan.limit, budget_notes=cutoff.notes)
+    run = run_summary(task, info, metric, report_metrics, pairs, started, command,
+                      describe(storage_url, output_dir), platform, families, plan,
+                      cutoff.notes)
     record = RunRecord(output_dir, run, task.source.text, tables,
                        disagreement_examples(dataset, predictions, pairs))
     write_record(record)
@@ -397,7 +396,8 @@ def disagreement_examples(dataset: Dataset, predictions: pd.DataFrame,
 
 def run_summary(task: Task, info: DatasetInfo, metric: Metric, report_metrics: list[str],
                 pairs: list[tuple[str, str]], started: float, command: str, storage: str,
-                jax_platform: str, families: list[ModelFamily]) -> RunSummary:
+                jax_platform: str, families: list[ModelFamily], plan: TimePlan,
+                budget_notes: list[str]) -> RunSummary:
     """run.json: what ran, on which data, how, and what a reader needs to reproduce it."""
     versions = {}
     for package in VERSIONED_PACKAGES:
@@ -417,4 +417,5 @@ def run_summary(task: Task, info: DatasetInfo, metric: Metric, report_metrics: l
         started=datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         wall_s=round(time.time() - started, 2),
         python=platform.python_version(), platform=platform.platform(),
-        cpus=os.cpu_count(), versions=versions)
+        cpus=os.cpu_count(), versions=versions, time_limit=plan.limit,
+        budget_notes=budget_notes)
