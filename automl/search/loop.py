@@ -56,6 +56,7 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
     deadline = None if seconds is None else started + seconds  # no trial runs past it
     shared: dict[str, Any] | None = None  # the current population's shared parameters
     members = 0  # trials of the current population asked so far
+    scored = False  # whether the study holds a completed trial (then it stays so)
     while True:
         done = budget_used(study)
         if done >= n_trials:
@@ -72,7 +73,8 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
         members = (members + len(population)) % size
         # The budget's end binds once the family has a score: its first trials may run
         # to trial_timeout, so that a family whose trial outlasts its share still gets one.
-        scored = any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
+        scored = scored or any(t.state == TrialState.COMPLETE
+                               for t in study.get_trials(deepcopy=False))
         for trial in _run_population(study, population, family, info, train, settings,
                                      fold_worker, deadline if scored else None):
             on_trial(trial)
