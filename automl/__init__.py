@@ -1,12 +1,13 @@
 """automl: classical machine learning or deep learning, and which model, for your data.
 
 The public API for plugin authors, all importable from ``automl``: `hookimpl` marks hook
-implementations (see `automl.hookspecs`); `ModelFamily`, `DatasetLoader`, `Metric` and
-`ReportSection` are what plugins register; `RawData` is what a loader returns, `Option`
-and `REQUIRED` declare a loader's task-file keys, `DatasetInfo` is what a model may know
-of the data, `SectionContext` what a report section is given, `RunRecord`, `RunSummary`
-and `DataSummary` a stored run; `AutomlError` and `DataError` are the errors that reach
-the user as one message. docs/hooks.md documents every name, generated from the code.
+implementations (see `automl.hookspecs`); `ModelFamily` (with its `Cost`),
+`DatasetLoader`, `Metric` and `ReportSection` are what plugins register; `RawData` is
+what a loader returns, `Option` and `REQUIRED` declare a loader's task-file keys,
+`DatasetInfo` is what a model may know of the data, `SectionContext` what a report
+section is given, `RunRecord`, `RunSummary` and `DataSummary` a stored run;
+`AutomlError` and `DataError` are the errors that reach the user as one message.
+docs/hooks.md documents every name, generated from the code.
 """
 
 import pluggy
@@ -14,7 +15,7 @@ import pluggy
 from automl.datasets import DatasetInfo, DatasetLoader, RawData
 from automl.errors import AutomlError, DataError
 from automl.metrics import Metric
-from automl.models import ModelFamily
+from automl.models import Cost, ModelFamily
 from automl.report.context import SectionContext
 from automl.report.section import ReportSection
 from automl.results import DataSummary, RunRecord, RunSummary
@@ -29,6 +30,6 @@ hookimpl = pluggy.HookimplMarker("automl")
 called before / after the other plugins, or ``wrapper=True`` for a generator that yields
 once, around them."""
 
-__all__ = ["REQUIRED", "AutomlError", "DataError", "DataSummary", "DatasetInfo",
+__all__ = ["REQUIRED", "AutomlError", "Cost", "DataError", "DataSummary", "DatasetInfo",
            "DatasetLoader", "Metric", "ModelFamily", "Option", "RawData", "ReportSection",
            "RunRecord", "RunSummary", "SectionContext", "__version__", "hookimpl"]

@@ -61,7 +61,7 @@ def seed_scores(results: Sequence[FamilyResult], families: set[str], dataset: Da
             if cutoff.reached("the repeated seeds"):
                 break
             test = fit_and_test(family, params, dataset, {metric.name: metric}, seed, device,
-                                timed=False)
+                                rows=result.fit_rows, timed=False)
             rows.append({"family": family.name, "seed": seed,
                          "score": test.scores[metric.name]})
     return pd.DataFrame(rows, columns=["family", "seed", "score"])
@@ -115,7 +115,8 @@ def learning_curves(results: Sequence[FamilyResult], dataset: Dataset, metric: M
                     on_family=lambda name: None,
                     cutoff: StageCutoff = NO_CUTOFF) -> pd.DataFrame:
     """Test scores of each family's best configuration trained on `shares` of the
-    training split (a stratified subsample per seed). A fit that fails on a small share
+    training split (a stratified subsample per seed; of the rows its refit used, for a
+    family refitted on a subsample, so that no point costs more than its refit). A fit that fails on a small share
     (too few samples for the model) is recorded with its error instead of a score. Once
     the time limit's `cutoff` is reached, no more points are fitted."""
     rows = []
@@ -133,19 +134,21 @@ def learning_curves(results: Sequence[FamilyResult], dataset: Dataset, metric: M
                     break
                 rows.append({"family": family.name, "kind": family.kind, "share": share,
                              "seed": seed, **_curve_point(family, params, dataset, metric,
-                                                          share, seed, stratify, device)})
+                                                          share, seed, stratify, device,
+                                                          result.fit_rows)})
     return pd.DataFrame(rows, columns=["family", "kind", "share", "seed", "n_train", "score",
                                        "error"])
 
 
-def _curve_point(family, params, dataset, metric, share, seed, stratify, device) -> dict:
+def _curve_point(family, params, dataset, metric, share, seed, stratify, device,
+                 pool: np.ndarray | None) -> dict:
     from sklearn.model_selection import train_test_split
-    train = dataset.train
-    rows = np.arange(len(train.y))
+    rows = np.arange(len(dataset.train.y)) if pool is None else pool
     if share < 1:
+        within = stratify[rows] if stratify is not None else None
         try:
             rows, _ = train_test_split(rows, train_size=share, random_state=seed,
-                                       stratify=stratify)
+                                       stratify=within)
         except ValueError:  # too few samples per class to stratify this share
             rows, _ = train_test_split(rows, train_size=share, random_state=seed)
     found = _fit_and_score(family, params, dataset, metric, seed, device, rows=rows)
@@ -258,7 +261,7 @@ def _encodings_compared(results, dataset: Dataset, metric: Metric, seed: int,
             rows.append({"family": family.name, "kind": "classical", "representation": name,
                          **_fit_and_score(family, result.outcome.best_params(dataset.info),
                                           dataset, metric, seed, device,
-                                          encoding=encoding)})
+                                          encoding=encoding, rows=result.fit_rows)})
     return rows
 
 

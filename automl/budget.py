@@ -36,6 +36,13 @@ class TimePlan:
         end = dict(STAGES)[stage] * self.limit
         return max(0.0, end - (time.monotonic() - self.started))
 
+    def end(self, stage: str) -> float | None:
+        """When `stage` should end, as a ``time.monotonic()`` time; None without a
+        limit."""
+        if self.limit is None:
+            return None
+        return self.started + dict(STAGES)[stage] * self.limit
+
     def spent(self, stage: str) -> bool:
         left = self.left(stage)
         return left is not None and left <= 0

@@ -218,12 +218,13 @@ def rebuild_report(folder: str) -> int:
 def format_leaderboard(board: pd.DataFrame, metric: str) -> str:
     columns = ["rank", "family", "kind", "cv_mean", "cv_std"]
     columns += [c for c in board.columns if c.startswith("test_")]
-    columns += ["fit_s", "predict_ms_per_1k"]
+    columns += ["fit_s", "predict_ms_per_1k", "peak_memory_mb"]
     params = report_param_columns(board)
     if (board["kind"] == "deep").any():
         columns += ["compile_s", *params, "device"]
     columns += ["trials_complete", "trials_pruned", "trials_failed"]
     shown = board[columns].rename(columns={"predict_ms_per_1k": "pred_ms/1k",
+                                           "peak_memory_mb": "peak_MB",
                                            "trials_complete": "done",
                                            "trials_pruned": "pruned",
                                            "trials_failed": "failed"})
@@ -231,9 +232,10 @@ def format_leaderboard(board: pd.DataFrame, metric: str) -> str:
         if str(shown[name].dtype) == "Int64":
             shown[name] = shown[name].map(lambda v: "-" if pd.isna(v) else str(int(v)))
     text = shown.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-")
-    notes = board[board["note"] != ""]
-    for _, row in notes.iterrows():
+    for _, row in board[board["note"] != ""].iterrows():
         text += f"\n{row['family']}: {row['note']}"
+    for note in board.loc[board["rows_note"] != "", "rows_note"]:
+        text += f"\n{note}"
     return f"\nleaderboard (sorted by test {metric}):\n{text}"
 
 

@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 
 from automl.errors import DataError
 from automl.schema import Option, name_problems
-from automl.tables import Column, as_frame, infer_columns, typed_frame
+from automl.tables import Column, as_frame, compact_numbers, infer_columns, typed_frame
 
 TASK_TYPES = ("classification", "regression")
 INPUT_KINDS = ("tabular", "image", "sequence")
@@ -242,14 +242,15 @@ def _table(frame: pd.DataFrame, columns: Sequence[Column], where: str,
                         hint="name the columns to use with [dataset] numeric = [...] or "
                         "categorical = [...]")
     typed = typed_frame(frame, columns)
-    numbers = typed.select_dtypes("number").to_numpy()
-    infinite = np.isinf(numbers) if numbers.size else np.zeros((0, 0), bool)
+    infinite = np.zeros(len(typed), dtype=int)  # column by column: no copy of the table
+    for name in typed.select_dtypes("number"):
+        infinite += np.isinf(typed[name].to_numpy())
     if infinite.any():
-        row = int(np.nonzero(infinite.any(axis=1))[0][0])
+        row = int(np.flatnonzero(infinite)[0])
         raise DataError(f"{label} has {int(infinite.sum())} infinite values (first in row "
                         f"{row})", where=where,
                         hint="replace them with blanks (missing values are allowed)")
-    return typed
+    return compact_numbers(typed)
 
 
 def _drop_missing_targets(X, y: np.ndarray, notes: list[str], part: str):

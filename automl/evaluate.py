@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from automl.datasets import Dataset, DatasetInfo, Split, take
-from automl.metrics import Metric, predict_proba, score_all
+from automl.metrics import Metric, in_batches, predict_proba, score_all
 from automl.models import ModelFamily
 from automl.results import TestResult
 
@@ -26,7 +26,7 @@ def cv_splitter(info: DatasetInfo, folds: int, seed: int):
 def score_estimator(estimator, X: np.ndarray, y: np.ndarray, info: DatasetInfo,
                     metrics: Mapping[str, Metric]) -> dict[str, float]:
     """Every metric of a fitted estimator on (X, y)."""
-    return score_predictions(estimator, estimator.predict(X), X, y, info, metrics)
+    return score_predictions(estimator, in_batches(estimator.predict, X), X, y, info, metrics)
 
 
 def score_predictions(estimator, y_pred: np.ndarray, X: np.ndarray, y: np.ndarray,
@@ -188,7 +188,7 @@ def fit_and_test(family: ModelFamily, params: Mapping[str, Any], dataset: Datase
     start = time.perf_counter()
     estimator.fit(X, y)
     wall = time.perf_counter() - start
-    predictions = estimator.predict(dataset.test.X)
+    predictions = in_batches(estimator.predict, dataset.test.X)
     scores = score_predictions(estimator, predictions, dataset.test.X, dataset.test.y,
                                dataset.info, metrics)
     return TestResult(
@@ -201,11 +201,17 @@ def fit_and_test(family: ModelFamily, params: Mapping[str, Any], dataset: Datase
         estimator=estimator)
 
 
+LATENCY_ROWS = 10_000
+"""Rows of the timed predictions: the first of the test split (a larger split would time
+the same per-row cost, several times over)."""
+
+
 def predict_latency(estimator, X: np.ndarray, repeats: int = 3) -> float:
-    """Seconds per row of ``predict`` on X: the best of a few timed calls after a warm-up
-    call (as timeit does), since a single call also times thread-pool start-up and
-    caches and varied tenfold between identical runs."""
-    estimator.predict(X[:10])  # the first rows, of an array or a DataFrame
+    """Seconds per row of ``predict`` on (the first `LATENCY_ROWS` rows of) X: the best of
+    a few timed calls after a warm-up call (as timeit does), since a single call also
+    times thread-pool start-up and caches and varied tenfold between identical runs."""
+    X = X[:LATENCY_ROWS]  # the first rows, of an array or a DataFrame
+    estimator.predict(X[:10])
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()

@@ -24,6 +24,7 @@ def build_leaderboard(results: Sequence[FamilyResult], optimize: Metric,
         outcome, best = result.outcome, result.outcome.best_trial
         test = result.test.scores if result.test else {}
         test_result = result.test or NO_TEST
+        used = result.rows
         rows.append({
             "family": outcome.family.name,
             "kind": outcome.family.kind,
@@ -35,11 +36,16 @@ def build_leaderboard(results: Sequence[FamilyResult], optimize: Metric,
             "predict_ms_per_1k": test_result.predict_ms_per_1k,
             "samples_per_s": test_result.samples_per_second,
             "n_params": test_result.n_params,
+            "peak_memory_mb": result.peak_mb,
             "device": test_result.device if result.test else "",
             **{name: best.params.get(name, math.nan)
                if best and name in outcome.family.report_params else math.nan
                for name in shown},
             "search_s": outcome.seconds,
+            "search_rows": used.search_rows if used else math.nan,
+            "fit_rows": used.fit_rows if used and result.test else math.nan,
+            "rows_note": (used.describe(outcome.family.name)
+                          if used and (used.subsampled or used.skipped) else ""),
             "trials_complete": outcome.count(TrialState.COMPLETE),
             "trials_pruned": outcome.count(TrialState.PRUNED),
             "trials_failed": outcome.count(TrialState.FAIL),
@@ -48,7 +54,8 @@ def build_leaderboard(results: Sequence[FamilyResult], optimize: Metric,
             "best_params": json.dumps(best.params, sort_keys=True) if best else "",
             "note": result.note,
         })
-    frame = pd.DataFrame(rows).astype({"n_params": "Int64"})
+    frame = pd.DataFrame(rows).astype({"n_params": "Int64", "search_rows": "Int64",
+                                       "fit_rows": "Int64"})
     for name in shown:  # whole numbers (depth) shown as such, blank where not declared
         values = frame[name].dropna()
         if values.map(lambda v: isinstance(v, int | float) and float(v).is_integer()).all():

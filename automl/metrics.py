@@ -52,6 +52,21 @@ class Metric:
         return found
 
 
+PREDICT_BATCH = 50_000
+"""Rows predicted per call: a model's working memory at prediction (kNN's distances, a
+network's activations, a kernel matrix) grows with the rows of one call."""
+
+
+def in_batches(method, X):
+    """``method(X)`` (``predict`` or ``predict_proba``), called on `PREDICT_BATCH` rows at
+    a time and joined."""
+    if len(X) <= PREDICT_BATCH:
+        return method(X)
+    from automl.datasets import take
+    return np.concatenate([np.asarray(method(take(X, slice(start, start + PREDICT_BATCH))))
+                           for start in range(0, len(X), PREDICT_BATCH)])
+
+
 def predict_proba(estimator, X: np.ndarray, n_classes: int) -> np.ndarray | None:
     """Class probabilities with one column per class of the task, or None.
 
@@ -61,7 +76,7 @@ def predict_proba(estimator, X: np.ndarray, n_classes: int) -> np.ndarray | None
     """
     if not hasattr(estimator, "predict_proba"):
         return None
-    proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    proba = np.asarray(in_batches(estimator.predict_proba, X), dtype=np.float64)
     if proba.shape[1] != n_classes:
         full = np.zeros((len(proba), n_classes))
         full[:, np.asarray(estimator.classes_, dtype=int)] = proba

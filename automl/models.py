@@ -26,6 +26,30 @@ Grid = Callable[[DatasetInfo], Mapping[str, Sequence[Any]]]
 
 
 @dataclass(frozen=True)
+class Cost:
+    """How a family's fit and prediction time grow with the training rows n, as a family
+    declares it (`ModelFamily.cost`); the engine sizes its search and refit by it (see
+    `automl.sizing`).
+
+    Attributes:
+        fit_rows: the exponent of n in the fit's time: 1 for linear models, trees and
+            networks trained in epochs, 2 for kernel machines (an RBF SVM's fit is
+            quadratic to cubic in n).
+        predict_rows: the exponent of n in the time to predict one row: 0 for most
+            models, 1 for nearest neighbours (every training row is compared) and kernel
+            machines (support vectors grow with n).
+        max_search_rows: the most training rows a search uses; above it, a stratified
+            subsample of this many. None: no cap (a time limit may still set one).
+        max_fit_rows: the most rows the refit and the analyses' fits use. None: no cap.
+    """
+
+    fit_rows: float = 1.0
+    predict_rows: float = 0.0
+    max_search_rows: int | None = None
+    max_fit_rows: int | None = None
+
+
+@dataclass(frozen=True)
 class ModelFamily:
     """A model family, as registered by a plugin through `automl_register_models`.
 
@@ -79,6 +103,10 @@ class ModelFamily:
             missing values. False (the default): the engine puts its `TableEncoder` in
             front of them, fitted on the same training rows, so they get one numeric
             matrix without missing values.
+        cost: how its fit and prediction time grow with the training rows (`Cost`): the
+            engine searches a family on a stratified subsample where its declared caps or
+            a trial's time limit call for one, and refits it on as many rows as fit the
+            limit (see `automl.sizing`). The default is linear, without caps.
         report_params: suggested parameters the report shows for this family: each gets
             a leaderboard column (the best trial's value) and a plot of every completed
             trial's validation score against it. The deep families declare
@@ -99,6 +127,7 @@ class ModelFamily:
     fit_population: Callable[..., Sequence[Exception | None]] | None = None
     takes_tables: bool = False
     report_params: tuple[str, ...] = ()
+    cost: Cost = Cost()
 
     def make_estimator(self, params: Mapping[str, Any], info: DatasetInfo, seed: int,
                        device: str, *, encoding: str = "auto"):
@@ -157,6 +186,8 @@ class ModelFamily:
         for attribute in ("grid", "starting_points", "fit_population"):
             if getattr(self, attribute) is not None and not callable(getattr(self, attribute)):
                 found.append(f"{attribute} must be callable or None")
+        if not isinstance(self.cost, Cost):
+            found.append("cost must be an automl.Cost")
         if not all(isinstance(name, str) for name in self.report_params):
             found.append("report_params must be a tuple of parameter names")
         if self.evaluation not in EVALUATIONS:

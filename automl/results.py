@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.datasets import DatasetInfo
 from automl.models import ModelFamily
+from automl.sizing import RowPlan
 from automl.tables import Column
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ class SearchOutcome:
     """One family's finished search: the finished trials of its study (`reused` of them
     finished by earlier runs or other workers), and what stopped it (``"n_trials"``: the
     search repeats exactly with the same seed; ``"time"``: a timeout or the time limit;
-    ``"grid"``: every grid point tried)."""
+    ``"grid"``: every grid point tried; ``"skipped"``: not searched, since one fit outlasts
+    a trial's time limit, see `automl.sizing`)."""
 
     family: ModelFamily
     study_name: str
@@ -103,17 +105,27 @@ class TestResult:
 
 @dataclass(frozen=True)
 class FamilyResult:
-    """A family's search outcome and, when any trial completed, its test result."""
+    """A family's search outcome and, when any trial completed, its test result.
+
+    `rows` says how many training rows its search and refit used and why
+    (`automl.sizing`); `fit_rows` are the refit's row indices (None: every training row),
+    which the analyses' fits use too; `peak_mb` is the peak memory of the search process
+    and its fold worker during the family's search and refit (`automl.memory`)."""
 
     outcome: SearchOutcome
     test: TestResult | None
     refit_error: str = ""
+    rows: RowPlan | None = None
+    fit_rows: np.ndarray | None = None
+    peak_mb: float = math.nan
 
     @property
     def note(self) -> str:
         """Why a family has no test score, for the leaderboard."""
         if self.test is not None:
             return ""
+        if self.rows is not None and self.rows.skipped:
+            return "skipped: " + self.rows.why
         if self.refit_error:
             return "refit on the training split failed: " + self.refit_error
         if self.outcome.errors:

@@ -8,6 +8,7 @@ import importlib.metadata
 import os
 import platform
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from automl.analysis import (
     seed_scores,
 )
 from automl.budget import StageCutoff, TimePlan
-from automl.datasets import Dataset, DatasetInfo, prepare_dataset
+from automl.memory import peak_mb, reset_peak
+from automl.datasets import Dataset, DatasetInfo, Split, prepare_dataset
 from automl.devices import describe_devices, resolve_device
 from automl.errors import AutomlError
 from automl.evaluate import fit_and_test
@@ -44,9 +46,11 @@ from automl.results import (
     SearchOutcome,
 )
 from automl.saved_models import save_model
+from automl.sizing import RowPlan, plan_fit_rows, plan_search_rows, stratified_rows, subset
 from automl.search import (
     STALE_SECONDS,
     SearchSettings,
+    budget_used,
     check_sampler_supports,
     describe,
     fail_interrupted_trials,
@@ -57,6 +61,7 @@ from automl.search import (
     redact,
     search_family,
     seconds_spent,
+    shared_worker,
     worker_id,
 )
 from automl.task import (
@@ -300,12 +305,20 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
             share = plan.left("search") * weights[index] / sum(weights[index:])
             seconds = share if seconds is None else min(seconds, share)
         seconds = None if seconds is None else max(0.0, seconds)
+        limit = soonest(task.trial_timeout, seconds)  # what one trial (or the refit) may take
         previous = [t for t in finished_trials(study) if not interrupted(t)]
         progress.family_started(f"{index + 1}/{len(families)}", family.name,
                                 budget.n_trials, previous, _best(study), seconds)
-        stopped_by = search_family(
-            study, family, dataset.info, dataset.train, settings,
-            n_trials=budget.n_trials, seconds=seconds,
+        memory = [os.getpid(), shared_worker().pid]
+        reset_peak(memory)
+        rows = search_rows(family, study, dataset, settings, limit,
+                           will_search=budget_used(study) < budget.n_trials and seconds != 0)
+        if rows.why:
+            progress.message(rows.describe(family.name))
+        stopped_by = "skipped" if rows.skipped else search_family(
+            study, family, dataset.info, training_rows(rows.search_rows, dataset, task.seed),
+            settings, n_trials=budget.n_trials, seconds=seconds,
+            stage_end=plan.end("search"),
             on_trial=lambda trial, study=study, family=family: trial_finished(
                 trial, study, family, task, registry, progress))
         trials = finished_trials(study)
@@ -315,10 +328,51 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
         if search_only:
             progress.family_finished(f"{len(trials) - len(previous)} trials run here")
             continue
-        result = refit(outcome, dataset, metrics, task.seed, settings.device)
+        if outcome.best_trial is not None:
+            refit_limit = soonest(limit, plan.left("refits"))
+            rows = plan_fit_rows(family, rows, outcome.best_trial, task.cv_folds, refit_limit)
+            if rows.fit_why:
+                progress.message(rows.describe_refit(family.name))
+        result = refit(outcome, dataset, metrics, task.seed, settings.device, rows)
+        result = replace(result, peak_mb=peak_mb([*memory, shared_worker().pid]))
         results.append(result)
         progress.family_finished(_summary(result, settings.metric))
     return results
+
+
+def soonest(*limits: float | None) -> float | None:
+    """The smallest of the limits that are set (None when none is)."""
+    known = [limit for limit in limits if limit is not None]
+    return min(known) if known else None
+
+
+def search_rows(family: ModelFamily, study, dataset: Dataset, settings: SearchSettings,
+                limit: float | None, *, will_search: bool) -> RowPlan:
+    """How many rows the family's search uses (`automl.sizing.plan_search_rows`),
+    recorded on its study; a family with no trial left to run keeps the rows its study
+    recorded, so that a rerun's refit is sized as the search was."""
+    if not will_search:
+        recorded = study.user_attrs.get("search_rows")
+        return RowPlan(dataset.info.n_train, recorded or dataset.info.n_train,
+                       study.user_attrs.get("search_rows_why", ""))
+    rows = plan_search_rows(family, dataset, settings.cv_folds, settings.seed,
+                            settings.device, limit, shared_worker())
+    study.set_user_attr("search_rows", rows.search_rows)
+    study.set_user_attr("search_rows_why", rows.why)
+    return rows
+
+
+def rows_of(n: int, dataset: Dataset, seed: int) -> np.ndarray:
+    """The training rows a family uses when it uses `n` of them: a stratified subsample
+    drawn with the task's seed, the same for every family of that size."""
+    return stratified_rows(dataset.train.y, dataset.info, n, seed)
+
+
+def training_rows(n: int, dataset: Dataset, seed: int) -> Split:
+    """The training split, or its subsample of `n` rows (`rows_of`)."""
+    if n >= dataset.info.n_train:
+        return dataset.train  # not a copy: a large table is held once
+    return subset(dataset.train, rows_of(n, dataset, seed))
 
 
 def trial_finished(trial, study, family: ModelFamily, task: Task, registry: Registry,
@@ -350,16 +404,21 @@ def time_weights(task: Task, families: list[ModelFamily]) -> list[float]:
 
 
 def refit(outcome: SearchOutcome, dataset: Dataset, metrics: dict[str, Metric],
-          seed: int, device: str) -> FamilyResult:
+          seed: int, device: str, rows: RowPlan) -> FamilyResult:
+    """The best configuration fitted on the rows `rows` plans (all of the training split,
+    or a subsample of `rows.fit_rows`) and scored once on the test split."""
     best = outcome.best_trial
     if best is None:
-        return FamilyResult(outcome, None)
+        return FamilyResult(outcome, None, rows=rows)
+    fit_rows = (rows_of(rows.fit_rows, dataset, seed)
+                if (rows.fit_rows or rows.n_train) < rows.n_train else None)
     try:
         test = fit_and_test(outcome.family, outcome.best_params(dataset.info), dataset,
-                            metrics, seed, device)
+                            metrics, seed, device, rows=fit_rows)
     except Exception as error:  # report it on the family's row; other families go on
-        return FamilyResult(outcome, None, refit_error=f"{type(error).__name__}: {error}")
-    return FamilyResult(outcome, test)
+        return FamilyResult(outcome, None, refit_error=f"{type(error).__name__}: {error}",
+                            rows=rows)
+    return FamilyResult(outcome, test, rows=rows, fit_rows=fit_rows)
 
 
 def _best(study) -> float | None:

@@ -31,7 +31,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC, SVR, LinearSVC, LinearSVR
 
-from automl import ModelFamily, hookimpl
+from automl import Cost, ModelFamily, hookimpl
 from automl.datasets import INPUT_KINDS
 
 
@@ -130,9 +130,11 @@ Maker = Callable[[dict, object, int], object]
 
 def family(name: str, space, *, classifier: Maker | None = None,
            regressor: Maker | None = None, grid: dict | None = None,
-           description: str = "", class_weight: bool = False) -> ModelFamily:
+           description: str = "", class_weight: bool = False,
+           cost: Cost = Cost()) -> ModelFamily:
     """A classical family. With `class_weight`, the classifier takes a ``class_weight``
-    parameter, searched (and in the grid) where the classes are uneven."""
+    parameter, searched (and in the grid) where the classes are uneven; `cost` is how its
+    fit and prediction time grow with the rows (linear by default)."""
     task_types = {t for t, maker in (("classification", classifier),
                                      ("regression", regressor)) if maker}
     if class_weight:
@@ -149,7 +151,8 @@ def family(name: str, space, *, classifier: Maker | None = None,
 
     return ModelFamily(name=name, kind="classical", task_types=frozenset(task_types),
                        input_kinds=frozenset(INPUT_KINDS), search_space=space, build=build,
-                       grid=family_grid if grid else None, description=description)
+                       grid=family_grid if grid else None, description=description,
+                       cost=cost)
 
 
 FOREST_GRID = {"n_estimators": [100, 300], "max_features": [0.1, 0.3, 1.0],
@@ -178,12 +181,19 @@ FAMILIES = [
            regressor=lambda p, info, seed: pipeline(
                scaled_target(SVR(C=p["C"], gamma=p["gamma"])), scale=True),
            grid={"C": [0.1, 1.0, 10.0, 100.0], "gamma": [1e-3, 1e-2, 1e-1]},
-           class_weight=True, description="support vector machine with an RBF kernel"),
+           class_weight=True, description="support vector machine with an RBF kernel",
+           # libsvm's fit is quadratic to cubic in the rows; support vectors, and so each
+           # prediction, grow with them. 10,000 rows keep a 5-fold trial near a minute.
+           cost=Cost(fit_rows=2.0, predict_rows=1.0, max_search_rows=10_000,
+                     max_fit_rows=20_000)),
     family("knn", knn_space,
            classifier=lambda p, info, seed: pipeline(KNeighborsClassifier(**p), scale=True),
            regressor=lambda p, info, seed: pipeline(KNeighborsRegressor(**p), scale=True),
            grid={"n_neighbors": [1, 3, 5, 10, 20], "weights": ["uniform", "distance"]},
-           description="k-nearest neighbours on standardised features"),
+           description="k-nearest neighbours on standardised features",
+           # each prediction compares a row with every training row
+           cost=Cost(fit_rows=1.0, predict_rows=1.0, max_search_rows=100_000,
+                     max_fit_rows=200_000)),
     family("random_forest", forest_space,
            classifier=lambda p, info, seed: pipeline(
                RandomForestClassifier(**p, random_state=seed), scale=False),

@@ -273,8 +273,12 @@ def search(context: SectionContext) -> Markup:
     notes = board[board["note"].notna() & (board["note"] != "")]  # CSV: blank is NaN
     time_bound = ([] if "stopped_by" not in board else
                   board.loc[board["stopped_by"] == "time", "family"].tolist())
+    subsampled = (board[board["rows_note"].notna() & (board["rows_note"] != "")]
+                  if "rows_note" in board else board.iloc[:0])
     return context.template(
         "sections/search.html", charts=charts, counts=counts, time_bound=time_bound,
+        subsampled=None if subsampled.empty else
+        subsampled[["family", "search_rows", "fit_rows", "rows_note"]],
         plan=TimePlan(context.run.time_limit).describe(),
         failed=None if failed.empty else failed[["family", "trial", "error"]],
         notes=None if notes.empty else notes[["family", "note"]])

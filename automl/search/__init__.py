@@ -29,9 +29,10 @@ from automl.search.studies import (
     seconds_spent,
     worker_id,
 )
+from automl.search.worker import shared_worker
 
 __all__ = ["POPULATION", "STALE_SECONDS", "SearchSettings", "budget_used",
            "check_sampler_supports", "describe", "describe_failure", "fail_interrupted_trials",
            "finished_trials", "interrupted", "make_pruner", "make_sampler", "open_storage",
            "open_study", "population_size", "redact", "search_family", "seconds_spent",
-           "trains_together", "worker_id"]
+           "shared_worker", "trains_together", "worker_id"]

@@ -2,7 +2,8 @@
 
 Messages, each pickled: ``("setup", (family, info, train, metric, folds, seed, device))``,
 answered "ready"; ``("fold", params, fold)``, answered with the fold's score or the error
-that ended it; None, to exit. The search process kills it when a fold runs past its
+that ended it; ``("call", function, args)``, answered with ``function(*args)`` (a timed
+probe fit); None, to exit. The search process kills it when a fold runs past its
 trial's time limit.
 """
 
@@ -18,7 +19,11 @@ import numpy as np
 def serve(connection: Connection) -> None:
     """Answer setups and folds until told to stop."""
     from automl.evaluate import cv_splitter, score_fold
-    while (message := connection.recv_bytes()) is not None:
+    while True:
+        try:
+            message = connection.recv_bytes()
+        except EOFError:  # the search process ended without saying so
+            return
         try:
             request = pickle.loads(message)
         except Exception as error:  # a family that refers to what cannot be imported here
@@ -31,8 +36,11 @@ def serve(connection: Connection) -> None:
             splits = list(cv_splitter(info, folds, seed).split(train.X, train.y))
             connection.send(("ok", "ready"))
             continue
-        _, params, fold = request
         try:
+            if request[0] == "call":
+                connection.send(("ok", request[1](*request[2])))
+                continue
+            _, params, fold = request
             score = score_fold(family, params, info, train, metric, splits[fold], seed,
                                device, fold)
             connection.send(("ok", float(np.float64(score))))

@@ -31,12 +31,15 @@ HEARTBEAT_SECONDS = 30  # how often a running trial says it is alive
 
 def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, train: Split,
                   settings: SearchSettings, *, n_trials: int, seconds: float | None,
+                  stage_end: float | None = None,
                   on_trial: Callable[[FrozenTrial], None] = lambda trial: None) -> str:
     """Run trials until the study holds `n_trials` finished ones or `seconds` have passed;
     returns which stopped it: ``"n_trials"``, ``"time"`` or ``"grid"`` (every grid point
     tried).
 
-    Trials are scored by cross-validation on `train` only; the test split is never seen.
+    `stage_end` (``time.monotonic()`` time; the time limit's search stage) binds every
+    trial, the family's first among them. Trials are scored by cross-validation on `train`
+    only; the test split is never seen.
     A trial that raises is recorded as failed with its error and the search goes on.
     Trials come in populations (`population_size`) for families with population
     parameters.
@@ -51,7 +54,8 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
     # Together, a population is asked at once; one by one, each trial is asked after the
     # one before is told, so the sampler learns from every trial and budgets hold.
     together = trains_together(family, settings.device)
-    fold_worker = stoppable_folds(family, info, train, settings, seconds)
+    limited = any(end is not None for end in (settings.trial_timeout, seconds, stage_end))
+    fold_worker = stoppable_folds(family, info, train, settings) if limited else None
     started = time.monotonic()
     deadline = None if seconds is None else started + seconds  # no trial runs past it
     shared: dict[str, Any] | None = None  # the current population's shared parameters
@@ -62,6 +66,8 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
         if done >= n_trials:
             return "n_trials"
         if seconds is not None and time.monotonic() - started >= seconds:
+            return "time"
+        if stage_end is not None and time.monotonic() >= stage_end:
             return "time"
         count = min(size - members, n_trials - done) if together else 1
         population = ask_population(study, family, info, settings, n_trials, count,
@@ -76,17 +82,17 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
         scored = scored or any(t.state == TrialState.COMPLETE
                                for t in study.get_trials(deepcopy=False))
         for trial in _run_population(study, population, family, info, train, settings,
-                                     fold_worker, deadline if scored else None):
+                                     fold_worker, deadline if scored else None, stage_end):
             on_trial(trial)
 
 
 def stoppable_folds(family: ModelFamily, info: DatasetInfo, train: Split,
-                    settings: SearchSettings, seconds: float | None) -> FoldWorker | None:
-    """The run's `FoldWorker`, prepared for a cross-validated family under a time limit
-    (`trial_timeout`, or the family's `seconds`), so that no fit can run past it; None
-    otherwise (holdout families check the limit after every epoch), and for a family the
-    worker cannot take (it is then checked between folds, as before)."""
-    if (settings.trial_timeout is None and seconds is None) or family.evaluation != "cv":
+                    settings: SearchSettings) -> FoldWorker | None:
+    """The run's `FoldWorker`, prepared for a cross-validated family whose trials have a
+    time limit, so that no fit can run past it; None for holdout families (they check the
+    limit after every epoch) and for a family the worker cannot take (it is then checked
+    between folds, as before)."""
+    if family.evaluation != "cv":
         return None
     worker = shared_worker()
     try:
@@ -110,8 +116,8 @@ def describe_failure(error: Exception) -> str:
 
 def _run_population(study: optuna.Study, population: list[tuple], family: ModelFamily,
                     info: DatasetInfo, train: Split, settings: SearchSettings,
-                    fold_worker: FoldWorker | None, deadline: float | None
-                    ) -> list[FrozenTrial]:
+                    fold_worker: FoldWorker | None, deadline: float | None,
+                    stage_end: float | None = None) -> list[FrozenTrial]:
     """Score a population's trials (together where the family can) and tell the study."""
     sampled = [(trial, params) for trial, params in population
                if not isinstance(params, Exception)]
@@ -125,7 +131,7 @@ def _run_population(study: optuna.Study, population: list[tuple], family: ModelF
                 folds=settings.cv_folds, seed=settings.seed, device=settings.device,
                 together=trains_together(family, settings.device),
                 start_member=lambda index: TrialSteps(study, sampled[index][0], family,
-                                                      settings, deadline),
+                                                      settings, deadline, stage_end),
                 fold_worker=fold_worker)
         except KeyboardInterrupt:
             for trial, _ in population:
@@ -149,21 +155,22 @@ class TrialSteps:
     heartbeat now and then, and ends the trial past its time limit; `seconds_left` is
     what a fold in a `FoldWorker` may still take.
 
-    The limit is `trial_timeout`, or the time left of the family's budget (`deadline`)
-    when that is sooner: once a family has a score, its trials may not take the time of
-    the families after it."""
+    The limit is the soonest of `trial_timeout`, the time left of the family's budget
+    (`deadline`; once a family has a score, its trials may not take the time of the
+    families after it) and the end of the time limit's search stage (`stage_end`)."""
 
     def __init__(self, study: optuna.Study, trial: optuna.Trial, family: ModelFamily,
-                 settings: SearchSettings, deadline: float | None = None):
+                 settings: SearchSettings, deadline: float | None = None,
+                 stage_end: float | None = None):
         self.study, self.trial, self.settings = study, trial, settings
         self.unit = "epochs" if family.evaluation == "holdout" else "CV folds"
         self.last_step = settings.cv_folds if family.evaluation == "cv" else None
         self.started = self.heartbeat = time.monotonic()
         self.limit, self.stop_reason = settings.trial_timeout, "trial_timeout"
-        if deadline is not None and (self.limit is None
-                                     or deadline - self.started < self.limit):
-            self.limit = max(0.0, deadline - self.started)
-            self.stop_reason = "the end of the family's time budget"
+        for end, reason in ((deadline, "the end of the family's time budget"),
+                            (stage_end, "the end of the time limit's search stage")):
+            if end is not None and (self.limit is None or end - self.started < self.limit):
+                self.limit, self.stop_reason = max(0.0, end - self.started), reason
         if self.limit is not None:
             self.stop_reason += f" ({self.limit:.3g} s)"
 

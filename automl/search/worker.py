@@ -71,23 +71,42 @@ class FoldWorker:
               reason: str = "the trial's time limit") -> float:
         """Fold `fold`'s validation score of `params`; `TrialStopped` after `seconds` (the
         trial's remaining time under the limit `reason` names)."""
+        return self._ask(cloudpickle.dumps(("fold", params, fold)), seconds,
+                         f"stopped at {reason}: CV fold {fold + 1} was still fitting, and "
+                         "its process was ended", f"fitting CV fold {fold + 1}")
+
+    def call(self, function, args: tuple, seconds: float | None, what: str) -> Any:
+        """``function(*args)`` run in the worker (`automl.sizing`'s timed probe fit);
+        `TrialStopped` after `seconds`. `what` says what it does, for the errors."""
+        return self._ask(cloudpickle.dumps(("call", function, args)), seconds,
+                         f"{what} ran past {seconds:.3g} s, and its process was ended", what)
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id (None when none runs)."""
+        return self._process.pid if self._running() else None
+
+    def _ask(self, request: bytes, seconds: float | None, stopped: str, doing: str) -> Any:
+        """Send `request` and wait at most `seconds` for its answer; past them the worker
+        is killed and restarted, and `TrialStopped` says `stopped`."""
         if not self._running():
             self._start()
-            self._send_setup()
-        self._connection.send(("fold", params, fold))
+            if self._setup is not None:
+                self._send_setup()
+        self._connection.send_bytes(request)
         if not self._connection.poll(seconds):
             self._kill()
             self._start()  # now, so that the next trial's time does not pay for it
-            self._send_setup()
-            raise TrialStopped(f"stopped at {reason}: CV fold {fold + 1} was still "
-                               "fitting, and its process was ended")
+            if self._setup is not None:
+                self._send_setup()
+            raise TrialStopped(stopped)
         try:
             status, value = self._connection.recv()
         except EOFError:  # the worker died (out of memory, a crash in compiled code)
             code = self._process.poll()
             self._kill()
-            raise RuntimeError(f"the worker process fitting CV fold {fold + 1} died "
-                               f"(exit code {code})") from None
+            raise RuntimeError(f"the worker process {doing} died (exit code {code})"
+                               ) from None
         if status == "error":
             raise value
         return value

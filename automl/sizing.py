@@ -1,0 +1,251 @@
+"""How many training rows a family's search and its refit use.
+
+All of them, unless one of two things calls for fewer:
+
+- the family's declared caps (`automl.models.Cost`: ``max_search_rows``,
+  ``max_fit_rows``), which hold at any size and whatever the budgets, so that a search
+  without time limits repeats exactly;
+- a time limit on its trials (``trial_timeout``, or the family's share of ``timeout``,
+  ``total_timeout`` or ``time_limit``), on a table of at least `LARGE_ROWS` training rows.
+  A typical configuration is fitted on `PROBE_ROWS` // 4 and on `PROBE_ROWS` rows in the
+  fold worker (where it can be stopped), and its prediction timed: the two fits split the
+  fit's time into a constant part (start-up, a fixed number of boosting rounds on few
+  rows) and a part that grows as n to the declared exponent (`FitTime`), which carries it
+  to any size. The search gets the most rows whose predicted trial (every CV fold's fit
+  and prediction) takes at most `SAFETY` of the limit. A family whose probe alone
+  outlasts the limit is skipped. The refit then gets the most rows whose fit, predicted
+  from the best trial's own measured seconds, takes at most `SAFETY` of the refit's
+  limit.
+
+Subsamples are stratified for classification and drawn with the task's seed. A limit that
+binds makes the row counts depend on the machine's speed, as a timeout makes trial counts
+do; the report says which families were subsampled and why, with the numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+from sklearn.model_selection import train_test_split
+
+from automl.datasets import Dataset, DatasetInfo, Split, take
+from automl.models import ModelFamily
+
+LARGE_ROWS = 20_000
+"""Tables with fewer training rows are never subsampled for time: their trials are fast."""
+PROBE_ROWS = 2_000
+"""Rows of the timed probe fit (another `PROBE_PREDICT_ROWS` are predicted)."""
+PROBE_PREDICT_ROWS = 1_000
+SAFETY = 0.5
+"""A trial is sized to this share of its limit: parameters change a fit's cost several
+fold (a forest of 400 trees against one of 50), and the probe times one configuration."""
+MIN_ROWS = 500
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    """The training rows a family's search used (`search_rows` of `n_train`; 0: skipped)
+    and, once it is refitted, the refit's (`fit_rows`), with why there are fewer."""
+
+    n_train: int
+    search_rows: int
+    why: str = ""
+    fit_rows: int | None = None
+    fit_why: str = ""
+    fit: FitTime | None = None  # the probe's measured fit time, where one ran
+
+    @property
+    def subsampled(self) -> bool:
+        return self.search_rows < self.n_train or (self.fit_rows or self.n_train) < self.n_train
+
+    @property
+    def skipped(self) -> bool:
+        return self.search_rows == 0
+
+    def describe(self, family: str) -> str:
+        """One sentence for the terminal and the report."""
+        if self.skipped:
+            return f"{family} skipped: {self.why}"
+        text = (f"{family} searched on {self.search_rows:,} of {self.n_train:,} training rows"
+                + (f" ({self.why})" if self.why else ""))
+        if self.fit_rows is not None:
+            text += f"; refitted on {self.fit_rows:,}" + (f" ({self.fit_why})"
+                                                          if self.fit_why else "")
+        return text
+
+    def describe_refit(self, family: str) -> str:
+        """The refit's rows in one sentence (the search's are said as it starts)."""
+        return (f"{family} refitted on {self.fit_rows:,} of {self.n_train:,} training rows"
+                + (f" ({self.fit_why})" if self.fit_why else ""))
+
+
+@dataclass(frozen=True)
+class FitTime:
+    """A fit's seconds on n rows: ``constant + scale * n ** exponent``, with the exponent
+    declared (`automl.models.Cost.fit_rows`) and the rest measured."""
+
+    constant: float
+    scale: float
+    exponent: float
+
+    def __call__(self, rows: float) -> float:
+        return self.constant + self.scale * rows ** self.exponent
+
+    @classmethod
+    def measured(cls, exponent: float, small: int, small_seconds: float, large: int,
+                 large_seconds: float) -> FitTime:
+        """From fits on `small` and `large` rows. Where timing noise makes the larger fit
+        no slower, all of its time is taken to grow with n (the cautious reading)."""
+        grows = large ** exponent - small ** exponent
+        scale = (large_seconds - small_seconds) / grows
+        if scale <= 0:
+            return cls(0.0, large_seconds / large ** exponent, exponent)
+        return cls(max(0.0, large_seconds - scale * large ** exponent), scale, exponent)
+
+    def through(self, rows: int, seconds: float) -> FitTime:
+        """This curve's constant, with its growing part refitted to pass through
+        (`rows`, `seconds`): a measured fit of another configuration."""
+        scale = max(seconds - self.constant, 0.0) / rows ** self.exponent
+        return FitTime(self.constant, scale, self.exponent) if scale > 0 else \
+            FitTime(0.0, seconds / rows ** self.exponent, self.exponent)
+
+
+def plan_search_rows(family: ModelFamily, dataset: Dataset, folds: int, seed: int,
+                     device: str, limit: float | None, worker) -> RowPlan:
+    """How many rows `family`'s search uses (module docstring). `limit` is a trial's time
+    limit (None: none); `worker` is the run's `FoldWorker`, where the probe runs."""
+    n_train, cost = dataset.info.n_train, family.cost
+    cap = min(n_train, cost.max_search_rows or n_train)
+    why = (f"its declared cap of {cap:,} rows for a fit that grows as n^{cost.fit_rows:g}"
+           if cap < n_train else "")
+    if limit is None or n_train < LARGE_ROWS or family.evaluation != "cv":
+        return RowPlan(n_train, cap, why)
+    from automl.search.worker import TrialStopped
+    rows = stratified_rows(dataset.train.y, dataset.info, PROBE_ROWS + PROBE_PREDICT_ROWS,
+                           seed)
+    fit_rows, predict_rows = rows[:PROBE_ROWS], rows[PROBE_ROWS:]
+    train = dataset.train
+    try:
+        small_seconds, large_seconds, predict_seconds = worker.call(
+            timed_fits, (family, dataset.info, typical_params(family, dataset.info, seed),
+                         take(train.X, fit_rows), train.y[fit_rows],
+                         take(train.X, predict_rows), seed, device),
+            limit, f"the timed probe fits of {family.name}")
+    except TrialStopped:
+        return RowPlan(n_train, 0, f"one fit on {PROBE_ROWS:,} rows ran past a trial's "
+                                   f"limit of {limit:.3g} s")
+    except Exception as error:  # a probe that fails: the trials will say why, on all rows
+        return RowPlan(n_train, cap, why or f"probe failed: {type(error).__name__}")
+    fit = FitTime.measured(cost.fit_rows, PROBE_ROWS // 4, small_seconds, PROBE_ROWS,
+                           large_seconds)
+
+    def trial(n: int) -> float:  # every fold's fit, and its prediction of the other rows
+        fitted = n * (folds - 1) / folds
+        return folds * (fit(fitted) + n / folds * predict_seconds
+                        * (fitted / PROBE_ROWS) ** cost.predict_rows)
+
+    fits = largest_rows(trial, SAFETY * limit, cap)
+    if fits >= cap:
+        return RowPlan(n_train, cap, why, fit=fit)
+    if fits < MIN_ROWS:
+        return RowPlan(n_train, 0, f"a trial on {MIN_ROWS:,} rows would take about "
+                                   f"{trial(MIN_ROWS):.3g} s of a limit of {limit:.3g} s")
+    return RowPlan(n_train, fits,
+                   f"one fit on {PROBE_ROWS:,} rows took {large_seconds:.3g} s; a trial's "
+                   f"limit is {limit:.3g} s and the fit grows as n^{cost.fit_rows:g}",
+                   fit=fit)
+
+
+def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenTrial,
+                  folds: int, limit: float | None) -> RowPlan:
+    """`plan` with the refit's rows: all (or the declared cap), or the most whose fit,
+    predicted from the best trial's measured seconds, takes at most `SAFETY` of `limit`;
+    never fewer than one of that trial's fits had, which took that long already."""
+    from dataclasses import replace
+    n_train = plan.n_train
+    cap = min(n_train, family.cost.max_fit_rows or n_train)
+    why = f"its declared cap of {cap:,} rows" if cap < n_train else ""
+    if limit is None or n_train < LARGE_ROWS or best.duration is None:
+        return replace(plan, fit_rows=max(cap, plan.search_rows), fit_why=why)
+    from automl.evaluate import HOLDOUT_SHARE
+    cv = family.evaluation == "cv"
+    fitted = (plan.search_rows * (folds - 1) // folds if cv
+              else int(plan.search_rows * (1 - HOLDOUT_SHARE)))
+    per_fit = best.duration.total_seconds() / (folds if cv else 1)
+    fit = (plan.fit or FitTime(0.0, 0.0, family.cost.fit_rows)).through(fitted, per_fit)
+    fits = max(largest_rows(fit, SAFETY * limit, cap), min(fitted, cap))
+    if fits >= cap:
+        return replace(plan, fit_rows=cap, fit_why=why)
+    return replace(plan, fit_rows=fits, fit_why=(
+        f"its best trial took {per_fit:.3g} s per fit on {fitted:,} rows; the refit's "
+        f"limit is {limit:.3g} s"))
+
+
+def largest_rows(seconds, budget: float, cap: int) -> int:
+    """The most rows n <= `cap` with ``seconds(n) <= budget`` (``seconds`` grows with n),
+    rounded down to two significant digits so that it reads as a chosen number."""
+    if seconds(cap) <= budget:
+        return cap
+    low, high = 0, cap
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if seconds(middle) <= budget else (low, middle)
+    if low < 100:
+        return low
+    scale = 10 ** (int(math.log10(low)) - 1)
+    return low // scale * scale
+
+
+def stratified_rows(y: np.ndarray, info: DatasetInfo, n: int, seed: int) -> np.ndarray:
+    """`n` row indices of the training split, in a random order drawn with `seed`,
+    stratified by class for classification (plainly random where a class has too few
+    rows to stratify)."""
+    everything = np.arange(len(y))
+    if n >= len(y):
+        return np.random.default_rng(seed).permutation(everything)
+    stratify = y if info.task_type == "classification" else None
+    try:
+        rows, _ = train_test_split(everything, train_size=n, random_state=seed,
+                                   stratify=stratify)
+    except ValueError:  # a class with a single row
+        rows, _ = train_test_split(everything, train_size=n, random_state=seed)
+    return rows
+
+
+def subset(split: Split, rows: np.ndarray) -> Split:
+    """The rows of `split`, in ascending order (a subsample keeps the data's order)."""
+    rows = np.sort(rows)
+    return Split(take(split.X, rows), split.y[rows])
+
+
+def typical_params(family: ModelFamily, info: DatasetInfo, seed: int) -> dict:
+    """A configuration to time: the family's first starting point, or one the random
+    sampler draws from its space with the task's seed."""
+    if family.starting_points and family.starting_points(info):
+        suggested = dict(family.starting_points(info)[0])
+        try:
+            return family.search_space(optuna.trial.FixedTrial(suggested), info)
+        except ValueError:  # a partial starting point: the sampler fills in the rest
+            pass
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed))
+    return family.search_space(study.ask(), info)
+
+
+def timed_fits(family: ModelFamily, info: DatasetInfo, params: dict, X, y, X_predict,
+               seed: int, device: str) -> tuple[float, float, float]:
+    """The probe, run in the fold worker: seconds of one fit of `params` on the first
+    quarter of (X, y) and of one on all of it, and seconds per row for the second to
+    predict `X_predict`."""
+    seconds = []
+    for rows in (len(y) // 4, len(y)):
+        estimator = family.make_estimator(params, info, seed, device)
+        start = time.perf_counter()
+        estimator.fit(take(X, slice(0, rows)), y[:rows])
+        seconds.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    estimator.predict(X_predict)
+    return seconds[0], seconds[1], (time.perf_counter() - start) / len(X_predict)

@@ -1,0 +1,211 @@
+"""Families that know their cost: a declared cap or a trial's time limit puts a family's
+search and refit on a stratified subsample, a family whose one fit outlasts its limit is
+skipped, and the terminal, the leaderboard and the report say which, with the numbers."""
+
+import io
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+
+from automl import Cost, ModelFamily, hookimpl
+from automl.memory import peak_mb, reset_peak
+from automl.metrics import in_batches
+from automl.plugins import build_registry
+from automl.progress import Progress
+from automl.run import run_task
+from automl.sizing import largest_rows
+from automl.tables import FLOAT32_CELLS, TableEncoder, compact_numbers
+from automl.task import load_task
+
+
+class QuadraticSleeper(ClassifierMixin, BaseEstimator):
+    """A fit whose time grows with the square of its rows, as an RBF SVM's does: it sleeps
+    0.02 s per (rows / 2,000)^2, then predicts the commonest class."""
+
+    def fit(self, X, y):
+        time.sleep(0.02 * (len(X) / 2000) ** 2)
+        self.model_ = DummyClassifier().fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+class StuckFit(QuadraticSleeper):
+    """A fit that takes 60 s on any number of rows."""
+
+    def fit(self, X, y):
+        time.sleep(60)
+        return super().fit(X, y)
+
+
+def family(name, estimator, cost):
+    return ModelFamily(
+        name, "classical", frozenset({"classification"}), frozenset({"tabular"}),
+        lambda trial, info: {"unused": trial.suggest_float("unused", 0, 1)},
+        lambda params, info, seed, device: estimator(), cost=cost)
+
+
+class CostPlugin:
+    @staticmethod
+    @hookimpl
+    def automl_register_models(register):
+        register(family("quadratic", QuadraticSleeper, Cost(fit_rows=2.0)))
+        register(family("stuck", StuckFit, Cost()))
+        register(ModelFamily(
+            "capped_logistic", "classical", frozenset({"classification"}),
+            frozenset({"tabular"}), lambda trial, info: {"C": trial.suggest_float("C", 0.1, 10)},
+            lambda params, info, seed, device: LogisticRegression(C=params["C"], max_iter=5000),
+            cost=Cost(fit_rows=2.0, max_search_rows=150, max_fit_rows=200)))
+
+
+def run(tmp_path, text):
+    task_file = tmp_path / "task.toml"
+    task_file.write_text(text + f'[output]\ndir = "{(tmp_path / "out").as_posix()}"\n')
+    stream = io.StringIO()
+    result = run_task(load_task(task_file), build_registry({"cost_plugin": CostPlugin}),
+                      progress=Progress(stream))
+    html = (tmp_path / "out" / "index.html").read_text()
+    return result, stream.getvalue(), html
+
+
+def test_a_declared_cap_subsamples_the_search_and_refit_at_any_budget(tmp_path):
+    """No time limit at all: the family's declared caps alone put its search on 150 of the
+    275 training rows and its refit and learning curve on 200; the others use every row."""
+    result, log, html = run(tmp_path, """
+name = "capped"
+seed = 0
+[dataset]
+name = "penguins"
+target = "species"
+[families]
+include = ["capped_logistic", "logistic_regression"]
+[search]
+n_trials = 3
+[report]
+seeds = 2
+curve_seeds = 1
+""")
+    board = result.leaderboard.set_index("family")
+    assert board.loc["capped_logistic", "search_rows"] == 150
+    assert board.loc["capped_logistic", "fit_rows"] == 200
+    assert board.loc["logistic_regression", "search_rows"] == 275
+    assert board.loc["logistic_regression", "fit_rows"] == 275
+    assert board.loc["logistic_regression", "rows_note"] == ""
+    said = ("capped_logistic searched on 150 of 275 training rows (its declared cap of 150 "
+            "rows for a fit that grows as n^2); refitted on 200 (its declared cap of 200 "
+            "rows)")
+    assert board.loc["capped_logistic", "rows_note"] == said
+    assert said in html
+    assert ("capped_logistic searched on 150 of 275 training rows (its declared cap of 150 "
+            "rows for a fit that grows as n^2)\n") in log
+    assert ("capped_logistic refitted on 200 of 275 training rows (its declared cap of 200 "
+            "rows)\n") in log
+    assert board.loc["capped_logistic", "test_accuracy"] > 0.9  # penguins are easy
+    curves = result.record.tables["learning_curves"]
+    assert curves[curves.family == "capped_logistic"]["n_train"].max() == 200
+    assert curves[curves.family == "logistic_regression"]["n_train"].max() == 275
+
+
+def test_a_time_limit_sizes_a_quadratic_search_and_skips_a_fit_that_cannot_finish(tmp_path):
+    """40,000 training rows of a real table (ggplot2's diamonds) under a 4 s trial limit:
+    the quadratic family's probe fit (0.02 s of sleep on 2,000 rows, plus encoding the
+    table) puts its trials on the most rows whose predicted trial takes half the limit
+    (at most about 17,000 for 3 folds), its refit on more; the family whose one fit takes
+    60 s is stopped at the limit and skipped."""
+    result, log, html = run(tmp_path, """
+name = "sized"
+seed = 0
+[dataset]
+name = "rdataset"
+package = "ggplot2"
+item = "diamonds"
+target = "cut"
+[families]
+include = ["quadratic", "stuck"]
+[search]
+n_trials = 2
+cv_folds = 3
+trial_timeout = 4
+[report]
+seeds = 0
+learning_curve = []
+""")
+    board = result.leaderboard.set_index("family")
+    n_train = result.record.run.dataset.n_train
+    assert n_train > 40_000
+    searched = board.loc["quadratic", "search_rows"]
+    assert 2_000 <= searched <= 18_000, board.loc["quadratic", "rows_note"]
+    assert searched % 1000 == 0  # rounded to two significant digits
+    assert searched <= board.loc["quadratic", "fit_rows"] < n_train
+    assert board.loc["quadratic", "trials_complete"] == 2
+    trials = result.record.tables["trials"]
+    assert trials[trials.family == "quadratic"]["duration_s"].max() < 4  # within the limit
+    assert math.isfinite(board.loc["quadratic", "test_accuracy"])
+    note = board.loc["quadratic", "rows_note"]
+    assert note.startswith(f"quadratic searched on {searched:,} of {n_train:,} training rows "
+                           "(one fit on 2,000 rows took 0.0")
+    assert "a trial's limit is 4 s and the fit grows as n^2); refitted on" in note
+    assert note.split("; refitted")[0] + "\n" in log
+    assert "Searched or refitted on fewer rows" in html
+    assert board.loc["stuck", "stopped_by"] == "skipped"
+    assert board.loc["stuck", "note"] == ("skipped: one fit on 2,000 rows ran past a trial's "
+                                          "limit of 4 s")
+    assert "stuck skipped: one fit on 2,000 rows ran past" in log
+    assert board["peak_memory_mb"].gt(50).all()  # the process holds the table and Python
+
+
+def test_largest_rows_finds_the_most_rows_within_the_budget_rounded():
+    quadratic = lambda n: (n / 1000) ** 2  # noqa: E731
+    assert largest_rows(quadratic, 4.0, 100_000) == 2000
+    assert largest_rows(quadratic, 5.0, 100_000) == 2200  # 2,236 rounded down
+    assert largest_rows(quadratic, 1e9, 100_000) == 100_000
+    assert largest_rows(quadratic, 0.0, 100_000) == 0
+
+
+def test_large_tables_hold_numbers_as_float32_where_no_two_values_merge():
+    rows = FLOAT32_CELLS // 2 + 1
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"measure": rng.normal(size=rows),
+                          "timestamp": 1.6e9 + np.arange(rows, dtype=np.float64)})
+    compact = compact_numbers(frame)
+    assert compact["measure"].dtype == np.float32
+    assert compact["timestamp"].dtype == np.float64  # float32 would merge neighbours
+    small = compact_numbers(frame.head(1000))
+    assert (small.dtypes == np.float64).all()  # small tables are left as they are
+    encoded = TableEncoder().fit(compact[["measure"]]).transform(compact[["measure"]])
+    assert encoded.dtype == np.float32
+    assert TableEncoder().fit(small).transform(small).dtype == np.float64
+
+
+def test_predictions_in_batches_equal_one_call(monkeypatch):
+    import automl.metrics
+    X = np.random.default_rng(0).normal(size=(1000, 3))
+    model = LogisticRegression().fit(X, X[:, 0] > 0)
+    monkeypatch.setattr(automl.metrics, "PREDICT_BATCH", 128)
+    np.testing.assert_array_equal(in_batches(model.predict, X), model.predict(X))
+    np.testing.assert_allclose(in_batches(model.predict_proba, pd.DataFrame(X).values),
+                               model.predict_proba(X))
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path("/proc/self/clear_refs").exists(),
+                    reason="the peak is read from Linux's /proc")
+def test_the_peak_memory_counts_from_its_reset():
+    import os
+    pid = os.getpid()
+    held = np.ones(50_000_000 // 8)  # 50 MB, touched
+    reset_peak([pid])
+    before = peak_mb([pid])
+    more = np.ones(200_000_000 // 8)
+    assert peak_mb([pid]) > before + 150
+    del held, more
+    reset_peak([pid])
+    assert peak_mb([pid]) < before + 100
+    assert math.isnan(peak_mb([None]))
