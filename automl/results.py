@@ -201,6 +201,8 @@ class RunSummary:
         python, platform, cpus, versions: the machine and the packages' versions.
         time_limit, budget_notes: the whole-command time limit (None: none) and what it
             cut short.
+        stage_seconds: wall seconds of each stage before the report: ``load``, ``search
+            and refits``, ``analyses`` (the report's own come after ``wall_s``).
     """
 
     task: str
@@ -226,6 +228,7 @@ class RunSummary:
     versions: dict[str, str]
     time_limit: float | None = None
     budget_notes: list[str] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -241,7 +244,10 @@ class RunSummary:
     def environment(self) -> list[tuple[str, str]]:
         """(what, value) rows for the report's reproducibility table."""
         rows = [(f.name, str(getattr(self, f.name))) for f in dataclasses.fields(self)
-                if f.name not in ("versions", "dataset", "compared", "budget_notes")]
+                if f.name not in ("versions", "dataset", "compared", "budget_notes",
+                                  "stage_seconds")]
+        rows += [(f"seconds of {stage}", f"{seconds:g}")
+                 for stage, seconds in self.stage_seconds.items()]
         rows += [(f"version of {name}", version) for name, version in self.versions.items()]
         return rows
 

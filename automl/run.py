@@ -93,6 +93,7 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     plan = TimePlan(time_limit or task.time_limit)
     check_plugin_names(task, registry)
     dataset = load_dataset(task, registry)
+    stages = {"load": round(time.time() - started, 2)}
     info = dataset.info
     progress.message(f"dataset {info.name}: {info.n_train} train / {info.n_test} test "
                      f"samples, {info.input_kind} {info.input_shape}, {info.task_type}"
@@ -120,6 +121,7 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
                          registry, progress, plan, search_only)
     if search_only:
         return None
+    stages["search and refits"] = round(time.time() - started - sum(stages.values()), 2)
     save_models(results, output_dir, progress)
     reused = sum(result.outcome.reused for result in results)
     if reused:
@@ -150,9 +152,10 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     }
     for note in cutoff.notes:
         progress.message(f"note: {note}")
+    stages["analyses"] = round(time.time() - started - sum(stages.values()), 2)
     run = run_summary(task, info, metric, report_metrics, pairs, started, command,
                       describe(storage_url, output_dir), platform, families, plan,
-                      cutoff.notes)
+                      cutoff.notes, stages)
     record = RunRecord(output_dir, run, task.source.text, tables,
                        disagreement_examples(dataset, predictions, pairs))
     write_record(record)
@@ -456,7 +459,7 @@ def disagreement_examples(dataset: Dataset, predictions: pd.DataFrame,
 def run_summary(task: Task, info: DatasetInfo, metric: Metric, report_metrics: list[str],
                 pairs: list[tuple[str, str]], started: float, command: str, storage: str,
                 jax_platform: str, families: list[ModelFamily], plan: TimePlan,
-                budget_notes: list[str]) -> RunSummary:
+                budget_notes: list[str], stage_seconds: dict[str, float]) -> RunSummary:
     """run.json: what ran, on which data, how, and what a reader needs to reproduce it."""
     versions = {}
     for package in VERSIONED_PACKAGES:
@@ -477,4 +480,4 @@ def run_summary(task: Task, info: DatasetInfo, metric: Metric, report_metrics: l
         wall_s=round(time.time() - started, 2),
         python=platform.python_version(), platform=platform.platform(),
         cpus=os.cpu_count(), versions=versions, time_limit=plan.limit,
-        budget_notes=budget_notes)
+        budget_notes=budget_notes, stage_seconds=stage_seconds)

@@ -7,8 +7,9 @@ All of them, unless one of two things calls for fewer:
   without time limits repeats exactly;
 - a time limit on its trials (``trial_timeout``, or the family's share of ``timeout``,
   ``total_timeout`` or ``time_limit``), on a table of at least `LARGE_ROWS` training rows.
-  A typical configuration is fitted on `PROBE_ROWS` // 4 and on `PROBE_ROWS` rows in the
-  fold worker (where it can be stopped), and its prediction timed: the two fits split the
+  A typical configuration is fitted on `PROBE_ROWS` // 4 and on `PROBE_ROWS` rows (in the
+  fold worker, where it can be stopped, for cross-validated families; in the search
+  process for holdout ones), and its prediction timed: the two fits split the
   fit's time into a constant part (start-up, a fixed number of boosting rounds on few
   rows) and a part that grows as n to the declared exponent (`FitTime`), which carries it
   to any size. The search gets the most rows whose predicted trial (every CV fold's fit
@@ -71,7 +72,9 @@ class RowPlan:
         if self.skipped:
             return f"{family} skipped: {self.why}"
         text = (f"{family} searched on {self.search_rows:,} of {self.n_train:,} training rows"
-                + (f" ({self.why})" if self.why else ""))
+                + (f" ({self.why})" if self.why else "")
+                if self.search_rows < self.n_train else
+                f"{family} searched on all {self.n_train:,} training rows")
         if self.fit_rows is not None:
             text += f"; refitted on {self.fit_rows:,}" + (f" ({self.fit_why})"
                                                           if self.fit_why else "")
@@ -122,31 +125,40 @@ def plan_search_rows(family: ModelFamily, dataset: Dataset, folds: int, seed: in
     cap = min(n_train, cost.max_search_rows or n_train)
     why = (f"its declared cap of {cap:,} rows for a fit that grows as n^{cost.fit_rows:g}"
            if cap < n_train else "")
-    if limit is None or n_train < LARGE_ROWS or family.evaluation != "cv":
+    if limit is None or n_train < LARGE_ROWS:
         return RowPlan(n_train, cap, why)
     from automl.search.worker import TrialStopped
     rows = stratified_rows(dataset.train.y, dataset.info, PROBE_ROWS + PROBE_PREDICT_ROWS,
                            seed)
     fit_rows, predict_rows = rows[:PROBE_ROWS], rows[PROBE_ROWS:]
     train = dataset.train
+    probe = (family, dataset.info, typical_params(family, dataset.info, seed),
+             take(train.X, fit_rows), train.y[fit_rows], take(train.X, predict_rows), seed,
+             device)
+    started = time.monotonic()
     try:
-        small_seconds, large_seconds, predict_seconds = worker.call(
-            timed_fits, (family, dataset.info, typical_params(family, dataset.info, seed),
-                         take(train.X, fit_rows), train.y[fit_rows],
-                         take(train.X, predict_rows), seed, device),
-            limit, f"the timed probe fits of {family.name}")
+        # Holdout (deep) families are probed here, where their trials run: their compiled
+        # programs are then reused, and an accelerator is not shared with a second process.
+        small_seconds, large_seconds, predict_seconds = (
+            worker.call(timed_fits, probe, limit, f"the timed probe fits of {family.name}")
+            if family.evaluation == "cv" else timed_fits(*probe))
     except TrialStopped:
         return RowPlan(n_train, 0, f"one fit on {PROBE_ROWS:,} rows ran past a trial's "
                                    f"limit of {limit:.3g} s")
     except Exception as error:  # a probe that fails: the trials will say why, on all rows
         return RowPlan(n_train, cap, why or f"probe failed: {type(error).__name__}")
+    if time.monotonic() - started > limit:  # a holdout family's probe, not stoppable
+        return RowPlan(n_train, 0, f"its probe fits on {PROBE_ROWS // 4:,} and "
+                                   f"{PROBE_ROWS:,} rows took longer than a trial's limit "
+                                   f"of {limit:.3g} s")
     fit = FitTime.measured(cost.fit_rows, PROBE_ROWS // 4, small_seconds, PROBE_ROWS,
                            large_seconds)
+    fits_per_trial, fitted_share = fitting(family, folds)
 
-    def trial(n: int) -> float:  # every fold's fit, and its prediction of the other rows
-        fitted = n * (folds - 1) / folds
-        return folds * (fit(fitted) + n / folds * predict_seconds
-                        * (fitted / PROBE_ROWS) ** cost.predict_rows)
+    def trial(n: int) -> float:  # every fit of a trial, and its prediction of the rest
+        fitted = n * fitted_share
+        return fits_per_trial * (fit(fitted) + (n - fitted) * predict_seconds
+                                 * (fitted / PROBE_ROWS) ** cost.predict_rows)
 
     fits = largest_rows(trial, SAFETY * limit, cap)
     if fits >= cap:
@@ -171,11 +183,9 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
     why = f"its declared cap of {cap:,} rows" if cap < n_train else ""
     if limit is None or n_train < LARGE_ROWS or best.duration is None:
         return replace(plan, fit_rows=max(cap, plan.search_rows), fit_why=why)
-    from automl.evaluate import HOLDOUT_SHARE
-    cv = family.evaluation == "cv"
-    fitted = (plan.search_rows * (folds - 1) // folds if cv
-              else int(plan.search_rows * (1 - HOLDOUT_SHARE)))
-    per_fit = best.duration.total_seconds() / (folds if cv else 1)
+    fits_per_trial, fitted_share = fitting(family, folds)
+    fitted = int(plan.search_rows * fitted_share)
+    per_fit = best.duration.total_seconds() / fits_per_trial
     fit = (plan.fit or FitTime(0.0, 0.0, family.cost.fit_rows)).through(fitted, per_fit)
     fits = max(largest_rows(fit, SAFETY * limit, cap), min(fitted, cap))
     if fits >= cap:
@@ -183,6 +193,15 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
     return replace(plan, fit_rows=fits, fit_why=(
         f"its best trial took {per_fit:.3g} s per fit on {fitted:,} rows; the refit's "
         f"limit is {limit:.3g} s"))
+
+
+def fitting(family: ModelFamily, folds: int) -> tuple[int, float]:
+    """How many fits a trial of `family` makes, and on what share of its rows: one per CV
+    fold on (folds - 1) / folds of them, or one on the holdout's fitting share."""
+    if family.evaluation == "cv":
+        return folds, (folds - 1) / folds
+    from automl.evaluate import HOLDOUT_SHARE
+    return 1, 1 - HOLDOUT_SHARE
 
 
 def largest_rows(seconds, budget: float, cap: int) -> int:
@@ -237,15 +256,16 @@ def typical_params(family: ModelFamily, info: DatasetInfo, seed: int) -> dict:
 
 def timed_fits(family: ModelFamily, info: DatasetInfo, params: dict, X, y, X_predict,
                seed: int, device: str) -> tuple[float, float, float]:
-    """The probe, run in the fold worker: seconds of one fit of `params` on the first
-    quarter of (X, y) and of one on all of it, and seconds per row for the second to
-    predict `X_predict`."""
+    """The probe: seconds of one fit of `params` on the first quarter of (X, y) and of one
+    on all of it, and seconds per row for the second to predict `X_predict`. A first,
+    untimed fit on the quarter warms up what a first call pays once (imports, caches,
+    compiling), which would otherwise read as a cost that does not grow with the rows."""
     seconds = []
-    for rows in (len(y) // 4, len(y)):
+    for rows in (len(y) // 4, len(y) // 4, len(y)):
         estimator = family.make_estimator(params, info, seed, device)
         start = time.perf_counter()
         estimator.fit(take(X, slice(0, rows)), y[:rows])
         seconds.append(time.perf_counter() - start)
     start = time.perf_counter()
     estimator.predict(X_predict)
-    return seconds[0], seconds[1], (time.perf_counter() - start) / len(X_predict)
+    return seconds[1], seconds[2], (time.perf_counter() - start) / len(X_predict)

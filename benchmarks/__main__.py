@@ -20,6 +20,7 @@ from benchmarks import (
     population,
     quality,
     scaling,
+    scaling_rows,
     table,
     tabular,
     throughput,
@@ -27,10 +28,10 @@ from benchmarks import (
 
 SECTIONS = {"throughput": throughput, "compile": compile_share, "overhead": overhead,
             "quality": quality, "scaling": scaling, "population": population,
-            "tabular": tabular}
-OPT_IN = ("tabular",)
+            "tabular": tabular, "scaling-rows": scaling_rows}
+OPT_IN = ("tabular", "scaling-rows")
 """Sections run only when named with --only: AutoGluon needs an environment of its own,
-and the section takes about 30 minutes."""
+and each takes about 30 minutes."""
 
 
 @dataclass
@@ -49,6 +50,9 @@ class Settings:
     population_sizes: list[int] = field(default_factory=lambda: [4])
     tabular_budgets: list[float] = field(default_factory=lambda: [60.0, 120.0])
     tabular_tables: int = len(tabular.TABLES)
+    scaling_sizes: dict = field(default_factory=lambda: dict(scaling_rows.SIZES))
+    scaling_real: bool = True
+    scaling_plot: Path | None = None  # set by main, beside the tables
     environment: dict = field(default_factory=lambda: dict(os.environ))
     worker_overrides: dict = field(default_factory=dict)
 
@@ -56,7 +60,8 @@ class Settings:
     def quick(cls) -> Settings:
         return cls(repeats=1, compile_trials=4, overhead_trials=20,
                    budgets=[5.0, 10.0], repeat_budget=5.0, scaling_families=["naive_bayes"],
-                   population_sizes=[2], tabular_budgets=[15.0], tabular_tables=1)
+                   population_sizes=[2], tabular_budgets=[15.0], tabular_tables=1,
+                   scaling_sizes={1_000: 40, 30_000: 60}, scaling_real=False)
 
 
 def summary(rows: list[table.Row]) -> list[str]:
@@ -86,6 +91,8 @@ def summary(rows: list[table.Row]) -> list[str]:
     for row in value(population.SECTION, "together / one by one"):
         lines.append(f"- population of {row.what}: trained together {row.value:.2f}x the "
                      "throughput of one by one (no target; vmap is for accelerators)")
+    for row in value(scaling_rows.SECTION, "engine", ": the whole command"):
+        lines.append(f"- {row.what.split(':')[0]}: {row.value:.0f} s, {row.note}")
     for row in value(tabular.SECTION, "engine"):
         other = value(tabular.SECTION, "AutoGluon", row.what)
         if other:
@@ -110,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.quick() if args.quick else Settings()
     settings.with_flaml = settings.with_flaml and has_module("flaml")
     started, start = datetime.now(timezone.utc), time.perf_counter()
+    settings.scaling_plot = args.out / f"{started:%Y-%m-%d}-scaling-rows.png"
     rows: list[table.Row] = []
     for name in args.only:
         section_start = time.perf_counter()

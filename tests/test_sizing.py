@@ -111,6 +111,10 @@ curve_seeds = 1
     assert board.loc["capped_logistic", "test_accuracy"] > 0.9  # penguins are easy
     curves = result.record.tables["learning_curves"]
     assert curves[curves.family == "capped_logistic"]["n_train"].max() == 200
+    stages = result.record.run.stage_seconds
+    assert list(stages) == ["load", "search and refits", "analyses"]
+    assert all(seconds >= 0 for seconds in stages.values())
+    assert sum(stages.values()) <= result.record.run.wall_s + 0.1
     assert curves[curves.family == "logistic_regression"]["n_train"].max() == 275
 
 

