@@ -116,9 +116,10 @@ def learning_curves(results: Sequence[FamilyResult], dataset: Dataset, metric: M
                     cutoff: StageCutoff = NO_CUTOFF) -> pd.DataFrame:
     """Test scores of each family's best configuration trained on `shares` of the
     training split (a stratified subsample per seed; of the rows its refit used, for a
-    family refitted on a subsample, so that no point costs more than its refit). A fit that fails on a small share
-    (too few samples for the model) is recorded with its error instead of a score. Once
-    the time limit's `cutoff` is reached, no more points are fitted."""
+    family refitted on a subsample, so that no point costs more than its refit). A fit
+    that fails on a small share (too few samples for the model) is recorded with its error
+    instead of a score. Once the time limit's `cutoff` is reached, no more points are
+    fitted."""
     rows = []
     y = dataset.train.y
     stratify = y if dataset.info.task_type == "classification" else None

@@ -25,12 +25,12 @@ from automl.analysis import (
     seed_scores,
 )
 from automl.budget import StageCutoff, TimePlan
-from automl.memory import peak_mb, reset_peak
 from automl.datasets import Dataset, DatasetInfo, Split, prepare_dataset
 from automl.devices import describe_devices, resolve_device
 from automl.errors import AutomlError
 from automl.evaluate import fit_and_test
 from automl.leaderboard import build_leaderboard, trials_table
+from automl.memory import peak_mb, reset_peak
 from automl.metrics import Metric
 from automl.models import ModelFamily
 from automl.outputs import write_record
@@ -46,7 +46,6 @@ from automl.results import (
     SearchOutcome,
 )
 from automl.saved_models import save_model
-from automl.sizing import RowPlan, plan_fit_rows, plan_search_rows, stratified_rows, subset
 from automl.search import (
     STALE_SECONDS,
     SearchSettings,
@@ -64,6 +63,7 @@ from automl.search import (
     shared_worker,
     worker_id,
 )
+from automl.sizing import RowPlan, plan_fit_rows, plan_search_rows, stratified_rows, subset
 from automl.task import (
     DEFAULT_METRICS,
     Task,

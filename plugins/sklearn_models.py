@@ -131,10 +131,10 @@ Maker = Callable[[dict, object, int], object]
 def family(name: str, space, *, classifier: Maker | None = None,
            regressor: Maker | None = None, grid: dict | None = None,
            description: str = "", class_weight: bool = False,
-           cost: Cost = Cost()) -> ModelFamily:
+           cost: Cost | None = None) -> ModelFamily:
     """A classical family. With `class_weight`, the classifier takes a ``class_weight``
     parameter, searched (and in the grid) where the classes are uneven; `cost` is how its
-    fit and prediction time grow with the rows (linear by default)."""
+    fit and prediction time grow with the rows (default: linear, without caps)."""
     task_types = {t for t, maker in (("classification", classifier),
                                      ("regression", regressor)) if maker}
     if class_weight:
@@ -152,7 +152,7 @@ def family(name: str, space, *, classifier: Maker | None = None,
     return ModelFamily(name=name, kind="classical", task_types=frozenset(task_types),
                        input_kinds=frozenset(INPUT_KINDS), search_space=space, build=build,
                        grid=family_grid if grid else None, description=description,
-                       cost=cost)
+                       cost=cost or Cost())
 
 
 FOREST_GRID = {"n_estimators": [100, 300], "max_features": [0.1, 0.3, 1.0],
