@@ -285,8 +285,9 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
     Budgets count the trials of earlier runs and of other workers on the same storage,
     so rerunning a finished task reuses its trials instead of searching again. Under a
     time limit (`plan`), each family also gets its share of the search stage's wall time
-    left. No trial runs past its family's seconds (see `automl.search.loop.TrialSteps`).
-    """
+    left, whose `TRIALS_SHARE` its trials take (less its probe's seconds) and the rest its
+    refit. No trial runs past its family's seconds (see `automl.search.loop.TrialSteps`);
+    each family's rows are sized to its limits (`automl.sizing`)."""
     studies = {family.name: open_study(storage, settings, family.name) for family in families}
     stale = max(STALE_SECONDS, 3 * (task.trial_timeout or 0))
     gone = sum(len(fail_interrupted_trials(study, stale)) for study in studies.values())
@@ -304,18 +305,23 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
             left = task.total_timeout - sum(spent.values())
             share = left * weights[index] / sum(weights[index:])
             seconds = share if seconds is None else min(seconds, share)
+        family_end = None  # under a time limit, when the family's wall-clock share ends
         if plan.limit is not None:
-            share = plan.left("search") * weights[index] / sum(weights[index:])
+            wall = plan.left("search") * weights[index] / sum(weights[index:])
+            family_end = time.monotonic() + wall
+            share = wall * TRIALS_SHARE
             seconds = share if seconds is None else min(seconds, share)
         seconds = None if seconds is None else max(0.0, seconds)
         limit = soonest(task.trial_timeout, seconds)  # what one trial (or the refit) may take
         previous = [t for t in finished_trials(study) if not interrupted(t)]
-        progress.family_started(f"{index + 1}/{len(families)}", family.name,
-                                budget.n_trials, previous, _best(study), seconds)
         memory = [os.getpid(), shared_worker().pid]
         reset_peak(memory)
         rows = search_rows(family, study, dataset, settings, limit,
                            will_search=budget_used(study) < budget.n_trials and seconds != 0)
+        if family_end is not None:  # the probe's seconds come out of the trials' share
+            seconds = max(0.0, min(seconds, (family_end - time.monotonic()) * TRIALS_SHARE))
+        progress.family_started(f"{index + 1}/{len(families)}", family.name,
+                                budget.n_trials, previous, _best(study), seconds)
         if rows.why:
             progress.message(rows.describe(family.name))
         stopped_by = "skipped" if rows.skipped else search_family(
@@ -332,7 +338,8 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
             progress.family_finished(f"{len(trials) - len(previous)} trials run here")
             continue
         if outcome.best_trial is not None:
-            refit_limit = soonest(limit, plan.left("refits"))
+            refit_limit = soonest(limit, plan.left("refits"), family_end and max(
+                0.0, family_end - time.monotonic()))
             rows = plan_fit_rows(family, rows, outcome.best_trial, task.cv_folds, refit_limit)
             if rows.fit_why:
                 progress.message(rows.describe_refit(family.name))
@@ -341,6 +348,11 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
         results.append(result)
         progress.family_finished(_summary(result, settings.metric))
     return results
+
+
+TRIALS_SHARE = 0.75
+"""Under a time limit, the share of a family's wall-clock time its trials may take: the
+probe fits and the refit take the rest, so that the families after it keep theirs."""
 
 
 def soonest(*limits: float | None) -> float | None:
