@@ -206,7 +206,16 @@ LATENCY_ROWS = 10_000
 the same per-row cost, several times over)."""
 
 
-def predict_latency(estimator, X: np.ndarray, repeats: int = 3) -> float:
+LATENCY_REPEATS = 3
+
+
+def rows_predicted_by_refit(n_test: int) -> int:
+    """How many rows `fit_and_test` predicts after a timed refit: the test split for the
+    labels and again for the probabilities, and the latency's timed calls."""
+    return 2 * n_test + LATENCY_REPEATS * min(n_test, LATENCY_ROWS)
+
+
+def predict_latency(estimator, X: np.ndarray, repeats: int = LATENCY_REPEATS) -> float:
     """Seconds per row of ``predict`` on (the first `LATENCY_ROWS` rows of) X: the best of
     a few timed calls after a warm-up call (as timeit does), since a single call also
     times thread-pool start-up and caches and varied tenfold between identical runs."""

@@ -28,7 +28,7 @@ from automl.budget import StageCutoff, TimePlan
 from automl.datasets import Dataset, DatasetInfo, Split, prepare_dataset
 from automl.devices import describe_devices, resolve_device
 from automl.errors import AutomlError
-from automl.evaluate import fit_and_test
+from automl.evaluate import fit_and_test, rows_predicted_by_refit
 from automl.leaderboard import build_leaderboard, trials_table
 from automl.memory import peak_mb, reset_peak
 from automl.metrics import Metric
@@ -340,7 +340,8 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
         if outcome.best_trial is not None:
             refit_limit = soonest(limit, plan.left("refits"), family_end and max(
                 0.0, family_end - time.monotonic()))
-            rows = plan_fit_rows(family, rows, outcome.best_trial, task.cv_folds, refit_limit)
+            rows = plan_fit_rows(family, rows, outcome.best_trial, task.cv_folds, refit_limit,
+                                 rows_predicted_by_refit(dataset.info.n_test))
             if rows.fit_why:
                 progress.message(rows.describe_refit(family.name))
         result = refit(outcome, dataset, metrics, task.seed, settings.device, rows)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import optuna
@@ -58,6 +58,7 @@ class RowPlan:
     fit_rows: int | None = None
     fit_why: str = ""
     fit: FitTime | None = None  # the probe's measured fit time, where one ran
+    predict_seconds: float = 0.0  # the probe's seconds per predicted row, fitted on 2,000
 
     @property
     def subsampled(self) -> bool:
@@ -162,37 +163,42 @@ def plan_search_rows(family: ModelFamily, dataset: Dataset, folds: int, seed: in
 
     fits = largest_rows(trial, SAFETY * limit, cap)
     if fits >= cap:
-        return RowPlan(n_train, cap, why, fit=fit)
+        return RowPlan(n_train, cap, why, fit=fit, predict_seconds=predict_seconds)
     if fits < MIN_ROWS:
         return RowPlan(n_train, 0, f"a trial on {MIN_ROWS:,} rows would take about "
                                    f"{trial(MIN_ROWS):.3g} s of a limit of {limit:.3g} s")
     return RowPlan(n_train, fits,
                    f"one fit on {PROBE_ROWS:,} rows took {large_seconds:.3g} s; a trial's "
                    f"limit is {limit:.3g} s and the fit grows as n^{cost.fit_rows:g}",
-                   fit=fit)
+                   fit=fit, predict_seconds=predict_seconds)
 
 
 def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenTrial,
-                  folds: int, limit: float | None) -> RowPlan:
+                  folds: int, limit: float | None, predicted: int) -> RowPlan:
     """`plan` with the refit's rows: all (or the declared cap), or the most whose fit,
-    predicted from the best trial's measured seconds, takes at most `SAFETY` of `limit`;
-    never fewer than one of that trial's fits had, which took that long already."""
-    from dataclasses import replace
-    n_train = plan.n_train
-    cap = min(n_train, family.cost.max_fit_rows or n_train)
+    predicted from the best trial's measured seconds, and whose `predicted` test rows
+    (`automl.evaluate.rows_predicted_by_refit`), timed from the probe's, take at most
+    `SAFETY` of `limit` together; never fewer than one of that trial's fits had, which
+    took that long already."""
+    n_train, cost = plan.n_train, family.cost
+    cap = min(n_train, cost.max_fit_rows or n_train)
     why = f"its declared cap of {cap:,} rows" if cap < n_train else ""
     if limit is None or n_train < LARGE_ROWS or best.duration is None:
         return replace(plan, fit_rows=max(cap, plan.search_rows), fit_why=why)
     fits_per_trial, fitted_share = fitting(family, folds)
     fitted = int(plan.search_rows * fitted_share)
     per_fit = best.duration.total_seconds() / fits_per_trial
-    fit = (plan.fit or FitTime(0.0, 0.0, family.cost.fit_rows)).through(fitted, per_fit)
-    fits = max(largest_rows(fit, SAFETY * limit, cap), min(fitted, cap))
+    fit = (plan.fit or FitTime(0.0, 0.0, cost.fit_rows)).through(fitted, per_fit)
+
+    def refit(n: int) -> float:  # the fit, then the test split's predictions (kNN's cost)
+        return fit(n) + predicted * plan.predict_seconds * (n / PROBE_ROWS) ** cost.predict_rows
+
+    fits = max(largest_rows(refit, SAFETY * limit, cap), min(fitted, cap))
     if fits >= cap:
         return replace(plan, fit_rows=cap, fit_why=why)
     return replace(plan, fit_rows=fits, fit_why=(
-        f"its best trial took {per_fit:.3g} s per fit on {fitted:,} rows; the refit's "
-        f"limit is {limit:.3g} s"))
+        f"its best trial took {per_fit:.3g} s per fit on {fitted:,} rows; the refit and "
+        f"its test predictions have {limit:.3g} s"))
 
 
 def fitting(family: ModelFamily, folds: int) -> tuple[int, float]:
