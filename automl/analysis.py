@@ -24,6 +24,8 @@ from automl.datasets import Dataset
 from automl.evaluate import fit_and_test
 from automl.metrics import Metric
 from automl.results import FamilyResult
+from automl.search.worker import run_stoppable
+from automl.sizing import LARGE_ROWS
 
 
 def families_to_compare(results: Sequence[FamilyResult], metric: Metric,
@@ -60,10 +62,11 @@ def seed_scores(results: Sequence[FamilyResult], families: set[str], dataset: Da
         for seed in range(seeds):
             if cutoff.reached("the repeated seeds"):
                 break
-            test = fit_and_test(family, params, dataset, {metric.name: metric}, seed, device,
-                                rows=result.fit_rows, timed=False)
-            rows.append({"family": family.name, "seed": seed,
-                         "score": test.scores[metric.name]})
+            found = _fit_and_score(family, params, dataset, metric, seed, device, cutoff,
+                                   rows=result.fit_rows)
+            if found["error"]:  # stopped at the stage's end: the seeds so far are kept
+                break
+            rows.append({"family": family.name, "seed": seed, "score": found["score"]})
     return pd.DataFrame(rows, columns=["family", "seed", "score"])
 
 
@@ -136,13 +139,13 @@ def learning_curves(results: Sequence[FamilyResult], dataset: Dataset, metric: M
                 rows.append({"family": family.name, "kind": family.kind, "share": share,
                              "seed": seed, **_curve_point(family, params, dataset, metric,
                                                           share, seed, stratify, device,
-                                                          result.fit_rows)})
+                                                          result.fit_rows, cutoff)})
     return pd.DataFrame(rows, columns=["family", "kind", "share", "seed", "n_train", "score",
                                        "error"])
 
 
 def _curve_point(family, params, dataset, metric, share, seed, stratify, device,
-                 pool: np.ndarray | None) -> dict:
+                 pool: np.ndarray | None, cutoff: StageCutoff) -> dict:
     from sklearn.model_selection import train_test_split
     rows = np.arange(len(dataset.train.y)) if pool is None else pool
     if share < 1:
@@ -152,7 +155,7 @@ def _curve_point(family, params, dataset, metric, share, seed, stratify, device,
                                        stratify=within)
         except ValueError:  # too few samples per class to stratify this share
             rows, _ = train_test_split(rows, train_size=share, random_state=seed)
-    found = _fit_and_score(family, params, dataset, metric, seed, device, rows=rows)
+    found = _fit_and_score(family, params, dataset, metric, seed, device, cutoff, rows=rows)
     return {"n_train": len(rows), **found}
 
 
@@ -236,7 +239,7 @@ def feature_comparison(results: Sequence[FamilyResult], dataset: Dataset, metric
             # parameters replayed on the info they were searched with
             rows.append({"family": family.name, "kind": "classical", "representation": name,
                          **_fit_and_score(family, result.outcome.best_params(info),
-                                          engineered, metric, seed, device)})
+                                          engineered, metric, seed, device, cutoff)})
     return pd.DataFrame(rows, columns=["family", "kind", "representation", "score", "error"])
 
 
@@ -261,18 +264,31 @@ def _encodings_compared(results, dataset: Dataset, metric: Metric, seed: int,
                 break
             rows.append({"family": family.name, "kind": "classical", "representation": name,
                          **_fit_and_score(family, result.outcome.best_params(dataset.info),
-                                          dataset, metric, seed, device,
+                                          dataset, metric, seed, device, cutoff,
                                           encoding=encoding, rows=result.fit_rows)})
     return rows
 
 
 def _fit_and_score(family, params, dataset: Dataset, metric: Metric, seed: int,
-                   device: str, **how) -> dict:
+                   device: str, cutoff: StageCutoff, **how) -> dict:
     """The test score of `params` fitted as `how` says (see `fit_and_test`), or the
-    error: a model may not fit a small share, or an encoding; the other fits go on."""
+    error: a model may not fit a small share, or an encoding; the other fits go on. On a
+    large table under a time limit the fit runs where it can be stopped at the end of the
+    `cutoff`'s stage (`run_stoppable`)."""
+    seconds = cutoff.seconds_left() if dataset.info.n_train >= LARGE_ROWS else None
     try:
-        test = fit_and_test(family, params, dataset, {metric.name: metric}, seed, device,
-                            timed=False, **how)
+        scores = run_stoppable(family, fitted_scores, (family, params, dataset,
+                                                     {metric.name: metric}, seed, device,
+                                                     how),
+                               seconds, f"a fit of {family.name} for the analyses")
     except Exception as failure:  # keep the reason
         return {"score": math.nan, "error": f"{type(failure).__name__}: {failure}"[:300]}
-    return {"score": test.scores[metric.name], "error": ""}
+    return {"score": scores[metric.name], "error": ""}
+
+
+def fitted_scores(family, params, dataset: Dataset, metrics: dict[str, Metric], seed: int,
+                device: str, how: dict) -> dict[str, float]:
+    """The test scores of `params` fitted as `how` says: what an analysis keeps of a fit
+    (the model stays in the process that fitted it)."""
+    return fit_and_test(family, params, dataset, metrics, seed, device, timed=False,
+                        **how).scores

@@ -66,6 +66,10 @@ class StageCutoff:
         self.plan, self.stage = plan, stage
         self.notes: list[str] = []
 
+    def seconds_left(self) -> float | None:
+        """Seconds until the stage ends (None without a time limit)."""
+        return self.plan.left(self.stage)
+
     def reached(self, what: str) -> bool:
         if not self.plan.spent(self.stage):
             return False

@@ -10,6 +10,7 @@ import platform
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,16 @@ from automl.search import (
     shared_worker,
     worker_id,
 )
-from automl.sizing import RowPlan, plan_fit_rows, plan_search_rows, stratified_rows, subset
+from automl.search.worker import run_stoppable
+from automl.sizing import (
+    LARGE_ROWS,
+    RowPlan,
+    plan_fit_rows,
+    plan_search_rows,
+    refit_stop,
+    stratified_rows,
+    subset,
+)
 from automl.task import (
     DEFAULT_METRICS,
     Task,
@@ -117,6 +127,11 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
         progress.message(plan.describe())
         progress.plan = plan
 
+    if info.n_train >= LARGE_ROWS and (plan.limit or task.trial_timeout or task.total_timeout
+                                       or any(task.budget_for(f.name).timeout
+                                              for f in families)):
+        # refits and analyses' fits may then run in the worker: send the data once
+        shared_worker().hold("dataset", dataset)
     results = search_all(task, families, dataset, settings, storage, report_metrics,
                          registry, progress, plan, search_only)
     if search_only:
@@ -337,6 +352,7 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
         if search_only:
             progress.family_finished(f"{len(trials) - len(previous)} trials run here")
             continue
+        stop = None  # when the refit is stopped
         if outcome.best_trial is not None:
             refit_limit = soonest(limit, plan.left("refits"), family_end and max(
                 0.0, family_end - time.monotonic()))
@@ -344,7 +360,10 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
                                  rows_predicted_by_refit(dataset.info.n_test))
             if rows.fit_why:
                 progress.message(rows.describe_refit(family.name))
-        result = refit(outcome, dataset, metrics, task.seed, settings.device, rows)
+            stop = refit_stop(rows, refit_limit)  # on large tables sized by time
+            if stop is not None:  # and never past the analyses' end
+                stop = soonest(stop, plan.left("analyses"))
+        result = refit(outcome, dataset, metrics, task.seed, settings.device, rows, stop)
         result = replace(result, peak_mb=peak_mb([*memory, shared_worker().pid]))
         results.append(result)
         progress.family_finished(_summary(result, settings.metric))
@@ -420,17 +439,20 @@ def time_weights(task: Task, families: list[ModelFamily]) -> list[float]:
 
 
 def refit(outcome: SearchOutcome, dataset: Dataset, metrics: dict[str, Metric],
-          seed: int, device: str, rows: RowPlan) -> FamilyResult:
+          seed: int, device: str, rows: RowPlan, stop: float | None = None) -> FamilyResult:
     """The best configuration fitted on the rows `rows` plans (all of the training split,
-    or a subsample of `rows.fit_rows`) and scored once on the test split."""
+    or a subsample of `rows.fit_rows`) and scored once on the test split; stopped after
+    `stop` seconds (`automl.search.worker.run_stoppable`), with no model then."""
     best = outcome.best_trial
     if best is None:
         return FamilyResult(outcome, None, rows=rows)
     fit_rows = (rows_of(rows.fit_rows, dataset, seed)
                 if (rows.fit_rows or rows.n_train) < rows.n_train else None)
+    family = outcome.family
     try:
-        test = fit_and_test(outcome.family, outcome.best_params(dataset.info), dataset,
-                            metrics, seed, device, rows=fit_rows)
+        test = run_stoppable(family, partial(fit_and_test, rows=fit_rows),
+                             (family, outcome.best_params(dataset.info), dataset, metrics,
+                              seed, device), stop, f"the refit of {family.name}")
     except Exception as error:  # report it on the family's row; other families go on
         return FamilyResult(outcome, None, refit_error=f"{type(error).__name__}: {error}",
                             rows=rows)

@@ -45,6 +45,7 @@ SAFETY = 0.5
 """A trial is sized to this share of its limit: parameters change a fit's cost several
 fold (a forest of 400 trees against one of 50), and the probe times one configuration."""
 MIN_ROWS = 500
+STOP_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class RowPlan:
     fit_why: str = ""
     fit: FitTime | None = None  # the probe's measured fit time, where one ran
     predict_seconds: float = 0.0  # the probe's seconds per predicted row, fitted on 2,000
+    refit_seconds: float | None = None  # the refit's predicted seconds, where sized by time
 
     @property
     def subsampled(self) -> bool:
@@ -195,10 +197,20 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
 
     fits = max(largest_rows(refit, SAFETY * limit, cap), min(fitted, cap))
     if fits >= cap:
-        return replace(plan, fit_rows=cap, fit_why=why)
-    return replace(plan, fit_rows=fits, fit_why=(
+        return replace(plan, fit_rows=cap, fit_why=why, refit_seconds=refit(cap))
+    return replace(plan, fit_rows=fits, refit_seconds=refit(fits), fit_why=(
         f"its best trial took {per_fit:.3g} s per fit on {fitted:,} rows; the refit and "
         f"its test predictions have {limit:.3g} s"))
+
+
+def refit_stop(plan: RowPlan, limit: float | None) -> float | None:
+    """When a refit sized to `limit` is stopped: past the larger of its limit and
+    `STOP_FACTOR` times its predicted seconds (a prediction that far off means the fit
+    would take the time of what comes after). None: it runs to its end (no limit, or a
+    small table, where nothing was sized by time)."""
+    if limit is None or plan.refit_seconds is None:
+        return None
+    return max(limit, STOP_FACTOR * plan.refit_seconds)
 
 
 def fitting(family: ModelFamily, folds: int) -> tuple[int, float]:

@@ -38,6 +38,17 @@ class QuadraticSleeper(ClassifierMixin, BaseEstimator):
         return self.model_.predict(X)
 
 
+class SlowAtFullSize(QuadraticSleeper):
+    """Declared linear, but a fit on over 30,000 rows (only the refit on every row of the
+    table below has that many) sleeps 30 s: a cost no probe foresaw."""
+
+    def fit(self, X, y):
+        time.sleep(30 if len(X) > 30_000 else 0.02 * len(X) / 2000)
+        self.model_ = DummyClassifier().fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+
 class StuckFit(QuadraticSleeper):
     """A fit that takes 60 s on any number of rows."""
 
@@ -59,6 +70,7 @@ class CostPlugin:
     def automl_register_models(register):
         register(family("quadratic", QuadraticSleeper, Cost(fit_rows=2.0)))
         register(family("stuck", StuckFit, Cost()))
+        register(family("slow_at_full_size", SlowAtFullSize, Cost()))
         register(ModelFamily(
             "capped_logistic", "classical", frozenset({"classification"}),
             frozenset({"tabular"}), lambda trial, info: {"C": trial.suggest_float("C", 0.1, 10)},
@@ -123,7 +135,8 @@ def test_a_time_limit_sizes_a_quadratic_search_and_skips_a_fit_that_cannot_finis
     the quadratic family's probe fit (0.02 s of sleep on 2,000 rows, plus encoding the
     table) puts its trials on the most rows whose predicted trial takes half the limit
     (at most about 17,000 for 3 folds), its refit on more; the family whose one fit takes
-    60 s is stopped at the limit and skipped."""
+    60 s is stopped at the limit and skipped; a refit far slower than predicted is stopped
+    at its limit."""
     result, log, html = run(tmp_path, """
 name = "sized"
 seed = 0
@@ -133,7 +146,7 @@ package = "ggplot2"
 item = "diamonds"
 target = "cut"
 [families]
-include = ["quadratic", "stuck"]
+include = ["quadratic", "stuck", "slow_at_full_size"]
 [search]
 n_trials = 2
 cv_folds = 3
@@ -148,7 +161,8 @@ learning_curve = []
     searched = board.loc["quadratic", "search_rows"]
     assert 2_000 <= searched <= 18_000, board.loc["quadratic", "rows_note"]
     assert searched % 1000 == 0  # rounded to two significant digits
-    assert searched <= board.loc["quadratic", "fit_rows"] < n_train
+    # at least the rows of one of its trials' fits; fewer than all (the refit is quadratic)
+    assert searched * 2 // 3 <= board.loc["quadratic", "fit_rows"] < n_train
     assert board.loc["quadratic", "trials_complete"] == 2
     trials = result.record.tables["trials"]
     assert trials[trials.family == "quadratic"]["duration_s"].max() < 4  # within the limit
@@ -163,6 +177,11 @@ learning_curve = []
     assert board.loc["stuck", "note"] == ("skipped: one fit on 2,000 rows ran past a trial's "
                                           "limit of 4 s")
     assert "stuck skipped: one fit on 2,000 rows ran past" in log
+    # searched on every row, its refit on all 43,152 sleeps 30 s: stopped, the run goes on
+    assert board.loc["slow_at_full_size", "trials_complete"] == 2
+    assert board.loc["slow_at_full_size", "note"].startswith(
+        "refit on the training split failed: TrialStopped: the refit of slow_at_full_size "
+        "ran past 4 s, and its process was ended")
     assert board["peak_memory_mb"].gt(50).all()  # the process holds the table and Python
 
 

@@ -99,6 +99,36 @@ def test_an_error_in_the_worker_fails_the_trial_with_its_message(registry, wine)
         worker.close()
 
 
+def training_rows(dataset):
+    return len(dataset.train.y)
+
+
+def unpicklable():
+    return lambda: None  # standard pickle, which sends a call's value back, refuses it
+
+
+def test_a_call_uses_the_data_the_worker_holds_and_is_stopped_past_its_limit(wine):
+    from automl.search.worker import NotSendable, TrialStopped, run_stoppable
+    worker = FoldWorker()
+    try:
+        worker.hold("dataset", wine)
+        assert worker.call(training_rows, (wine,), 60.0, "counting") == len(wine.train.y)
+        started = time.monotonic()
+        with pytest.raises(TrialStopped, match="^sleeping ran past 1 s, and its process"):
+            worker.call(time.sleep, (60,), 1.0, "sleeping")
+        assert time.monotonic() - started < 30
+        # the fresh worker holds the data again
+        assert worker.call(training_rows, (wine,), 60.0, "counting") == len(wine.train.y)
+        with pytest.raises(NotSendable):
+            worker.call(unpicklable, (), 60.0, "making a lambda")
+    finally:
+        worker.close()
+    knn = ModelFamily("knn_like", "classical", frozenset({"classification"}),
+                      frozenset({"tabular"}), lambda trial, info: {},
+                      lambda params, info, seed, device: None)
+    assert callable(run_stoppable(knn, unpicklable, (), 60.0, "making a lambda"))
+
+
 class Slow(BaseEstimator, ClassifierMixin):
     """Sleeps 0.3 s in every fit: a family much slower than its budget allows to finish."""
 

@@ -2,9 +2,10 @@
 
 Messages, each pickled: ``("setup", (family, info, train, metric, folds, seed, device))``,
 answered "ready"; ``("fold", params, fold)``, answered with the fold's score or the error
-that ended it; ``("call", function, args)``, answered with ``function(*args)`` (a timed
-probe fit); None, to exit. The search process kills it when a fold runs past its
-trial's time limit.
+that ended it; ``("hold", key, value)``, answered "ready"; ``("call", function, args)``,
+answered with ``function(*args)`` (a timed probe, a refit, an analysis's fit), a `Held`
+argument standing for what was held under its key; None, to exit. The search process
+kills it when a fold (or a call) runs past its time limit.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import numpy as np
 def serve(connection: Connection) -> None:
     """Answer setups and folds until told to stop."""
     from automl.evaluate import cv_splitter, score_fold
+    from automl.search.worker import Held  # not defined here: this module runs as __main__
+    held = {}
     while True:
         try:
             message = connection.recv_bytes()
@@ -36,16 +39,35 @@ def serve(connection: Connection) -> None:
             splits = list(cv_splitter(info, folds, seed).split(train.X, train.y))
             connection.send(("ok", "ready"))
             continue
+        if request[0] == "hold":
+            held[request[1]] = request[2]
+            connection.send(("ok", "ready"))
+            continue
+        if request[0] == "call":
+            call(connection, request[1], [held[arg.key] if isinstance(arg, Held) else arg
+                                          for arg in request[2]])
+            continue
         try:
-            if request[0] == "call":
-                connection.send(("ok", request[1](*request[2])))
-                continue
             _, params, fold = request
             score = score_fold(family, params, info, train, metric, splits[fold], seed,
                                device, fold)
             connection.send(("ok", float(np.float64(score))))
         except Exception as error:  # the search records it as the trial's failure
             connection.send(("error", sendable(error)))
+
+
+def call(connection: Connection, function, args: list) -> None:
+    """Answer ``function(*args)``: its value, the error it raised, or "unsendable" where
+    the value cannot be pickled (the search process then calls it itself)."""
+    try:
+        value = function(*args)
+    except Exception as error:
+        connection.send(("error", sendable(error)))
+        return
+    try:
+        connection.send(("ok", value))  # pickled whole before a byte is written
+    except Exception as error:
+        connection.send(("unsendable", f"{type(error).__name__}: {error}"))
 
 
 def sendable(error: Exception) -> Exception:

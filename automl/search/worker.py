@@ -27,6 +27,7 @@ import os
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -44,6 +45,17 @@ class TrialStopped(TimeoutError):
     """A fold ran past the trial's time limit and its worker was ended."""
 
 
+@dataclass(frozen=True)
+class Held:
+    """Stands, in a call's arguments, for the object the worker holds under `key`."""
+
+    key: str
+
+
+class NotSendable(RuntimeError):
+    """What a call needs or returns cannot be pickled between the processes."""
+
+
 class FoldWorker:
     """Scores CV folds in a worker process whose fit can be stopped."""
 
@@ -51,6 +63,7 @@ class FoldWorker:
         self._process: subprocess.Popen | None = None
         self._connection: Connection | None = None
         self._setup: bytes | None = None  # the prepared family and data, pickled
+        self._held: dict[str, tuple[Any, bytes]] = {}  # key: (object, its "hold" message)
 
     def prepare(self, family: ModelFamily, info: DatasetInfo, train: Split, metric: Metric,
                 *, folds: int, seed: int, device: str) -> None:
@@ -63,9 +76,20 @@ class FoldWorker:
         except Exception as error:  # pickling fails in many ways (PicklingError, TypeError)
             raise RuntimeError(f"the family cannot be sent to a worker process: "
                                f"{type(error).__name__}: {error}") from None
+        if self._running():
+            self._send_setup()
+        else:
+            self._restart()
+
+    def hold(self, key: str, value: Any) -> None:
+        """Keep `value` in the worker under `key`: sent once (and again after a restart),
+        so that a `call` passing this very object sends only its key (the dataset, for
+        the refits and the analyses' fits)."""
+        self._held[key] = (value, cloudpickle.dumps(("hold", key, value)))
         if not self._running():
-            self._start()
-        self._send_setup()
+            self._restart()
+        else:
+            self._send_and_wait(self._held[key][1], "the held data")
 
     def score(self, params: dict[str, Any], fold: int, seconds: float | None,
               reason: str = "the trial's time limit") -> float:
@@ -78,7 +102,13 @@ class FoldWorker:
     def call(self, function, args: tuple, seconds: float | None, what: str) -> Any:
         """``function(*args)`` run in the worker (`automl.sizing`'s timed probe fit);
         `TrialStopped` after `seconds`. `what` says what it does, for the errors."""
-        return self._ask(cloudpickle.dumps(("call", function, args)), seconds,
+        held = {id(value): key for key, (value, _) in self._held.items()}
+        args = tuple(Held(held[id(arg)]) if id(arg) in held else arg for arg in args)
+        try:
+            request = cloudpickle.dumps(("call", function, args))
+        except Exception as error:  # pickling fails in many ways (PicklingError, TypeError)
+            raise NotSendable(f"{type(error).__name__}: {error}") from None
+        return self._ask(request, seconds,
                          f"{what} ran past {seconds:.3g} s, and its process was ended", what)
 
     @property
@@ -90,15 +120,11 @@ class FoldWorker:
         """Send `request` and wait at most `seconds` for its answer; past them the worker
         is killed and restarted, and `TrialStopped` says `stopped`."""
         if not self._running():
-            self._start()
-            if self._setup is not None:
-                self._send_setup()
+            self._restart()
         self._connection.send_bytes(request)
         if not self._connection.poll(seconds):
             self._kill()
-            self._start()  # now, so that the next trial's time does not pay for it
-            if self._setup is not None:
-                self._send_setup()
+            self._restart()  # now, so that the next trial's time does not pay for it
             raise TrialStopped(stopped)
         try:
             status, value = self._connection.recv()
@@ -109,6 +135,8 @@ class FoldWorker:
                                ) from None
         if status == "error":
             raise value
+        if status == "unsendable":
+            raise NotSendable(value)
         return value
 
     def close(self) -> None:
@@ -134,8 +162,20 @@ class FoldWorker:
         theirs.close()
         self._connection = Connection(ours.detach())
 
+    def _restart(self) -> None:
+        """A fresh worker holding what the last one held."""
+        self._start()
+        if self._setup is not None:
+            self._send_setup()
+        for _, message in self._held.values():
+            self._send_and_wait(message, "the held data")
+
     def _send_setup(self) -> None:
-        self._connection.send_bytes(self._setup)
+        self._send_and_wait(self._setup, "the family")
+
+    def _send_and_wait(self, message: bytes, what: str) -> None:
+        """Send a setup or hold message and wait until the worker has taken it."""
+        self._connection.send_bytes(message)
         if not self._connection.poll(START_SECONDS):
             self._kill()
             raise RuntimeError(f"the worker process was not ready in {START_SECONDS:g} s")
@@ -147,7 +187,7 @@ class FoldWorker:
             raise RuntimeError(f"the worker process exited as it started (exit code {code})"
                                ) from None
         if status == "error":  # what the family needs cannot be imported there
-            raise RuntimeError(f"the worker process cannot take the family: {value}")
+            raise RuntimeError(f"the worker process cannot take {what}: {value}")
 
     def _kill(self) -> None:
         if self._process is not None:
@@ -157,6 +197,20 @@ class FoldWorker:
         if self._connection is not None:
             self._connection.close()
         self._process = self._connection = None
+
+
+def run_stoppable(family: ModelFamily, function, args: tuple, seconds: float | None,
+                  what: str):
+    """``function(*args)`` in the run's worker, stopped after `seconds` (`TrialStopped`),
+    for a cross-validated family; in this process where no limit is set, for holdout
+    families (they check their limits after each epoch, and keep their compiled programs
+    here), and where what the call needs or returns cannot be sent between processes."""
+    if seconds is None or family.evaluation != "cv":
+        return function(*args)
+    try:
+        return shared_worker().call(function, args, seconds, what)
+    except NotSendable:
+        return function(*args)
 
 
 _SHARED: FoldWorker | None = None
