@@ -110,13 +110,16 @@ def family_note(family: pd.Series) -> str:
 
 def plot(families: pd.DataFrame, path: Path | None) -> None:
     """Seconds (search plus refit) against rows per family, log-log, one line per family
-    over the synthetic tables (the real table as a marker)."""
+    over the synthetic tables (the real table as a marker); `families` has the columns
+    table, family, rows and seconds."""
     if path is None:
         return
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     figure, axes = plt.subplots(figsize=(8, 5.5))
+    axes.set_prop_cycle(color=plt.get_cmap("tab20").colors)
+    families = families[families["seconds"] > 0]  # a family without a trial has no cost
     synthetic = families[families["table"] == "synthetic"]
     for name, points in synthetic.groupby("family"):
         line, = axes.plot(points["rows"], points["seconds"], marker="o", label=name)

@@ -26,6 +26,9 @@ from automl.search.studies import budget_used
 from automl.search.worker import FoldWorker, shared_worker
 
 MAX_WARNINGS_KEPT = 3
+FIRST_TRIAL_SHARES = 2.0
+"""Under a time limit, how many of its family's time budgets a family's first trial may
+take (one slow first trial then costs the families after it at most one share)."""
 HEARTBEAT_SECONDS = 30  # how often a running trial says it is alive
 
 
@@ -58,6 +61,8 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
     fold_worker = stoppable_folds(family, info, train, settings) if limited else None
     started = time.monotonic()
     deadline = None if seconds is None else started + seconds  # no trial runs past it
+    first_deadline = (None if seconds is None or stage_end is None
+                      else started + FIRST_TRIAL_SHARES * seconds)
     shared: dict[str, Any] | None = None  # the current population's shared parameters
     members = 0  # trials of the current population asked so far
     scored = False  # whether the study holds a completed trial (then it stays so)
@@ -78,11 +83,15 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
             shared = family.shared_params(population[0][0].params)
         members = (members + len(population)) % size
         # The budget's end binds once the family has a score: its first trials may run
-        # to trial_timeout, so that a family whose trial outlasts its share still gets one.
+        # to trial_timeout, so that a family whose trial outlasts its share still gets one;
+        # under a time limit, to FIRST_TRIAL_SHARES of its share at most.
         scored = scored or any(t.state == TrialState.COMPLETE
                                for t in study.get_trials(deepcopy=False))
+        ends = ((deadline, "the end of the family's time budget") if scored else
+                (first_deadline, f"{FIRST_TRIAL_SHARES:g}x the family's time budget, for "
+                                 "its first trials"))
         for trial in _run_population(study, population, family, info, train, settings,
-                                     fold_worker, deadline if scored else None, stage_end):
+                                     fold_worker, ends, stage_end):
             on_trial(trial)
 
 
@@ -116,7 +125,8 @@ def describe_failure(error: Exception) -> str:
 
 def _run_population(study: optuna.Study, population: list[tuple], family: ModelFamily,
                     info: DatasetInfo, train: Split, settings: SearchSettings,
-                    fold_worker: FoldWorker | None, deadline: float | None,
+                    fold_worker: FoldWorker | None,
+                    deadline: tuple[float | None, str] = (None, ""),
                     stage_end: float | None = None) -> list[FrozenTrial]:
     """Score a population's trials (together where the family can) and tell the study."""
     sampled = [(trial, params) for trial, params in population
@@ -155,20 +165,20 @@ class TrialSteps:
     heartbeat now and then, and ends the trial past its time limit; `seconds_left` is
     what a fold in a `FoldWorker` may still take.
 
-    The limit is the soonest of `trial_timeout`, the time left of the family's budget
-    (`deadline`; once a family has a score, its trials may not take the time of the
-    families after it) and the end of the time limit's search stage (`stage_end`)."""
+    The limit is the soonest of `trial_timeout`, the family's `deadline` (a time, and its
+    reason for the message: once a family has a score, the end of its budget, so that its
+    trials may not take the time of the families after it) and the end of the time
+    limit's search stage (`stage_end`)."""
 
     def __init__(self, study: optuna.Study, trial: optuna.Trial, family: ModelFamily,
-                 settings: SearchSettings, deadline: float | None = None,
+                 settings: SearchSettings, deadline: tuple[float | None, str] = (None, ""),
                  stage_end: float | None = None):
         self.study, self.trial, self.settings = study, trial, settings
         self.unit = "epochs" if family.evaluation == "holdout" else "CV folds"
         self.last_step = settings.cv_folds if family.evaluation == "cv" else None
         self.started = self.heartbeat = time.monotonic()
         self.limit, self.stop_reason = settings.trial_timeout, "trial_timeout"
-        for end, reason in ((deadline, "the end of the family's time budget"),
-                            (stage_end, "the end of the time limit's search stage")):
+        for end, reason in (deadline, (stage_end, "the end of the time limit's search stage")):
             if end is not None and (self.limit is None or end - self.started < self.limit):
                 self.limit, self.stop_reason = max(0.0, end - self.started), reason
         if self.limit is not None:
