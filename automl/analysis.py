@@ -24,8 +24,7 @@ from automl.datasets import Dataset
 from automl.evaluate import fit_and_test
 from automl.metrics import Metric
 from automl.results import FamilyResult
-from automl.search.worker import run_stoppable
-from automl.sizing import LARGE_ROWS
+from automl.search.worker import TrialStopped, run_stoppable
 
 
 def families_to_compare(results: Sequence[FamilyResult], metric: Metric,
@@ -272,10 +271,10 @@ def _encodings_compared(results, dataset: Dataset, metric: Metric, seed: int,
 def _fit_and_score(family, params, dataset: Dataset, metric: Metric, seed: int,
                    device: str, cutoff: StageCutoff, **how) -> dict:
     """The test score of `params` fitted as `how` says (see `fit_and_test`), or the
-    error: a model may not fit a small share, or an encoding; the other fits go on. On a
-    large table under a time limit the fit runs where it can be stopped at the end of the
-    `cutoff`'s stage (`run_stoppable`)."""
-    seconds = cutoff.seconds_left() if dataset.info.n_train >= LARGE_ROWS else None
+    error: a model may not fit a small share, or an encoding; the other fits go on. Under
+    a time limit the fit runs where it can be stopped at the end of the `cutoff`'s stage
+    (`run_stoppable`)."""
+    seconds = cutoff.seconds_left()
     try:
         scores = run_stoppable(family, fitted_scores, (family, params, dataset,
                                                      {metric.name: metric}, seed, device,
@@ -287,8 +286,14 @@ def _fit_and_score(family, params, dataset: Dataset, metric: Metric, seed: int,
 
 
 def fitted_scores(family, params, dataset: Dataset, metrics: dict[str, Metric], seed: int,
-                device: str, how: dict) -> dict[str, float]:
+                device: str, how: dict, stop_after: float | None = None) -> dict[str, float]:
     """The test scores of `params` fitted as `how` says: what an analysis keeps of a fit
-    (the model stays in the process that fitted it)."""
-    return fit_and_test(family, params, dataset, metrics, seed, device, timed=False,
-                        **how).scores
+    (the model stays in the process that fitted it). A fit stopped after `stop_after`
+    seconds has none (`TrialStopped`): a model trained for fewer epochs than its
+    configuration asks would not measure what the analysis compares."""
+    test = fit_and_test(family, params, dataset, metrics, seed, device, timed=False,
+                        stop_after=stop_after, **how)
+    if test.stopped:
+        raise TrialStopped(f"a fit of {family.name} for the analyses {test.stopped}, and "
+                           "has no score")
+    return test.scores

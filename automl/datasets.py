@@ -104,6 +104,11 @@ class DatasetInfo:
         return bool(counts) and min(counts) < 0.8 * max(counts)
 
     @property
+    def text_columns(self) -> tuple[str, ...]:
+        """The table's free-text columns (those its models use)."""
+        return tuple(c.name for c in self.columns or () if c.type == "text")
+
+    @property
     def n_classes(self) -> int:
         return len(self.class_names) if self.class_names else 0
 

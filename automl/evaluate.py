@@ -174,19 +174,21 @@ def _score(estimator, X, y, info, metric: Metric, where: str) -> float:
 def fit_and_test(family: ModelFamily, params: Mapping[str, Any], dataset: Dataset,
                  metrics: Mapping[str, Metric], seed: int, device: str, *,
                  rows: np.ndarray | None = None, encoding: str = "auto",
-                 timed: bool = True) -> TestResult:
+                 timed: bool = True, stop_after: float | None = None) -> TestResult:
     """Fit `params` on the training split (or its `rows`) and score it once on the test
     split: the one path by which the refit, the repeated seeds, the learning curves and the
     features comparison fit a configuration and score it. `encoding` is the table encoder's
     treatment of categories (see `ModelFamily.make_estimator`); `timed` measures the
-    prediction latency (the refit's), which the other analyses do not need."""
+    prediction latency (the refit's), which the other analyses do not need; a family
+    trained in epochs ends after the first epoch past `stop_after` seconds (`fit_within`)."""
     family.check_accepts(dataset.info)
     estimator = family.make_estimator(params, dataset.info, seed, device, encoding=encoding)
     X, y = dataset.train.X, dataset.train.y
     if rows is not None:
         X, y = take(X, rows), y[rows]
     start = time.perf_counter()
-    estimator.fit(X, y)
+    stopped = fit_within(estimator, X, y, stop_after if family.evaluation == "holdout"
+                         else None)
     wall = time.perf_counter() - start
     predictions = in_batches(estimator.predict, dataset.test.X)
     scores = score_predictions(estimator, predictions, dataset.test.X, dataset.test.y,
@@ -198,7 +200,32 @@ def fit_and_test(family: ModelFamily, params: Mapping[str, Any], dataset: Datase
         n_params=getattr(estimator, "n_params_", math.nan),
         samples_per_second=getattr(estimator, "samples_per_second_", math.nan),
         device=getattr(estimator, "device_", "cpu"), predictions=np.asarray(predictions),
-        estimator=estimator)
+        estimator=estimator, stopped=stopped)
+
+
+def fit_within(estimator, X, y, seconds: float | None) -> str:
+    """Fit `estimator`, one trained in epochs ending after the first epoch that ends past
+    `seconds` (its epoch callback returns True), with its best epoch so far: an epoch is
+    the smallest step at which such a fit can stop and keep what it learnt. Returns why it
+    ended early, for the leaderboard ("" when it ran to its own end)."""
+    if seconds is None:
+        estimator.fit(X, y)
+        return ""
+    deadline = time.monotonic() + seconds
+    asked: list[int] = []  # the epoch (from 1) at which the fit was asked to end
+
+    def stop_when_late(epoch: int, _estimator) -> bool:
+        if time.monotonic() < deadline:
+            return False
+        asked.append(epoch + 1)
+        return True
+
+    estimator.fit(X, y, epoch_callback=stop_when_late)
+    epochs = getattr(estimator, "max_epochs", None)
+    if not asked or asked[0] == epochs:  # it was asked at what was its last epoch anyway
+        return ""
+    return (f"stopped at its time limit of {seconds:.3g} s after epoch {asked[0]}"
+            + (f" of {epochs}" if epochs else ""))
 
 
 LATENCY_ROWS = 10_000

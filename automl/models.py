@@ -19,6 +19,9 @@ from automl.schema import name_problems
 
 KINDS = ("classical", "deep")
 EVALUATIONS = ("cv", "holdout")
+FAMILY_INPUT_KINDS = (*INPUT_KINDS, "text")
+"""What a family may accept: the data's input kinds, and ``"text"``, tables with at least
+one free-text column (a family of that kind takes the table and reads its text)."""
 
 SearchSpace = Callable[[optuna.Trial, DatasetInfo], dict[str, Any]]
 Builder = Callable[[Mapping[str, Any], DatasetInfo, int, str], Any]
@@ -59,7 +62,8 @@ class ModelFamily:
         task_types: a ``frozenset`` of the task types it handles (``"classification"``,
             ``"regression"``).
         input_kinds: a ``frozenset`` of the input kinds it accepts (``"tabular"``,
-            ``"image"``, ``"sequence"``).
+            ``"image"``, ``"sequence"``, ``"text"``: tables with a free-text column, see
+            `automl.datasets.DatasetInfo.text_columns`).
         search_space: ``search_space(trial, info) -> params``; suggests values with
             ``trial.suggest_*`` and returns the parameters `build` takes.
         build: ``build(params, info, seed, device) -> estimator``; an unfitted estimator
@@ -77,7 +81,10 @@ class ModelFamily:
             in epochs): one fit on a stratified share of the training split, with
             ``fit(X, y, validation_data=(X_val, y_val), epoch_callback=f)``; the engine
             scores the estimator in ``f(epoch, estimator)`` after every epoch, one pruning
-            step per epoch, and the trial's value is the final validation score.
+            step per epoch, and the trial's value is the final validation score. A refit
+            under a time limit calls ``fit(X, y, epoch_callback=f)``, whose ``f`` returns
+            True once the limit has passed: the fit should then end, keeping its best epoch
+            so far (an estimator that ignores it runs to its end).
         starting_points: optional ``starting_points(info) -> [params, ...]``: parameter
             sets to try first in a new study (configurations known to work well for this
             kind of data), before the sampler takes over.
@@ -151,8 +158,10 @@ class ModelFamily:
         return population_groups(population, self.population_params)
 
     def accepts(self, info: DatasetInfo) -> bool:
-        """Whether this family can model the dataset described by `info`."""
-        return info.task_type in self.task_types and info.input_kind in self.input_kinds
+        """Whether this family can model the dataset described by `info`: a table with a
+        free-text column is both ``"tabular"`` and ``"text"``."""
+        kinds = {info.input_kind, *(["text"] if info.text_columns else [])}
+        return info.task_type in self.task_types and bool(kinds & self.input_kinds)
 
     def check_accepts(self, info: DatasetInfo) -> None:
         """Raise a DataError naming this family and what it accepts unless it can model
@@ -173,9 +182,11 @@ class ModelFamily:
         if not self.task_types or not set(self.task_types) <= set(TASK_TYPES):
             found.append(f"task_types {sorted(self.task_types)} must be a non-empty subset "
                          f"of {', '.join(TASK_TYPES)}")
-        if not self.input_kinds or not set(self.input_kinds) <= set(INPUT_KINDS):
+        if not self.input_kinds or not set(self.input_kinds) <= set(FAMILY_INPUT_KINDS):
             found.append(f"input_kinds {sorted(self.input_kinds)} must be a non-empty subset "
-                         f"of {', '.join(INPUT_KINDS)}")
+                         f"of {', '.join(FAMILY_INPUT_KINDS)}")
+        if "text" in self.input_kinds and not self.takes_tables:
+            found.append("a family of input kind 'text' takes the table (takes_tables)")
         for attribute in ("search_space", "build"):
             if not callable(getattr(self, attribute)):
                 found.append(f"{attribute} must be callable")

@@ -89,7 +89,8 @@ class TestResult:
     compiling the programs the fit used, for models that compile); `n_params`,
     `samples_per_second` and `device` come from estimators that report them;
     `predict_ms_per_1k` is NaN unless the fit was timed; `predictions` are the test
-    split's predicted labels or values.
+    split's predicted labels or values; `stopped` says why a fit trained in epochs ended
+    at its time limit, before its own end ("" when it did not).
     """
 
     scores: dict[str, float]
@@ -101,6 +102,7 @@ class TestResult:
     device: str = "cpu"
     predictions: np.ndarray | None = None
     estimator: Any = None  # the fitted model, for automl.saved_models
+    stopped: str = ""
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,11 @@ class FamilyResult:
 
     @property
     def note(self) -> str:
-        """Why a family has no test score, for the leaderboard."""
+        """Why a family has no test score, or why its model ended before its fit's own
+        end, for the leaderboard."""
         if self.test is not None:
-            return ""
+            return (f"the refit {self.test.stopped}; its best epoch so far is kept"
+                    if self.test.stopped else "")
         if self.rows is not None and self.rows.skipped:
             return "skipped: " + self.rows.why
         if self.refit_error:

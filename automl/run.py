@@ -66,7 +66,6 @@ from automl.search import (
 )
 from automl.search.worker import run_stoppable
 from automl.sizing import (
-    LARGE_ROWS,
     RowPlan,
     plan_fit_rows,
     plan_search_rows,
@@ -127,10 +126,9 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
         progress.message(plan.describe())
         progress.plan = plan
 
-    if info.n_train >= LARGE_ROWS and (plan.limit or task.trial_timeout or task.total_timeout
-                                       or any(task.budget_for(f.name).timeout
-                                              for f in families)):
-        # refits and analyses' fits may then run in the worker: send the data once
+    if (plan.limit or task.trial_timeout or task.total_timeout
+            or any(task.budget_for(f.name).timeout for f in families)):
+        # refits and analyses' fits then run in the worker: send the data once
         shared_worker().hold("dataset", dataset)
     results = search_all(task, families, dataset, settings, storage, report_metrics,
                          registry, progress, plan, search_only)
@@ -360,7 +358,7 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
                                  rows_predicted_by_refit(dataset.info.n_test))
             if rows.fit_why:
                 progress.message(rows.describe_refit(family.name))
-            stop = refit_stop(rows, refit_limit)  # on large tables sized by time
+            stop = refit_stop(rows, refit_limit, limit)
             if stop is not None:  # and never past the analyses' end
                 stop = soonest(stop, plan.left("analyses"))
         result = refit(outcome, dataset, metrics, task.seed, settings.device, rows, stop)
@@ -470,7 +468,7 @@ def _summary(result: FamilyResult, metric: Metric) -> str:
     if result.test is None:
         return result.note
     return (f"test {metric.name} {result.test.scores[metric.name]:.4f}, "
-            f"fit {result.test.fit_seconds:.2f}s")
+            f"fit {result.test.fit_seconds:.2f}s" + (f"; {result.note}" if result.note else ""))
 
 
 def predictions_table(dataset: Dataset, results: list[FamilyResult]) -> pd.DataFrame:

@@ -203,14 +203,16 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
         f"its test predictions have {limit:.3g} s"))
 
 
-def refit_stop(plan: RowPlan, limit: float | None) -> float | None:
-    """When a refit sized to `limit` is stopped: past the larger of its limit and
-    `STOP_FACTOR` times its predicted seconds (a prediction that far off means the fit
-    would take the time of what comes after). None: it runs to its end (no limit, or a
-    small table, where nothing was sized by time)."""
-    if limit is None or plan.refit_seconds is None:
-        return None
-    return max(limit, STOP_FACTOR * plan.refit_seconds)
+def refit_stop(plan: RowPlan, refit_limit: float | None,
+               trial_limit: float | None) -> float | None:
+    """When a refit is stopped. One sized to `refit_limit`: past the larger of that limit
+    and `STOP_FACTOR` times its predicted seconds (a prediction that far off means the
+    fit would take the time of what comes after). One not sized by time (a small table):
+    past `STOP_FACTOR` times what one of its trials may take, so that no single fit holds
+    the run. None: no limit, it runs to its end."""
+    if plan.refit_seconds is not None and refit_limit is not None:
+        return max(refit_limit, STOP_FACTOR * plan.refit_seconds)
+    return None if trial_limit is None else STOP_FACTOR * trial_limit
 
 
 def fitting(family: ModelFamily, folds: int) -> tuple[int, float]:

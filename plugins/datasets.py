@@ -37,7 +37,13 @@ COLUMN_OPTIONS = {
     "ignore": Option(list, "Columns to leave out (e.g. a column that gives the answer "
                      "away). Identifier and constant columns are left out without it.",
                      items=str),
+    "only_classes": Option(list, "Keep only the rows whose target is one of these labels "
+                           "(the others are left out, with a note).", items=str),
+    "max_rows": Option(int, "Use at most this many rows: a sample stratified by the "
+                       "target, the same rows on every run.", minimum=10),
 }
+SAMPLE_SEED = 0
+"""`max_rows` samples with this seed, whatever the task's: the data stays the same data."""
 TABLE_OPTIONS = {"path": PATH, "target": TARGET, **COLUMN_OPTIONS}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -92,8 +98,10 @@ def table_data(frame, options, source: str) -> RawData:
                         expected="one of the columns " + ", ".join(frame.columns[:20]),
                         hint=did_you_mean(target, frame.columns) or
                         "set [dataset] target to the column to predict")
+    frame, notes = _chosen_rows(frame, target, options, where)
     features = frame.drop(columns=[target])
     overrides = column_overrides(options, features.columns, target, where)
+    _check_text_columns(features, overrides["text"], where)
     y = frame[target].to_numpy()
     classes = options["classes"]
     task_type = None
@@ -102,7 +110,52 @@ def table_data(frame, options, source: str) -> RawData:
             "classification"
     return RawData(features, y, "tabular", feature_names=list(features.columns),
                    source=source, class_names=list(classes) if classes is not None else None,
-                   columns=infer_columns(features, overrides), task_type=task_type)
+                   columns=infer_columns(features, overrides), task_type=task_type,
+                   notes=notes)
+
+
+def _chosen_rows(frame, target: str, options, where: str):
+    """The rows `only_classes` and `max_rows` keep, and notes saying what they left out."""
+    notes = []
+    only = options.get("only_classes")
+    if only:
+        labels = frame[target].astype(str)
+        keep = frame[target].notna() & labels.isin(only)
+        missing = [label for label in only if not (labels == label).any()]
+        if missing:
+            raise DataError("[dataset] only_classes names labels no row has", where=where,
+                            key="dataset.only_classes", found=", ".join(missing),
+                            hint=did_you_mean(missing[0], labels.unique()) or "labels: "
+                            + ", ".join(labels.value_counts().index[:10]))
+        notes.append(f"kept the {int(keep.sum()):,} rows labelled {', '.join(only)} "
+                     f"([dataset] only_classes); {int((~keep).sum()):,} others left out")
+        frame = frame[keep].reset_index(drop=True)
+    limit = options.get("max_rows")
+    if limit and len(frame) > limit:
+        from sklearn.model_selection import train_test_split
+        labels = frame[target].astype(str).fillna("")
+        counts = labels.value_counts()
+        stratify = labels if counts.min() >= 2 and len(counts) < limit else None
+        frame, _ = train_test_split(frame, train_size=limit, random_state=SAMPLE_SEED,
+                                    stratify=stratify)
+        notes.append(f"a sample of {limit:,} of {len(labels):,} rows ([dataset] max_rows)")
+        frame = frame.reset_index(drop=True)
+    return frame, tuple(notes)
+
+
+def _check_text_columns(features, names, where: str) -> None:
+    """A column the task file declares text must hold texts that differ."""
+    for name in names:
+        texts = features[name].dropna().astype(str).str.strip()
+        texts = texts[texts != ""]
+        if texts.empty:
+            raise DataError(f"the text column '{name}' has no text on any row", where=where,
+                            key="dataset.text", expected="free text on most rows")
+        if texts.nunique() == 1:
+            raise DataError(f"the text column '{name}' holds the same text on every row",
+                            where=where, key="dataset.text",
+                            expected="texts that differ from row to row",
+                            found=repr(texts.iloc[0][:80]))
 
 
 def column_overrides(options, names, target: str, where: str) -> dict[str, list[str]]:
@@ -228,7 +281,9 @@ def load_image_folder(options) -> RawData:
         files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise DataError("class folder has no images", where=class_dir,
-                            expected="files ending in " + ", ".join(IMAGE_SUFFIXES))
+                            expected="files ending in " + ", ".join(IMAGE_SUFFIXES),
+                            hint="for a folder of .txt files set [dataset] name = "
+                            "\"text_folder\"" if any(class_dir.glob("*.txt")) else None)
         for file in files:
             try:
                 with Image.open(file) as image:
@@ -248,6 +303,46 @@ def load_image_folder(options) -> RawData:
         X = X[..., np.newaxis]
     return RawData(X, np.array(labels), "image", class_names=[p.name for p in class_dirs],
                    task_type="classification", source=str(root))
+
+
+def load_text_folder(options) -> RawData:
+    """A folder with one subfolder of ``.txt`` files per class: one text per file, read
+    as UTF-8, as a table of one text column."""
+    import pandas as pd
+
+    from automl.tables import Column
+    root = Path(options["path"])
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    if len(class_dirs) < 2:
+        raise DataError("a text folder needs one subfolder per class", where=root,
+                        expected="at least 2 subfolders", found=len(class_dirs))
+    texts, labels = [], []
+    for label, class_dir in enumerate(class_dirs):
+        files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() == ".txt")
+        if not files:
+            raise DataError("class folder has no text files", where=class_dir,
+                            expected="files ending in .txt")
+        for file in files:
+            try:
+                text = file.read_text(encoding="utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError("the file is not UTF-8 text", where=file,
+                                expected="UTF-8", found=f"byte {error.object[error.start]:#x} "
+                                f"at offset {error.start}",
+                                hint="convert it, e.g. iconv -f latin1 -t utf-8") from None
+            if not text.strip():
+                raise DataError("the text file is empty", where=file,
+                                expected="some text", hint="remove it or fill it")
+            texts.append(text)
+            labels.append(label)
+    frame = pd.DataFrame({"text": texts})
+    if frame["text"].nunique() == 1:
+        raise DataError("every text file holds the same text", where=root,
+                        expected="texts that differ")
+    return RawData(frame, np.array(labels), "tabular",
+                   class_names=[p.name for p in class_dirs], task_type="classification",
+                   source=str(root), feature_names=["text"],
+                   columns=(Column("text", "text", 0.0, int(frame["text"].nunique())),))
 
 
 @hookimpl
@@ -310,3 +405,9 @@ def automl_register_datasets(register):
                                  default="grayscale", choices=("grayscale", "rgb"))},
         suffixes=("/",),
         description="a folder of images, one subfolder per class"))
+    register(DatasetLoader(
+        "text_folder", load_text_folder,
+        options={"path": Option(str, "Folder with one subfolder of .txt files per class, "
+                                "relative to the task file's folder.", default=REQUIRED)},
+        description="a folder of UTF-8 .txt files, one subfolder per class (one text per "
+                    "file)"))

@@ -16,6 +16,7 @@ from automl_plugins.deep.estimator import FlaxClassifier, FlaxRegressor, fit_pop
 from automl_plugins.deep.training import PROGRAMS
 from automl_plugins.flax_models import FAMILIES
 from optuna.trial import TrialState
+from sklearn.datasets import load_digits
 
 from automl.datasets import RawData, prepare_dataset
 from automl.search import SearchSettings, finished_trials, open_study, search_family
@@ -159,6 +160,28 @@ def test_the_epoch_callback_sees_every_epoch_and_can_stop_training():
         FlaxClassifier(network="rnn", **FAST).fit(X, y, validation_data=(X, y),
                                                   epoch_callback=callback)
     assert seen == [(0, (64,)), (1, (64,))]
+
+
+def test_an_epoch_callback_returning_true_ends_the_fit_with_its_best_epoch():
+    """On digits (8x8 images): asked to end after its third epoch, a fit stops there as
+    early stopping would, keeping the best of its three epochs, and predicts; alone and
+    in a population (where only the member asked stops)."""
+    X, y = load_digits(return_X_y=True)
+    X = X.reshape(-1, 8, 8, 1)
+
+    def stop_at_third(epoch, estimator):
+        return epoch == 2
+
+    settings = dict(FAST, max_epochs=20, patience=20, width=16)
+    model = FlaxClassifier(network="mlp", **settings).fit(X, y, epoch_callback=stop_at_third)
+    assert model.n_epochs_ == 3 and model.best_epoch_ <= 2
+    assert model.score(X, y) > 0.5  # three epochs learn something of ten digits
+    members = [FlaxClassifier(network="mlp", learning_rate=rate, **settings)
+               for rate in (1e-3, 3e-3)]
+    errors = fit_population(members, X, y, (X, y), [None, stop_at_third], together=True)
+    assert errors == [None, None]
+    assert members[0].n_epochs_ == 20 and members[1].n_epochs_ == 3
+    assert members[1].predict(X).shape == (len(X),)
 
 
 def test_an_rnn_refuses_images_with_a_clear_error():

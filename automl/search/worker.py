@@ -202,9 +202,12 @@ class FoldWorker:
 def run_stoppable(family: ModelFamily, function, args: tuple, seconds: float | None,
                   what: str):
     """``function(*args)`` in the run's worker, stopped after `seconds` (`TrialStopped`),
-    for a cross-validated family; in this process where no limit is set, for holdout
-    families (they check their limits after each epoch, and keep their compiled programs
-    here), and where what the call needs or returns cannot be sent between processes."""
+    for a cross-validated family. In this process where no limit is set, where what the
+    call needs or returns cannot be sent between processes, and for holdout families:
+    they keep their compiled programs here, and ``function(*args, stop_after=seconds)``
+    ends their fit after the epoch past the limit (`automl.evaluate.fit_within`)."""
+    if seconds is not None and family.evaluation == "holdout":
+        return function(*args, stop_after=seconds)
     if seconds is None or family.evaluation != "cv":
         return function(*args)
     try:

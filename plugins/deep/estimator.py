@@ -4,10 +4,13 @@
 ``validation_data``, else a (stratified) share of X set aside with the estimator's seed.
 An ``epoch_callback(epoch, estimator)`` is called after every epoch with the estimator
 holding that epoch's parameters; the engine scores it there and reports to Optuna's
-pruner. The validation outputs are computed inside each epoch's compiled program, so
-predicting on ``validation_data``'s own array (the same object, unmodified) during the
-callback, or after fit for the best epoch, reuses them instead of compiling a prediction
-program. Same seed, same device: same predictions.
+pruner. A callback that returns True ends the fit there, as early stopping would (the
+best epoch so far is kept): the engine's refit stops so at its time limit.
+
+The validation outputs are computed inside each epoch's compiled program, so predicting on
+``validation_data``'s own array (the same object, unmodified) during the callback, or
+after fit for the best epoch, reuses them instead of compiling a prediction program. Same
+seed, same device: same predictions.
 
 ``fit_population`` fits a population, estimators that differ only in `POPULATION_PARAMS`
 (learning rate, weight decay, dropout, epochs, patience), as one ``jax.vmap``'d program
@@ -216,9 +219,10 @@ class FlaxEstimator(BaseEstimator):
                 X_device, y_device, plan.batches(order), epoch, X_val_chunks)
             self.train_seconds_ += (time.perf_counter() - start
                                     - (trainer.fresh_compile_seconds - compiled_before))
-            self._after_epoch(epoch, train_loss, val_outputs[:len(data.X_val)], data,
-                              (trainer.params, trainer.rest), stopping, epoch_callback)
-            if stopping.stopped:
+            asked_to_stop = self._after_epoch(epoch, train_loss, val_outputs[:len(data.X_val)],
+                                              data, (trainer.params, trainer.rest), stopping,
+                                              epoch_callback)
+            if stopping.stopped or asked_to_stop:
                 break
         self._finish(trainer, plan, stopping, data)
         return self
@@ -322,9 +326,10 @@ class FlaxEstimator(BaseEstimator):
                 "warmup_steps": max(1, total_steps // 20)}
 
     def _after_epoch(self, epoch: int, train_loss: float, val_outputs: np.ndarray,
-                     data: _Data, state, stopping: _EarlyStopping, epoch_callback) -> None:
+                     data: _Data, state, stopping: _EarlyStopping, epoch_callback) -> bool:
         """Check the loss, keep the best epoch, and call the epoch callback with this
-        estimator holding the epoch's weights (`state`: params and the rest)."""
+        estimator holding the epoch's weights (`state`: params and the rest); whether the
+        callback asks the fit to end here."""
         self.n_epochs_ = epoch + 1
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"the training loss became {train_loss} at epoch "
@@ -334,7 +339,8 @@ class FlaxEstimator(BaseEstimator):
         if epoch_callback is not None:
             # predicting validation_data now reuses the outputs the epoch computed
             self._known_outputs = (data.given_X_val, val_outputs)
-            epoch_callback(epoch, self)
+            return bool(epoch_callback(epoch, self))
+        return False
 
     def _finish(self, trainer: Trainer, plan: _Plan, stopping: _EarlyStopping,
                 data: _Data) -> None:
@@ -557,9 +563,10 @@ def _fit_together(estimators, X, y, validation_data, callbacks) -> list[Exceptio
             estimators[i].train_seconds_ = seconds
             member_state = jax.tree.map(lambda leaf, i=i: leaf[i], state)
             try:
-                estimators[i]._after_epoch(epoch, float(losses[i]),
-                                           outputs[i][:len(data.X_val)], data, member_state,
-                                           stopping[i], callbacks[i])
+                if estimators[i]._after_epoch(epoch, float(losses[i]),
+                                              outputs[i][:len(data.X_val)], data,
+                                              member_state, stopping[i], callbacks[i]):
+                    stopping[i].stopped = True  # its callback asked it to end here
             except Exception as error:
                 errors[i] = error
     for estimator, member_stopping, error in zip(estimators, stopping, errors, strict=True):
