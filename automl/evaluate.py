@@ -200,7 +200,20 @@ def fit_and_test(family: ModelFamily, params: Mapping[str, Any], dataset: Datase
         n_params=getattr(estimator, "n_params_", math.nan),
         samples_per_second=getattr(estimator, "samples_per_second_", math.nan),
         device=getattr(estimator, "device_", "cpu"), predictions=np.asarray(predictions),
-        estimator=estimator, stopped=stopped)
+        estimator=estimator, stopped=stopped,
+        texts_truncated=texts_truncated(estimator, dataset.test.X))
+
+
+def texts_truncated(estimator, X) -> float:
+    """How many of X's texts the fitted model cuts to its window: the count its
+    ``count_truncated(X)`` gives (a text model's, or a pipeline step's); NaN for models
+    without a window."""
+    for part in (estimator, getattr(estimator, "model", None),
+                 *getattr(estimator, "named_steps", {}).values()):
+        count = getattr(part, "count_truncated", None)
+        if callable(count):
+            return float(count(X))
+    return math.nan
 
 
 def fit_within(estimator, X, y, seconds: float | None) -> str:

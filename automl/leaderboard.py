@@ -15,6 +15,13 @@ from automl.results import FamilyResult, TestResult
 NO_TEST = TestResult({}, math.nan, math.nan)
 
 
+def fitted_rows(result: FamilyResult) -> float:
+    """How many training rows the refit used."""
+    if result.fit_rows is not None:
+        return float(len(result.fit_rows))
+    return float(result.rows.n_train) if result.rows is not None else math.nan
+
+
 def build_leaderboard(results: Sequence[FamilyResult], optimize: Metric,
                       report_metrics: Sequence[str]) -> pd.DataFrame:
     """One row per family, best test score of the optimised metric first."""
@@ -35,6 +42,12 @@ def build_leaderboard(results: Sequence[FamilyResult], optimize: Metric,
             "compile_s": test_result.compile_seconds,
             "predict_ms_per_1k": test_result.predict_ms_per_1k,
             "samples_per_s": test_result.samples_per_second,
+            # the refit's rows (texts, for text) per second of fitting, and of predicting
+            "train_rows_per_s": (fitted_rows(result) / test_result.fit_seconds
+                                 if test_result.fit_seconds > 0 else math.nan),
+            "predict_rows_per_s": (1e6 / test_result.predict_ms_per_1k
+                                   if test_result.predict_ms_per_1k > 0 else math.nan),
+            "texts_truncated": test_result.texts_truncated,
             "n_params": test_result.n_params,
             "peak_memory_mb": result.peak_mb,
             "device": test_result.device if result.test else "",

@@ -103,6 +103,7 @@ class TestResult:
     predictions: np.ndarray | None = None
     estimator: Any = None  # the fitted model, for automl.saved_models
     stopped: str = ""
+    texts_truncated: float = math.nan  # test texts cut to the model's window (text models)
 
 
 @dataclass(frozen=True)

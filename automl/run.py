@@ -482,11 +482,17 @@ def predictions_table(dataset: Dataset, results: list[FamilyResult]) -> pd.DataF
 
 def disagreement_examples(dataset: Dataset, predictions: pd.DataFrame,
                           pairs: list[tuple[str, str]]) -> dict[str, np.ndarray]:
-    """The test images the first compared pair disagrees on, for the report to show."""
-    if dataset.info.input_kind != "image" or not pairs:
+    """The test images, or texts, the first compared pair disagrees on, for the report
+    to show (texts as the table's text columns, a newline between them)."""
+    text_columns = list(dataset.info.text_columns)
+    if not pairs or (dataset.info.input_kind != "image" and not text_columns):
         return {}
     rows = disagreements(predictions, *pairs[0])["row"].to_numpy()
-    return {"rows": rows, "X": dataset.test.X[rows]}
+    if dataset.info.input_kind == "image":
+        return {"rows": rows, "X": dataset.test.X[rows]}
+    cells = dataset.test.X.iloc[rows][text_columns].astype(object).fillna("")
+    texts = ["\n".join(str(v) for v in row if v) for row in cells.itertuples(index=False)]
+    return {"rows": rows, "texts": np.array(texts, dtype=str)}
 
 
 def run_summary(task: Task, info: DatasetInfo, metric: Metric, report_metrics: list[str],

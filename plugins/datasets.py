@@ -326,9 +326,9 @@ def load_text_folder(options) -> RawData:
             try:
                 text = file.read_text(encoding="utf-8")
             except UnicodeDecodeError as error:
-                raise DataError("the file is not UTF-8 text", where=file,
-                                expected="UTF-8", found=f"byte {error.object[error.start]:#x} "
-                                f"at offset {error.start}",
+                raise DataError(f"the file is not UTF-8 text: byte "
+                                f"{error.object[error.start]:#x} at offset {error.start}",
+                                where=file, expected="UTF-8",
                                 hint="convert it, e.g. iconv -f latin1 -t utf-8") from None
             if not text.strip():
                 raise DataError("the text file is empty", where=file,

@@ -54,8 +54,12 @@ def data(context: SectionContext) -> Markup | None:
 
 
 def leaderboard(context: SectionContext) -> Markup:
-    return context.template("sections/leaderboard.html",
-                            board=context.leaderboard.drop(columns=["best_params"]))
+    board = context.leaderboard
+    cut = (board.dropna(subset=["texts_truncated"]) if "texts_truncated" in board
+           else board.iloc[:0])
+    return context.template("sections/leaderboard.html", board=board.drop(
+        columns=["best_params"]), n_test=context.run.dataset.n_test,
+        truncated=[(row.family, int(row.texts_truncated)) for row in cut.itertuples()])
 
 
 def pareto_front(points: list[tuple[float, float]], maximize: bool) -> list[int]:
@@ -96,6 +100,8 @@ def cost(context: SectionContext) -> Markup:
     for column, title in [(score, f"test {metric}"),
                           ("fit_s", "fit seconds (refit on the training split)"),
                           ("compile_s", "compile seconds (deep families)"),
+                          ("train_rows_per_s", "training rows (texts) per second"),
+                          ("predict_rows_per_s", "rows (texts) predicted per second"),
                           ("n_params", "parameters (deep families)"),
                           ("search_s", "search seconds (all trials)")]:
         rows = board.dropna(subset=[column]) if column in board else board.iloc[:0]
@@ -221,10 +227,17 @@ def failures(context: SectionContext) -> Markup | None:
         rows = differ[["row", "y_true", a, b]].copy()
         for column in ("y_true", a, b):
             rows[column] = [classes[int(v)] for v in rows[column]]
+        if "texts" in examples:  # the texts themselves (the template escapes them)
+            texts = dict(zip(examples["rows"].tolist(), examples["texts"], strict=True))
+            rows["text"] = [str(texts.get(int(row), ""))[:TEXT_SHOWN] for row in rows["row"]]
     return context.template(
         "sections/failures.html", matrices=matrices, classes=classes, a=a, b=b,
         n_differ=int((predictions[a] != predictions[b]).sum()), shown=len(differ),
         images=images, rows=rows)
+
+
+TEXT_SHOWN = 400
+"""Characters of a disagreed-on text the report shows."""
 
 
 def confusion(y_true: pd.Series, y_pred: pd.Series, classes: list[str], title: str) -> dict:

@@ -55,7 +55,7 @@ from sklearn.utils.validation import (
 from automl.models import population_groups
 from automl.tables import TableEncoder
 
-NETWORKS = ("mlp", "cnn", "rnn")
+NETWORKS = ("mlp", "cnn", "rnn", "transformer")
 POPULATION_PARAMS = frozenset({"learning_rate", "weight_decay", "dropout", "max_epochs",
                                "patience"})
 """What members of a population may differ in: arguments of the compiled program, or
@@ -136,7 +136,8 @@ class FlaxEstimator(BaseEstimator):
                  validation_fraction: float = 0.1, random_state: int = 0,
                  device: str = "auto", n_devices: int | None = None,
                  embedding_dim: int = 8, numeric_transform: str = "impute",
-                 numeric_embedding: str = "none", class_weight: str | None = None):
+                 numeric_embedding: str = "none", class_weight: str | None = None,
+                 vocab_size: int = 0, max_length: int = 64, heads: int = 4):
         self.network = network
         self.depth = depth
         self.width = width
@@ -164,6 +165,9 @@ class FlaxEstimator(BaseEstimator):
         self.numeric_transform = numeric_transform
         self.numeric_embedding = numeric_embedding
         self.class_weight = class_weight
+        self.vocab_size = vocab_size
+        self.max_length = max_length
+        self.heads = heads
 
     # -- building ------------------------------------------------------------------------
 
@@ -175,6 +179,18 @@ class FlaxEstimator(BaseEstimator):
 
     def _build_network(self, input_shape, n_outputs: int, platform: str) -> nnx.Module:
         init = networks.HostInit(self.random_state)
+        if not self.vocab_size:
+            return self._layers(input_shape, n_outputs, platform, init)
+        # token ids (0 pads), from the text encoder fitted in fit, into an embedding
+        length, size = input_shape[0], self.embedding_dim
+        body = (networks.Transformer(length, size, self.depth, self.heads, n_outputs,
+                                     init=init) if self.network == "transformer"
+                else self._layers((length, size), n_outputs, platform, init))
+        return networks.TextNetwork(self.text_vocabulary_, size, body, init=init)
+
+    def _layers(self, input_shape, n_outputs: int, platform: str,
+                init: networks.HostInit) -> nnx.Module:
+        """The MLP, CNN or RNN on inputs of `input_shape`."""
         widths = networks.layer_widths(self.width, self.depth, self.width_factor)
         if self.network == "mlp":
             return networks.MLP(int(np.prod(input_shape)), widths, n_outputs,
@@ -245,8 +261,8 @@ class FlaxEstimator(BaseEstimator):
         axes = 0 if X.ndim == 2 else tuple(range(X.ndim - 1))
         self.input_mean_ = X.mean(axis=axes)
         self.input_scale_ = np.where(X.std(axis=axes) > 0, X.std(axis=axes), 1.0)
-        codes = len(getattr(self, "category_counts_", ()))
-        self.input_mean_[:codes], self.input_scale_[:codes] = 0.0, 1.0
+        codes = X.shape[1] if self.vocab_size else len(getattr(self, "category_counts_", ()))
+        self.input_mean_[:codes], self.input_scale_[:codes] = 0.0, 1.0  # codes stay codes
         # the caller's own validation array, whose outputs each epoch computes anyway
         given_X_val = validation_data[0] if validation_data is not None else None
         return _Data(self._standardise(X), targets, self._standardise(X_val), y_val,
@@ -294,8 +310,13 @@ class FlaxEstimator(BaseEstimator):
     def _fit_inputs(self, X, targets: np.ndarray) -> np.ndarray:
         """X as the network's input array; a table (DataFrame) through a `TableEncoder`
         fitted here, on the training rows: category codes first, for the embeddings."""
-        for name in ("table_encoder_", "category_counts_"):  # from an earlier fit
+        for name in ("table_encoder_", "category_counts_", "text_encoder_"):  # earlier fits
             self.__dict__.pop(name, None)
+        if self.vocab_size:  # texts: a tokenizer fitted on these rows only
+            from automl_plugins.deep.tokens import TokenIds
+            self.text_encoder_ = TokenIds(self.vocab_size, self.max_length).fit(X)
+            self.text_vocabulary_ = self.text_encoder_.vocabulary_size_
+            return self.text_encoder_.transform(X)
         if not isinstance(X, pd.DataFrame):
             return np.asarray(X, dtype=np.float32)
         if self.network != "mlp":
@@ -382,7 +403,8 @@ class FlaxEstimator(BaseEstimator):
     # -- saving: msgpack holds numbers, strings and arrays only, so loading runs no code --
 
     FITTED = ("input_shape_", "input_mean_", "input_scale_", "n_params_", "device_",
-              "best_epoch_", "classes_", "target_mean_", "target_scale_", "category_counts_")
+              "best_epoch_", "classes_", "target_mean_", "target_scale_", "category_counts_",
+              "text_vocabulary_")
 
     def to_bytes(self) -> bytes:
         """The fitted estimator as msgpack (`flax.serialization`): its parameters, fitted
@@ -393,6 +415,8 @@ class FlaxEstimator(BaseEstimator):
         fitted["input_shape_"] = list(self.input_shape_)
         if hasattr(self, "table_encoder_"):
             fitted["table_encoder_"] = skops.io.dumps(self.table_encoder_)
+        if hasattr(self, "text_encoder_"):  # the tokenizer as its own JSON
+            fitted["text_encoder_"] = self.text_encoder_.to_str()
         weights = {part: jax.tree.map(np.asarray, nnx.to_pure_dict(getattr(self, part)))
                    for part in ("params_", "rest_")}
         return serialization.msgpack_serialize(
@@ -412,6 +436,11 @@ class FlaxEstimator(BaseEstimator):
             from automl.saved_models import load_skops_bytes
             estimator.table_encoder_ = load_skops_bytes(saved["fitted"]["table_encoder_"])
             estimator.category_counts_ = [int(c) for c in estimator.category_counts_]
+        if "text_encoder_" in saved["fitted"]:
+            from automl_plugins.deep.tokens import TokenIds
+            estimator.text_encoder_ = TokenIds.from_str(saved["fitted"]["text_encoder_"],
+                                                        estimator.max_length)
+            estimator.text_vocabulary_ = int(estimator.text_vocabulary_)
         n_outputs = 1 if cls._regression else len(estimator.classes_)
         platform = estimator._devices()[0].platform
         model = estimator._build_network(estimator.input_shape_, n_outputs, platform)
@@ -421,6 +450,11 @@ class FlaxEstimator(BaseEstimator):
         estimator.params_, estimator.rest_ = params, rest
         return estimator
 
+    def count_truncated(self, X) -> int:
+        """How many of X's texts are cut to `max_length` tokens (0 for other inputs)."""
+        encoder = getattr(self, "text_encoder_", None)
+        return encoder.count_truncated(X) if encoder is not None else 0
+
     def _standardise(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.input_mean_) / self.input_scale_).astype(np.float32)
 
@@ -429,6 +463,8 @@ class FlaxEstimator(BaseEstimator):
         training rows."""
         if hasattr(self, "table_encoder_"):
             return self.table_encoder_.transform(X).astype(np.float32)
+        if hasattr(self, "text_encoder_"):
+            return self.text_encoder_.transform(X)
         return np.asarray(X, dtype=np.float32)
 
     def _outputs(self, X) -> np.ndarray:

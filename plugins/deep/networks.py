@@ -388,5 +388,80 @@ class RNN(nnx.Module):
         return self.output(summary)
 
 
+class LayerNorm(nnx.Module):
+    def __init__(self, size: int, *, init: HostInit):
+        self.scale = nnx.Param(init.ones(None, (size,)))
+        self.bias = nnx.Param(init.zeros(None, (size,)))
+
+    def __call__(self, x):
+        mean = x.mean(-1, keepdims=True)
+        variance = ((x - mean) ** 2).mean(-1, keepdims=True)
+        return (x - mean) * jax.lax.rsqrt(variance + 1e-6) * self.scale[...] + self.bias[...]
+
+
+class EncoderBlock(nnx.Module):
+    """A pre-norm Transformer encoder block: self-attention over the unpadded tokens,
+    then a two-layer feed-forward network, each added back to its input."""
+
+    def __init__(self, size: int, heads: int, *, init: HostInit):
+        self.norms = nnx.List([LayerNorm(size, init=init) for _ in range(2)])
+        self.query, self.key, self.value, self.out = (init.linear(size, size)
+                                                      for _ in range(4))
+        self.up, self.down = init.linear(size, 2 * size), init.linear(2 * size, size)
+        self.heads = heads
+
+    def __call__(self, x, mask, train: bool, rate, seed):
+        batch, length, size = x.shape
+        h = self.norms[0](x)
+
+        def split(t):
+            return t.reshape(batch, length, self.heads, -1).transpose(0, 2, 1, 3)
+
+        q, k, v = split(self.query(h)), split(self.key(h)), split(self.value(h))
+        scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(size // self.heads)
+        scores = jnp.where(mask[:, None, None, :], scores, -1e9)
+        attended = (jax.nn.softmax(scores, -1) @ v).transpose(0, 2, 1, 3).reshape(x.shape)
+        x = x + dropout(self.out(attended), rate, mix(seed, 1), train)
+        h = self.down(jax.nn.gelu(self.up(self.norms[1](x))))
+        return x + dropout(h, rate, mix(seed, 2), train)
+
+
+class Transformer(nnx.Module):
+    """A small Transformer encoder on embedded tokens: learned positions, `depth` blocks,
+    the mean of the unpadded tokens, a dense output."""
+
+    def __init__(self, length: int, size: int, depth: int, heads: int, n_outputs: int, *,
+                 init: HostInit):
+        self.positions = nnx.Param(init._truncated_normal((length, size), 0.02))
+        self.blocks = nnx.List([EncoderBlock(size, heads, init=init) for _ in range(depth)])
+        self.norm = LayerNorm(size, init=init)
+        self.output = init.linear(size, n_outputs)
+
+    def __call__(self, x, mask, train: bool, rate, seed):
+        x = x + self.positions[...][:x.shape[1]]
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask, train, rate, mix(seed, 10 + i))
+        weights = mask[..., None].astype(x.dtype)
+        pooled = (self.norm(x) * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
+        return self.output(pooled)
+
+
+class TextNetwork(nnx.Module):
+    """Token ids (0 pads) into a learned embedding, then `body`: a CNN or RNN on the
+    (length, embedding) sequence, or a `Transformer`, which also gets the padding mask."""
+
+    def __init__(self, vocabulary: int, embedding_dim: int, body: nnx.Module, *,
+                 init: HostInit):
+        self.embedding = nnx.Param(init._truncated_normal((vocabulary, embedding_dim), 1.0))
+        self.body = body
+
+    def __call__(self, x, train: bool, rate, seed):
+        ids = x.astype(jnp.int32)
+        embedded = self.embedding[...][ids]
+        if isinstance(self.body, Transformer):
+            return self.body(embedded, ids != 0, train, rate, seed)
+        return self.body(embedded, train, rate, seed)
+
+
 def count_parameters(model: nnx.Module) -> int:
     return sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))

