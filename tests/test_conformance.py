@@ -8,7 +8,7 @@ from automl.plugins import build_registry
 from automl.testing import check_family, parametrize_with_checks, tiny_data
 
 BUILT_IN = [entry.item for entry in build_registry(on_problem=lambda problem: None)
-            .models.values() if entry.plugin in ("sklearn", "boosting", "flax")]
+            .models.values() if entry.plugin in ("sklearn", "boosting", "flax", "text")]
 
 
 @parametrize_with_checks(BUILT_IN)
@@ -19,9 +19,9 @@ def test_built_in_family_conforms(family, check):
 def test_the_kit_covers_every_built_in_family():
     import importlib.util
     catboost = importlib.util.find_spec("catboost") is not None  # the extra
-    assert len(BUILT_IN) == 14 + catboost
-    assert {"mlp", "cnn", "rnn", "random_forest", "lightgbm", "xgboost"} <= {
-        family.name for family in BUILT_IN}
+    assert len(BUILT_IN) == 22 + catboost
+    assert {"mlp", "cnn", "rnn", "random_forest", "lightgbm", "xgboost", "tfidf_logistic",
+            "text_transformer", "minilm_finetuned"} <= {family.name for family in BUILT_IN}
 
 
 class Careless:

@@ -8,7 +8,7 @@ and SVD features beside the other columns.
 - **Engineered features** (classical): TF-IDF of word and character n-grams, then
   logistic regression, a linear SVM or complement naive Bayes; the n-gram ranges,
   ``min_df`` and the regularisation are searched.
-- **Learned from scratch** (deep): a WordPiece tokenizer fitted on the training rows
+- **Learned from scratch** (deep): a BPE tokenizer fitted on the training rows
   (Hugging Face ``tokenizers``), token ids into a learned embedding, then a 1-D CNN, a
   GRU/LSTM or a small Transformer encoder, with depth searched.
 - **Pretrained** (transfer learning): all-MiniLM-L6-v2 from a package that ships its

@@ -1,5 +1,5 @@
 """Networks trained from scratch on token ids: a 1-D CNN, a GRU/LSTM and a small
-Transformer encoder, each behind a WordPiece tokenizer fitted on its training rows
+Transformer encoder, each behind a BPE tokenizer fitted on its training rows
 (`automl_plugins.deep.tokens.TokenIds`, inside `FlaxClassifier.fit`)."""
 
 from __future__ import annotations
@@ -69,11 +69,11 @@ def family(name: str, network: str, space, description: str) -> ModelFamily:
 
 
 SCRATCH_FAMILIES = [
-    family("text_cnn", "cnn", cnn_space, "a 1-D CNN on learned token embeddings (WordPiece "
+    family("text_cnn", "cnn", cnn_space, "a 1-D CNN on learned token embeddings (BPE "
            "tokenizer fitted on the training texts)"),
     family("text_rnn", "rnn", rnn_space, "a GRU or LSTM on learned token embeddings "
-           "(WordPiece tokenizer fitted on the training texts)"),
+           "(BPE tokenizer fitted on the training texts)"),
     family("text_transformer", "transformer", transformer_space, "a small Transformer "
-           "encoder on learned token embeddings (WordPiece tokenizer fitted on the "
+           "encoder on learned token embeddings (BPE tokenizer fitted on the "
            "training texts)"),
 ]
