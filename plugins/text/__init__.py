@@ -1,13 +1,15 @@
 """Text families: bag of words, networks trained from scratch, and a pretrained encoder.
 
 They accept tables with a free-text column (input kind ``"text"``: a CSV, Parquet or R
-dataset column of text, or a folder of .txt files) and read only its text columns
-(`texts.texts_of`); the other families of the run see the whole table, text as TF-IDF
-and SVD features beside the other columns.
+dataset column of text, or a folder of .txt files). The bag-of-words families read the
+other columns too (`texts.TextAndTable`); the networks read the text columns only
+(`texts.texts_of`). The run's tabular families see the whole table as well, text as
+TF-IDF and SVD features.
 
-- **Engineered features** (classical): TF-IDF of word and character n-grams, then
-  logistic regression, a linear SVM or complement naive Bayes; the n-gram ranges,
-  ``min_df`` and the regularisation are searched.
+- **Engineered features** (classical): TF-IDF of word and character n-grams (beside
+  the table's other columns, encoded), then logistic regression, a linear SVM or
+  complement naive Bayes; the n-gram ranges, ``min_df`` and the regularisation are
+  searched.
 - **Learned from scratch** (deep): a BPE tokenizer fitted on the training rows
   (Hugging Face ``tokenizers``), token ids into a learned embedding, then a 1-D CNN, a
   GRU/LSTM or a small Transformer encoder, with depth searched.
@@ -21,13 +23,12 @@ so it sees the rows the estimator is fitted on and nothing else.
 
 from __future__ import annotations
 
-from automl_plugins.text.texts import texts_of
+from automl_plugins.text.texts import TextAndTable
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import FeatureUnion, make_pipeline
-from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 
 from automl import Cost, ModelFamily, hookimpl
@@ -55,9 +56,6 @@ def tfidf(params) -> FeatureUnion | TfidfVectorizer:
     return FeatureUnion([("words", words), ("characters", characters)])
 
 
-def text_pipeline(*steps):
-    """The table's texts (`texts_of`), then `steps`."""
-    return make_pipeline(FunctionTransformer(texts_of), *steps)
 
 
 TFIDF_PARAMS = ("word_ngrams", "char_ngrams", "min_df")
@@ -71,8 +69,8 @@ def classical(name: str, space, model, description: str) -> ModelFamily:
     return ModelFamily(
         name, "classical", CLASSIFICATION, TEXT,
         lambda trial, info: {**tfidf_space(trial, info), **space(trial)},
-        lambda params, info, seed, device: text_pipeline(
-            tfidf(features(params)),
+        lambda params, info, seed, device: make_pipeline(
+            TextAndTable(tfidf(features(params)), seed),
             model({k: v for k, v in params.items() if k not in TFIDF_PARAMS}, seed)),
         takes_tables=True, description=description, cost=Cost(fit_rows=1.0))
 
