@@ -358,7 +358,9 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
                                  rows_predicted_by_refit(dataset.info.n_test))
             if rows.fit_why:
                 progress.message(rows.describe_refit(family.name))
-            stop = refit_stop(rows, refit_limit, limit)
+            best = outcome.best_trial.duration
+            stop = refit_stop(rows, refit_limit, limit,
+                              best.total_seconds() if best is not None else 0.0)
             if stop is not None:  # and never past the analyses' end
                 stop = soonest(stop, plan.left("analyses"))
         result = refit(outcome, dataset, metrics, task.seed, settings.device, rows, stop)

@@ -46,6 +46,9 @@ SAFETY = 0.5
 fold (a forest of 400 trees against one of 50), and the probe times one configuration."""
 MIN_ROWS = 500
 STOP_FACTOR = 3.0
+MIN_STOP_SECONDS = 10.0
+"""A refit is never stopped sooner: sending it to the worker and its model back takes
+time of its own, and a budget already spent must still leave the refit room."""
 
 
 @dataclass(frozen=True)
@@ -203,16 +206,21 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
         f"its test predictions have {limit:.3g} s"))
 
 
-def refit_stop(plan: RowPlan, refit_limit: float | None,
-               trial_limit: float | None) -> float | None:
+def refit_stop(plan: RowPlan, refit_limit: float | None, trial_limit: float | None,
+               trial_seconds: float) -> float | None:
     """When a refit is stopped. One sized to `refit_limit`: past the larger of that limit
     and `STOP_FACTOR` times its predicted seconds (a prediction that far off means the
     fit would take the time of what comes after). One not sized by time (a small table):
-    past `STOP_FACTOR` times what one of its trials may take, so that no single fit holds
-    the run. None: no limit, it runs to its end."""
+    past `STOP_FACTOR` times the larger of what one of its trials may take and what its
+    best trial took (`trial_seconds`; a resumed search may have no seconds left), so that
+    no single fit holds the run. Never before `MIN_STOP_SECONDS`. None: no limit."""
     if plan.refit_seconds is not None and refit_limit is not None:
-        return max(refit_limit, STOP_FACTOR * plan.refit_seconds)
-    return None if trial_limit is None else STOP_FACTOR * trial_limit
+        stop = max(refit_limit, STOP_FACTOR * plan.refit_seconds)
+    elif trial_limit is not None:
+        stop = STOP_FACTOR * max(trial_limit, trial_seconds)
+    else:
+        return None
+    return max(stop, MIN_STOP_SECONDS)
 
 
 def fitting(family: ModelFamily, folds: int) -> tuple[int, float]:

@@ -201,3 +201,33 @@ def test_the_time_limit_holds_with_a_slow_family_and_every_family_gets_its_share
     html = (tmp_path / "out" / "index.html").read_text()
     assert "Stopped by time rather than by n_trials: slow." in html
     assert "The command ran under a time limit of 30 s" in html
+
+
+def test_a_rerun_whose_budget_is_spent_still_refits_every_family(tmp_path):
+    """A second run reuses every trial, so each family has no seconds of its `timeout`
+    left; its refit (on wine: milliseconds) must still run, bounded by the trial limit and
+    `MIN_STOP_SECONDS`, not by the spent budget (it was once stopped at 0 s)."""
+    task_file = tmp_path / "task.toml"
+    task_file.write_text(f"""
+name = "rerun"
+seed = 0
+[dataset]
+name = "wine"
+[families]
+include = ["knn", "random_forest"]
+[search]
+n_trials = 3
+timeout = 1
+trial_timeout = 20
+[report]
+seeds = 0
+learning_curve = []
+[output]
+dir = "{(tmp_path / "out").as_posix()}"
+""")
+    for _run in range(2):  # the second reuses every trial
+        result = run_task(load_task(task_file), build_registry(),
+                          progress=Progress(io.StringIO()))
+    board = result.leaderboard.set_index("family")
+    assert (board["trials_reused"] == board["trials_complete"]).all()  # nothing ran anew
+    assert board["test_accuracy"].gt(0.8).all(), board["note"].tolist()
