@@ -13,7 +13,7 @@ test split (learning curves).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -48,24 +48,15 @@ def families_to_compare(results: Sequence[FamilyResult], metric: Metric,
     return pairs
 
 
-def seed_scores(results: Sequence[FamilyResult], families: set[str], dataset: Dataset,
-                metric: Metric, seeds: int, device: str,
-                cutoff: StageCutoff = NO_CUTOFF) -> pd.DataFrame:
-    """Test scores of each family's best parameters refitted with seeds 0..seeds-1 (fewer
-    once the time limit's `cutoff` is reached)."""
-    rows = []
-    for result in results:
-        family, params = result.outcome.family, result.outcome.best_params(dataset.info)
-        if family.name not in families or params is None:
-            continue
-        for seed in range(seeds):
-            if cutoff.reached("the repeated seeds"):
-                break
-            found = _fit_and_score(family, params, dataset, metric, seed, device, cutoff,
-                                   rows=result.fit_rows)
-            if found["error"]:  # stopped at the stage's end: the seeds so far are kept
-                break
-            rows.append({"family": family.name, "seed": seed, "score": found["score"]})
+def seed_scores(outputs: Mapping[tuple[str, int], np.ndarray], families: set[str],
+                dataset: Dataset, metric: Metric) -> pd.DataFrame:
+    """Test scores of `families` from their seed refits' test outputs
+    (`automl.ensemble.seed_outputs`: each family's best parameters refitted with seeds
+    0..seeds-1)."""
+    from automl.ensemble import blend_score
+    rows = [{"family": family, "seed": seed,
+             "score": blend_score(values, dataset.test.y, dataset.info, metric)}
+            for (family, seed), values in outputs.items() if family in families]
     return pd.DataFrame(rows, columns=["family", "seed", "score"])
 
 

@@ -73,12 +73,7 @@ def build_leaderboard(results: Sequence[FamilyResult], optimize: Metric,
         values = frame[name].dropna()
         if values.map(lambda v: isinstance(v, int | float) and float(v).is_integer()).all():
             frame[name] = frame[name].astype("Int64")
-    sort_by = f"test_{optimize.name}" if f"test_{optimize.name}" in frame else "cv_mean"
-    frame = frame.sort_values([sort_by, "cv_mean"],
-                              ascending=optimize.direction == "minimize",
-                              na_position="last", kind="stable").reset_index(drop=True)
-    frame.insert(0, "rank", range(1, len(frame) + 1))
-    return frame
+    return ranked(frame, optimize)
 
 
 def report_params(results: Sequence[FamilyResult]) -> list[str]:
@@ -112,3 +107,25 @@ def trials_table(results: Sequence[FamilyResult]) -> pd.DataFrame:
             })
     return pd.DataFrame(rows, columns=["family", "trial", "state", "cv_mean", "duration_s",
                                        "params", "error", "warnings"])
+
+
+def with_row(board: pd.DataFrame, row: dict, optimize: Metric) -> pd.DataFrame:
+    """The leaderboard with one more row (the ensemble's: columns it lacks are blank),
+    ranked again."""
+    frame = pd.concat([board.drop(columns="rank"), pd.DataFrame([row])], ignore_index=True)
+    for column, dtype in board.dtypes.items():  # counts stay whole, blank where unknown
+        if column in frame and (str(dtype) == "Int64" or pd.api.types.is_integer_dtype(dtype)):
+            frame[column] = frame[column].astype("Int64")
+    for column in ("note", "rows_note", "stopped_by", "best_params", "device"):
+        frame[column] = frame[column].fillna("")
+    return ranked(frame, optimize)
+
+
+def ranked(frame: pd.DataFrame, optimize: Metric) -> pd.DataFrame:
+    """Rows by test score of the optimised metric (then validation score), ranked."""
+    sort_by = f"test_{optimize.name}" if f"test_{optimize.name}" in frame else "cv_mean"
+    frame = frame.sort_values([sort_by, "cv_mean"],
+                              ascending=optimize.direction == "minimize",
+                              na_position="last", kind="stable").reset_index(drop=True)
+    frame.insert(0, "rank", range(1, len(frame) + 1))
+    return frame

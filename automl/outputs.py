@@ -19,10 +19,15 @@ from automl.errors import AutomlError
 from automl.results import RunRecord, RunSummary
 
 TABLES = ("leaderboard", "trials", "predictions", "seed_scores", "comparison",
-          "learning_curves", "importances", "features")
-"""Tables of a run: one row per family; per trial; per test row (true value and each
-family's prediction); per family and seed; per compared pair; per family, training share
-and seed; per family and searched parameter; per family and input representation."""
+          "learning_curves", "importances", "features", "depth_sweep", "explanations",
+          "ensemble")
+"""Tables of a run: one row per family (and the ensemble); per trial; per test row (true
+value and each family's prediction); per family and seed; per compared pair; per family,
+training share and seed; per family and searched parameter; per family and input
+representation; per deep family, depth and seed; per family, method and feature; per
+family the ensemble could blend (its weight and out-of-fold score)."""
+LATER_TABLES = {"depth_sweep", "explanations", "ensemble"}
+"""Tables that runs written before they existed lack: read as empty."""
 EXAMPLES = "examples.npz"
 
 
@@ -47,6 +52,9 @@ def read_record(folder: Path) -> RunRecord:
     tables = {}
     for name in TABLES:
         path = folder / f"{name}.csv"
+        if not path.is_file() and name in LATER_TABLES:
+            tables[name] = pd.DataFrame()
+            continue
         if not path.is_file():
             raise AutomlError(f"the run's {name} table is missing", where=path,
                               hint="run the task again to write it")

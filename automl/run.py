@@ -3,6 +3,7 @@ report. `run_task` is the whole flow; each step below it is one function."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import os
@@ -27,10 +28,16 @@ from automl.analysis import (
 )
 from automl.budget import StageCutoff, TimePlan
 from automl.datasets import Dataset, DatasetInfo, Split, prepare_dataset
+from automl.depth import COLUMNS as DEPTH_COLUMNS
+from automl.depth import depth_sweep
 from automl.devices import describe_devices, resolve_device
+from automl.ensemble import NAME as ENSEMBLE
+from automl.ensemble import combine, seed_outputs
 from automl.errors import AutomlError
 from automl.evaluate import fit_and_test, rows_predicted_by_refit
-from automl.leaderboard import build_leaderboard, trials_table
+from automl.explain import COLUMNS as EXPLAIN_COLUMNS
+from automl.explain import importances_of
+from automl.leaderboard import build_leaderboard, trials_table, with_row
 from automl.memory import peak_mb, reset_peak
 from automl.metrics import Metric
 from automl.models import ModelFamily
@@ -139,42 +146,93 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     reused = sum(result.outcome.reused for result in results)
     if reused:
         progress.message(f"reused {reused} trials finished by earlier runs")
-    pairs = families_to_compare(results, metric, task.compare) if task.report_seeds else []
-    compared = sorted({name for pair in pairs for name in pair})
-    if compared:
-        progress.message(f"refitting {', '.join(compared)} with {task.report_seeds} seeds "
-                         "to compare them")
     cutoff = StageCutoff(plan, "analyses")
-    seeds = seed_scores(results, set(compared), dataset, metric, task.report_seeds, platform,
-                        cutoff)
-    curves = learning_curves(
-        results, dataset, metric, task.learning_curve, task.curve_seeds, platform,
-        on_family=lambda name: progress.message(f"learning curve of {name}"), cutoff=cutoff)
-    predictions = predictions_table(dataset, results)
-    tables = {
-        "leaderboard": build_leaderboard(results, metric, report_metrics),
-        "trials": trials_table(results),
-        "predictions": predictions,
-        "seed_scores": seeds,
-        "comparison": compare(seeds, pairs),
-        "learning_curves": curves,
-        "importances": importances(results, task.seed),
-        "features": (feature_comparison(results, dataset, metric, task.seed, platform,
-                                        cutoff)
-                     if task.engineered_features else FEATURES_NOT_ASKED),
-    }
+    metrics = {name: registry.metrics[name].item for name in report_metrics}
+    pairs = families_to_compare(results, metric, task.compare) if task.report_seeds else []
+    analyses_started = time.time()
+    tables = analyse(task, results, dataset, metric, metrics, pairs, platform, progress,
+                     cutoff, stages)
     for note in cutoff.notes:
         progress.message(f"note: {note}")
-    stages["analyses"] = round(time.time() - started - sum(stages.values()), 2)
+    stages["analyses"] = round(time.time() - analyses_started, 2)
     run = run_summary(task, info, metric, report_metrics, pairs, started, command,
                       describe(storage_url, output_dir), platform, families, plan,
                       cutoff.notes, stages)
     record = RunRecord(output_dir, run, task.source.text, tables,
-                       disagreement_examples(dataset, predictions, pairs))
+                       disagreement_examples(dataset, tables["predictions"], pairs))
     write_record(record)
     write_html_report(record, output_dir, registry)
     registry.notify("automl_run_finished", record=record)
     return RunResult(task, results, record)
+
+
+def analyse(task: Task, results: list[FamilyResult], dataset: Dataset, metric: Metric,
+            metrics: dict[str, Metric], pairs: list[tuple[str, str]], platform: str,
+            progress: Progress, cutoff: StageCutoff,
+            stages: dict[str, float]) -> dict[str, pd.DataFrame]:
+    """The run's tables: the leaderboard (with the ensemble's row) and every analysis the
+    task asks for, each stage's wall seconds added to `stages` (``analyses: <stage>``)."""
+    clock = StageClock(stages)
+    compared = sorted({name for pair in pairs for name in pair})
+    with clock("ensemble"):
+        together = combine(task, results, dataset, metric, metrics, platform, progress,
+                           cutoff)
+    refitted = sorted(set(compared) | together.seed_families)
+    if refitted:
+        progress.message(f"refitting {', '.join(refitted)} with {task.report_seeds} seeds "
+                         "to compare them")
+    with clock("repeated seeds"):
+        outputs = seed_outputs(results, set(refitted), dataset, task.report_seeds, platform,
+                               cutoff)
+    blends = together.seed_blends(outputs, dataset, metric)
+    seeds = pd.concat([seed_scores(outputs, set(refitted), dataset, metric), blends],
+                      ignore_index=True)
+    tested = [*pairs, (ENSEMBLE, together.single)] if not blends.empty else pairs
+    with clock("learning curves"):
+        curves = learning_curves(
+            results, dataset, metric, task.learning_curve, task.curve_seeds, platform,
+            on_family=lambda name: progress.message(f"learning curve of {name}"),
+            cutoff=cutoff)
+    sweep, explained = pd.DataFrame(columns=DEPTH_COLUMNS), pd.DataFrame(columns=EXPLAIN_COLUMNS)
+    if task.depth_sweep:
+        progress.message("refitting the deep families at every depth of their range")
+        with clock("depth sweep"):
+            sweep = depth_sweep(results, dataset, metric, task.report_seeds, platform, cutoff)
+    if task.importances:
+        progress.message("measuring what each family looks at (permutation importance)")
+        with clock("importances"):
+            explained = importances_of(results, dataset, metric, task.seed, cutoff)
+    features = FEATURES_NOT_ASKED
+    if task.engineered_features:
+        with clock("features"):
+            features = feature_comparison(results, dataset, metric, task.seed, platform,
+                                          cutoff)
+    predictions = predictions_table(dataset, results)
+    board = build_leaderboard(results, metric, list(metrics))
+    if together.row:
+        board = with_row(board, together.row, metric)
+        predictions[ENSEMBLE] = together.predictions
+    return {"leaderboard": board, "trials": trials_table(results),
+            "predictions": predictions, "seed_scores": seeds,
+            "comparison": compare(seeds, tested), "learning_curves": curves,
+            "importances": importances(results, task.seed), "features": features,
+            "depth_sweep": sweep, "explanations": explained, "ensemble": together.weights}
+
+
+class StageClock:
+    """``with clock(name):`` adds the block's wall seconds to `stages` as ``analyses:
+    name``."""
+
+    def __init__(self, stages: dict[str, float]):
+        self.stages = stages
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        start = time.time()
+        try:
+            yield
+        finally:
+            self.stages[f"analyses: {name}"] = round(time.time() - start, 2)
 
 
 def load_dataset(task: Task, registry: Registry) -> Dataset:

@@ -132,6 +132,18 @@ REPORT = {
                        "(PCA; gradient histograms for images, summary statistics for "
                        "sequences) to compare with the deep families' learned ones.",
                        default=False),
+    "importances": Option(bool, "Measure what each family's predictions depend on: "
+                          "permutation importance on the test split (columns, pixels or "
+                          "patches, windows of time steps, words), beside coefficients, "
+                          "impurity or gradient x input where the model has them.",
+                          default=True),
+    "depth_sweep": Option(bool, "Refit each deep family's best configuration at every "
+                          "depth of its searched range (widths and the other parameters "
+                          "kept), over the report's seeds, and test each.", default=False),
+    "ensemble": Option(bool, "Add an `ensemble` row: greedy ensemble selection (Caruana "
+                       "et al., 2004) over the families' refitted models, its weights "
+                       "chosen on out-of-fold predictions of the training split (each "
+                       "family refitted 3 more times).", default=False),
 }
 PLUGINS = {
     "allow": Option(list, "Only these third-party plugins (entry-point names, as `python -m "
@@ -192,6 +204,9 @@ class Task:
     learning_curve: tuple[float, ...]
     curve_seeds: int
     engineered_features: bool
+    importances: bool = True
+    depth_sweep: bool = False
+    ensemble: bool = False
     allow_plugins: tuple[str, ...] | None = None
     block_plugins: tuple[str, ...] = ()
 
@@ -299,6 +314,8 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
         report_seeds=report["seeds"], compare=tuple(report["compare"]),
         learning_curve=tuple(sorted(report["learning_curve"])),
         curve_seeds=report["curve_seeds"], engineered_features=report["features"],
+        importances=report["importances"], depth_sweep=report["depth_sweep"],
+        ensemble=report["ensemble"],
         allow_plugins=None if plugins["allow"] is None else tuple(plugins["allow"]),
         block_plugins=tuple(plugins["block"]),
     )

@@ -20,10 +20,12 @@ from automl import hookimpl
 from automl.analysis import crossover, disagreements
 from automl.budget import TimePlan
 from automl.leaderboard import report_param_columns
+from automl.models import KINDS
 from automl.report import charts as charts_
 from automl.report.context import SectionContext
+from automl.report.distinctions import depth_swept, looks_at, together
 from automl.report.section import ReportSection
-from automl.report.summary import best_of_each_kind, class_recall, treatment
+from automl.report.summary import best_by_kind, best_of_each_kind, class_recall, treatment
 
 
 def data(context: SectionContext) -> Markup | None:
@@ -123,8 +125,7 @@ def learning(context: SectionContext) -> Markup | None:
     lines = pd.DataFrame({"series": stats["family"], "x": stats["n_train"],
                           "y": stats["mean"], "low": stats["mean"] - stats["std"],
                           "high": stats["mean"] + stats["std"]})
-    best = {kind: rows.iloc[0]["family"] for kind, rows in context.leaderboard.dropna(
-        subset=[f"test_{run.metric}"]).groupby("kind", sort=False)}
+    best = best_by_kind(context.record)
     text = (crossover(curves, best["classical"], best["deep"], run.metric_direction)
             if len(best) == 2 else None)
     points = context.tables["learning_curves"]
@@ -140,8 +141,9 @@ def learning(context: SectionContext) -> Markup | None:
 
 
 def depth(context: SectionContext) -> Markup | None:
-    """Each completed trial's validation score against each parameter its family declares
-    for the report (`ModelFamily.report_params`: depth, for the deep families), and the
+    """The depth sweep where the task asks for one (`distinctions.depth_swept`), each
+    completed trial's validation score against each parameter its family declares for
+    the report (`ModelFamily.report_params`: depth, for the deep families), and the
     fANOVA importance of every searched parameter."""
     trials, board = context.tables["trials"], context.leaderboard
     pick = "max" if context.run.metric_direction == "maximize" else "min"
@@ -161,9 +163,11 @@ def depth(context: SectionContext) -> Markup | None:
     found = context.tables["importances"]
     importances = [(family, rows.sort_values("importance", ascending=False).head(8)
                     .itertuples()) for family, rows in found.groupby("family", sort=False)]
-    if not plots and not importances:
+    swept = depth_swept(context)
+    if not plots and not importances and swept is None:
         return None
-    return context.template("sections/depth.html", plots=plots, importances=importances)
+    return context.template("sections/depth.html", plots=plots, importances=importances,
+                            swept=swept)
 
 
 def features(context: SectionContext) -> Markup | None:
@@ -283,6 +287,7 @@ def search(context: SectionContext) -> Markup:
     counts = trials.groupby(["family", "state"]).size().unstack(fill_value=0).reset_index()
     failed = trials[trials["state"] == "fail"]
     board = context.leaderboard
+    board = board[board["kind"].isin(KINDS)]  # the ensemble's note is in its own section
     notes = board[board["note"].notna() & (board["note"] != "")]  # CSV: blank is NaN
     time_bound = ([] if "stopped_by" not in board else
                   board.loc[board["stopped_by"] == "time", "family"].tolist())
@@ -310,7 +315,8 @@ def best_so_far(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
 
 
 def best_parameters(context: SectionContext) -> Markup:
-    return context.table(context.leaderboard[["family", "kind", "best_params"]])
+    board = context.leaderboard
+    return context.table(board[board["kind"].isin(KINDS)][["family", "kind", "best_params"]])
 
 
 def reproducibility(context: SectionContext) -> Markup:
@@ -326,7 +332,9 @@ SECTIONS = [
                   order=400),
     ReportSection("depth", "Does depth help?", depth, order=500),
     ReportSection("features", "Features: engineered or learned?", features, order=600),
+    ReportSection("looks_at", "What does each family look at?", looks_at, order=650),
     ReportSection("significance", "Is the difference real?", significance, order=700),
+    ReportSection("together", "Classical and deep together", together, order=750),
     ReportSection("failures", "Where they fail", failures, order=800),
     ReportSection("search", "Search", search, order=900),
     ReportSection("best_parameters", "Best parameters", best_parameters, order=950),

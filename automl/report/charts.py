@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-KIND_COLOURS = {"domain": ["classical", "deep"], "range": ["#3b6ea8", "#c8553d"]}
+KIND_COLOURS = {"domain": ["classical", "deep", "ensemble"],
+                "range": ["#3b6ea8", "#c8553d", "#6a8f3a"]}
 # Scroll to zoom, drag to pan, double-click to reset.
 ZOOM = {"name": "zoom", "select": "interval", "bind": "scales"}
 WIDTH, HEIGHT = 380, 220
@@ -175,3 +176,20 @@ def interval_chart(name: str, intervals: pd.DataFrame, title: str) -> Chart:
         {"mark": {"type": "point", "filled": True, "size": 70, "color": "#3b6ea8"},
          "encoding": {"y": y, "x": _axis("mean", title), "tooltip": tooltip}},
     ]))
+
+
+def heatmap_chart(name: str, cells: pd.DataFrame, x: str, y: str, title: str,
+                  y_order: list[str], *, diverging: bool = False) -> Chart:
+    """A cell per row of `cells` (columns `x`, `y` and value), shaded by value: from
+    white (0) to red (1), or blue (-1) to red (1) when `diverging`; `y_order` orders the
+    rows (and, when diverging, the columns)."""
+    scale = ({"scheme": "redblue", "reverse": True, "domain": [-1, 1]} if diverging
+             else {"range": ["#ffffff", "#a50f15"], "domain": [0, 1], "clamp": True})
+    x_sort = y_order if diverging else None
+    height = max(60, 18 * len(y_order))
+    return Chart(name, _spec(title, cells, height=height, mark={"type": "rect"}, encoding={
+        "x": {"field": x, "type": "nominal", "sort": x_sort, "title": None,
+              "axis": {"labelAngle": -40}},
+        "y": {"field": y, "type": "nominal", "sort": y_order, "title": None},
+        "color": {"field": "value", "type": "quantitative", "scale": scale, "title": None},
+        "tooltip": _tooltip(x, y, ("value", ".3f"))}))

@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from automl.report import charts as charts_
 from automl.report.context import SectionContext, render, static
+from automl.report.distinctions import agreement_sentence, ensemble_sentence
 from automl.report.summary import verdict
 from automl.results import RunRecord
 
@@ -60,7 +61,8 @@ def render_page(context: SectionContext, registry: Registry) -> str:
     sections = [section for section in (render_section(context, registry, name)
                                         for name in section_order(registry))
                 if section is not None]
-    return render("page.html", run=run, data=run.dataset, verdict=verdict(context.record),
+    return render("page.html", run=run, data=run.dataset, verdict=verdict(context.record, [
+        agreement_sentence(context.record), ensemble_sentence(context.record)]),
                   shape=str(tuple(run.dataset.input_shape)), sections=sections,
                   static=static, plots=bool(context.figures.charts),
                   vega=Markup(charts_.vega_script()) if context.figures.charts else "") + "\n"

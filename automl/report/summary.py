@@ -3,9 +3,12 @@ the imbalance warning, and what the families do with each column."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
+from automl.models import KINDS
 from automl.results import RunRecord
 from automl.tables import ONE_HOT_MAX, Column
 
@@ -33,10 +36,17 @@ def treatment(column: Column) -> str:
     return TREATMENTS[column.type].format(encoding=encoding)
 
 
+def best_by_kind(record: RunRecord) -> dict[str, str]:
+    """The best-scored family of each kind present, "classical" and "deep" (the ensemble
+    row is neither), in leaderboard order."""
+    board = record.leaderboard.dropna(subset=[f"test_{record.run.metric}"])
+    board = board[board["kind"].isin(KINDS)]
+    return {kind: rows.iloc[0]["family"] for kind, rows in board.groupby("kind", sort=False)}
+
+
 def best_of_each_kind(record: RunRecord) -> list[str]:
     """The best-scored classical family and the best-scored deep one (those present)."""
-    board = record.leaderboard.dropna(subset=[f"test_{record.run.metric}"])
-    return [rows.iloc[0]["family"] for _, rows in board.groupby("kind", sort=False)]
+    return list(best_by_kind(record).values())
 
 
 def class_recall(predictions: pd.DataFrame, family: str, n_classes: int):
@@ -62,12 +72,14 @@ def imbalance_warning(record: RunRecord) -> str:
             "([metrics] optimize = \"balanced_accuracy\") is the better choice here.")
 
 
-def verdict(record: RunRecord) -> str:
+def verdict(record: RunRecord, extras: Sequence[str] = ()) -> str:
     """One paragraph from the numbers: who won, by how much, whether it is real, at what
-    cost."""
+    cost; then the `extras` sentences (whether the best classical and deep families look
+    at the same features, and what the ensemble adds)."""
     board, metric = record.leaderboard, record.run.metric
     column = f"test_{metric}"
     scored = board.dropna(subset=[column])
+    scored = scored[scored["kind"].isin(KINDS)]  # the ensemble has its own sentence
     if scored.empty:
         return "No family produced a test score; see the failures below."
     best = scored.iloc[0]
@@ -99,4 +111,4 @@ def verdict(record: RunRecord) -> str:
                  f"the difference ({first['difference']:+.4f}) is "
                  f"{'statistically significant' if real else 'not statistically significant'}"
                  f" (paired t-test p = {first['p_value']:.3g}).")
-    return text + imbalance_warning(record)
+    return text + "".join(f" {extra}" for extra in extras if extra) + imbalance_warning(record)

@@ -455,6 +455,22 @@ class FlaxEstimator(BaseEstimator):
         encoder = getattr(self, "text_encoder_", None)
         return encoder.count_truncated(X) if encoder is not None else 0
 
+    def input_saliency(self, X, y) -> np.ndarray:
+        """Gradient x input: per input value (images and sequences), the mean magnitude
+        over the rows of X of the gradient of the true class's log-probability (the
+        output, for regression) times the standardised input. Tables and texts, whose
+        inputs are codes and token ids, have none (ValueError)."""
+        from automl_plugins.deep.training import input_gradients
+        if hasattr(self, "table_encoder_") or hasattr(self, "text_encoder_"):
+            raise ValueError("gradient x input needs numeric inputs, not codes or tokens")
+        check_is_fitted(self, "params_")
+        inputs = self._standardise(np.asarray(X, dtype=np.float32))
+        targets = (np.zeros(len(inputs), np.int32) if self._regression
+                   else np.searchsorted(self.classes_, y).astype(np.int32))
+        gradients = input_gradients(self.graphdef_, self.params_, self.rest_, inputs,
+                                    targets, self._regression)
+        return np.abs(gradients * inputs).mean(axis=0)
+
     def _standardise(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.input_mean_) / self.input_scale_).astype(np.float32)
 

@@ -457,3 +457,21 @@ def predict_outputs(graphdef, params, rest, X: np.ndarray) -> np.ndarray:
         compiled = PROGRAMS.get(("predict", graphdef), predict, args)[0]
         results.append(np.asarray(compiled(*args)))
     return np.concatenate(results)[:len(X)]
+
+
+def input_gradients(graphdef, params, rest, X: np.ndarray, targets: np.ndarray,
+                    regression: bool) -> np.ndarray:
+    """Per row of X, the gradient with respect to the input of the target class's
+    log-probability (of the output, for regression), in evaluation mode (batch norm on
+    its running averages, so each row's gradient is its own), in padded chunks."""
+    def objective(x, target):
+        outputs = nnx.merge(graphdef, params, rest)(x, False, 0.0, jnp.uint32(0))
+        if regression:
+            return outputs[:, 0].sum()
+        log_proba = jax.nn.log_softmax(outputs)
+        return jnp.take_along_axis(log_proba, target[:, None], axis=1).sum()
+    gradient = jax.jit(jax.grad(objective))
+    found = []
+    for chunk, target in zip(eval_chunks(X), eval_chunks(targets), strict=True):
+        found.append(np.asarray(gradient(jnp.asarray(chunk), jnp.asarray(target))))
+    return np.concatenate(found)[:len(X)]

