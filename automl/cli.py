@@ -228,7 +228,7 @@ def format_leaderboard(board: pd.DataFrame, metric: str) -> str:
                                            "trials_complete": "done",
                                            "trials_pruned": "pruned",
                                            "trials_failed": "failed"})
-    for name in params:  # nullable integers print <NA> whatever na_rep says
+    for name in shown.columns:  # nullable integers print <NA> whatever na_rep says
         if str(shown[name].dtype) == "Int64":
             shown[name] = shown[name].map(lambda v: "-" if pd.isna(v) else str(int(v)))
     text = shown.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-")

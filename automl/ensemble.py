@@ -124,9 +124,9 @@ def greedy_selection(outputs: Mapping[str, np.ndarray], y: np.ndarray, info: Dat
     sign = 1.0 if metric.direction == "maximize" else -1.0
     classify = info.task_type == "classification"
 
-    def key(blend: np.ndarray) -> tuple[float, float]:
-        score = sign * blend_score(blend, y, info, metric)
-        tie = (-log_loss(y, np.clip(blend, 1e-12, 1), labels=range(info.n_classes))
+    def key(mixed: np.ndarray) -> tuple[float, float]:
+        score = sign * blend_score(mixed, y, info, metric)
+        tie = (-log_loss(y, np.clip(mixed, 1e-12, 1), labels=range(info.n_classes))
                if classify else 0.0)
         return (score if math.isfinite(score) else -math.inf, tie)
 
@@ -135,9 +135,9 @@ def greedy_selection(outputs: Mapping[str, np.ndarray], y: np.ndarray, info: Dat
     for _ in range(rounds if outputs else 0):
         best_name, best_key = None, None
         for name, values in outputs.items():
-            blend = (values if total is None
+            mixed = (values if total is None
                      else (total * len(picked) + values) / (len(picked) + 1))
-            found = key(blend)
+            found = key(mixed)
             if best_key is None or found > best_key:
                 best_name, best_key = name, found
         picked.append(best_name)

@@ -38,7 +38,7 @@ from automl.datasets import Dataset, DatasetInfo, take
 from automl.metrics import Metric, in_batches, predict_proba
 from automl.results import FamilyResult
 
-PERMUTATION_REPEATS = 5
+PERMUTATION_REPEATS = 3
 MAX_ROWS = 1000
 """Test rows the importances are measured on (a stratified sample of larger splits):
 each repeat predicts them once per feature."""

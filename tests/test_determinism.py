@@ -1,5 +1,6 @@
 """Same task file, same seed, sequential runs: the same leaderboard, test scores
-included, for classical and deep families alike."""
+included, for classical and deep families alike; the same ensemble weights, importances
+and depth sweep."""
 
 import pandas as pd
 from conftest import run_cli
@@ -18,6 +19,8 @@ cv_folds = 3
 seeds = 2
 learning_curve = [0.5, 1.0]
 curve_seeds = 1
+ensemble = true
+depth_sweep = true
 """
 
 
@@ -37,3 +40,11 @@ def test_two_runs_of_one_task_give_the_same_scores(tmp_path):
     curves = [pd.read_csv(tmp_path / run / "out" / "learning_curves.csv")
               for run in ("first", "second")]
     pd.testing.assert_series_equal(curves[0]["score"], curves[1]["score"])
+    assert "ensemble" in boards[0].index
+    for table, untimed in (("ensemble", ["family", "weight", "oof_score"]),
+                           ("explanations", ["family", "method", "feature", "importance"]),
+                           ("depth_sweep", ["family", "depth", "seed", "score", "n_params"])):
+        first, second = (pd.read_csv(tmp_path / run / "out" / f"{table}.csv")[untimed]
+                         for run in ("first", "second"))
+        assert len(first) > 0, table
+        pd.testing.assert_frame_equal(first, second)

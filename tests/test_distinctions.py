@@ -181,14 +181,18 @@ ensemble = true
 """
 
 
-@pytest.fixture(scope="module")
-def table_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("penguins")
+def run_in(folder, task_text: str):
+    """Run a task through the command line in `folder`; its output folder."""
     task = folder / "task.toml"
-    task.write_text(TABLE_TASK + f'[output]\ndir = "{(folder / "out").as_posix()}"\n')
+    task.write_text(task_text + f'[output]\ndir = "{(folder / "out").as_posix()}"\n')
     done = run_cli(str(task))
     assert done.returncode == 0, done.stderr[-3000:]
     return folder / "out"
+
+
+@pytest.fixture(scope="module")
+def table_run(tmp_path_factory):
+    return run_in(tmp_path_factory.mktemp("penguins"), TABLE_TASK)
 
 
 def test_a_mixed_table_gets_column_importances_for_every_family(table_run):
@@ -237,3 +241,50 @@ def test_the_ensemble_row_is_its_weights_blend_of_the_saved_models(table_run):
     assert math.isclose(accuracy, row.test_accuracy)
     html = (table_run / "index.html").read_text()
     assert "Classical and deep together" in html and "the best single family" in html
+
+
+SEQUENCE_TASK = """
+name = "mnist1d_distinctions"
+seed = 0
+[dataset]
+name = "mnist1d"
+n_samples = 600
+[families]
+include = ["logistic_regression", "random_forest", "cnn", "rnn"]
+[search]
+n_trials = 2
+cv_folds = 3
+[families.cnn]
+n_trials = 1
+[families.rnn]
+n_trials = 1
+[report]
+seeds = 2
+curve_seeds = 1
+learning_curve = [1.0]
+depth_sweep = true
+ensemble = true
+"""
+
+
+@pytest.fixture(scope="module")
+def sequence_run(tmp_path_factory):
+    return run_in(tmp_path_factory.mktemp("mnist1d"), SEQUENCE_TASK)
+
+
+def test_sequences_get_window_pictures_a_sweep_of_each_range_and_an_ensemble(sequence_run):
+    found = pd.read_csv(sequence_run / "explanations.csv")
+    permuted = found[found.method == "permutation"]
+    assert set(permuted.family) == {"logistic_regression", "random_forest", "cnn", "rnn"}
+    assert permuted.feature.str.match(r"steps \d+-\d+").all()
+    assert permuted.groupby("family").feature.nunique().eq(20).all()  # 40 steps, windows of 2
+    assert set(found[found.method == "gradient_x_input"].family) == {"cnn", "rnn"}
+    sweep = pd.read_csv(sequence_run / "depth_sweep.csv")
+    ranges = sweep.groupby("family").depth.agg(lambda d: sorted(set(d)))
+    assert ranges["cnn"] == [1, 2, 3, 4, 5, 6] and ranges["rnn"] == [1, 2, 3]
+    assert sweep.score.notna().all()
+    board = pd.read_csv(sequence_run / "leaderboard.csv")
+    assert "ensemble" in set(board.family)
+    html = (sequence_run / "index.html").read_text()
+    assert html.count('class="heat"') == len(found.groupby(["family", "method"]))
+    assert "rank correlation (Spearman)" in html

@@ -19,10 +19,10 @@ from automl.ensemble import NAME as ENSEMBLE
 from automl.explain import agreement, shared_top
 from automl.report import charts as charts_
 from automl.report.context import SectionContext
-from automl.report.summary import best_by_kind
+from automl.report.summary import best_by_kind, seed_test
 from automl.results import RunRecord
 
-METHODS = {"permutation": "permutation importance (test split)",
+METHODS = {"permutation": "permutation (test split)",
            "coefficients": "|coefficients|", "impurity": "impurity decrease",
            "gradient_x_input": "gradient x input"}
 TOP_FEATURES = 12
@@ -108,9 +108,12 @@ def depth_swept(context: SectionContext) -> Markup | None:
     lines = pd.DataFrame({"series": table["family"], "x": table["depth"],
                           "y": table["mean"], "low": table["low"], "high": table["high"]})
     metric = context.run.metric
-    chart = context.plot(charts_.band_chart(
-        "depth-sweep", lines, f"test {metric} by depth (mean and 95% interval)", "depth",
-        f"test {metric}"))
+    chart = charts_.band_chart("depth-sweep", lines,
+                               f"test {metric} by depth (mean and 95% interval)", "depth",
+                               f"test {metric}")
+    for layer in chart.spec["layer"]:  # depths are whole numbers
+        layer["encoding"]["x"]["axis"] = {"tickMinStep": 1, "format": "d"}
+    chart = context.plot(chart)
     verdicts = [text for text in (depth_verdict(sweep, family, context.run.metric_direction)
                                   for family in table["family"].unique()) if text]
     failed = sweep[sweep["error"].notna() & (sweep["error"] != "")]
@@ -153,13 +156,7 @@ def ensemble_sentence(record: RunRecord) -> str:
     comparison = record.tables["comparison"]
     tested = comparison[comparison.family_a == ENSEMBLE]
     if not tested.empty:
-        first = tested.iloc[0]
-        real = first["p_value"] < 0.05
-        text += (f" Over {int(first['seeds'])} seeds the blend averaged {first['mean_a']:.4f}"
-                 f" and {first['family_b']} {first['mean_b']:.4f}: the difference "
-                 f"({first['difference']:+.4f}) is "
-                 f"{'statistically significant' if real else 'not statistically significant'}"
-                 f" (paired t-test p = {first['p_value']:.3g}).")
+        text += " " + seed_test(tested.iloc[0])
     elif set(record.tables["ensemble"].query("weight > 0 and family != @ENSEMBLE")
              .family) == {single["family"]}:
         text += " The selection gave all the weight to that family alone."

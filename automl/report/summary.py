@@ -104,11 +104,16 @@ def verdict(record: RunRecord, extras: Sequence[str] = ()) -> str:
         text += f" Only {next(iter(by_kind))} families were compared."
     comparison = record.tables["comparison"]
     if not comparison.empty:
-        first = comparison.iloc[0]
-        real = first["p_value"] < 0.05
-        text += (f" Over {int(first['seeds'])} seeds, {first['family_a']} averaged "
-                 f"{first['mean_a']:.4f} and {first['family_b']} {first['mean_b']:.4f}: "
-                 f"the difference ({first['difference']:+.4f}) is "
-                 f"{'statistically significant' if real else 'not statistically significant'}"
-                 f" (paired t-test p = {first['p_value']:.3g}).")
+        text += " " + seed_test(comparison.iloc[0])
     return text + "".join(f" {extra}" for extra in extras if extra) + imbalance_warning(record)
+
+
+def seed_test(pair: pd.Series) -> str:
+    """A sentence on one row of the comparison table: both means over the seeds and
+    whether their difference is significant."""
+    real = pair["p_value"] < 0.05
+    return (f"Over {int(pair['seeds'])} seeds, {pair['family_a']} averaged "
+            f"{pair['mean_a']:.4f} and {pair['family_b']} {pair['mean_b']:.4f}: the "
+            f"difference ({pair['difference']:+.4f}) is "
+            f"{'statistically significant' if real else 'not statistically significant'} "
+            f"(paired t-test p = {pair['p_value']:.3g}).")
