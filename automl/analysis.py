@@ -79,7 +79,8 @@ def compare(scores: pd.DataFrame, pairs: Sequence[tuple[str, str]]) -> pd.DataFr
         common = left.index.intersection(right.index)
         if len(common) < 2:
             continue
-        left, right = left[common].to_numpy(), right[common].to_numpy()
+        left = left[common].to_numpy(dtype=float)
+        right = right[common].to_numpy(dtype=float)
         mean_a, low_a, high_a = interval(left)
         mean_b, low_b, high_b = interval(right)
         differences = left - right

@@ -185,8 +185,9 @@ def analyse(task: Task, results: list[FamilyResult], dataset: Dataset, metric: M
         outputs = seed_outputs(results, set(refitted), dataset, task.report_seeds, platform,
                                cutoff)
     blends = together.seed_blends(outputs, dataset, metric)
-    seeds = pd.concat([seed_scores(outputs, set(refitted), dataset, metric), blends],
-                      ignore_index=True)
+    seeds = seed_scores(outputs, set(refitted), dataset, metric)
+    if not blends.empty:
+        seeds = pd.concat([seeds, blends], ignore_index=True)
     tested = [*pairs, (ENSEMBLE, together.single)] if not blends.empty else pairs
     with clock("learning curves"):
         curves = learning_curves(
