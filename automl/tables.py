@@ -152,7 +152,7 @@ def _dates(text: pd.Series) -> pd.Series:
     looks = text.str.contains(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{4}-\d{2}", regex=True)
     if not looks.mean() >= PARSE_SHARE:
         return pd.Series(pd.NaT, index=text.index)
-    return pd.to_datetime(text, errors="coerce", format="mixed")
+    return pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
 
 
 def typed_frame(frame: pd.DataFrame, columns: Sequence[Column]) -> pd.DataFrame:
@@ -174,13 +174,22 @@ def typed_frame(frame: pd.DataFrame, columns: Sequence[Column]) -> pd.DataFrame:
             text = values.astype("string").str.strip()
             typed[column.name] = text.where(text != "", pd.NA).astype("category")
         elif column.type == "datetime":
-            typed[column.name] = (values if pd.api.types.is_datetime64_any_dtype(values)
-                                  else pd.to_datetime(values.astype("string"),
-                                                      errors="coerce", format="mixed")
-                                  ).astype("datetime64[ns]")
+            typed[column.name] = naive_utc(
+                values if pd.api.types.is_datetime64_any_dtype(values)
+                else pd.to_datetime(values.astype("string"), errors="coerce",
+                                    format="mixed", utc=True))
         else:
             typed[column.name] = values.astype("string")
     return pd.DataFrame(typed, index=frame.index)
+
+
+def naive_utc(dates: pd.Series) -> pd.Series:
+    """Dates as datetime64[ns] without a time zone: times with an offset (``...Z``,
+    ``+02:00``, as exports from web APIs write them; dslabs' trump_tweets has them)
+    converted to UTC first, times without one taken as they are."""
+    if isinstance(dates.dtype, pd.DatetimeTZDtype):
+        dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
+    return dates.astype("datetime64[ns]")
 
 
 FLOAT32_CELLS = 5_000_000

