@@ -18,6 +18,7 @@ import pandas as pd
 
 from automl.errors import AutomlError, DataError, did_you_mean
 from automl.metrics import predict_proba
+from automl.models import KINDS
 from automl.outputs import read_summary
 from automl.saved_models import load_model
 from automl.table_files import read_table
@@ -25,9 +26,10 @@ from automl.tables import Column, typed_frame
 
 
 def winner(folder: Path, metric: str) -> str:
-    """The family ranked first on the run's leaderboard (that has a test score)."""
+    """The family ranked first on the run's leaderboard (that has a test score and a saved
+    model: the ensemble row has none)."""
     board = pd.read_csv(folder / "leaderboard.csv")
-    scored = board[board[f"test_{metric}"].notna()]
+    scored = board[board[f"test_{metric}"].notna() & board["kind"].isin(KINDS)]
     if scored.empty:
         raise AutomlError("no family of this run has a model", where=folder)
     return str(scored.iloc[0]["family"])

@@ -288,3 +288,16 @@ def test_sequences_get_window_pictures_a_sweep_of_each_range_and_an_ensemble(seq
     html = (sequence_run / "index.html").read_text()
     assert html.count('class="heat"') == len(found.groupby(["family", "method"]))
     assert "rank correlation (Spearman)" in html
+
+
+def test_predict_uses_the_best_saved_family_when_the_ensemble_ranks_first(table_run,
+                                                                          tmp_path):
+    import palmerpenguins
+    board = pd.read_csv(table_run / "leaderboard.csv")
+    best = board[board.kind != "ensemble"].iloc[0]["family"]
+    rows = palmerpenguins.load_penguins().drop(columns="species").head(5)
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    result = run_cli("predict", str(table_run), str(tmp_path / "new.csv"),
+                     "--out", str(tmp_path / "p.csv"))
+    assert result.returncode == 0, result.stderr
+    assert f"predictions by {best}" in result.stdout
