@@ -263,6 +263,14 @@ class Combined:
         return seed_blends(outputs, self.member_weights, self.single, dataset, metric)
 
 
+def _rank_key(result: FamilyResult, metric: str, sign: float) -> tuple[float, float]:
+    """How the leaderboard ranks a family (test score, then validation score), so that the
+    family the blend is tested against is the one the report names first among ties."""
+    best = result.outcome.best_trial
+    return (sign * result.test.scores[metric],
+            sign * best.value if best is not None else -math.inf)
+
+
 def combine(task, results: Sequence[FamilyResult], dataset: Dataset, metric: Metric,
             metrics: Mapping[str, Metric], device: str, progress,
             cutoff: StageCutoff = NO_CUTOFF) -> Combined:
@@ -283,5 +291,5 @@ def combine(task, results: Sequence[FamilyResult], dataset: Dataset, metric: Met
     row, predictions = ensemble_row(weights, scored, dataset, metrics,
                                     float(table.iloc[-1]["oof_score"]))
     sign = 1 if metric.direction == "maximize" else -1
-    single = max(scored, key=lambda r: sign * r.test.scores[metric.name]).outcome.family.name
+    single = max(scored, key=lambda r: _rank_key(r, metric.name, sign)).outcome.family.name
     return Combined(table, row, predictions, single, dict(weights))
