@@ -22,6 +22,7 @@ from scipy import stats
 from automl.budget import NO_CUTOFF, StageCutoff
 from automl.datasets import Dataset
 from automl.evaluate import fit_and_test
+from automl.leaderboard import by_validation
 from automl.metrics import Metric
 from automl.results import FamilyResult
 from automl.search.worker import TrialStopped, run_stoppable
@@ -29,11 +30,10 @@ from automl.search.worker import TrialStopped, run_stoppable
 
 def families_to_compare(results: Sequence[FamilyResult], metric: Metric,
                         named: Sequence[str] = ()) -> list[tuple[str, str]]:
-    """Pairs of family names to compare: best classical vs best deep (or the two best
-    families when one kind is missing), then the pair the task names."""
-    scored = [r for r in results if r.test is not None]
-    scored.sort(key=lambda r: r.test.scores[metric.name],
-                reverse=metric.direction == "maximize")
+    """Pairs of family names to compare, chosen by validation scores: best classical vs
+    best deep (or the two best families when one kind is missing), then the pair the
+    task names."""
+    scored = by_validation(results, metric)
     best = {}
     for result in scored:
         best.setdefault(result.outcome.family.kind, result.outcome.family.name)

@@ -5,13 +5,14 @@ As Caruana et al. (2004) and AutoGluon's ``WeightedEnsemble`` do: starting from 
 blend's score most; a family's weight is the share of rounds that picked it. The blend
 averages class probabilities (classification) or predictions (regression).
 
-The weights are chosen on out-of-fold outputs of the training split (`out_of_fold`: each
-family's best configuration refitted on `ENSEMBLE_FOLDS` - 1 folds and predicting the
-held-out one), never on the test split; the refitted models are then blended with those
-weights and scored once on test. Whether the blend's gain over the best single family is
-real is asked as for the compared pair: the members and that family refitted with the
-report's seeds, the blend of each seed against the family with the same seed, a paired
-t-test (`seed_blends`).
+The weights are chosen on out-of-fold outputs of the training split (`out_of_fold`: the
+outputs the search's own folds gave each family's best trial, on the task's folds that
+score every family; fitted again on those folds only where the best trial ran in an
+earlier run or another worker), never on the test split; the refitted models are then
+blended with those weights and scored once on test. Whether the blend's gain over the
+best single family is real is asked as for the compared pair: the members and that
+family refitted with the report's seeds, the blend of each seed against the family with
+the same seed, a paired t-test (`seed_blends`).
 """
 
 from __future__ import annotations
@@ -25,27 +26,15 @@ import pandas as pd
 
 from automl.budget import NO_CUTOFF, StageCutoff
 from automl.datasets import Dataset, DatasetInfo, Split
-from automl.evaluate import cv_splitter, fit_within
-from automl.metrics import Metric, in_batches, predict_proba, score_all
+from automl.evaluate import fit_within, outputs_of, task_folds
+from automl.leaderboard import best_validated, optimism
+from automl.metrics import Metric, score_all
 from automl.results import FamilyResult
 from automl.search.worker import TrialStopped, run_stoppable
 from automl.sizing import subset
 
-ENSEMBLE_FOLDS = 3
 ENSEMBLE_ROUNDS = 25
 NAME = "ensemble"
-
-
-def outputs_of(estimator, X, info: DatasetInfo) -> np.ndarray:
-    """What a blend averages: class probabilities (one-hot predictions for a classifier
-    without probabilities), or predicted values."""
-    if info.task_type != "classification":
-        return np.asarray(in_batches(estimator.predict, X), dtype=np.float64)
-    proba = predict_proba(estimator, X, info.n_classes)
-    if proba is None:
-        labels = np.asarray(in_batches(estimator.predict, X), dtype=int)
-        proba = np.eye(info.n_classes)[labels]
-    return proba
 
 
 def fitted_outputs(family, params, info: DatasetInfo, train: Split, X, seed: int,
@@ -72,18 +61,24 @@ def _fit(family, params, dataset: Dataset, train: Split, X, seed: int, device: s
 
 
 def out_of_fold(results: Sequence[FamilyResult], dataset: Dataset, seed: int, device: str,
-                cutoff: StageCutoff = NO_CUTOFF,
-                folds: int = ENSEMBLE_FOLDS) -> dict[str, np.ndarray]:
-    """Per family refitted on every training row: each training row's outputs from its
-    best configuration fitted on the other folds. Families refitted on a subsample (large
-    tables) are left out: their rows would not line up."""
-    splits = list(cv_splitter(dataset.info, folds, seed).split(dataset.train.X,
-                                                               dataset.train.y))
+                folds: int, cutoff: StageCutoff = NO_CUTOFF) -> dict[str, np.ndarray]:
+    """Per family searched and refitted on every training row: each training row's
+    outputs from its best configuration fitted on the other folds of the task's `folds`
+    folds. They are the search's own (`automl.results.SearchOutcome.out_of_fold`); a best
+    trial that ran elsewhere (an earlier run, another worker) is fitted again on the same
+    folds. Families searched or refitted on a subsample (large tables) are left out:
+    their rows would not line up."""
+    splits = None
     found = {}
     for result in results:
-        family = result.outcome.family
-        if result.test is None or result.fit_rows is not None:
+        family, rows = result.outcome.family, result.rows
+        if (result.test is None or result.fit_rows is not None
+                or (rows is not None and rows.search_rows < rows.n_train)):
             continue
+        if result.outcome.out_of_fold is not None:
+            found[family.name] = result.outcome.out_of_fold
+            continue
+        splits = splits or task_folds(dataset.info, dataset.train.y, folds, seed)
         params = result.outcome.best_params(dataset.info)
         outputs = None
         for fit_rows, held_rows in splits:
@@ -96,7 +91,7 @@ def out_of_fold(results: Sequence[FamilyResult], dataset: Dataset, seed: int, de
                 break
             if outputs is None:
                 outputs = np.zeros((len(dataset.train.y), *part.shape[1:]))
-            outputs[held_rows] = part
+            outputs[np.sort(held_rows)] = part
         else:
             found[family.name] = outputs
     return found
@@ -204,7 +199,7 @@ def weights_table(weights: Mapping[str, float], oof: Mapping[str, np.ndarray],
 
 
 def ensemble_row(weights: Mapping[str, float], results: Sequence[FamilyResult],
-                 dataset: Dataset, metrics: Mapping[str, Metric],
+                 dataset: Dataset, metric: Metric, metrics: Mapping[str, Metric],
                  oof_score: float) -> tuple[dict, np.ndarray]:
     """The leaderboard's ensemble row, and its test predictions: the refitted models
     blended on test, scored once; its costs are its members' together."""
@@ -226,7 +221,8 @@ def ensemble_row(weights: Mapping[str, float], results: Sequence[FamilyResult],
             **{f"test_{name}": value for name, value in scores.items()},
             "fit_s": total("fit_seconds"), "compile_s": total("compile_seconds"),
             "predict_ms_per_1k": total("predict_ms_per_1k"), "n_params": total("n_params"),
-            "note": f"weights {described}, chosen on {ENSEMBLE_FOLDS}-fold out-of-fold "
+            "optimism": optimism(oof_score, scores[metric.name], metric),
+            "note": f"weights {described}, chosen on the search folds' out-of-fold "
                     "predictions of the training split; costs are its members' summed"}, \
         predictions
 
@@ -263,14 +259,6 @@ class Combined:
         return seed_blends(outputs, self.member_weights, self.single, dataset, metric)
 
 
-def _rank_key(result: FamilyResult, metric: str, sign: float) -> tuple[float, float]:
-    """How the leaderboard ranks a family (test score, then validation score), so that the
-    family the blend is tested against is the one the report names first among ties."""
-    best = result.outcome.best_trial
-    return (sign * result.test.scores[metric],
-            sign * best.value if best is not None else -math.inf)
-
-
 def combine(task, results: Sequence[FamilyResult], dataset: Dataset, metric: Metric,
             metrics: Mapping[str, Metric], device: str, progress,
             cutoff: StageCutoff = NO_CUTOFF) -> Combined:
@@ -281,15 +269,14 @@ def combine(task, results: Sequence[FamilyResult], dataset: Dataset, metric: Met
     scored = [r for r in results if r.test is not None and r.test.estimator is not None]
     if not task.ensemble or len(scored) < 2:
         return empty
-    progress.message(f"ensemble: {ENSEMBLE_FOLDS}-fold out-of-fold predictions of "
+    progress.message(f"ensemble: greedy selection on the out-of-fold predictions of "
                      f"{len(scored)} families")
-    oof = out_of_fold(scored, dataset, task.seed, device, cutoff)
+    oof = out_of_fold(scored, dataset, task.seed, device, task.cv_folds, cutoff)
     if len(oof) < 2:
         return empty
     weights = greedy_selection(oof, dataset.train.y, dataset.info, metric)
     table = weights_table(weights, oof, dataset, metric)
-    row, predictions = ensemble_row(weights, scored, dataset, metrics,
+    row, predictions = ensemble_row(weights, scored, dataset, metric, metrics,
                                     float(table.iloc[-1]["oof_score"]))
-    sign = 1 if metric.direction == "maximize" else -1
-    single = max(scored, key=lambda r: _rank_key(r, metric.name, sign)).outcome.family.name
+    single = best_validated(scored, metric).outcome.family.name
     return Combined(table, row, predictions, single, dict(weights))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from automl.datasets import Dataset, DatasetInfo, Split, take
 from automl.metrics import Metric, in_batches, predict_proba, score_all
@@ -21,6 +22,57 @@ def cv_splitter(info: DatasetInfo, folds: int, seed: int):
     if info.task_type == "classification":
         return StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return KFold(n_splits=folds, shuffle=True, random_state=seed)
+
+
+def task_folds(info: DatasetInfo, y: np.ndarray, folds: int, seed: int
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The validation protocol, one for every family of a task: `folds` seeded folds of
+    the training rows (stratified for classification), as (fitting rows, scoring rows).
+    Every family's validation scores come from these very rows, so they compare fold by
+    fold; a family that stops early or picks an epoch takes its stopping rows from inside
+    each fold's fitting rows (`score_fold`), never from the rows that score it."""
+    return list(cv_splitter(info, folds, seed).split(np.zeros(len(y)), y))
+
+
+def outputs_of(estimator, X, info: DatasetInfo) -> np.ndarray:
+    """A fitted model's outputs on X, as out-of-fold predictions and blends keep them:
+    class probabilities (one-hot predictions for a classifier without probabilities), or
+    predicted values."""
+    if info.task_type != "classification":
+        return np.asarray(in_batches(estimator.predict, X), dtype=np.float64)
+    proba = predict_proba(estimator, X, info.n_classes)
+    if proba is None:
+        labels = np.asarray(in_batches(estimator.predict, X), dtype=int)
+        proba = np.eye(info.n_classes)[labels]
+    return proba
+
+
+@dataclass
+class Validated:
+    """A configuration's validation: its score on each of the task's folds, and its
+    out-of-fold outputs (`outputs_of`), each training row's from the fold that scored it
+    (None where a fold's outputs did not come back)."""
+
+    scores: list[float]
+    outputs: np.ndarray | None
+
+
+class OutOfFold:
+    """Out-of-fold outputs of a training split, filled in fold by fold."""
+
+    def __init__(self, n_rows: int):
+        self.n_rows, self.outputs, self.complete = n_rows, None, True
+
+    def add(self, rows: np.ndarray, outputs: np.ndarray | None) -> None:
+        if outputs is None:
+            self.complete = False
+            return
+        if self.outputs is None:
+            self.outputs = np.zeros((self.n_rows, *outputs.shape[1:]))
+        self.outputs[rows] = outputs
+
+    def result(self, scores: list[float]) -> Validated:
+        return Validated(scores, self.outputs if self.complete else None)
 
 
 def score_estimator(estimator, X: np.ndarray, y: np.ndarray, info: DatasetInfo,
@@ -41,61 +93,84 @@ def score_predictions(estimator, y_pred: np.ndarray, X: np.ndarray, y: np.ndarra
 def validate(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
              train: Split, metric: Metric, *, folds: int, seed: int, device: str,
              after_step: Callable[[int, float], None] | None = None,
-             fold_worker=None) -> list[float]:
-    """Validation scores of `params` on the training split, by the family's evaluation:
-    one per CV fold, or one holdout score for families trained in epochs.
+             fold_worker=None) -> Validated:
+    """Validation of `params` on the training split: one score per fold of the task's
+    folds (`task_folds`), whatever the family, and the out-of-fold outputs.
 
-    `after_step(step, score)` is called after each fold (with the running mean) or epoch;
-    the search uses it to report to Optuna's pruner, which may stop the trial by raising
-    `optuna.TrialPruned`. With a `fold_worker` (`automl.search.worker.FoldWorker`), each
-    fold is fitted in its process, stopped once the trial's time is up
-    (``after_step.seconds_left()``).
+    `after_step(step, score)` is called after each fold with the running mean; the search
+    uses it to report to Optuna's pruner, which may stop the trial by raising
+    `optuna.TrialPruned`. A family trained in epochs checks the trial's time limit after
+    every epoch too, through ``after_step.epoch_check`` where it has one (the search's
+    `automl.search.loop.TrialSteps`). With a `fold_worker`
+    (`automl.search.worker.FoldWorker`), each fold is fitted in its process, stopped once
+    the trial's time is up (``after_step.seconds_left()``).
     """
     family.check_accepts(info)
     report = after_step or (lambda step, score: None)
-    if family.evaluation == "holdout":
-        return [_holdout(family, params, info, train, metric, seed, device, report)]
+    epoch_check = getattr(report, "epoch_check", None)
     scores: list[float] = []
-    splits = cv_splitter(info, folds, seed).split(train.X, train.y)
-    for fold, rows in enumerate(splits):
+    outputs = OutOfFold(len(train.y))
+    for fold, rows in enumerate(task_folds(info, train.y, folds, seed)):
         if fold_worker is None:
-            scores.append(score_fold(family, params, info, train, metric, rows, seed, device,
-                                     fold))
+            score, fold_outputs = score_fold(family, params, info, train, metric, rows, seed,
+                                             device, fold, epoch_check)
         else:
-            scores.append(fold_worker.score(dict(params), fold, report.seconds_left(),
-                                            report.stop_reason))
+            score, fold_outputs = fold_worker.score(dict(params), fold, report.seconds_left(),
+                                                    report.stop_reason)
+        scores.append(score)
+        outputs.add(rows[1], fold_outputs)
         report(fold, float(np.mean(scores)))
-    return scores
+    return outputs.result(scores)
 
 
 def score_fold(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
                train: Split, metric: Metric, rows: tuple[np.ndarray, np.ndarray], seed: int,
-               device: str, fold: int) -> float:
-    """One CV fold: `params` fitted on the fold's fitting rows, scored on its other rows
-    (in the search process, or in a `FoldWorker`)."""
+               device: str, fold: int,
+               epoch_check: Callable[[int, Any], None] | None = None
+               ) -> tuple[float, np.ndarray | None]:
+    """One fold: `params` fitted on the fold's fitting rows, scored on its other rows
+    (in the search process, or in a `FoldWorker`); the score and the outputs on those
+    rows (None where the model cannot give them). A family trained in epochs sets its
+    early-stopping share aside from the fitting rows itself (``fit`` without
+    ``validation_data``); `epoch_check(epoch, estimator)` is its epoch callback."""
     fit_rows, score_rows = rows
     estimator = family.make_estimator(params, info, seed, device)
-    estimator.fit(take(train.X, fit_rows), train.y[fit_rows])
-    return _score(estimator, take(train.X, score_rows), train.y[score_rows], info, metric,
-                  f"fold {fold + 1}")
+    X_fit, y_fit = take(train.X, fit_rows), train.y[fit_rows]
+    if family.evaluation == "holdout" and epoch_check is not None:
+        estimator.fit(X_fit, y_fit, epoch_callback=epoch_check)
+    else:
+        estimator.fit(X_fit, y_fit)
+    return _scored(estimator, take(train.X, score_rows), train.y[score_rows], info, metric,
+                   f"fold {fold + 1}")
+
+
+def _scored(estimator, X, y, info, metric: Metric, where: str
+            ) -> tuple[float, np.ndarray | None]:
+    """The fold's score, and its outputs where the model gives them."""
+    score = _score(estimator, X, y, info, metric, where)
+    try:
+        return score, outputs_of(estimator, X, info)
+    except Exception:  # no outputs: the family then has no out-of-fold predictions
+        return score, None
 
 
 def validate_population(family: ModelFamily, population: Sequence[Mapping[str, Any]],
                         info: DatasetInfo, train: Split, metric: Metric, *, folds: int,
                         seed: int, device: str, together: bool,
                         start_member: Callable[[int], Callable[[int, float], None]],
-                        fold_worker=None) -> list[list[float] | Exception]:
+                        fold_worker=None) -> list[Validated | Exception]:
     """`validate` for each parameter set of a population: its scores, or the exception
     that ended it (`optuna.TrialPruned` among them). `start_member(i)` is called as member
     i starts and returns its `after_step`; `fold_worker` is `validate`'s. With
     `together` (decided by `automl.search.populations.trains_together`), the members of
     each of the family's `population_groups` go to its ``fit_population`` at once;
     otherwise, and where it declines, they are validated one by one."""
-    results: list[list[float] | Exception | None] = [None] * len(population)
+    results: list[Validated | Exception | None] = [None] * len(population)
     for members in family.population_groups(population):
         if together and len(members) > 1:
             fitted = _fit_together(family, [population[i] for i in members], info, train,
-                                   metric, seed, device, [start_member(i) for i in members])
+                                   metric, seed, device, [start_member(i) for i in members],
+                                   folds)
             if fitted is not None:
                 for index, result in zip(members, fitted, strict=True):
                     results[index] = result
@@ -111,57 +186,43 @@ def validate_population(family: ModelFamily, population: Sequence[Mapping[str, A
     return results
 
 
-def _fit_together(family, population, info, train, metric, seed, device, reports
-                  ) -> list[list[float] | Exception] | None:
-    """Holdout scores of members fitted by the family's ``fit_population``, or None where
-    it declines."""
+def _fit_together(family, population, info, train, metric, seed, device, reports, folds
+                  ) -> list[Validated | Exception] | None:
+    """`validate` of members fitted by the family's ``fit_population`` fold by fold on
+    the task's folds (each member setting its stopping share aside from the fold's
+    fitting rows), or None where it declines. A member that fails or is pruned leaves the
+    population; the others go on to the next fold."""
     family.check_accepts(info)
-    X_fit, y_fit, X_val, y_val = _holdout_split(info, train, seed)
-    estimators = [family.make_estimator(params, info, seed, device) for params in population]
-    callbacks = [_epoch_scorer(report, X_val, y_val, info, metric) for report in reports]
-    try:
-        errors = family.fit_population(estimators, X_fit, y_fit, (X_val, y_val), callbacks)
-    except Exception as error:
-        return [error] * len(population)
-    if errors is None:
-        return None
-    results: list[list[float] | Exception] = []
-    for estimator, error in zip(estimators, errors, strict=True):
+    scores: list[list[float]] = [[] for _ in population]
+    outputs = [OutOfFold(len(train.y)) for _ in population]
+    failed: dict[int, Exception] = {}
+    for fold, (fit_rows, score_rows) in enumerate(task_folds(info, train.y, folds, seed)):
+        alive = [i for i in range(len(population)) if i not in failed]
+        if not alive:
+            break
+        estimators = {i: family.make_estimator(population[i], info, seed, device)
+                      for i in alive}
         try:
-            if error is not None:
-                raise error
-            results.append([_score(estimator, X_val, y_val, info, metric,
-                                   "the validation split")])
-        except Exception as failure:
-            results.append(failure)
-    return results
-
-
-HOLDOUT_SHARE = 0.2
-
-
-def _holdout_split(info: DatasetInfo, train: Split, seed: int):
-    """The training split cut into a fitting part and a stratified validation share."""
-    stratify = train.y if info.task_type == "classification" else None
-    fit_rows, val_rows = train_test_split(np.arange(len(train.y)), test_size=HOLDOUT_SHARE,
-                                          random_state=seed, stratify=stratify)
-    return (take(train.X, fit_rows), train.y[fit_rows], take(train.X, val_rows),
-            train.y[val_rows])
-
-
-def _epoch_scorer(report, X_val, y_val, info, metric):
-    """The epoch callback that scores the estimator on the validation share."""
-    def after_epoch(epoch: int, estimator) -> None:
-        report(epoch, _score(estimator, X_val, y_val, info, metric, f"epoch {epoch + 1}"))
-    return after_epoch
-
-
-def _holdout(family, params, info, train: Split, metric, seed, device, report) -> float:
-    X_fit, y_fit, X_val, y_val = _holdout_split(info, train, seed)
-    estimator = family.make_estimator(params, info, seed, device)
-    estimator.fit(X_fit, y_fit, validation_data=(X_val, y_val),
-                  epoch_callback=_epoch_scorer(report, X_val, y_val, info, metric))
-    return _score(estimator, X_val, y_val, info, metric, "the validation split")
+            errors = family.fit_population(
+                list(estimators.values()), take(train.X, fit_rows), train.y[fit_rows], None,
+                [getattr(reports[i], "epoch_check", None) for i in alive])
+        except Exception as error:
+            return [error] * len(population)
+        if errors is None:
+            return None
+        X_score, y_score = take(train.X, score_rows), train.y[score_rows]
+        for i, error in zip(alive, errors, strict=True):
+            try:
+                if error is not None:
+                    raise error
+                score, fold_outputs = _scored(estimators[i], X_score, y_score, info, metric,
+                                              f"fold {fold + 1}")
+                scores[i].append(score)
+                outputs[i].add(score_rows, fold_outputs)
+                reports[i](fold, float(np.mean(scores[i])))
+            except Exception as failure:
+                failed[i] = failure
+    return [failed.get(i) or outputs[i].result(scores[i]) for i in range(len(population))]
 
 
 def _score(estimator, X, y, info, metric: Metric, where: str) -> float:

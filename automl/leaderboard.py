@@ -24,7 +24,7 @@ def fitted_rows(result: FamilyResult) -> float:
 
 def build_leaderboard(results: Sequence[FamilyResult], optimize: Metric,
                       report_metrics: Sequence[str]) -> pd.DataFrame:
-    """One row per family, best test score of the optimised metric first."""
+    """One row per family, best validation score first (`ranked`)."""
     shown = report_params(results)
     rows = []
     for result in results:
@@ -38,6 +38,8 @@ def build_leaderboard(results: Sequence[FamilyResult], optimize: Metric,
             "cv_mean": best.value if best else math.nan,
             "cv_std": best.user_attrs.get("cv_std", math.nan) if best else math.nan,
             **{f"test_{name}": test.get(name, math.nan) for name in report_metrics},
+            "optimism": optimism(best.value if best else math.nan,
+                                 test.get(optimize.name, math.nan), optimize),
             "fit_s": test_result.fit_seconds,
             "compile_s": test_result.compile_seconds,
             "predict_ms_per_1k": test_result.predict_ms_per_1k,
@@ -121,11 +123,32 @@ def with_row(board: pd.DataFrame, row: dict, optimize: Metric) -> pd.DataFrame:
     return ranked(frame, optimize)
 
 
+def by_validation(results: Sequence[FamilyResult], metric: Metric) -> list[FamilyResult]:
+    """The refitted families (those with a test result), best validation score first, as
+    the leaderboard ranks them (ties keep their order): never by a test score."""
+    scored = [r for r in results if r.test is not None and r.outcome.best_trial is not None]
+    sign = 1.0 if metric.direction == "maximize" else -1.0
+    return sorted(scored, key=lambda r: -sign * r.outcome.best_trial.value)
+
+
+def best_validated(results: Sequence[FamilyResult], metric: Metric) -> FamilyResult:
+    """The family with the best validation score (the first of `by_validation`)."""
+    return by_validation(results, metric)[0]
+
+
+def optimism(validation: float, test: float, optimize: Metric) -> float:
+    """How much better the validation score that chose a family looked than its test
+    score, the estimate for new rows (positive: validation was optimistic), in the
+    metric's units whichever its direction."""
+    sign = 1.0 if optimize.direction == "maximize" else -1.0
+    return sign * (validation - test)
+
+
 def ranked(frame: pd.DataFrame, optimize: Metric) -> pd.DataFrame:
-    """Rows by test score of the optimised metric (then validation score), ranked."""
-    sort_by = f"test_{optimize.name}" if f"test_{optimize.name}" in frame else "cv_mean"
-    frame = frame.sort_values([sort_by, "cv_mean"],
-                              ascending=optimize.direction == "minimize",
+    """Rows by validation score of the optimised metric (``cv_mean``, the same folds for
+    every family), ranked; ties keep the families' order. The test columns play no part:
+    the test split estimates how each family does on new rows, it does not choose."""
+    frame = frame.sort_values("cv_mean", ascending=optimize.direction == "minimize",
                               na_position="last", kind="stable").reset_index(drop=True)
     frame.insert(0, "rank", range(1, len(frame) + 1))
     return frame

@@ -76,15 +76,17 @@ class ModelFamily:
         grid: optional ``grid(info) -> {param: values}`` for the grid sampler; it must
             name exactly the parameters `search_space` suggests.
         description: one line for ``python -m automl plugins``.
-        evaluation: how a trial is scored. ``"cv"``: k-fold cross-validation on the
-            training split, one pruning step per fold. ``"holdout"`` (for models trained
-            in epochs): one fit on a stratified share of the training split, with
-            ``fit(X, y, validation_data=(X_val, y_val), epoch_callback=f)``; the engine
-            scores the estimator in ``f(epoch, estimator)`` after every epoch, one pruning
-            step per epoch, and the trial's value is the final validation score. A refit
-            under a time limit calls ``fit(X, y, epoch_callback=f)``, whose ``f`` returns
-            True once the limit has passed: the fit should then end, keeping its best epoch
-            so far (an estimator that ignores it runs to its end).
+        evaluation: how the family is fitted inside the one protocol every family of a
+            task is scored by (the task's folds of the training split, one pruning step
+            per fold; `automl.evaluate.task_folds`). ``"cv"``: a plain ``fit(X, y)`` per
+            fold, which the engine may run in a worker process that it ends at the
+            trial's time limit. ``"holdout"`` (models trained in epochs): ``fit(X, y,
+            epoch_callback=f)`` per fold, the estimator setting its own early-stopping
+            share aside from the fold's fitting rows (never the rows that score the
+            fold); the engine checks the trial's time limit in ``f(epoch, estimator)``,
+            which raises to end the fit. A refit under a time limit passes an ``f`` that
+            returns True once the limit has passed: the fit should then end, keeping its
+            best epoch so far (an estimator that ignores it runs to its end).
         starting_points: optional ``starting_points(info) -> [params, ...]``: parameter
             sets to try first in a new study (configurations known to work well for this
             kind of data), before the sampler takes over.
@@ -98,7 +100,9 @@ class ModelFamily:
             ``fit_population(estimators, X, y, validation_data, epoch_callbacks) ->
             [exception or None, ...] or None`` fits estimators that share every parameter
             but the population parameters, on the same data and together (the deep
-            families vmap them), each as its ``fit`` would; the exception that stopped an
+            families vmap them), each as its ``fit`` would (the engine passes
+            ``validation_data=None``: each fold's fitting rows, the stopping share set
+            aside from them); the exception that stopped an
             estimator (its callback's) is returned in its place. The engine calls it when
             the task's device is an accelerator, asking a population's trials at once;
             their time limit counts from the population's start. Returning None declines

@@ -37,7 +37,8 @@ class SearchOutcome:
     finished by earlier runs or other workers), and what stopped it (``"n_trials"``: the
     search repeats exactly with the same seed; ``"time"``: a timeout or the time limit;
     ``"grid"``: every grid point tried; ``"skipped"``: not searched, since one fit outlasts
-    a trial's time limit, see `automl.sizing`)."""
+    a trial's time limit, see `automl.sizing`), and its best trial's out-of-fold outputs
+    on the search's rows where that trial ran here (`automl.evaluate.Validated`)."""
 
     family: ModelFamily
     study_name: str
@@ -45,6 +46,7 @@ class SearchOutcome:
     reused: int
     direction: str
     stopped_by: str = ""
+    out_of_fold: Any = None
 
     def count(self, state: TrialState) -> int:
         return sum(trial.state == state for trial in self.trials)

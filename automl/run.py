@@ -87,6 +87,7 @@ from automl.task import (
     choose_loader,
     loader_options,
 )
+from automl.ties import tie_table
 
 FEATURES_NOT_ASKED = pd.DataFrame(columns=["family", "kind", "representation", "score",
                                            "error"])
@@ -217,7 +218,8 @@ def analyse(task: Task, results: list[FamilyResult], dataset: Dataset, metric: M
             "predictions": predictions, "seed_scores": seeds,
             "comparison": compare(seeds, tested), "learning_curves": curves,
             "importances": importances(results, task.seed), "features": features,
-            "depth_sweep": sweep, "explanations": explained, "ensemble": together.weights}
+            "depth_sweep": sweep, "explanations": explained, "ensemble": together.weights,
+            "ties": tie_table(results, metric, task.cv_folds)}
 
 
 class StageClock:
@@ -396,16 +398,20 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
                                 budget.n_trials, previous, _best(study), seconds)
         if rows.why:
             progress.message(rows.describe(family.name))
+        best_outputs: dict[int, np.ndarray] = {}
         stopped_by = "skipped" if rows.skipped else search_family(
             study, family, dataset.info, training_rows(rows.search_rows, dataset, task.seed),
             settings, n_trials=budget.n_trials, seconds=seconds,
             stage_end=plan.end("search"),
             on_trial=lambda trial, study=study, family=family: trial_finished(
-                trial, study, family, task, registry, progress))
+                trial, study, family, task, registry, progress),
+            best_outputs=best_outputs)
         trials = finished_trials(study)
         spent[family.name] = seconds_spent(trials)
         outcome = SearchOutcome(family, study.study_name, trials, len(previous),
                                 settings.metric.direction, stopped_by)
+        if outcome.best_trial is not None:
+            outcome = replace(outcome, out_of_fold=best_outputs.get(outcome.best_trial.number))
         if search_only:
             progress.family_finished(f"{len(trials) - len(previous)} trials run here")
             continue

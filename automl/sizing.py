@@ -159,7 +159,7 @@ def plan_search_rows(family: ModelFamily, dataset: Dataset, folds: int, seed: in
                                    f"of {limit:.3g} s")
     fit = FitTime.measured(cost.fit_rows, PROBE_ROWS // 4, small_seconds, PROBE_ROWS,
                            large_seconds)
-    fits_per_trial, fitted_share = fitting(family, folds)
+    fits_per_trial, fitted_share = fitting(folds)
 
     def trial(n: int) -> float:  # every fit of a trial, and its prediction of the rest
         fitted = n * fitted_share
@@ -190,7 +190,7 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
     why = f"its declared cap of {cap:,} rows" if cap < n_train else ""
     if limit is None or n_train < LARGE_ROWS or best.duration is None:
         return replace(plan, fit_rows=max(cap, plan.search_rows), fit_why=why)
-    fits_per_trial, fitted_share = fitting(family, folds)
+    fits_per_trial, fitted_share = fitting(folds)
     fitted = int(plan.search_rows * fitted_share)
     per_fit = best.duration.total_seconds() / fits_per_trial
     fit = (plan.fit or FitTime(0.0, 0.0, cost.fit_rows)).through(fitted, per_fit)
@@ -223,13 +223,10 @@ def refit_stop(plan: RowPlan, refit_limit: float | None, trial_limit: float | No
     return max(stop, MIN_STOP_SECONDS)
 
 
-def fitting(family: ModelFamily, folds: int) -> tuple[int, float]:
-    """How many fits a trial of `family` makes, and on what share of its rows: one per CV
-    fold on (folds - 1) / folds of them, or one on the holdout's fitting share."""
-    if family.evaluation == "cv":
-        return folds, (folds - 1) / folds
-    from automl.evaluate import HOLDOUT_SHARE
-    return 1, 1 - HOLDOUT_SHARE
+def fitting(folds: int) -> tuple[int, float]:
+    """How many fits a trial makes, and on what share of its rows: one per
+    fold of the task's folds (every family's protocol) on (folds - 1) / folds of them."""
+    return folds, (folds - 1) / folds
 
 
 def largest_rows(seconds, budget: float, cap: int) -> int:

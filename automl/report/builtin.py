@@ -61,6 +61,7 @@ def leaderboard(context: SectionContext) -> Markup:
            else board.iloc[:0])
     return context.template("sections/leaderboard.html", board=board.drop(
         columns=["best_params"]), n_test=context.run.dataset.n_test,
+        folds=context.run.cv_folds,
         truncated=[(row.family, int(row.texts_truncated)) for row in cut.itertuples()])
 
 
@@ -191,10 +192,19 @@ def features(context: SectionContext) -> Markup | None:
 
 
 def significance(context: SectionContext) -> Markup | None:
-    """The compared families' seed scores: intervals and a paired t-test."""
+    """Split noise from the validation folds (which families are tied with the pick) and
+    training noise from the compared families' seed refits (intervals, paired t-test)."""
     comparison, scores = context.tables["comparison"], context.tables["seed_scores"]
-    if comparison.empty:
+    ties = context.tables.get("ties", pd.DataFrame())
+    if comparison.empty and ties.empty:
         return None
+    overall = {"friedman_p": ties["friedman_p"].iloc[0] if len(ties) else None,
+               "critical_difference": (ties["critical_difference"].iloc[0] if len(ties)
+                                       else None)}
+    shown_ties = ties.drop(columns=["friedman_p", "critical_difference"]) if len(ties) else None
+    if comparison.empty:
+        return context.template("sections/significance.html", ties=shown_ties,
+                                comparison=None, **overall)
     intervals = pd.concat([
         comparison[[f"family_{side}", f"mean_{side}", f"low_{side}", f"high_{side}"]]
         .set_axis(["family", "mean", "low", "high"], axis=1) for side in ("a", "b")])
@@ -203,7 +213,8 @@ def significance(context: SectionContext) -> Markup | None:
         f"test {context.run.metric}: mean and 95% interval"))
     summary = scores.groupby("family")["score"].agg(["mean", "min", "max"]).reset_index()
     return context.template("sections/significance.html", seeds=int(comparison.seeds.max()),
-                            comparison=comparison, chart=chart, summary=summary)
+                            comparison=comparison, chart=chart, summary=summary,
+                            ties=shown_ties, **overall)
 
 
 def failures(context: SectionContext) -> Markup | None:

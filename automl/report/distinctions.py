@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from automl.depth import summary as depth_summary
 from automl.depth import verdict as depth_verdict
-from automl.ensemble import ENSEMBLE_FOLDS, ENSEMBLE_ROUNDS
+from automl.ensemble import ENSEMBLE_ROUNDS
 from automl.ensemble import NAME as ENSEMBLE
 from automl.explain import agreement, shared_top
 from automl.report import charts as charts_
@@ -130,7 +130,7 @@ def together(context: SectionContext) -> Markup | None:
     if weights is None or weights.empty or ENSEMBLE not in set(board.family):
         return None
     return context.template("sections/together.html", weights=weights,
-                            sentence=ensemble_sentence(context.record), folds=ENSEMBLE_FOLDS,
+                            sentence=ensemble_sentence(context.record), folds=context.run.cv_folds,
                             rounds=ENSEMBLE_ROUNDS)
 
 

@@ -73,9 +73,12 @@ def imbalance_warning(record: RunRecord) -> str:
 
 
 def verdict(record: RunRecord, extras: Sequence[str] = ()) -> str:
-    """One paragraph from the numbers: who won, by how much, whether it is real, at what
-    cost; then the `extras` sentences (whether the best classical and deep families look
-    at the same features, and what the ensemble adds)."""
+    """One paragraph from the numbers: which family the validation scores picked, what its
+    test score estimates, which families the folds cannot separate from it, whether
+    "classical or deep" is decided, at what cost; then the `extras` sentences (whether
+    the best classical and deep families look at the same features, and what the
+    ensemble adds). Every choice in it is made on validation scores: the test columns
+    are only reported."""
     board, metric = record.leaderboard, record.run.metric
     column = f"test_{metric}"
     scored = board.dropna(subset=[column])
@@ -83,23 +86,27 @@ def verdict(record: RunRecord, extras: Sequence[str] = ()) -> str:
     if scored.empty:
         return "No family produced a test score; see the failures below."
     best = scored.iloc[0]
-    search_score = (f"validation {best['cv_mean']:.4f}" if pd.isna(best["cv_std"])
-                    else f"CV {best['cv_mean']:.4f} ± {best['cv_std']:.4f}")
-    text = (f"{best['family']} ({best['kind']}) scored best: test {metric} "
-            f"{best[column]:.4f} ({search_score}), fitted in {best['fit_s']:.2f} s, "
-            f"predicting 1,000 rows in {best['predict_ms_per_1k']:.1f} ms.")
+    text = (f"{best['family']} ({best['kind']}) was picked, on the best validation "
+            f"{metric} ({validation(best)}); its test {metric}, the estimate for new rows, "
+            f"is {best[column]:.4f}; fitted in {best['fit_s']:.2f} s, predicting 1,000 "
+            f"rows in {best['predict_ms_per_1k']:.1f} ms.")
+    ties = record.tables.get("ties", pd.DataFrame())
+    text += tie_sentence(ties, str(best["family"]))
     if len(scored) > 1:
         runner = scored.iloc[1]
-        text += (f" Next: {runner['family']} at {runner[column]:.4f} "
-                 f"({runner[column] - best[column]:+.4f}).")
+        text += (f" Next by validation: {runner['family']} ({validation(runner)}; test "
+                 f"{runner[column]:.4f}).")
     by_kind = {kind: rows.iloc[0] for kind, rows in scored.groupby("kind", sort=False)}
     if len(by_kind) == 2:
         classical, deep = by_kind["classical"], by_kind["deep"]
-        text += (f" Best classical: {classical['family']} {classical[column]:.4f}, fitted "
-                 f"in {classical['fit_s']:.2f} s after {classical['search_s']:.0f} s of "
-                 f"search; best deep: {deep['family']} {deep[column]:.4f}, fitted in "
-                 f"{deep['fit_s']:.2f} s (+{deep['compile_s']:.1f} s compiling) after "
-                 f"{deep['search_s']:.0f} s of search.")
+        text += (f" Best classical: {classical['family']} (validation "
+                 f"{classical['cv_mean']:.4f}, test {classical[column]:.4f}), fitted in "
+                 f"{classical['fit_s']:.2f} s after {classical['search_s']:.0f} s of "
+                 f"search; best deep: {deep['family']} (validation {deep['cv_mean']:.4f}, "
+                 f"test {deep[column]:.4f}), fitted in {deep['fit_s']:.2f} s "
+                 f"(+{deep['compile_s']:.1f} s compiling) after {deep['search_s']:.0f} s "
+                 "of search.")
+        text += kinds_sentence(ties, str(classical["family"]), str(deep["family"]))
     elif len(by_kind) == 1:
         text += f" Only {next(iter(by_kind))} families were compared."
     comparison = record.tables["comparison"]
@@ -108,11 +115,57 @@ def verdict(record: RunRecord, extras: Sequence[str] = ()) -> str:
     return text + "".join(f" {extra}" for extra in extras if extra) + imbalance_warning(record)
 
 
+def validation(row: pd.Series) -> str:
+    """A leaderboard row's validation score in words: mean and spread over the folds."""
+    if pd.isna(row["cv_std"]):
+        return f"{row['cv_mean']:.4f}"
+    return f"{row['cv_mean']:.4f} ± {row['cv_std']:.4f} over the folds"
+
+
+def tie_sentence(ties: pd.DataFrame, pick: str) -> str:
+    """Which families the validation folds cannot separate from the pick."""
+    if ties.empty or pick not in set(ties["family"]):
+        return ""
+    tied = [str(name) for name in ties.loc[ties["tied"].astype(bool), "family"]
+            if name != pick]
+    if not tied:
+        return (f" No other family is tied with it: each is behind by more than the "
+                f"folds' spread allows (corrected resampled t-test, p < 0.05 over "
+                f"{len(ties)} families).")
+    return (f" The validation folds cannot separate it from {join(tied)} (corrected "
+            "resampled t-test, p >= 0.05): "
+            f"{'they are' if len(tied) > 1 else 'the two are'} tied, and "
+            f"{'any of them' if len(tied) > 1 else 'either'} is as good an answer.")
+
+
+def kinds_sentence(ties: pd.DataFrame, classical: str, deep: str) -> str:
+    """Whether the validation folds decide "classical or deep" on this data: whether the
+    best family of the other kind is tied with the pick."""
+    pick = ties.iloc[0]["family"] if not ties.empty else None
+    if pick not in (classical, deep) or {classical, deep} - set(ties["family"]):
+        return ""
+    other = deep if pick == classical else classical
+    row = ties.set_index("family").loc[other]
+    if bool(row["tied"]):
+        return (f" Classical or deep is not decided on this data: {other} is within the "
+                f"folds' reach of {pick} ({row['difference']:+.4f} in validation).")
+    kind = "classical" if pick == classical else "deep"
+    return (f" Classical or deep is decided for {kind} on this data: {other} is "
+            f"{row['difference']:+.4f} behind in validation, outside what the folds' "
+            "spread allows.")
+
+
+def join(names: Sequence[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def seed_test(pair: pd.Series) -> str:
     """A sentence on one row of the comparison table: both means over the seeds and
     whether their difference is significant."""
     real = pair["p_value"] < 0.05
-    return (f"Over {int(pair['seeds'])} seeds, {pair['family_a']} averaged "
+    return (f"Refitted with {int(pair['seeds'])} seeds on the same split (training noise, "
+            f"not split noise), {pair['family_a']} averaged "
             f"{pair['mean_a']:.4f} and {pair['family_b']} {pair['mean_b']:.4f}: the "
             f"difference ({pair['difference']:+.4f}) is "
             f"{'statistically significant' if real else 'not statistically significant'} "

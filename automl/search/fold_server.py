@@ -19,7 +19,7 @@ import numpy as np
 
 def serve(connection: Connection) -> None:
     """Answer setups and folds until told to stop."""
-    from automl.evaluate import cv_splitter, score_fold
+    from automl.evaluate import score_fold, task_folds
     from automl.search.worker import Held  # not defined here: this module runs as __main__
     held = {}
     while True:
@@ -36,7 +36,7 @@ def serve(connection: Connection) -> None:
             return
         if request[0] == "setup":
             family, info, train, metric, folds, seed, device = request[1]
-            splits = list(cv_splitter(info, folds, seed).split(train.X, train.y))
+            splits = task_folds(info, train.y, folds, seed)
             connection.send(("ok", "ready"))
             continue
         if request[0] == "hold":
@@ -49,9 +49,9 @@ def serve(connection: Connection) -> None:
             continue
         try:
             _, params, fold = request
-            score = score_fold(family, params, info, train, metric, splits[fold], seed,
-                               device, fold)
-            connection.send(("ok", float(np.float64(score))))
+            score, outputs = score_fold(family, params, info, train, metric, splits[fold],
+                                        seed, device, fold)
+            connection.send(("ok", (float(np.float64(score)), outputs)))
         except Exception as error:  # the search records it as the trial's failure
             connection.send(("error", sendable(error)))
 

@@ -35,7 +35,8 @@ HEARTBEAT_SECONDS = 30  # how often a running trial says it is alive
 def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, train: Split,
                   settings: SearchSettings, *, n_trials: int, seconds: float | None,
                   stage_end: float | None = None,
-                  on_trial: Callable[[FrozenTrial], None] = lambda trial: None) -> str:
+                  on_trial: Callable[[FrozenTrial], None] = lambda trial: None,
+                  best_outputs: dict[int, np.ndarray] | None = None) -> str:
     """Run trials until the study holds `n_trials` finished ones or `seconds` have passed;
     returns which stopped it: ``"n_trials"``, ``"time"`` or ``"grid"`` (every grid point
     tried).
@@ -45,9 +46,10 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
     only; the test split is never seen.
     A trial that raises is recorded as failed with its error and the search goes on.
     Trials come in populations (`population_size`) for families with population
-    parameters.
+    parameters. `best_outputs`, where given, is kept holding the out-of-fold outputs of
+    the best trial run here (trial number -> outputs; see `automl.evaluate.Validated`).
     """
-    study.pruner = make_pruner(settings.pruner, family)
+    study.pruner = make_pruner(settings.pruner)
     if (family.starting_points and settings.sampler != "grid"
             and not study.get_trials(deepcopy=False)):
         for params in family.starting_points(info):
@@ -91,15 +93,16 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
                 (first_deadline, f"{FIRST_TRIAL_SHARES:g}x the family's time budget, for "
                                  "its first trials"))
         for trial in _run_population(study, population, family, info, train, settings,
-                                     fold_worker, ends, stage_end):
+                                     fold_worker, ends, stage_end, best_outputs):
             on_trial(trial)
 
 
 def stoppable_folds(family: ModelFamily, info: DatasetInfo, train: Split,
                     settings: SearchSettings) -> FoldWorker | None:
     """The run's `FoldWorker`, prepared for a cross-validated family whose trials have a
-    time limit, so that no fit can run past it; None for holdout families (they check the
-    limit after every epoch) and for a family the worker cannot take (it is then checked
+    time limit, so that no fit can run past it; None for families trained in epochs
+    (``evaluation="holdout"``: they check the limit after every epoch, and keep their
+    compiled programs in this process) and for a family the worker cannot take (it is then checked
     between folds, as before)."""
     if family.evaluation != "cv":
         return None
@@ -127,8 +130,10 @@ def _run_population(study: optuna.Study, population: list[tuple], family: ModelF
                     info: DatasetInfo, train: Split, settings: SearchSettings,
                     fold_worker: FoldWorker | None,
                     deadline: tuple[float | None, str] = (None, ""),
-                    stage_end: float | None = None) -> list[FrozenTrial]:
-    """Score a population's trials (together where the family can) and tell the study."""
+                    stage_end: float | None = None,
+                    best_outputs: dict[int, np.ndarray] | None = None) -> list[FrozenTrial]:
+    """Score a population's trials (together where the family can), tell the study, and
+    keep the best trial's out-of-fold outputs in `best_outputs`."""
     sampled = [(trial, params) for trial, params in population
                if not isinstance(params, Exception)]
     outcomes = {trial.number: params for trial, params in population
@@ -156,12 +161,27 @@ def _run_population(study: optuna.Study, population: list[tuple], family: ModelF
         if messages:
             trial.set_user_attr("warnings", [m[:300] for m in messages[:MAX_WARNINGS_KEPT]])
         told.append(_tell(study, trial, outcomes[trial.number]))
+        if best_outputs is not None:
+            keep_best_outputs(best_outputs, told[-1], outcomes[trial.number], study)
     return told
+
+
+def keep_best_outputs(kept: dict[int, np.ndarray], trial: FrozenTrial, result,
+                      study: optuna.Study) -> None:
+    """Hold `trial`'s out-of-fold outputs in `kept` when it is the study's best trial
+    (as `automl.results.SearchOutcome.best_trial` picks it: the first of equal values),
+    dropping those of the trial it displaces: one family's outputs held at a time."""
+    if trial.state != TrialState.COMPLETE or getattr(result, "outputs", None) is None:
+        return
+    best = study.best_trial  # ties: Optuna keeps the first, as SearchOutcome does
+    if best.number == trial.number:
+        kept.clear()
+        kept[trial.number] = result.outputs
 
 
 class TrialSteps:
     """A running trial's side of the search, made as the trial starts: called after each
-    step (CV fold or epoch) with the running score, it reports to the pruner, sends a
+    fold with the running score, it reports to the pruner, sends a
     heartbeat now and then, and ends the trial past its time limit; `seconds_left` is
     what a fold in a `FoldWorker` may still take.
 
@@ -174,8 +194,7 @@ class TrialSteps:
                  settings: SearchSettings, deadline: tuple[float | None, str] = (None, ""),
                  stage_end: float | None = None):
         self.study, self.trial, self.settings = study, trial, settings
-        self.unit = "epochs" if family.evaluation == "holdout" else "CV folds"
-        self.last_step = settings.cv_folds if family.evaluation == "cv" else None
+        self.last_step = settings.cv_folds
         self.started = self.heartbeat = time.monotonic()
         self.limit, self.stop_reason = settings.trial_timeout, "trial_timeout"
         for end, reason in (deadline, (stage_end, "the end of the time limit's search stage")):
@@ -194,22 +213,28 @@ class TrialSteps:
             self.heartbeat = time.monotonic()
             self.trial.set_user_attr("heartbeat", time.time())
         if self.limit is not None and time.monotonic() - self.started > self.limit:
-            raise TimeoutError(f"stopped at {self.stop_reason} after {step + 1} {self.unit}")
+            raise TimeoutError(f"stopped at {self.stop_reason} after {step + 1} CV folds")
         if isinstance(self.study.pruner, optuna.pruners.NopPruner):
             return  # nothing reads intermediate scores: spare the storage writes
         self.trial.report(score, step=step)
         if step + 1 != self.last_step and self.trial.should_prune():
             raise optuna.TrialPruned()
 
+    def epoch_check(self, epoch: int, _estimator) -> None:
+        """The epoch callback of a family trained in epochs: ends the fit (and the trial)
+        once the trial's time is up, between epochs, where such a fit can stop."""
+        if self.limit is not None and time.monotonic() - self.started > self.limit:
+            raise TimeoutError(f"stopped at {self.stop_reason} after epoch {epoch + 1}")
+
 
 def _tell(study: optuna.Study, trial: optuna.Trial, result) -> FrozenTrial:
-    """Record a trial's validation scores, or the exception that ended it."""
+    """Record a trial's validation scores (`automl.evaluate.Validated`), or the exception
+    that ended it."""
     if isinstance(result, optuna.TrialPruned):
         return study.tell(trial, state=TrialState.PRUNED)
     if isinstance(result, Exception):
         trial.set_user_attr("error", describe_failure(result)[:2000])
         return study.tell(trial, state=TrialState.FAIL)
-    trial.set_user_attr("cv_scores", result)
-    if len(result) > 1:  # a holdout score has no spread
-        trial.set_user_attr("cv_std", float(np.std(result)))
-    return study.tell(trial, float(np.mean(result)))
+    trial.set_user_attr("cv_scores", result.scores)
+    trial.set_user_attr("cv_std", float(np.std(result.scores)))
+    return study.tell(trial, float(np.mean(result.scores)))

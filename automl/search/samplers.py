@@ -48,15 +48,12 @@ class AskTellGridSampler(optuna.samplers.GridSampler):
         return taken.issuperset(range(grid_size(self)))
 
 
-def make_pruner(name: str, family: ModelFamily) -> optuna.pruners.BasePruner:
-    """The task's pruner; a step is a CV fold, or an epoch for holdout families, which
-    get a few epochs of warm-up since early epochs say little about the final score."""
-    warmup = 5 if family.evaluation == "holdout" else 0
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    """The task's pruner; a step is a fold of the task's folds, for every family."""
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
+        return optuna.pruners.MedianPruner(n_startup_trials=5)
     if name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, warmup))
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup),
-                                              max_resource="auto")
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource="auto")
     return optuna.pruners.NopPruner()

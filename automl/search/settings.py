@@ -31,12 +31,19 @@ class SearchSettings:
 
     def study_name(self, family: str) -> str:
         """Studies are named by task and family, plus a digest of every setting that
-        makes old trials incomparable (data, metric, folds, seed, sampler, pruner):
-        changing one starts a new study instead of mixing scores."""
+        makes old trials incomparable (data, metric, folds, seed, sampler, pruner, and
+        the validation protocol's version): changing one starts a new study instead of
+        mixing scores."""
         settings = json.dumps([self.data_fingerprint, self.metric.name, self.cv_folds,
-                               self.seed, self.sampler, self.pruner])
+                               self.seed, self.sampler, self.pruner, PROTOCOL])
         digest = hashlib.sha256(settings.encode()).hexdigest()[:10]
         return f"{self.task_name}.{family}.{digest}"
+
+
+PROTOCOL = 2
+"""The validation protocol's version: 2, every family on the task's folds
+(`automl.evaluate.task_folds`); 1 scored families trained in epochs on one holdout share.
+Trials of another version are not reused."""
 
 
 def check_sampler_supports(settings: SearchSettings, families: list[ModelFamily]) -> None:

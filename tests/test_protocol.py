@@ -1,0 +1,206 @@
+"""One validation protocol for every family, and a pick that never looks at the test split.
+
+On real data (the wine table; palmerpenguins as it comes): every family kind is scored on
+the task's own folds, no row that stopped a fit or chose its epoch scores that fit, and a
+run whose test targets are permuted picks, ranks, compares and blends exactly as before.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from automl_plugins.boosting.estimator import BoostedTrees
+from automl_plugins.deep.estimator import FlaxEstimator
+
+from automl import run as run_module
+from automl.datasets import Split, prepare_dataset
+from automl.evaluate import task_folds, validate, validate_population
+from automl.sizing import typical_params
+from automl.task import load_task
+from automl.ties import corrected_ttest
+
+FOLDS = 3
+
+
+@pytest.fixture(scope="module")
+def wine(registry):
+    raw = registry.datasets["wine"].item.load({})
+    return prepare_dataset(raw, name="wine", task_type=None, test_size=0.25, seed=0)
+
+
+def row_keys(X) -> set[bytes]:
+    """Each row of a numeric table, as bytes: the wine table's rows are all distinct."""
+    values = np.ascontiguousarray(np.asarray(X, dtype=np.float64))
+    return {row.tobytes() for row in values}
+
+
+class Spy:
+    """Records the rows that scored each fitted estimator (under the current `label`) and
+    the rows its own early stopping set aside (the deep networks' and the boosting
+    libraries' stopping share). It holds the estimators, so that their ids stay theirs."""
+
+    def __init__(self, monkeypatch):
+        self.label = ""
+        self.scored: list[tuple[str, object, set[bytes]]] = []
+        self.stopping: dict[int, set[bytes]] = {}
+        import automl.evaluate as evaluate
+        scored, split, rows, fit = (evaluate._scored, FlaxEstimator._validation_split,
+                                    BoostedTrees._validation_rows, BoostedTrees.fit)
+
+        def spy_scored(estimator, X, *args, **kwargs):
+            self.scored.append((self.label, getattr(estimator, "model", estimator),
+                                row_keys(X)))
+            return scored(estimator, X, *args, **kwargs)
+
+        def spy_split(estimator, X, targets):
+            X_fit, X_val, *rest = split(estimator, X, targets)
+            self.stopping[id(estimator)] = row_keys(X_val)
+            return (X_fit, X_val, *rest)
+
+        def spy_fit(estimator, X, y):
+            estimator.spied_X_ = np.asarray(X, dtype=np.float64)
+            return fit(estimator, X, y)
+
+        def spy_rows(estimator, targets):
+            fit_rows, val_rows = rows(estimator, targets)
+            self.stopping[id(estimator)] = row_keys(estimator.spied_X_[val_rows])
+            return fit_rows, val_rows
+
+        monkeypatch.setattr(evaluate, "_scored", spy_scored)
+        monkeypatch.setattr(FlaxEstimator, "_validation_split", spy_split)
+        monkeypatch.setattr(BoostedTrees, "fit", spy_fit)
+        monkeypatch.setattr(BoostedTrees, "_validation_rows", spy_rows)
+
+
+def quick(family, info, **changes):
+    params = typical_params(family, info, 0)
+    return {**params, **{k: v for k, v in changes.items() if k in params}}
+
+
+def test_every_family_kind_is_scored_on_the_task_folds_and_never_on_its_stopping_rows(
+        registry, wine, monkeypatch):
+    """CV-only (logistic regression), early-stopping (LightGBM), trained in epochs (the
+    MLP) and a population fitted together (the MLP's `fit_population`): the rows that
+    score each fold are the task's folds, the same for every family; the rows a fit set
+    aside to stop early are inside the fold's fitting rows, never among those that score
+    it."""
+    spy = Spy(monkeypatch)
+    info, train = wine.info, wine.train
+    metric = registry.metrics["accuracy"].item
+    expected = sorted(sorted(row_keys(train.X.iloc[score])) for _, score in
+                      task_folds(info, train.y, FOLDS, 0))
+    for name in ("logistic_regression", "lightgbm", "mlp"):
+        family, spy.label = registry.models[name].item, name
+        result = validate(family, quick(family, info, max_epochs=4), info, train, metric,
+                          folds=FOLDS, seed=0, device="cpu")
+        assert len(result.scores) == FOLDS and all(0.3 < s <= 1 for s in result.scores)
+        assert result.outputs.shape == (len(train.y), info.n_classes)
+    mlp = registry.models["mlp"].item
+    population = [quick(mlp, info, max_epochs=4, learning_rate=rate) for rate in (1e-3, 3e-3)]
+    spy.label = "mlp population"
+    results = validate_population(mlp, population, info, train, metric, folds=FOLDS, seed=0,
+                                  device="cpu", together=True,
+                                  start_member=lambda index: lambda step, score: None)
+    assert all(len(result.scores) == FOLDS for result in results)
+    everything = row_keys(train.X)
+    for label in ("logistic_regression", "lightgbm", "mlp", "mlp population"):
+        fits = [(estimator, rows) for name, estimator, rows in spy.scored if name == label]
+        members = 2 if label == "mlp population" else 1
+        assert sorted(sorted(rows) for _, rows in fits) == sorted(expected * members), label
+        stopped = [(spy.stopping[id(e)], rows) for e, rows in fits if id(e) in spy.stopping]
+        # the population's members share the leader's split: one stopping share per fold
+        assert len(stopped) == (0 if label == "logistic_regression" else FOLDS), label
+        for stopping, scored in stopped:
+            assert stopping and not stopping & scored
+            assert stopping <= everything - scored
+
+
+def test_the_out_of_fold_outputs_are_each_rows_own_folds(registry, wine):
+    """A 1-nearest-neighbour model's out-of-fold outputs on the training split: no row
+    predicts itself (it would be right every time), and their accuracy is the mean of the
+    fold scores (the folds are near equal in size)."""
+    knn = registry.models["knn"].item
+    metric = registry.metrics["accuracy"].item
+    result = validate(knn, {"n_neighbors": 1, "weights": "uniform", "p": 2}, wine.info,
+                      wine.train, metric, folds=FOLDS, seed=0, device="cpu")
+    accuracy = (result.outputs.argmax(axis=1) == wine.train.y).mean()
+    assert 0.6 < accuracy < 1.0
+    assert abs(accuracy - np.mean(result.scores)) < 0.01
+
+
+def test_the_corrected_t_test_is_wider_than_the_plain_one():
+    """Nadeau and Bengio's correction: on five folds the same differences are less
+    significant than a plain paired t-test says; identical scores tie at p = 1."""
+    from scipy import stats
+    a = np.array([0.91, 0.93, 0.90, 0.92, 0.94])
+    b = np.array([0.89, 0.92, 0.88, 0.90, 0.91])
+    plain = stats.ttest_rel(a, b).pvalue
+    corrected = corrected_ttest(a, b, folds=5)
+    assert plain < 0.01 < corrected < 0.2
+    assert corrected_ttest(a, a, folds=5) == 1.0
+
+
+PENGUINS = """
+name = "penguins_blind"
+seed = 0
+[dataset]
+name = "penguins"
+target = "species"
+[families]
+include = ["logistic_regression", "knn", "lightgbm", "naive_bayes", "mlp"]
+[search]
+n_trials = 3
+cv_folds = 3
+[families.mlp]
+n_trials = 2
+[report]
+seeds = 2
+curve_seeds = 1
+learning_curve = [0.5, 1.0]
+importances = false
+ensemble = true
+"""
+
+
+def named_families(text: str, families: list[str]) -> list[str]:
+    """The families a verdict names, in the order it names them."""
+    pattern = "|".join(sorted(map(re.escape, families), key=len, reverse=True))
+    return re.findall(rf"\b({pattern})\b", text)
+
+
+def test_the_pick_is_blind_to_the_test_split(registry, write_task, tmp_path, monkeypatch):
+    """The same task run twice, the second time with the test targets permuted: the
+    leaderboard's order, the pick, the compared pair, the ensemble's weights, the tie set
+    and every family the verdict names stay the same; only test columns change."""
+    from automl.report.summary import verdict
+    boards, records = [], []
+    for permuted in (False, True):
+        output = (tmp_path / str(permuted)).as_posix()
+        path = write_task(PENGUINS + f'[output]\ndir = "{output}"\n',
+                          name=f"task_{permuted}.toml")
+        load = run_module.load_dataset
+        if permuted:
+            def load_permuted(task, registry, load=load):
+                dataset = load(task, registry)
+                shuffled = np.random.default_rng(7).permutation(dataset.test.y)
+                return replace(dataset, test=Split(dataset.test.X, shuffled))
+            monkeypatch.setattr(run_module, "load_dataset", load_permuted)
+        result = run_module.run_task(load_task(path), registry)
+        boards.append(result.record.leaderboard)
+        records.append(result.record)
+    first, second = boards
+    assert list(first["family"]) == list(second["family"])
+    assert list(first["rank"]) == list(second["rank"])
+    pd.testing.assert_series_equal(first["cv_mean"], second["cv_mean"])
+    assert not np.allclose(first["test_accuracy"].dropna(), second["test_accuracy"].dropna())
+    assert records[0].run.compared == records[1].run.compared
+    pd.testing.assert_frame_equal(records[0].tables["ensemble"], records[1].tables["ensemble"])
+    pd.testing.assert_frame_equal(records[0].tables["ties"], records[1].tables["ties"])
+    families = list(first["family"])
+    said = [named_families(verdict(record), families) for record in records]
+    assert said[0] == said[1] and said[0][0] == first.loc[first["kind"] != "ensemble",
+                                                          "family"].iloc[0]
