@@ -26,8 +26,8 @@ from automl.tables import Column, typed_frame
 
 
 def winner(folder: Path, metric: str) -> str:
-    """The family ranked first on the run's leaderboard (that has a test score and a saved
-    model: the ensemble row has none)."""
+    """The family ranked first on the run's leaderboard, by validation score (that has a
+    test score and a saved model: the ensemble row has none)."""
     board = pd.read_csv(folder / "leaderboard.csv")
     scored = board[board[f"test_{metric}"].notna() & board["kind"].isin(KINDS)]
     if scored.empty:

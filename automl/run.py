@@ -130,6 +130,11 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     storage = open_storage(storage_url, output_dir)
     progress.message(f"searching {len(families)} families for the best {metric.name} "
                      f"on {platform}; studies in {describe(storage_url, output_dir)}")
+    progress.message(f"validation: every family on the same {task.cv_folds} seeded folds "
+                     f"of the {info.n_train:,} training rows"
+                     + (" (stratified)" if info.task_type == "classification" else "")
+                     + f", which choose; the {info.n_test:,} test rows only estimate, "
+                     "scored once per family")
     if plan.limit is not None:
         progress.message(plan.describe())
         progress.plan = plan

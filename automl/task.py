@@ -89,8 +89,10 @@ SEARCH = {
                       "CMA-ES.", default="tpe", choices=SAMPLERS),
     "pruner": Option(str, "Optuna pruner; trials report their score after each CV fold.",
                      default="median", choices=PRUNERS),
-    "cv_folds": Option(int, "Cross-validation folds on the training split (deep families "
-                       "are scored on one validation share of it instead, epoch by epoch).",
+    "cv_folds": Option(int, "Folds of the training split that score every family, the "
+                       "one validation protocol (seeded, stratified for classification); "
+                       "families trained in epochs stop early on a share of each fold's "
+                       "fitting rows.",
                        default=5, minimum=2, maximum=50),
     "trial_timeout": Option(float, "Seconds one trial may run. Cross-validated families "
                             "fit their folds in a worker process, which is stopped at the "

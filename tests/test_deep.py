@@ -229,7 +229,8 @@ SMALL_MLP = {"depth": 2, "width": 16, "width_factor": 1.0, "optimizer": "adam",
              "schedule": "constant", "dropout": 0.0, "activation": "relu"}
 
 
-def test_a_deep_trial_reports_every_epoch_to_optuna(registry, tiny_sequences, tmp_path):
+def test_a_deep_trial_is_scored_on_the_task_folds_like_every_family(registry, tiny_sequences,
+                                                                    tmp_path):
     family = registry.models["mlp"].item
     settings = SearchSettings("t", 0, "random", "median", 3,
                               registry.metrics["accuracy"].item, "d", "cpu")
@@ -239,8 +240,8 @@ def test_a_deep_trial_reports_every_epoch_to_optuna(registry, tiny_sequences, tm
                   n_trials=1, seconds=None)
     (trial,) = finished_trials(study)
     assert trial.state == TrialState.COMPLETE and 0.3 < trial.value <= 1
-    assert list(trial.intermediate_values) == [0, 1, 2, 3]  # one report per epoch
-    assert "cv_std" not in trial.user_attrs  # one holdout score has no spread
+    assert list(trial.intermediate_values) == [0, 1, 2]  # one report per fold
+    assert len(trial.user_attrs["cv_scores"]) == 3 and trial.user_attrs["cv_std"] >= 0
 
 
 def test_a_diverging_trial_is_recorded_as_failed_and_the_study_goes_on(registry, tmp_path,

@@ -68,8 +68,9 @@ def test_a_trial_sleeping_past_its_limit_is_stopped_and_the_next_trial_runs(
 
 
 def test_folds_in_a_worker_score_as_in_the_search_process(registry, wine):
-    """The worker gives the scores the search process would (same folds, same seed)."""
-    from automl.evaluate import cv_splitter, score_fold
+    """The worker gives the scores and out-of-fold outputs the search process would (the
+    task's folds, the same seed)."""
+    from automl.evaluate import score_fold, task_folds
     knn = registry.models["knn"].item
     metric = registry.metrics["accuracy"].item
     params = {"n_neighbors": 7, "weights": "distance"}
@@ -79,10 +80,14 @@ def test_folds_in_a_worker_score_as_in_the_search_process(registry, wine):
         remote = [worker.score(params, fold, 60.0) for fold in range(3)]
     finally:
         worker.close()
-    splits = list(cv_splitter(wine.info, 3, 0).split(wine.train.X, wine.train.y))
+    splits = task_folds(wine.info, wine.train.y, 3, 0)
     local = [score_fold(knn, params, wine.info, wine.train, metric, splits[fold], 0, "cpu",
                         fold) for fold in range(3)]
-    assert remote == local and np.mean(remote) > 0.6
+    assert [score for score, _ in remote] == [score for score, _ in local]
+    assert np.mean([score for score, _ in remote]) > 0.6
+    for (_, theirs), (_, ours), (_, rows) in zip(remote, local, splits, strict=True):
+        assert theirs.shape == (len(rows), wine.info.n_classes)
+        np.testing.assert_array_equal(theirs, ours)
 
 
 def test_an_error_in_the_worker_fails_the_trial_with_its_message(registry, wine):

@@ -151,7 +151,7 @@ def kinds_sentence(ties: pd.DataFrame, classical: str, deep: str) -> str:
                 f"folds' reach of {pick} ({row['difference']:+.4f} in validation).")
     kind = "classical" if pick == classical else "deep"
     return (f" Classical or deep is decided for {kind} on this data: {other} is "
-            f"{row['difference']:+.4f} behind in validation, outside what the folds' "
+            f"{abs(row['difference']):.4f} behind in validation, outside what the folds' "
             "spread allows.")
 
 
