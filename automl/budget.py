@@ -28,20 +28,23 @@ class TimePlan:
     limit: float | None
     started: float = field(default_factory=time.monotonic)
 
+    def share(self, stage: str) -> float:
+        """The share of the limit, from the start, by which `stage` should end."""
+        return dict(STAGES)[stage]
+
     def left(self, stage: str) -> float | None:
         """Seconds until `stage` should end (0 once it should have); None without a
         limit."""
         if self.limit is None:
             return None
-        end = dict(STAGES)[stage] * self.limit
-        return max(0.0, end - (time.monotonic() - self.started))
+        return max(0.0, self.share(stage) * self.limit - (time.monotonic() - self.started))
 
     def end(self, stage: str) -> float | None:
         """When `stage` should end, as a ``time.monotonic()`` time; None without a
         limit."""
         if self.limit is None:
             return None
-        return self.started + dict(STAGES)[stage] * self.limit
+        return self.started + self.share(stage) * self.limit
 
     def spent(self, stage: str) -> bool:
         left = self.left(stage)
@@ -56,6 +59,25 @@ class TimePlan:
             return ""
         ends = ", ".join(f"{stage} by {share * self.limit:.0f} s" for stage, share in STAGES)
         return f"time limit {self.limit:g} s: {ends}"
+
+
+@dataclass
+class SplitPlan(TimePlan):
+    """The plan of outer split `index` (from 0) of `count`, as the splits share a run's
+    time limit: their searches and refits one after another, each split's ending at its
+    share of the run's search and refit stages; the analyses and report keep the run's."""
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def of(cls, plan: TimePlan, index: int, count: int) -> SplitPlan:
+        return cls(plan.limit, plan.started, index, count)
+
+    def share(self, stage: str) -> float:
+        if stage in ("search", "refits"):
+            return super().share(stage) * (self.index + 1) / self.count
+        return super().share(stage)
 
 
 class StageCutoff:

@@ -20,14 +20,15 @@ from automl.results import RunRecord, RunSummary
 
 TABLES = ("leaderboard", "trials", "predictions", "seed_scores", "comparison",
           "learning_curves", "importances", "features", "depth_sweep", "explanations",
-          "ensemble", "ties")
+          "ensemble", "ties", "splits")
 """Tables of a run: one row per family (and the ensemble); per trial; per test row (true
 value and each family's prediction); per family and seed; per compared pair; per family,
 training share and seed; per family and searched parameter; per family and input
 representation; per deep family, depth and seed; per family, method and feature; per
 family the ensemble could blend (its weight and out-of-fold score); per family with fold
-scores (whether the validation folds tie it with the pick, `automl.ties`)."""
-LATER_TABLES = {"depth_sweep", "explanations", "ensemble", "ties"}
+scores (whether the validation folds tie it with the pick, `automl.ties`); per outer split
+and family (validation and test score, whether picked; `automl.splits`)."""
+LATER_TABLES = {"depth_sweep", "explanations", "ensemble", "ties", "splits"}
 """Tables that runs written before they existed lack: read as empty."""
 EXAMPLES = "examples.npz"
 

@@ -210,6 +210,8 @@ class RunSummary:
             cut short.
         stage_seconds: wall seconds of each stage before the report: ``load``, ``search
             and refits``, ``analyses`` (the report's own come after ``wall_s``).
+        outer_splits: how many seeded train/test splits were searched and tested
+            (`automl.splits`); the analyses ran on the first.
     """
 
     task: str
@@ -236,6 +238,7 @@ class RunSummary:
     time_limit: float | None = None
     budget_notes: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    outer_splits: int = 1
 
     def to_json(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -26,8 +26,8 @@ from automl.analysis import (
     learning_curves,
     seed_scores,
 )
-from automl.budget import StageCutoff, TimePlan
-from automl.datasets import Dataset, DatasetInfo, Split, prepare_dataset
+from automl.budget import SplitPlan, StageCutoff, TimePlan
+from automl.datasets import Dataset, DatasetInfo, RawData, Split, prepare_dataset
 from automl.depth import COLUMNS as DEPTH_COLUMNS
 from automl.depth import depth_sweep
 from automl.devices import describe_devices, resolve_device
@@ -80,6 +80,7 @@ from automl.sizing import (
     stratified_rows,
     subset,
 )
+from automl.splits import outer_splits, split_table
 from automl.task import (
     DEFAULT_METRICS,
     Task,
@@ -109,7 +110,8 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     started = time.time()
     plan = TimePlan(time_limit or task.time_limit)
     check_plugin_names(task, registry)
-    dataset = load_dataset(task, registry)
+    raw = load_raw(task, registry)
+    dataset = split_of(task, raw, task.seed)
     stages = {"load": round(time.time() - started, 2)}
     info = dataset.info
     progress.message(f"dataset {info.name}: {info.n_train} train / {info.n_test} test "
@@ -143,8 +145,12 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
             or any(task.budget_for(f.name).timeout for f in families)):
         # refits and analyses' fits then run in the worker: send the data once
         shared_worker().hold("dataset", dataset)
+    count = outer_splits(task.repeats, info.n_train, plan.limit, raw.X_test is not None)
     results = search_all(task, families, dataset, settings, storage, report_metrics,
-                         registry, progress, plan, search_only)
+                         registry, progress, SplitPlan.of(plan, 0, count), search_only)
+    per_split = [results, *other_splits(task, raw, count, families, settings, storage,
+                                        report_metrics, registry, progress, plan,
+                                        search_only)]
     if search_only:
         return None
     stages["search and refits"] = round(time.time() - started - sum(stages.values()), 2)
@@ -158,18 +164,40 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     analyses_started = time.time()
     tables = analyse(task, results, dataset, metric, metrics, pairs, platform, progress,
                      cutoff, stages)
+    tables["splits"] = split_table(per_split, [task.seed + i for i in range(count)], metric)
     for note in cutoff.notes:
         progress.message(f"note: {note}")
     stages["analyses"] = round(time.time() - analyses_started, 2)
-    run = run_summary(task, info, metric, report_metrics, pairs, started, command,
-                      describe(storage_url, output_dir), platform, families, plan,
-                      cutoff.notes, stages)
+    run = replace(run_summary(task, info, metric, report_metrics, pairs, started, command,
+                              describe(storage_url, output_dir), platform, families, plan,
+                              cutoff.notes, stages), outer_splits=count)
     record = RunRecord(output_dir, run, task.source.text, tables,
                        disagreement_examples(dataset, tables["predictions"], pairs))
     write_record(record)
     write_html_report(record, output_dir, registry)
     registry.notify("automl_run_finished", record=record)
     return RunResult(task, results, record)
+
+
+def other_splits(task: Task, raw: RawData, count: int, families: list[ModelFamily],
+                 settings: SearchSettings, storage, report_metrics: list[str],
+                 registry: Registry, progress: Progress, plan: TimePlan,
+                 search_only: bool) -> list[list[FamilyResult]]:
+    """Search, refit and test on the outer splits after the first (split seeds task seed
+    + 1, ...): each split's studies are its own (its training rows are in their names),
+    so a rerun reuses their trials; under a time limit each split's search and refits end
+    at its share of the run's (`automl.budget.SplitPlan`). Their models are not saved."""
+    found = []
+    for index in range(1, count):
+        dataset = split_of(task, raw, task.seed + index)
+        progress.message(f"outer split {index + 1} of {count} (split seed "
+                         f"{task.seed + index}): {dataset.info.n_train} train / "
+                         f"{dataset.info.n_test} test samples")
+        found.append(search_all(task, families, dataset,
+                                replace(settings, data_fingerprint=fingerprint(dataset)),
+                                storage, report_metrics, registry, progress,
+                                SplitPlan.of(plan, index, count), search_only))
+    return found
 
 
 def analyse(task: Task, results: list[FamilyResult], dataset: Dataset, metric: Metric,
@@ -244,11 +272,21 @@ class StageClock:
 
 
 def load_dataset(task: Task, registry: Registry) -> Dataset:
+    """The task's data, split into train and test by the task's seed."""
+    return split_of(task, load_raw(task, registry), task.seed)
+
+
+def load_raw(task: Task, registry: Registry) -> RawData:
+    """The task's data as its loader plugin reads it, before any split."""
     loader = choose_loader(task, registry)
-    raw = loader.load(loader_options(task, loader))
+    return loader.load(loader_options(task, loader))
+
+
+def split_of(task: Task, raw: RawData, seed: int) -> Dataset:
+    """`raw` checked and split into train and test by `seed` (the task's seed for the
+    first outer split, then seed + 1, ...)."""
     return prepare_dataset(raw, name=task.dataset_loader or Path(raw.source).name,
-                           task_type=task.task_type, test_size=task.test_size,
-                           seed=task.seed)
+                           task_type=task.task_type, test_size=task.test_size, seed=seed)
 
 
 def describe_columns(info: DatasetInfo) -> list[str]:

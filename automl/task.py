@@ -94,6 +94,16 @@ SEARCH = {
                        "families trained in epochs stop early on a share of each fold's "
                        "fitting rows.",
                        default=5, minimum=2, maximum=50),
+    "repeats": Option(int, "Outer splits: search, refit and test run on this many seeded "
+                      "train/test splits (the task's seed, then seed + 1, ...), so the "
+                      "verdict says whether its answer survives another split (mean test "
+                      "score with a 95% interval per family, how often each was picked, "
+                      "a corrected resampled t-test, a Friedman test). The report's "
+                      "analyses run on the first split. Under a time limit the splits "
+                      "share the search; without one each split gets the task's budgets. "
+                      "Data that ships its own test split has one. Default: 3 under a "
+                      "time limit on fewer than 20,000 training rows, else 1.",
+                      minimum=1, maximum=20),
     "trial_timeout": Option(float, "Seconds one trial may run. Cross-validated families "
                             "fit their folds in a worker process, which is stopped at the "
                             "limit even in the middle of a fit; deep families check it "
@@ -196,6 +206,7 @@ class Task:
     sampler: str
     pruner: str
     cv_folds: int
+    repeats: int | None
     trial_timeout: float | None
     population: int | None
     storage: str | None
@@ -309,7 +320,7 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
         budget=budget, family_budgets=family_budgets,
         total_timeout=search["total_timeout"], time_limit=search["time_limit"],
         sampler=search["sampler"],
-        pruner=search["pruner"], cv_folds=search["cv_folds"],
+        pruner=search["pruner"], cv_folds=search["cv_folds"], repeats=search["repeats"],
         trial_timeout=search["trial_timeout"], population=search["population"],
         storage=search["storage"],
         output_dir=Path(output["dir"] or Path("reports") / name), device=top["device"],

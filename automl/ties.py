@@ -64,15 +64,16 @@ def fold_scores(results: Sequence[FamilyResult], metric: Metric, folds: int
     return found
 
 
-def mean_ranks(scores: dict[str, np.ndarray], metric: Metric) -> dict[str, float]:
-    """Each family's rank on each fold (1 the best, ties sharing the mean), averaged."""
+def mean_ranks(scores: dict[str, np.ndarray], direction: str) -> dict[str, float]:
+    """Each family's rank on each fold (1 the best, ties sharing the mean), averaged;
+    `direction` is the metric's ("maximize" or "minimize")."""
     table = np.column_stack(list(scores.values()))
-    sign = -1.0 if metric.direction == "maximize" else 1.0
+    sign = -1.0 if direction == "maximize" else 1.0
     ranks = stats.rankdata(sign * table, axis=1)
     return dict(zip(scores, ranks.mean(axis=0).tolist(), strict=True))
 
 
-def friedman(scores: dict[str, np.ndarray], metric: Metric) -> dict[str, float]:
+def friedman(scores: dict[str, np.ndarray]) -> dict[str, float]:
     """The Friedman test's p-value over all families and the Nemenyi critical difference
     of mean ranks at `LEVEL` (NaN where fewer than three families or two folds)."""
     k = len(scores)
@@ -101,8 +102,8 @@ def tie_table(results: Sequence[FamilyResult], metric: Metric, folds: int) -> pd
         return pd.DataFrame(columns=COLUMNS)
     kinds = {r.outcome.family.name: r.outcome.family.kind for r in results}
     pick = next(iter(scores))
-    ranks = mean_ranks(scores, metric)
-    overall = friedman(scores, metric)
+    ranks = mean_ranks(scores, metric.direction)
+    overall = friedman(scores)
     rows = []
     for name, values in scores.items():
         p_value = 1.0 if name == pick else corrected_ttest(scores[pick], values, folds)

@@ -182,13 +182,13 @@ def test_the_pick_is_blind_to_the_test_split(registry, write_task, tmp_path, mon
         output = (tmp_path / str(permuted)).as_posix()
         path = write_task(PENGUINS + f'[output]\ndir = "{output}"\n',
                           name=f"task_{permuted}.toml")
-        load = run_module.load_dataset
+        split = run_module.split_of
         if permuted:
-            def load_permuted(task, registry, load=load):
-                dataset = load(task, registry)
+            def split_permuted(task, raw, seed, split=split):
+                dataset = split(task, raw, seed)
                 shuffled = np.random.default_rng(7).permutation(dataset.test.y)
                 return replace(dataset, test=Split(dataset.test.X, shuffled))
-            monkeypatch.setattr(run_module, "load_dataset", load_permuted)
+            monkeypatch.setattr(run_module, "split_of", split_permuted)
         result = run_module.run_task(load_task(path), registry)
         boards.append(result.record.leaderboard)
         records.append(result.record)
@@ -204,3 +204,58 @@ def test_the_pick_is_blind_to_the_test_split(registry, write_task, tmp_path, mon
     said = [named_families(verdict(record), families) for record in records]
     assert said[0] == said[1] and said[0][0] == first.loc[first["kind"] != "ensemble",
                                                           "family"].iloc[0]
+
+
+def test_outer_splits_default_to_three_under_a_time_limit_on_small_tables():
+    from automl.splits import outer_splits
+    assert outer_splits(None, 1_000, None, False) == 1
+    assert outer_splits(None, 1_000, 120.0, False) == 3
+    assert outer_splits(None, 50_000, 120.0, False) == 1
+    assert outer_splits(5, 50_000, None, False) == 5
+    assert outer_splits(5, 1_000, 120.0, True) == 1  # the data ships its test split
+
+
+def test_the_splits_share_a_time_limit_one_after_another():
+    from automl.budget import SplitPlan, TimePlan
+    plan = TimePlan(300.0, started=0.0)
+    shares = [SplitPlan.of(plan, index, 3) for index in range(3)]
+    assert [split.end("search") for split in shares] == pytest.approx([65.0, 130.0, 195.0])
+    assert [split.end("refits") for split in shares] == pytest.approx([70.0, 140.0, 210.0])
+    assert all(split.end("analyses") == plan.end("analyses") for split in shares)
+
+
+OUTER = PENGUINS.replace('name = "penguins_blind"', 'name = "penguins_outer"').replace(
+    "[search]\n", "[search]\nrepeats = 3\n").replace("ensemble = true", "ensemble = false")
+
+
+def test_three_outer_splits_give_each_family_an_interval_and_a_pick_count(
+        registry, write_task, tmp_path):
+    """Penguins on three seeded train/test splits: every family is searched, refitted and
+    tested on each; the summary gives each a mean test score inside its interval, the
+    picks add up to three, the pick is the best mean validation score, and the verdict
+    and the report say so."""
+    from automl.report.summary import outer_summary, verdict
+    result = run_module.run_task(load_task(write_task(OUTER)), registry)
+    record = result.record
+    splits = record.tables["splits"]
+    assert sorted(splits["split"].unique()) == [0, 1, 2]
+    assert sorted(splits["split_seed"].unique()) == [0, 1, 2]
+    assert splits.groupby("split")["picked"].sum().tolist() == [1, 1, 1]
+    assert record.run.outer_splits == 3
+    summary = outer_summary(record)
+    assert set(summary["family"]) == set(splits["family"]) and len(summary) == 5
+    assert summary["picked"].sum() == 3
+    assert (summary["test_low"] <= summary["test_mean"]).all()
+    assert (summary["test_mean"] <= summary["test_high"]).all()
+    assert summary["cv_mean"].iloc[0] == summary["cv_mean"].max()
+    assert summary["tied"].iloc[0] and 0 <= summary["friedman_p"].iloc[0] <= 1
+    # the first split is the run's own: its rows are the leaderboard's
+    first = splits[splits["split"] == 0].set_index("family")
+    board = record.leaderboard.set_index("family")
+    for family, row in first.iterrows():
+        assert row["test"] == pytest.approx(board.loc[family, "test_accuracy"])
+    said = verdict(record)
+    assert f"Over 3 outer train/test splits, {summary['family'].iloc[0]} has the best" in said
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "over 3 outer train/test splits" in page
+    assert (tmp_path / "out" / "splits.csv").is_file()

@@ -25,7 +25,13 @@ from automl.report import charts as charts_
 from automl.report.context import SectionContext
 from automl.report.distinctions import depth_swept, looks_at, together
 from automl.report.section import ReportSection
-from automl.report.summary import best_by_kind, best_of_each_kind, class_recall, treatment
+from automl.report.summary import (
+    best_by_kind,
+    best_of_each_kind,
+    class_recall,
+    outer_summary,
+    treatment,
+)
 
 
 def data(context: SectionContext) -> Markup | None:
@@ -192,29 +198,41 @@ def features(context: SectionContext) -> Markup | None:
 
 
 def significance(context: SectionContext) -> Markup | None:
-    """Split noise from the validation folds (which families are tied with the pick) and
+    """Split noise over the outer splits (mean test scores with intervals, ties with the
+    pick) and from the validation folds (which families are tied with the pick), and
     training noise from the compared families' seed refits (intervals, paired t-test)."""
     comparison, scores = context.tables["comparison"], context.tables["seed_scores"]
     ties = context.tables.get("ties", pd.DataFrame())
-    if comparison.empty and ties.empty:
+    outer = outer_summary(context.record)
+    if comparison.empty and ties.empty and outer.empty:
         return None
-    overall = {"friedman_p": ties["friedman_p"].iloc[0] if len(ties) else None,
-               "critical_difference": (ties["critical_difference"].iloc[0] if len(ties)
-                                       else None)}
-    shown_ties = ties.drop(columns=["friedman_p", "critical_difference"]) if len(ties) else None
-    if comparison.empty:
-        return context.template("sections/significance.html", ties=shown_ties,
-                                comparison=None, **overall)
-    intervals = pd.concat([
-        comparison[[f"family_{side}", f"mean_{side}", f"low_{side}", f"high_{side}"]]
-        .set_axis(["family", "mean", "low", "high"], axis=1) for side in ("a", "b")])
-    chart = context.plot(charts_.interval_chart(
-        "significance", intervals.drop_duplicates("family"),
-        f"test {context.run.metric}: mean and 95% interval"))
-    summary = scores.groupby("family")["score"].agg(["mean", "min", "max"]).reset_index()
-    return context.template("sections/significance.html", seeds=int(comparison.seeds.max()),
-                            comparison=comparison, chart=chart, summary=summary,
-                            ties=shown_ties, **overall)
+    shown = {"ties": None, "outer": None, "comparison": None}
+    if len(ties):
+        shown.update(ties=ties.drop(columns=["friedman_p", "critical_difference"]),
+                     friedman_p=ties["friedman_p"].iloc[0],
+                     critical_difference=ties["critical_difference"].iloc[0])
+    if len(outer):
+        shown.update(
+            outer=outer.drop(columns=["friedman_p", "critical_difference"]),
+            outer_friedman_p=outer["friedman_p"].iloc[0],
+            outer_critical_difference=outer["critical_difference"].iloc[0],
+            outer_chart=context.plot(charts_.interval_chart(
+                "outer_splits", outer[["family", "test_mean", "test_low", "test_high"]]
+                .set_axis(["family", "mean", "low", "high"], axis=1),
+                f"test {context.run.metric} over {int(outer['splits'].iloc[0])} outer "
+                "splits: mean and 95% interval")))
+    if len(comparison):
+        intervals = pd.concat([
+            comparison[[f"family_{side}", f"mean_{side}", f"low_{side}", f"high_{side}"]]
+            .set_axis(["family", "mean", "low", "high"], axis=1) for side in ("a", "b")])
+        shown.update(
+            comparison=comparison, seeds=int(comparison.seeds.max()),
+            chart=context.plot(charts_.interval_chart(
+                "significance", intervals.drop_duplicates("family"),
+                f"test {context.run.metric}: mean and 95% interval")),
+            summary=scores.groupby("family")["score"].agg(["mean", "min", "max"])
+            .reset_index())
+    return context.template("sections/significance.html", **shown)
 
 
 def failures(context: SectionContext) -> Markup | None:

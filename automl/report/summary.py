@@ -10,6 +10,7 @@ import pandas as pd
 
 from automl.models import KINDS
 from automl.results import RunRecord
+from automl.splits import split_summary
 from automl.tables import ONE_HOT_MAX, Column
 
 TREATMENTS = {
@@ -109,6 +110,7 @@ def verdict(record: RunRecord, extras: Sequence[str] = ()) -> str:
         text += kinds_sentence(ties, str(classical["family"]), str(deep["family"]))
     elif len(by_kind) == 1:
         text += f" Only {next(iter(by_kind))} families were compared."
+    text += splits_sentence(record)
     comparison = record.tables["comparison"]
     if not comparison.empty:
         text += " " + seed_test(comparison.iloc[0])
@@ -153,6 +155,49 @@ def kinds_sentence(ties: pd.DataFrame, classical: str, deep: str) -> str:
     return (f" Classical or deep is decided for {kind} on this data: {other} is "
             f"{abs(row['difference']):.4f} behind in validation, outside what the folds' "
             "spread allows.")
+
+
+def outer_summary(record: RunRecord) -> pd.DataFrame:
+    """The run's outer splits summed up per family (`automl.splits.split_summary`; empty
+    for a run of one split)."""
+    splits = record.tables.get("splits", pd.DataFrame())
+    data = record.run.dataset
+    return split_summary(splits, record.run.metric_direction,
+                         data.n_test / (data.n_train + data.n_test))
+
+
+def splits_sentence(record: RunRecord) -> str:
+    """What the outer splits say: the family with the best mean validation score, how
+    often it was picked, its mean test score with the interval, the families tied with
+    it over the splits, and whether classical or deep is decided over them."""
+    summary = outer_summary(record)
+    if summary.empty:
+        return ""
+    metric, pick = record.run.metric, summary.iloc[0]
+    splits = int(pick["splits"])
+    text = (f" Over {splits} outer train/test splits, {pick['family']} has the best mean "
+            f"validation {metric} and was picked on {int(pick['picked'])} of them; its "
+            f"mean test {metric} is {pick['test_mean']:.4f} (95% interval "
+            f"{pick['test_low']:.4f} to {pick['test_high']:.4f}; optimism "
+            f"{pick['optimism']:+.4f}).")
+    tied = [str(name) for name in summary.loc[summary["tied"].astype(bool), "family"]
+            if name != pick["family"]]
+    text += (f" Tied with it over the splits (corrected resampled t-test, p >= 0.05): "
+             f"{join(tied)}." if tied else
+             " Every other family is behind it over the splits (corrected resampled "
+             "t-test, p < 0.05).")
+    by_kind = {kind: rows.iloc[0] for kind, rows in summary.groupby("kind", sort=False)
+               if kind in KINDS}
+    if len(by_kind) == 2:
+        leader = pick if pick["kind"] in KINDS else None
+        if leader is not None:
+            other = by_kind["deep" if leader["kind"] == "classical" else "classical"]
+            text += (f" Classical or deep over the splits: not decided ({other['family']} "
+                     f"is tied with {leader['family']})." if other["tied"] else
+                     f" Classical or deep over the splits: decided for {leader['kind']} "
+                     f"({other['family']} is {abs(other['difference']):.4f} behind in "
+                     "mean test score, outside the test's reach).")
+    return text
 
 
 def join(names: Sequence[str]) -> str:

@@ -1,0 +1,126 @@
+"""Outer splits: does the verdict survive another train/test split?
+
+One split decides too much on small data (on Titanic's 262 test rows one row is 0.38
+points, and three split seeds named three different winners). With `[search] repeats` =
+R, search, refit and test run on R seeded train/test splits. Per split, each family's
+validation score (which picks, as on one split) and its test score (which estimates);
+over the splits, per family: the mean test score with a 95% t-interval, how often
+validation picked it, its mean optimism, and whether it is tied with the overall pick.
+
+The overall pick is the family with the best mean validation score over the splits. Two
+families' test scores over the splits are compared by the corrected resampled t-test of
+Nadeau and Bengio (2003): the splits' training sets overlap, so the variance of the
+differences is inflated by n_test / n_train; all families at once by a Friedman test
+over the splits, with the Nemenyi critical difference of mean ranks (Demšar, 2006).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from automl.leaderboard import by_validation
+from automl.metrics import Metric
+from automl.results import FamilyResult
+from automl.ties import LEVEL, friedman, mean_ranks
+
+AUTO_REPEATS = 3
+LARGE_ROWS = 20_000
+"""Under a time limit, tables of fewer training rows than this get `AUTO_REPEATS` outer
+splits by default; larger ones one (a second split of a large table moves the scores
+little, and costs as much as the first)."""
+COLUMNS = ["split", "split_seed", "family", "kind", "cv_mean", "test", "picked"]
+SUMMARY_COLUMNS = ["family", "kind", "splits", "cv_mean", "test_mean", "test_low",
+                   "test_high", "picked", "optimism", "difference", "p_value", "tied",
+                   "mean_rank", "friedman_p", "critical_difference"]
+
+
+def outer_splits(repeats: int | None, n_train: int, time_limit: float | None,
+                 ships_test_split: bool) -> int:
+    """How many outer splits a run makes: the task's `repeats`, else `AUTO_REPEATS` under
+    a time limit below `LARGE_ROWS` training rows, else one; always one for data that
+    ships its own test split (there is no other split to draw)."""
+    if ships_test_split:
+        return 1
+    if repeats is not None:
+        return repeats
+    return AUTO_REPEATS if time_limit is not None and n_train < LARGE_ROWS else 1
+
+
+def split_table(per_split: Sequence[Sequence[FamilyResult]], seeds: Sequence[int],
+                metric: Metric) -> pd.DataFrame:
+    """One row per split and refitted family: its validation score, its test score and
+    whether validation picked it on that split (the leaderboard's first)."""
+    rows = []
+    for split, (results, seed) in enumerate(zip(per_split, seeds, strict=True)):
+        ranked = by_validation(results, metric)
+        for place, result in enumerate(ranked):
+            rows.append({"split": split, "split_seed": seed,
+                         "family": result.outcome.family.name,
+                         "kind": result.outcome.family.kind,
+                         "cv_mean": result.outcome.best_trial.value,
+                         "test": result.test.scores.get(metric.name, math.nan),
+                         "picked": place == 0})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def corrected_split_test(a: np.ndarray, b: np.ndarray, test_share: float) -> float:
+    """Two-sided p-value of the corrected resampled t-test on paired test scores of
+    random train/test splits whose test sets are `test_share` of the data (Nadeau and
+    Bengio, 2003): variance inflated by n_test / n_train. NaN with fewer than two
+    splits; 1.0 for identical scores."""
+    differences = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if len(differences) < 2:
+        return math.nan
+    variance, mean = np.var(differences, ddof=1), float(np.mean(differences))
+    if variance == 0:
+        return 1.0 if mean == 0 else 0.0
+    ratio = test_share / (1 - test_share)
+    scale = math.sqrt((1 / len(differences) + ratio) * variance)
+    return float(2 * stats.t.sf(abs(mean) / scale, len(differences) - 1))
+
+
+def split_summary(table: pd.DataFrame, direction: str, test_share: float) -> pd.DataFrame:
+    """Per family scored on every split, best mean validation first: mean validation,
+    mean test score with its 95% t-interval over the splits, how many splits picked it,
+    its mean optimism, its test difference from the overall pick (the first) with the
+    corrected t-test's p-value, whether it is tied with the pick, its mean rank over
+    the splits, and the Friedman test's p-value and critical difference (on every row).
+    `direction` is the metric's; empty with fewer than two splits."""
+    splits = table["split"].nunique() if len(table) else 0
+    if splits < 2:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    complete = table.groupby("family").filter(lambda rows: rows["test"].notna().sum()
+                                              == splits)
+    if complete.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    sign = 1.0 if direction == "maximize" else -1.0
+    validation = complete.groupby("family", sort=False)["cv_mean"].mean()
+    order = sorted(validation.index, key=lambda name: -sign * validation[name])
+    tests = {name: complete[complete["family"] == name].sort_values("split")["test"]
+             .to_numpy(dtype=float) for name in order}
+    pick = order[0]
+    ranks, overall = mean_ranks(tests, direction), friedman(tests)
+    rows = []
+    for name in order:
+        rows_of = complete[complete["family"] == name]
+        scores = tests[name]
+        half = (stats.t.ppf(0.5 + 0.95 / 2, splits - 1) * stats.sem(scores)
+                if np.std(scores) > 0 else 0.0)
+        p_value = 1.0 if name == pick else corrected_split_test(tests[pick], scores,
+                                                                 test_share)
+        rows.append({
+            "family": name, "kind": rows_of["kind"].iloc[0], "splits": splits,
+            "cv_mean": float(validation[name]), "test_mean": float(scores.mean()),
+            "test_low": float(scores.mean() - half), "test_high": float(scores.mean() + half),
+            "picked": int(rows_of["picked"].sum()),
+            "optimism": float(sign * (rows_of["cv_mean"] - rows_of["test"]).mean()),
+            "difference": float(scores.mean() - tests[pick].mean()), "p_value": p_value,
+            "tied": bool(name == pick or not p_value < LEVEL), "mean_rank": ranks[name],
+            "friedman_p": overall["p_value"],
+            "critical_difference": overall["critical_difference"]})
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
