@@ -26,7 +26,7 @@ import pandas as pd
 
 from automl.budget import NO_CUTOFF, StageCutoff
 from automl.datasets import Dataset, DatasetInfo, Split
-from automl.evaluate import fit_within, outputs_of, task_folds
+from automl.evaluate import OutOfFold, fit_within, outputs_of, task_folds
 from automl.leaderboard import best_validated, optimism
 from automl.metrics import Metric, score_all
 from automl.results import FamilyResult
@@ -80,7 +80,7 @@ def out_of_fold(results: Sequence[FamilyResult], dataset: Dataset, seed: int, de
             continue
         splits = splits or task_folds(dataset.info, dataset.train.y, folds, seed)
         params = result.outcome.best_params(dataset.info)
-        outputs = None
+        outputs = OutOfFold(len(dataset.train.y))
         for fit_rows, held_rows in splits:
             if cutoff.reached("the ensemble's out-of-fold fits"):
                 return found
@@ -89,11 +89,9 @@ def out_of_fold(results: Sequence[FamilyResult], dataset: Dataset, seed: int, de
                         f"an out-of-fold fit of {family.name}")
             if part is None:
                 break
-            if outputs is None:
-                outputs = np.zeros((len(dataset.train.y), *part.shape[1:]))
-            outputs[np.sort(held_rows)] = part
+            outputs.add(np.sort(held_rows), part)  # subset keeps the rows in order
         else:
-            found[family.name] = outputs
+            found[family.name] = outputs.outputs
     return found
 
 
