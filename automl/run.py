@@ -146,6 +146,11 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
         # refits and analyses' fits then run in the worker: send the data once
         shared_worker().hold("dataset", dataset)
     count = outer_splits(task.repeats, info.n_train, plan.limit, raw.X_test is not None)
+    if count > 1:
+        progress.message(f"outer splits: {count} seeded train/test splits (split seeds "
+                         f"{task.seed} to {task.seed + count - 1}), each searched, refitted "
+                         "and tested" + (", sharing the time limit's search" if plan.limit
+                                         else ", each with the task's budgets"))
     results = search_all(task, families, dataset, settings, storage, report_metrics,
                          registry, progress, SplitPlan.of(plan, 0, count), search_only)
     per_split = [results, *other_splits(task, raw, count, families, settings, storage,

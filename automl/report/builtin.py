@@ -210,7 +210,8 @@ def significance(context: SectionContext) -> Markup | None:
     if len(ties):
         shown.update(ties=ties.drop(columns=["friedman_p", "critical_difference"]),
                      friedman_p=ties["friedman_p"].iloc[0],
-                     critical_difference=ties["critical_difference"].iloc[0])
+                     critical_difference=ties["critical_difference"].iloc[0],
+                     ranks_chart=critical_difference_chart(context, ties, "validation folds"))
     if len(outer):
         shown.update(
             outer=outer.drop(columns=["friedman_p", "critical_difference"]),
@@ -220,7 +221,8 @@ def significance(context: SectionContext) -> Markup | None:
                 "outer_splits", outer[["family", "test_mean", "test_low", "test_high"]]
                 .set_axis(["family", "mean", "low", "high"], axis=1),
                 f"test {context.run.metric} over {int(outer['splits'].iloc[0])} outer "
-                "splits: mean and 95% interval")))
+                "splits: mean and 95% interval")),
+            outer_ranks_chart=critical_difference_chart(context, outer, "outer splits"))
     if len(comparison):
         intervals = pd.concat([
             comparison[[f"family_{side}", f"mean_{side}", f"low_{side}", f"high_{side}"]]
@@ -233,6 +235,22 @@ def significance(context: SectionContext) -> Markup | None:
             summary=scores.groupby("family")["score"].agg(["mean", "min", "max"])
             .reset_index())
     return context.template("sections/significance.html", **shown)
+
+
+def critical_difference_chart(context: SectionContext, table: pd.DataFrame, over: str):
+    """Demšar's critical-difference view: each family's mean rank (1 the best) with a bar
+    of half the critical difference either side, so that two families whose bars overlap
+    are not told apart by the Nemenyi test. None where there is no critical difference
+    (fewer than three families)."""
+    difference = table["critical_difference"].iloc[0]
+    if not np.isfinite(difference):
+        return None
+    ranks = pd.DataFrame({"family": table["family"], "mean": table["mean_rank"],
+                          "low": table["mean_rank"] - difference / 2,
+                          "high": table["mean_rank"] + difference / 2})
+    return context.plot(charts_.interval_chart(
+        f"ranks_{over.replace(' ', '_')}", ranks.sort_values("mean"),
+        f"mean rank over the {over} (1 = best); overlapping bars: not told apart"))
 
 
 def failures(context: SectionContext) -> Markup | None:
