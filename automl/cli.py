@@ -218,7 +218,7 @@ def rebuild_report(folder: str) -> int:
 def format_leaderboard(board: pd.DataFrame, metric: str) -> str:
     columns = ["rank", "family", "kind", "cv_mean", "cv_std"]
     columns += [c for c in board.columns if c.startswith("test_")]
-    columns += ["fit_s", "predict_ms_per_1k", "peak_memory_mb"]
+    columns += ["optimism", "fit_s", "predict_ms_per_1k", "peak_memory_mb"]
     params = report_param_columns(board)
     if (board["kind"] == "deep").any():
         columns += ["compile_s", *params, "device"]
@@ -236,7 +236,8 @@ def format_leaderboard(board: pd.DataFrame, metric: str) -> str:
         text += f"\n{row['family']}: {row['note']}"
     for note in board.loc[board["rows_note"] != "", "rows_note"]:
         text += f"\n{note}"
-    return f"\nleaderboard (sorted by test {metric}):\n{text}"
+    return (f"\nleaderboard (ranked by validation {metric}, cv_mean, which chooses; the "
+            f"test columns estimate):\n{text}")
 
 
 def list_plugins() -> int:

@@ -143,6 +143,27 @@ def blend(outputs: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np
     return sum(weights[name] * outputs[name] for name in weights)
 
 
+class Blend:
+    """The ensemble as one model: fitted member models blended with their weights (what
+    `predict` uses when the ensemble ranks first). Classifiers: the weighted class
+    probabilities and their most probable class; regression: the weighted predictions."""
+
+    def __init__(self, models: Mapping[str, object], weights: Mapping[str, float],
+                 info: DatasetInfo):
+        self.models, self.weights, self.info = dict(models), dict(weights), info
+
+    def outputs(self, X) -> np.ndarray:
+        return blend({name: outputs_of(model, X, self.info)
+                      for name, model in self.models.items()}, self.weights)
+
+    def predict_proba(self, X) -> np.ndarray:
+        return self.outputs(X)
+
+    def predict(self, X) -> np.ndarray:
+        outputs = self.outputs(X)
+        return outputs.argmax(axis=1) if self.info.task_type == "classification" else outputs
+
+
 def seed_outputs(results: Sequence[FamilyResult], families: set[str], dataset: Dataset,
                  seeds: int, device: str,
                  cutoff: StageCutoff = NO_CUTOFF) -> dict[tuple[str, int], np.ndarray]:

@@ -20,16 +20,17 @@ from automl.errors import AutomlError, DataError, did_you_mean
 from automl.metrics import predict_proba
 from automl.models import KINDS
 from automl.outputs import read_summary
-from automl.saved_models import load_model
+from automl.saved_models import ENSEMBLE, load_model
 from automl.table_files import read_table
 from automl.tables import Column, typed_frame
 
 
 def winner(folder: Path, metric: str) -> str:
-    """The family ranked first on the run's leaderboard, by validation score (that has a
-    test score and a saved model: the ensemble row has none)."""
+    """The family ranked first on the run's leaderboard, by validation score, that has a
+    model: a test score, and a saved model or (the ensemble) saved members."""
     board = pd.read_csv(folder / "leaderboard.csv")
-    scored = board[board[f"test_{metric}"].notna() & board["kind"].isin(KINDS)]
+    scored = board[board[f"test_{metric}"].notna()
+                   & (board["kind"].isin(KINDS) | (board["family"] == ENSEMBLE))]
     if scored.empty:
         raise AutomlError("no family of this run has a model", where=folder)
     return str(scored.iloc[0]["family"])

@@ -24,6 +24,7 @@ from automl.outputs import read_summary
 from automl.plugins import Registry
 
 MODELS = "models"
+ENSEMBLE = "ensemble"  # automl.ensemble.NAME: the blend has no file of its own
 
 
 def save_model(estimator: Any, family: str, run_folder: Path) -> Path:
@@ -41,9 +42,13 @@ def save_model(estimator: Any, family: str, run_folder: Path) -> Path:
 
 
 def load_model(run_folder: str | Path, family: str, registry: Registry | None = None) -> Any:
-    """The fitted model a run saved for `family` (see the module docstring)."""
+    """The fitted model a run saved for `family` (see the module docstring); for
+    ``"ensemble"``, its members' saved models blended with the weights of the run's
+    ``ensemble.csv`` (`automl.ensemble.Blend`)."""
     from automl.plugins import build_registry
     registry = registry or build_registry(on_problem=lambda problem: None)
+    if family == ENSEMBLE:
+        return load_blend(Path(run_folder), registry)
     folder = Path(run_folder) / MODELS
     if family not in registry.models:
         raise AutomlError(f"no installed plugin registers the family '{family}'",
@@ -58,6 +63,24 @@ def load_model(run_folder: str | Path, family: str, registry: Registry | None = 
         return _load_skops(path, _plugin_package(registry, family))
     # The class comes from the installed family itself, never from the file.
     return type(_unfitted(Path(run_folder), family, registry)).from_bytes(path.read_bytes())
+
+
+def load_blend(run_folder: Path, registry: Registry) -> Any:
+    """The run's ensemble: each member with a positive weight in ``ensemble.csv`` loaded
+    by `load_model`, blended with those weights."""
+    import pandas as pd
+
+    from automl.ensemble import Blend
+    table = run_folder / "ensemble.csv"
+    if not table.is_file():
+        raise AutomlError("this run has no ensemble", where=table,
+                          hint="run the task with [report] ensemble = true")
+    rows = pd.read_csv(table)
+    members = rows[(rows["family"] != ENSEMBLE) & (rows["weight"] > 0)]
+    weights = {str(name): float(weight) for name, weight in
+               zip(members["family"], members["weight"], strict=True)}
+    return Blend({name: load_model(run_folder, name, registry) for name in weights},
+                 weights, read_summary(run_folder).dataset.info())
 
 
 def _load_skops(path: Path, plugin_package: str) -> Any:

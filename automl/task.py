@@ -154,8 +154,10 @@ REPORT = {
                           "kept), over the report's seeds, and test each.", default=False),
     "ensemble": Option(bool, "Add an `ensemble` row: greedy ensemble selection (Caruana "
                        "et al., 2004) over the families' refitted models, its weights "
-                       "chosen on out-of-fold predictions of the training split (each "
-                       "family refitted 3 more times).", default=False),
+                       "chosen on the out-of-fold predictions the search's folds gave "
+                       "each family's best configuration (no extra fits). It is ranked "
+                       "by its out-of-fold score like any family, and `predict` blends "
+                       "the members' saved models when it ranks first.", default=False),
 }
 PLUGINS = {
     "allow": Option(list, "Only these third-party plugins (entry-point names, as `python -m "

@@ -243,7 +243,7 @@ def test_the_ensemble_row_is_its_weights_blend_of_the_saved_models(table_run):
     accuracy = (blended.argmax(axis=1) == predictions["y_true"].to_numpy()).mean()
     assert math.isclose(accuracy, row.test_accuracy)
     html = (table_run / "index.html").read_text()
-    assert "Classical and deep together" in html and "the best single family" in html
+    assert "Classical and deep together" in html and "out-of-fold accuracy" in html
 
 
 SEQUENCE_TASK = """
@@ -293,14 +293,31 @@ def test_sequences_get_window_pictures_a_sweep_of_each_range_and_an_ensemble(seq
     assert "rank correlation (Spearman)" in html
 
 
-def test_predict_uses_the_best_saved_family_when_the_ensemble_ranks_first(table_run,
-                                                                          tmp_path):
+def test_predict_uses_the_leaderboards_first_row_the_ensemble_too(table_run, tmp_path):
+    """`predict` takes the first row of the leaderboard (ranked by validation) that has a
+    model: the ensemble's is its members' saved models blended with its weights, and
+    gives the probabilities that blend gives; a family asked for by name predicts
+    alone."""
     import palmerpenguins
     board = pd.read_csv(table_run / "leaderboard.csv")
-    best = board[board.kind != "ensemble"].iloc[0]["family"]
+    first = board.iloc[0]["family"]
     rows = palmerpenguins.load_penguins().drop(columns="species").head(5)
     rows.to_csv(tmp_path / "new.csv", index=False)
     result = run_cli("predict", str(table_run), str(tmp_path / "new.csv"),
                      "--out", str(tmp_path / "p.csv"))
     assert result.returncode == 0, result.stderr
-    assert f"predictions by {best}" in result.stdout
+    assert f"predictions by {first}" in result.stdout
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    blend = load_model(table_run, "ensemble")
+    test = load_dataset(load_task(table_run / "task.toml"), build_registry()).test.X
+    weights = pd.read_csv(table_run / "ensemble.csv").set_index("family")["weight"]
+    expected = sum(weight * load_model(table_run, name).predict_proba(test)
+                   for name, weight in weights.drop("ensemble").items() if weight > 0)
+    np.testing.assert_allclose(blend.predict_proba(test), expected, atol=1e-9)
+    alone = board[board.kind != "ensemble"].iloc[0]["family"]
+    result = run_cli("predict", str(table_run), str(tmp_path / "new.csv"), "--family",
+                     alone, "--out", str(tmp_path / "q.csv"))
+    assert result.returncode == 0 and f"predictions by {alone}" in result.stdout
+    if first == "ensemble":
+        proba = [c for c in predicted.columns if c.startswith("proba_")]
+        assert len(proba) == 3 and np.allclose(predicted[proba].sum(axis=1), 1.0)

@@ -55,14 +55,14 @@ def test_the_run_writes_a_leaderboard_with_a_row_per_family(digits_run):
     assert board["test_roc_auc"].between(0.9, 1.0).all()
     assert (board["trials_complete"] + board["trials_pruned"] + board["trials_failed"] == 4).all()
     assert list(board["rank"]) == [1, 2, 3]
-    assert board["test_accuracy"].is_monotonic_decreasing
+    assert board["cv_mean"].is_monotonic_decreasing  # ranked by validation, not test
     assert all(json.loads(params) for params in board["best_params"])
 
 
 def test_the_terminal_shows_progress_and_the_leaderboard(digits_run):
     _, first, board, _ = digits_run
     assert "[1/3]" in first.stderr and "trials" in first.stderr
-    assert "leaderboard (sorted by test accuracy)" in first.stdout
+    assert "leaderboard (ranked by validation accuracy, cv_mean" in first.stdout
     assert board.iloc[0]["family"] in first.stdout
 
 

@@ -135,8 +135,10 @@ def together(context: SectionContext) -> Markup | None:
 
 
 def ensemble_sentence(record: RunRecord) -> str:
-    """Whether the blend beats the best single family, by how much, with which weights,
-    and whether the gain is significant over the seeds."""
+    """Where the blend ranks against the best single family on out-of-fold validation
+    (which chooses: `predict` uses the blend when it ranks first), with which weights,
+    what the test split estimates for both, and whether the gain is significant over the
+    seeds."""
     board, metric = record.leaderboard, record.run.metric
     column = f"test_{metric}"
     rows = board.dropna(subset=[column])
@@ -147,12 +149,14 @@ def ensemble_sentence(record: RunRecord) -> str:
     if singles.empty:
         return ""
     single = singles.iloc[0]
-    gain = (blend[column] - single[column]) * (
-        1 if record.run.metric_direction == "maximize" else -1)
-    verb = "beats" if gain > 0 else "ties with" if gain == 0 else "falls short of"
-    text = (f"The ensemble {verb} the best single family, {single['family']}: test "
-            f"{metric} {blend[column]:.4f} against {single[column]:.4f} "
-            f"({blend[column] - single[column]:+.4f}); {blend['note'].split(', chosen')[0]}.")
+    first = rows.iloc[0]["family"] == ENSEMBLE
+    text = (f"The ensemble ({blend['note'].split(', chosen')[0].removeprefix('weights ')}) "
+            + ("ranks first on validation, so predict uses it" if first else
+               f"ranks below {single['family']} on validation")
+            + f": out-of-fold {metric} {blend['cv_mean']:.4f} against {single['family']}'s "
+            f"{single['cv_mean']:.4f} (optimistic for the blend, whose weights were chosen "
+            f"on those predictions); on test, {blend[column]:.4f} against "
+            f"{single[column]:.4f} ({blend[column] - single[column]:+.4f}).")
     comparison = record.tables["comparison"]
     tested = comparison[comparison.family_a == ENSEMBLE]
     if not tested.empty:
