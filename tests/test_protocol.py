@@ -206,13 +206,14 @@ def test_the_pick_is_blind_to_the_test_split(registry, write_task, tmp_path, mon
                                                           "family"].iloc[0]
 
 
-def test_outer_splits_default_to_three_under_a_time_limit_on_small_tables():
+def test_outer_splits_default_to_three_under_a_long_time_limit_on_small_tables():
     from automl.splits import outer_splits
     assert outer_splits(None, 1_000, None, False) == 1
-    assert outer_splits(None, 1_000, 120.0, False) == 3
-    assert outer_splits(None, 50_000, 120.0, False) == 1
+    assert outer_splits(None, 1_000, 600.0, False) == 3
+    assert outer_splits(None, 1_000, 120.0, False) == 1  # a split would starve families
+    assert outer_splits(None, 50_000, 600.0, False) == 1
     assert outer_splits(5, 50_000, None, False) == 5
-    assert outer_splits(5, 1_000, 120.0, True) == 1  # the data ships its test split
+    assert outer_splits(5, 1_000, 600.0, True) == 1  # the data ships its test split
 
 
 def test_the_splits_share_a_time_limit_one_after_another():

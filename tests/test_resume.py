@@ -37,8 +37,13 @@ def write_task(folder):
 
 
 def trials_of(out):
+    """The trials of the run's one study (none while the journal holds no study yet: the
+    run opens its storage a moment before it creates the study)."""
     storage = open_storage(None, out)
-    (summary,) = optuna.get_all_study_summaries(storage)
+    summaries = optuna.get_all_study_summaries(storage)
+    if not summaries:
+        return []
+    (summary,) = summaries
     return optuna.load_study(study_name=summary.study_name, storage=storage).get_trials()
 
 
