@@ -19,14 +19,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
+from automl.analysis import interval
 from automl.leaderboard import by_validation
 from automl.metrics import Metric
 from automl.results import FamilyResult
-from automl.ties import LEVEL, friedman, mean_ranks
+from automl.ties import LEVEL, corrected_ttest, friedman, mean_ranks
 
 AUTO_REPEATS = 3
 LARGE_ROWS = 20_000
@@ -74,22 +73,6 @@ def split_table(per_split: Sequence[Sequence[FamilyResult]], seeds: Sequence[int
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def corrected_split_test(a: np.ndarray, b: np.ndarray, test_share: float) -> float:
-    """Two-sided p-value of the corrected resampled t-test on paired test scores of
-    random train/test splits whose test sets are `test_share` of the data (Nadeau and
-    Bengio, 2003): variance inflated by n_test / n_train. NaN with fewer than two
-    splits; 1.0 for identical scores."""
-    differences = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if len(differences) < 2:
-        return math.nan
-    variance, mean = np.var(differences, ddof=1), float(np.mean(differences))
-    if variance == 0:
-        return 1.0 if mean == 0 else 0.0
-    ratio = test_share / (1 - test_share)
-    scale = math.sqrt((1 / len(differences) + ratio) * variance)
-    return float(2 * stats.t.sf(abs(mean) / scale, len(differences) - 1))
-
-
 def split_summary(table: pd.DataFrame, direction: str, test_share: float) -> pd.DataFrame:
     """Per family scored on every split, best mean validation first: mean validation,
     mean test score with its 95% t-interval over the splits, how many splits picked it,
@@ -115,14 +98,13 @@ def split_summary(table: pd.DataFrame, direction: str, test_share: float) -> pd.
     for name in order:
         rows_of = complete[complete["family"] == name]
         scores = tests[name]
-        half = (stats.t.ppf(0.5 + 0.95 / 2, splits - 1) * stats.sem(scores)
-                if np.std(scores) > 0 else 0.0)
-        p_value = 1.0 if name == pick else corrected_split_test(tests[pick], scores,
-                                                                 test_share)
+        mean, low, high = interval(scores)
+        p_value = (1.0 if name == pick else
+                   corrected_ttest(tests[pick], scores, test_share / (1 - test_share)))
         rows.append({
             "family": name, "kind": rows_of["kind"].iloc[0], "splits": splits,
-            "cv_mean": float(validation[name]), "test_mean": float(scores.mean()),
-            "test_low": float(scores.mean() - half), "test_high": float(scores.mean() + half),
+            "cv_mean": float(validation[name]), "test_mean": mean, "test_low": low,
+            "test_high": high,
             "picked": int(rows_of["picked"].sum()),
             "optimism": float(sign * (rows_of["cv_mean"] - rows_of["test"]).mean()),
             "difference": float(scores.mean() - tests[pick].mean()), "p_value": p_value,

@@ -34,18 +34,20 @@ COLUMNS = ["family", "kind", "cv_mean", "difference", "p_value", "tied", "mean_r
            "friedman_p", "critical_difference"]
 
 
-def corrected_ttest(a: np.ndarray, b: np.ndarray, folds: int) -> float:
-    """Two-sided p-value of Nadeau and Bengio's corrected resampled t-test on paired fold
-    scores of k-fold cross-validation (each fold scores 1 / (k - 1) as many rows as it
-    fits on). 1.0 when the scores are identical, NaN with fewer than two folds."""
+def corrected_ttest(a: np.ndarray, b: np.ndarray, test_to_train: float) -> float:
+    """Two-sided p-value of Nadeau and Bengio's corrected resampled t-test on paired scores
+    of resamples whose scoring rows are `test_to_train` times as many as their fitting
+    rows (1 / (k - 1) for k folds): the variance of the differences is inflated by that
+    ratio, since the resamples share most of their fitting rows. 1.0 when the scores are
+    identical, NaN with fewer than two pairs."""
     differences = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if len(differences) < 2 or folds < 2:
+    if len(differences) < 2:
         return math.nan
     variance = np.var(differences, ddof=1)
     mean = float(np.mean(differences))
     if variance == 0:
         return 1.0 if mean == 0 else 0.0
-    scale = math.sqrt((1 / len(differences) + 1 / (folds - 1)) * variance)
+    scale = math.sqrt((1 / len(differences) + test_to_train) * variance)
     return float(2 * stats.t.sf(abs(mean) / scale, len(differences) - 1))
 
 
@@ -106,7 +108,8 @@ def tie_table(results: Sequence[FamilyResult], metric: Metric, folds: int) -> pd
     overall = friedman(scores)
     rows = []
     for name, values in scores.items():
-        p_value = 1.0 if name == pick else corrected_ttest(scores[pick], values, folds)
+        p_value = (1.0 if name == pick else
+                   corrected_ttest(scores[pick], values, 1 / (folds - 1)))
         rows.append({"family": name, "kind": kinds[name], "cv_mean": float(values.mean()),
                      "difference": float(values.mean() - scores[pick].mean()),
                      "p_value": p_value,

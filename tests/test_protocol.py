@@ -139,9 +139,9 @@ def test_the_corrected_t_test_is_wider_than_the_plain_one():
     a = np.array([0.91, 0.93, 0.90, 0.92, 0.94])
     b = np.array([0.89, 0.92, 0.88, 0.90, 0.91])
     plain = stats.ttest_rel(a, b).pvalue
-    corrected = corrected_ttest(a, b, folds=5)
+    corrected = corrected_ttest(a, b, test_to_train=1 / 4)  # five folds
     assert plain < 0.01 < corrected < 0.2
-    assert corrected_ttest(a, a, folds=5) == 1.0
+    assert corrected_ttest(a, a, test_to_train=1 / 4) == 1.0
 
 
 PENGUINS = """
