@@ -120,8 +120,13 @@ class DatasetInfo:
 
 @dataclass(frozen=True)
 class Split:
+    """Rows of a table: inputs `X`, targets `y` and, for a training split, `folds`: each
+    row's validation fold (`automl.evaluate.fold_labels`), which subsamples keep, so
+    that a family searched on fewer rows is still scored on the task's folds."""
+
     X: np.ndarray
     y: np.ndarray
+    folds: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ import pandas as pd
 
 from automl.budget import NO_CUTOFF, StageCutoff
 from automl.datasets import Dataset, DatasetInfo, Split
-from automl.evaluate import OutOfFold, fit_within, outputs_of, task_folds
+from automl.evaluate import OutOfFold, fit_within, outputs_of
+from automl.folds import task_folds
 from automl.leaderboard import best_validated, optimism
 from automl.metrics import Metric, score_all
 from automl.results import FamilyResult
@@ -62,23 +63,24 @@ def _fit(family, params, dataset: Dataset, train: Split, X, seed: int, device: s
 
 def out_of_fold(results: Sequence[FamilyResult], dataset: Dataset, seed: int, device: str,
                 folds: int, cutoff: StageCutoff = NO_CUTOFF) -> dict[str, np.ndarray]:
-    """Per family searched and refitted on every training row: each training row's
-    outputs from its best configuration fitted on the other folds of the task's `folds`
-    folds. They are the search's own (`automl.results.SearchOutcome.out_of_fold`); a best
-    trial that ran elsewhere (an earlier run, another worker) is fitted again on the same
-    folds. Families searched or refitted on a subsample (large tables) are left out:
-    their rows would not line up."""
+    """Per family: each training row's outputs from its best configuration fitted
+    without the row's fold (NaN for rows no fold of its search scored: the fitting rows
+    of a holdout share, the rows a subsample left out). They are the search's own
+    (`automl.results.SearchOutcome.out_of_fold`); a best trial that ran elsewhere (an
+    earlier run, another worker) is fitted again on the task's folds, unless its family
+    was searched or refitted on a subsample (a large table: then it is left out)."""
     splits = None
     found = {}
     for result in results:
         family, rows = result.outcome.family, result.rows
-        if (result.test is None or result.fit_rows is not None
-                or (rows is not None and rows.search_rows < rows.n_train)):
+        if result.test is None:
             continue
         if result.outcome.out_of_fold is not None:
             found[family.name] = result.outcome.out_of_fold
             continue
-        splits = splits or task_folds(dataset.info, dataset.train.y, folds, seed)
+        if result.fit_rows is not None or (rows is not None and rows.subsampled):
+            continue
+        splits = splits or task_folds(dataset.info, dataset.train, folds, seed)
         params = result.outcome.best_params(dataset.info)
         outputs = OutOfFold(len(dataset.train.y))
         for fit_rows, held_rows in splits:
@@ -205,10 +207,9 @@ def seed_blends(outputs: Mapping[tuple[str, int], np.ndarray], weights: Mapping[
 
 
 def weights_table(weights: Mapping[str, float], oof: Mapping[str, np.ndarray],
-                  dataset: Dataset, metric: Metric) -> pd.DataFrame:
+                  y: np.ndarray, info: DatasetInfo, metric: Metric) -> pd.DataFrame:
     """One row per candidate family: its weight (0 when never picked) and its
-    out-of-fold score, then the blend's own out-of-fold score."""
-    y, info = dataset.train.y, dataset.info
+    out-of-fold score on targets `y`, then the blend's own out-of-fold score."""
     rows = [{"family": name, "weight": weights.get(name, 0.0),
              "oof_score": blend_score(values, y, info, metric)} for name, values in oof.items()]
     if weights:
@@ -291,10 +292,16 @@ def combine(task, results: Sequence[FamilyResult], dataset: Dataset, metric: Met
     progress.message(f"ensemble: greedy selection on the out-of-fold predictions of "
                      f"{len(scored)} families")
     oof = out_of_fold(scored, dataset, task.seed, device, task.cv_folds, cutoff)
-    if len(oof) < 2:
+    common = np.all([np.isfinite(values).reshape(len(values), -1).all(axis=1)
+                     for values in oof.values()], axis=0) if oof else None
+    if len(oof) < 2 or not common.any():
         return empty
-    weights = greedy_selection(oof, dataset.train.y, dataset.info, metric)
-    table = weights_table(weights, oof, dataset, metric)
+    if not common.all():
+        progress.message(f"ensemble: weights chosen on the {int(common.sum()):,} training "
+                         "rows that every family's validation scored")
+    oof = {name: values[common] for name, values in oof.items()}
+    weights = greedy_selection(oof, dataset.train.y[common], dataset.info, metric)
+    table = weights_table(weights, oof, dataset.train.y[common], dataset.info, metric)
     row, predictions = ensemble_row(weights, scored, dataset, metric, metrics,
                                     float(table.iloc[-1]["oof_score"]))
     single = best_validated(scored, metric).outcome.family.name

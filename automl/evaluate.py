@@ -9,29 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold
 
 from automl.datasets import Dataset, DatasetInfo, Split, take
+from automl.folds import task_folds
 from automl.metrics import Metric, in_batches, predict_proba, score_all
 from automl.models import ModelFamily
 from automl.results import TestResult
-
-
-def cv_splitter(info: DatasetInfo, folds: int, seed: int):
-    """Stratified folds for classification, plain shuffled folds for regression."""
-    if info.task_type == "classification":
-        return StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return KFold(n_splits=folds, shuffle=True, random_state=seed)
-
-
-def task_folds(info: DatasetInfo, y: np.ndarray, folds: int, seed: int
-               ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The validation protocol, one for every family of a task: `folds` seeded folds of
-    the training rows (stratified for classification), as (fitting rows, scoring rows).
-    Every family's validation scores come from these very rows, so they compare fold by
-    fold; a family that stops early or picks an epoch takes its stopping rows from inside
-    each fold's fitting rows (`score_fold`), never from the rows that score it."""
-    return list(cv_splitter(info, folds, seed).split(np.zeros(len(y)), y))
 
 
 def outputs_of(estimator, X, info: DatasetInfo) -> np.ndarray:
@@ -58,7 +41,8 @@ class Validated:
 
 
 class OutOfFold:
-    """Out-of-fold outputs of a training split, filled in fold by fold."""
+    """Out-of-fold outputs of a training split, filled in fold by fold; NaN for rows no
+    fold scored (the fitting rows of one holdout share)."""
 
     def __init__(self, n_rows: int):
         self.n_rows, self.outputs, self.complete = n_rows, None, True
@@ -68,7 +52,7 @@ class OutOfFold:
             self.complete = False
             return
         if self.outputs is None:
-            self.outputs = np.zeros((self.n_rows, *outputs.shape[1:]))
+            self.outputs = np.full((self.n_rows, *outputs.shape[1:]), np.nan)
         self.outputs[rows] = outputs
 
     def result(self, scores: list[float]) -> Validated:
@@ -110,7 +94,7 @@ def validate(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
     epoch_check = getattr(report, "epoch_check", None)
     scores: list[float] = []
     outputs = OutOfFold(len(train.y))
-    for fold, rows in enumerate(task_folds(info, train.y, folds, seed)):
+    for fold, rows in enumerate(task_folds(info, train, folds, seed)):
         if fold_worker is None:
             score, fold_outputs = score_fold(family, params, info, train, metric, rows, seed,
                                              device, fold, epoch_check)
@@ -196,7 +180,7 @@ def _fit_together(family, population, info, train, metric, seed, device, reports
     scores: list[list[float]] = [[] for _ in population]
     outputs = [OutOfFold(len(train.y)) for _ in population]
     failed: dict[int, Exception] = {}
-    for fold, (fit_rows, score_rows) in enumerate(task_folds(info, train.y, folds, seed)):
+    for fold, (fit_rows, score_rows) in enumerate(task_folds(info, train, folds, seed)):
         alive = [i for i in range(len(population)) if i not in failed]
         if not alive:
             break

@@ -31,6 +31,9 @@ class Metric:
             are left empty (NaN) for models that give none.
         needs_proba: whether `score` needs class probabilities.
         description: one line for the docs.
+        weighs_classes: whether every class counts alike whatever its size (balanced
+            accuracy, macro F1): on uneven classes each family's first trials are then
+            class-weighted, as a model that predicts the commonest class scores poorly.
     """
 
     name: str
@@ -39,6 +42,7 @@ class Metric:
     score: Callable[[np.ndarray, np.ndarray, np.ndarray | None], float]
     needs_proba: bool = False
     description: str = ""
+    weighs_classes: bool = False
 
     def problems(self) -> list[str]:
         """What is wrong with this registration (empty when it is valid)."""

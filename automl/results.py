@@ -23,6 +23,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.datasets import DatasetInfo
+from automl.folds import describe_validation
 from automl.models import ModelFamily
 from automl.sizing import RowPlan
 from automl.tables import Column
@@ -199,7 +200,8 @@ class RunSummary:
         storage: where the Optuna studies are (passwords redacted).
         metric, metric_direction: the optimised metric and ``"maximize"``/``"minimize"``.
         report_metrics: the metrics scored on the test split (``test_<name>`` columns).
-        cv_folds, sampler, pruner: the search's settings.
+        cv_folds, sampler, pruner: the search's settings (`cv_folds` 1: one holdout
+            share; `validation` says it in words).
         compared: the pairs of families refitted with several seeds and compared.
         dataset: the data (`DataSummary`: name, kind, shape, classes, split sizes, and for
             tables every column's inferred type).
@@ -239,6 +241,12 @@ class RunSummary:
     budget_notes: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     outer_splits: int = 1
+
+    @property
+    def validation(self) -> str:
+        """The validation protocol in words (`automl.folds.describe_validation`)."""
+        return describe_validation(self.cv_folds, self.dataset.n_train,
+                                   self.dataset.task_type)
 
     def to_json(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

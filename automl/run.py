@@ -37,6 +37,7 @@ from automl.errors import AutomlError
 from automl.evaluate import fit_and_test, rows_predicted_by_refit
 from automl.explain import COLUMNS as EXPLAIN_COLUMNS
 from automl.explain import importances_of
+from automl.folds import describe_validation, fold_labels, validation_folds
 from automl.leaderboard import build_leaderboard, trials_table, with_row
 from automl.memory import peak_mb, reset_peak
 from automl.metrics import Metric
@@ -122,7 +123,7 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     metric, report_metrics = choose_metrics(task, registry, info)
     families = choose_families(task, registry, info)
     platform = choose_platform(task, device, families)
-    check_cv_folds(task, dataset)
+    task = replace(task, cv_folds=choose_folds(task, dataset))  # every stage's folds
     output_dir = prepare_output_dir(task.output_dir)
     storage_url = storage_url or task.storage
     settings = SearchSettings(task.name, task.seed, task.sampler, task.pruner, task.cv_folds,
@@ -132,11 +133,10 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     storage = open_storage(storage_url, output_dir)
     progress.message(f"searching {len(families)} families for the best {metric.name} "
                      f"on {platform}; studies in {describe(storage_url, output_dir)}")
-    progress.message(f"validation: every family on the same {task.cv_folds} seeded folds "
-                     f"of the {info.n_train:,} training rows"
-                     + (" (stratified)" if info.task_type == "classification" else "")
-                     + f", which choose; the {info.n_test:,} test rows only estimate, "
-                     "scored once per family")
+    progress.message(f"validation: every family on "
+                     f"{describe_validation(task.cv_folds, info.n_train, info.task_type)}, "
+                     f"which choose; the {info.n_test:,} test rows only estimate, scored "
+                     "once per family")
     if plan.limit is not None:
         progress.message(plan.describe())
         progress.plan = plan
@@ -289,9 +289,13 @@ def load_raw(task: Task, registry: Registry) -> RawData:
 
 def split_of(task: Task, raw: RawData, seed: int) -> Dataset:
     """`raw` checked and split into train and test by `seed` (the task's seed for the
-    first outer split, then seed + 1, ...)."""
-    return prepare_dataset(raw, name=task.dataset_loader or Path(raw.source).name,
-                           task_type=task.task_type, test_size=task.test_size, seed=seed)
+    first outer split, then seed + 1, ...), each training row given its validation fold
+    (`automl.folds.fold_labels`, drawn with the task's seed)."""
+    dataset = prepare_dataset(raw, name=task.dataset_loader or Path(raw.source).name,
+                              task_type=task.task_type, test_size=task.test_size, seed=seed)
+    labels = fold_labels(dataset.info, dataset.train.y, choose_folds(task, dataset),
+                         task.seed)
+    return replace(dataset, train=replace(dataset.train, folds=labels))
 
 
 def describe_columns(info: DatasetInfo) -> list[str]:
@@ -331,7 +335,9 @@ def choose_metrics(task: Task, registry: Registry,
 
 
 def choose_families(task: Task, registry: Registry, info: DatasetInfo) -> list[ModelFamily]:
-    """The families to search: included (default all) minus excluded, that accept the data."""
+    """The families to search: included (default all) minus excluded, that accept the data;
+    on data with text, the families made for text first (then a time limit cannot spend
+    itself on table families applied to a vectorised text column before they start)."""
     names = task.include or tuple(registry.models)
     chosen = [registry.models[name].item for name in names if name not in task.exclude]
     refused = [family.name for family in chosen if not family.accepts(info)]
@@ -342,6 +348,8 @@ def choose_families(task: Task, registry: Registry, info: DatasetInfo) -> list[M
     if not chosen:
         raise task.error("families", f"no installed model family accepts "
                          f"{info.input_kind} {info.task_type} data")
+    if info.input_kind == "text" or info.text_columns:
+        chosen.sort(key=lambda family: "text" not in family.input_kinds)
     return chosen
 
 
@@ -361,16 +369,22 @@ def choose_platform(task: Task, override: str | None, families: list[ModelFamily
                          hint=error.hint) from None
 
 
-def check_cv_folds(task: Task, dataset: Dataset) -> None:
+def choose_folds(task: Task, dataset: Dataset) -> int:
+    """The task's validation folds (`automl.folds.validation_folds`). Folds the task sets
+    must not outnumber the rows of the rarest class (or the rows); folds by the default
+    rule are lowered to them (at least 2: a class rarer still is not stratified)."""
+    n_train = dataset.info.n_train
+    folds = validation_folds(n_train, task.cv_folds)
+    rarest, what = n_train, "training samples"
     if dataset.info.task_type == "classification":
         rarest = int(min(pd.Series(dataset.train.y).value_counts()))
-        if task.cv_folds > rarest:
-            raise task.error("search.cv_folds", "more CV folds than training samples of the "
-                             "rarest class", expected=f"at most {rarest} folds",
-                             found=task.cv_folds)
-    elif task.cv_folds > dataset.info.n_train:
-        raise task.error("search.cv_folds", "more CV folds than training samples",
-                         expected=f"at most {dataset.info.n_train}", found=task.cv_folds)
+        what = "training samples of the rarest class"
+    if task.cv_folds is None:
+        return min(folds, max(2, rarest)) if folds > 1 else folds
+    if folds > rarest:
+        raise task.error("search.cv_folds", f"more CV folds than {what}",
+                         expected=f"at most {rarest} folds", found=folds)
+    return folds
 
 
 def prepare_output_dir(path: Path) -> Path:
@@ -450,7 +464,7 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
         stopped_by = "skipped" if rows.skipped else search_family(
             study, family, dataset.info, training_rows(rows.search_rows, dataset, task.seed),
             settings, n_trials=budget.n_trials, seconds=seconds,
-            stage_end=plan.end("search"),
+            stage_end=plan.end("search"), family_end=family_end,
             on_trial=lambda trial, study=study, family=family: trial_finished(
                 trial, study, family, task, registry, progress),
             best_outputs=best_outputs)
@@ -459,7 +473,9 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
         outcome = SearchOutcome(family, study.study_name, trials, len(previous),
                                 settings.metric.direction, stopped_by)
         if outcome.best_trial is not None:
-            outcome = replace(outcome, out_of_fold=best_outputs.get(outcome.best_trial.number))
+            outcome = replace(outcome, out_of_fold=on_training_rows(
+                best_outputs.get(outcome.best_trial.number), rows.search_rows, dataset,
+                task.seed))
         if search_only:
             progress.family_finished(f"{len(trials) - len(previous)} trials run here")
             continue
@@ -521,6 +537,17 @@ def training_rows(n: int, dataset: Dataset, seed: int) -> Split:
     if n >= dataset.info.n_train:
         return dataset.train  # not a copy: a large table is held once
     return subset(dataset.train, rows_of(n, dataset, seed))
+
+
+def on_training_rows(outputs: np.ndarray | None, n: int, dataset: Dataset, seed: int
+                     ) -> np.ndarray | None:
+    """Out-of-fold `outputs` of a search on `n` training rows (`training_rows`), placed
+    at those rows of the whole training split (NaN elsewhere)."""
+    if outputs is None or n >= dataset.info.n_train:
+        return outputs
+    placed = np.full((dataset.info.n_train, *outputs.shape[1:]), np.nan)
+    placed[np.sort(rows_of(n, dataset, seed))] = outputs
+    return placed
 
 
 def trial_finished(trial, study, family: ModelFamily, task: Task, registry: Registry,

@@ -92,8 +92,10 @@ SEARCH = {
     "cv_folds": Option(int, "Folds of the training split that score every family, the "
                        "one validation protocol (seeded, stratified for classification); "
                        "families trained in epochs stop early on a share of each fold's "
-                       "fitting rows.",
-                       default=5, minimum=2, maximum=50),
+                       "fitting rows. 1: one holdout share of 20%. Default: by the "
+                       "training rows, 5 below 20,000, 3 below 100,000, one holdout "
+                       "share above (printed at the start of a run).",
+                       minimum=1, maximum=50),
     "repeats": Option(int, "Outer splits: search, refit and test run on this many seeded "
                       "train/test splits (the task's seed, then seed + 1, ...), so the "
                       "verdict says whether its answer survives another split (mean test "
@@ -208,7 +210,7 @@ class Task:
     time_limit: float | None
     sampler: str
     pruner: str
-    cv_folds: int
+    cv_folds: int | None
     repeats: int | None
     trial_timeout: float | None
     population: int | None

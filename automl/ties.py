@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from automl.folds import scoring_to_fitting
 from automl.leaderboard import by_validation
 from automl.metrics import Metric
 from automl.results import FamilyResult
@@ -54,14 +55,13 @@ def corrected_ttest(a: np.ndarray, b: np.ndarray, test_to_train: float) -> float
 def fold_scores(results: Sequence[FamilyResult], metric: Metric, folds: int
                 ) -> dict[str, np.ndarray]:
     """Each refitted family's best trial's scores on the task's `folds` folds, best
-    validation first. Left out: families searched on a subsample (their folds hold other
-    rows) and best trials with another number of scores (from a run of another
+    validation first (a family searched on a subsample is scored on its rows of the same
+    folds). Left out: best trials with another number of scores (from a run of another
     protocol)."""
     found = {}
     for result in by_validation(results, metric):
         scores = result.outcome.best_trial.user_attrs.get("cv_scores", [])
-        subsample = result.rows is not None and result.rows.search_rows < result.rows.n_train
-        if len(scores) == folds and not subsample:
+        if len(scores) == folds:
             found[result.outcome.family.name] = np.asarray(scores, dtype=float)
     return found
 
@@ -98,8 +98,9 @@ def tie_table(results: Sequence[FamilyResult], metric: Metric, folds: int) -> pd
     its difference from the pick (the first), the corrected t-test's p-value against the
     pick, whether it is tied with the pick, and its mean rank over the folds; the
     Friedman test's p-value and the critical difference of mean ranks (the same on every
-    row)."""
-    scores = fold_scores(results, metric, folds)
+    row). Empty with one holdout share (`folds` 1): one score per family allows no test.
+    """
+    scores = fold_scores(results, metric, folds) if folds > 1 else {}
     if not scores:
         return pd.DataFrame(columns=COLUMNS)
     kinds = {r.outcome.family.name: r.outcome.family.kind for r in results}
@@ -109,7 +110,7 @@ def tie_table(results: Sequence[FamilyResult], metric: Metric, folds: int) -> pd
     rows = []
     for name, values in scores.items():
         p_value = (1.0 if name == pick else
-                   corrected_ttest(scores[pick], values, 1 / (folds - 1)))
+                   corrected_ttest(scores[pick], values, scoring_to_fitting(folds)))
         rows.append({"family": name, "kind": kinds[name], "cv_mean": float(values.mean()),
                      "difference": float(values.mean() - scores[pick].mean()),
                      "p_value": p_value,

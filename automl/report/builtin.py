@@ -67,7 +67,7 @@ def leaderboard(context: SectionContext) -> Markup:
            else board.iloc[:0])
     return context.template("sections/leaderboard.html", board=board.drop(
         columns=["best_params"]), n_test=context.run.dataset.n_test,
-        folds=context.run.cv_folds,
+        validation=context.run.validation,
         truncated=[(row.family, int(row.texts_truncated)) for row in cut.itertuples()])
 
 

@@ -130,8 +130,8 @@ def together(context: SectionContext) -> Markup | None:
     if weights is None or weights.empty or ENSEMBLE not in set(board.family):
         return None
     return context.template("sections/together.html", weights=weights,
-                            sentence=ensemble_sentence(context.record), folds=context.run.cv_folds,
-                            rounds=ENSEMBLE_ROUNDS)
+                            sentence=ensemble_sentence(context.record),
+                            validation=context.run.validation, rounds=ENSEMBLE_ROUNDS)
 
 
 def ensemble_sentence(record: RunRecord) -> str:

@@ -19,7 +19,8 @@ import numpy as np
 
 def serve(connection: Connection) -> None:
     """Answer setups and folds until told to stop."""
-    from automl.evaluate import score_fold, task_folds
+    from automl.evaluate import score_fold
+    from automl.folds import task_folds
     from automl.search.worker import Held  # not defined here: this module runs as __main__
     held = {}
     while True:
@@ -36,7 +37,7 @@ def serve(connection: Connection) -> None:
             return
         if request[0] == "setup":
             family, info, train, metric, folds, seed, device = request[1]
-            splits = task_folds(info, train.y, folds, seed)
+            splits = task_folds(info, train, folds, seed)
             connection.send(("ok", "ready"))
             continue
         if request[0] == "hold":

@@ -27,8 +27,8 @@ from automl.search.worker import FoldWorker, shared_worker
 
 MAX_WARNINGS_KEPT = 3
 FIRST_TRIAL_SHARES = 2.0
-"""Under a time limit, how many of its family's time budgets a family's first trial may
-take (one slow first trial then costs the families after it at most one share)."""
+"""How many of its family's trial seconds a family's first trial may take, within the
+family's share of a time limit (its trials take `automl.run.TRIALS_SHARE` of it)."""
 HEARTBEAT_SECONDS = 30  # how often a running trial says it is alive
 
 
@@ -36,13 +36,16 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
                   settings: SearchSettings, *, n_trials: int, seconds: float | None,
                   stage_end: float | None = None,
                   on_trial: Callable[[FrozenTrial], None] = lambda trial: None,
-                  best_outputs: dict[int, np.ndarray] | None = None) -> str:
+                  best_outputs: dict[int, np.ndarray] | None = None,
+                  family_end: float | None = None) -> str:
     """Run trials until the study holds `n_trials` finished ones or `seconds` have passed;
     returns which stopped it: ``"n_trials"``, ``"time"`` or ``"grid"`` (every grid point
     tried).
 
-    `stage_end` (``time.monotonic()`` time; the time limit's search stage) binds every
-    trial, the family's first among them. Trials are scored by cross-validation on `train`
+    `stage_end` (``time.monotonic()`` time; the time limit's search stage) and
+    `family_end` (the end of the family's share of it) bind every trial, the family's
+    first among them: one family's slow first trial never takes the time of those after
+    it. Trials are scored by cross-validation on `train`
     only; the test split is never seen.
     A trial that raises is recorded as failed with its error and the search goes on.
     Trials come in populations (`population_size`) for families with population
@@ -54,7 +57,8 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
             and not study.get_trials(deepcopy=False)):
         for params in family.starting_points(info):
             # skip_if_exists: a worker starting at the same moment may have enqueued them
-            study.enqueue_trial(dict(params), skip_if_exists=True)
+            study.enqueue_trial(weighted_start(params, settings.metric, info),
+                                skip_if_exists=True)
     size = population_size(settings, family)
     # Together, a population is asked at once; one by one, each trial is asked after the
     # one before is told, so the sampler learns from every trial and budgets hold.
@@ -65,6 +69,10 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
     deadline = None if seconds is None else started + seconds  # no trial runs past it
     first_deadline = (None if seconds is None or stage_end is None
                       else started + FIRST_TRIAL_SHARES * seconds)
+    first_reason = (f"{FIRST_TRIAL_SHARES:g}x the family's time budget, for its first "
+                    "trials")
+    if family_end is not None and (first_deadline is None or family_end < first_deadline):
+        first_deadline, first_reason = family_end, "the end of the family's share of the time limit"
     shared: dict[str, Any] | None = None  # the current population's shared parameters
     members = 0  # trials of the current population asked so far
     scored = False  # whether the study holds a completed trial (then it stays so)
@@ -86,15 +94,24 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
         members = (members + len(population)) % size
         # The budget's end binds once the family has a score: its first trials may run
         # to trial_timeout, so that a family whose trial outlasts its share still gets one;
-        # under a time limit, to FIRST_TRIAL_SHARES of its share at most.
+        # under a time limit, to FIRST_TRIAL_SHARES of its share, within the family's end.
         scored = scored or any(t.state == TrialState.COMPLETE
                                for t in study.get_trials(deepcopy=False))
         ends = ((deadline, "the end of the family's time budget") if scored else
-                (first_deadline, f"{FIRST_TRIAL_SHARES:g}x the family's time budget, for "
-                                 "its first trials"))
+                (first_deadline, first_reason))
         for trial in _run_population(study, population, family, info, train, settings,
                                      fold_worker, ends, stage_end, best_outputs):
             on_trial(trial)
+
+
+def weighted_start(params: dict, metric, info: DatasetInfo) -> dict:
+    """A starting point as the first trials take it: class-weighted (``class_weight``
+    "balanced", where the family has that parameter) when the classes are uneven and the
+    metric counts every class alike (`automl.metrics.Metric.weighs_classes`), so that a
+    family with one trial is not left predicting the commonest class."""
+    if "class_weight" in params and metric.weighs_classes and info.imbalanced:
+        return {**params, "class_weight": "balanced"}
+    return dict(params)
 
 
 def stoppable_folds(family: ModelFamily, info: DatasetInfo, train: Split,
