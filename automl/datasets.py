@@ -82,6 +82,9 @@ class DatasetInfo:
     For tables, X arrives as a pandas DataFrame of the used columns, each in its type's
     dtype (`automl.tables.typed_frame`), and `columns` describes every column of the
     file, used or not. `class_counts` counts the training split's classes.
+    `balanced_decisions`: the engine's classifiers predict the class that is most
+    probable once divided by its share of the training rows (`automl.decisions`), set
+    where the optimised metric counts every class alike and the classes are uneven.
     """
 
     name: str
@@ -95,6 +98,7 @@ class DatasetInfo:
     columns: tuple[Column, ...] | None = None
     notes: tuple[str, ...] = ()
     class_counts: tuple[int, ...] | None = None
+    balanced_decisions: bool = False
 
     @property
     def imbalanced(self) -> bool:

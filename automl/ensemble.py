@@ -26,6 +26,7 @@ import pandas as pd
 
 from automl.budget import NO_CUTOFF, StageCutoff
 from automl.datasets import Dataset, DatasetInfo, Split
+from automl.decisions import decide
 from automl.evaluate import OutOfFold, fit_within, outputs_of
 from automl.folds import task_folds
 from automl.leaderboard import best_validated, optimism
@@ -99,9 +100,10 @@ def out_of_fold(results: Sequence[FamilyResult], dataset: Dataset, seed: int, de
 
 def blend_scores(outputs: np.ndarray, y: np.ndarray, info: DatasetInfo,
                  metrics: Mapping[str, Metric]) -> dict[str, float]:
-    """Every metric of blended outputs (the most probable class as the prediction)."""
+    """Every metric of blended outputs (the class `automl.decisions.decide` picks as the
+    prediction)."""
     if info.task_type == "classification":
-        return score_all(metrics, y, outputs.argmax(axis=1), outputs)
+        return score_all(metrics, y, decide(outputs, info), outputs)
     return score_all(metrics, y, outputs, None)
 
 
@@ -163,7 +165,7 @@ class Blend:
 
     def predict(self, X) -> np.ndarray:
         outputs = self.outputs(X)
-        return outputs.argmax(axis=1) if self.info.task_type == "classification" else outputs
+        return decide(outputs, self.info) if self.info.task_type == "classification" else outputs
 
 
 def seed_outputs(results: Sequence[FamilyResult], families: set[str], dataset: Dataset,
@@ -228,7 +230,7 @@ def ensemble_row(weights: Mapping[str, float], results: Sequence[FamilyResult],
             for name, result in members.items()}
     blended = blend(test, weights)
     scores = blend_scores(blended, dataset.test.y, dataset.info, metrics)
-    predictions = (blended.argmax(axis=1) if dataset.info.task_type == "classification"
+    predictions = (decide(blended, dataset.info) if dataset.info.task_type == "classification"
                    else blended)
 
     def total(attribute: str) -> float:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from automl.datasets import Dataset, DatasetInfo, Split, take
+from automl.decisions import undecided
 from automl.folds import task_folds
 from automl.metrics import Metric, in_batches, predict_proba, score_all
 from automl.models import ModelFamily
@@ -187,8 +188,9 @@ def _fit_together(family, population, info, train, metric, seed, device, reports
         estimators = {i: family.make_estimator(population[i], info, seed, device)
                       for i in alive}
         try:
-            errors = family.fit_population(
-                list(estimators.values()), take(train.X, fit_rows), train.y[fit_rows], None,
+            errors = family.fit_population(  # the family's own estimators, undecided
+                [undecided(e) for e in estimators.values()], take(train.X, fit_rows),
+                train.y[fit_rows], None,
                 [getattr(reports[i], "epoch_check", None) for i in alive])
         except Exception as error:
             return [error] * len(population)

@@ -32,8 +32,9 @@ class Metric:
         needs_proba: whether `score` needs class probabilities.
         description: one line for the docs.
         weighs_classes: whether every class counts alike whatever its size (balanced
-            accuracy, macro F1): on uneven classes each family's first trials are then
-            class-weighted, as a model that predicts the commonest class scores poorly.
+            accuracy, macro F1): on uneven classes the classifiers then decide for it
+            (`automl.decisions`), as a model that predicts the commonest class scores
+            poorly.
     """
 
     name: str

@@ -14,6 +14,7 @@ from typing import Any
 import optuna
 
 from automl.datasets import INPUT_KINDS, TASK_TYPES, DatasetInfo
+from automl.decisions import with_decisions
 from automl.errors import DataError
 from automl.schema import name_problems
 
@@ -144,12 +145,14 @@ class ModelFamily:
                        device: str, *, encoding: str = "auto"):
         """`build`'s estimator, behind the engine's table encoder where the data is a
         table and the family does not take tables itself (`takes_tables`). `encoding`
-        is the encoder's treatment of categories (`automl.tables.TableEncoder`)."""
+        is the encoder's treatment of categories (`automl.tables.TableEncoder`). A
+        classifier of a task that asks for balanced decisions is wrapped in
+        `automl.decisions.PriorCorrected`."""
         estimator = self.build(params, info, seed, device)
         if info.input_kind != "tabular" or self.takes_tables:
-            return estimator
+            return with_decisions(estimator, info)
         from automl.tables import EncodedModel, TableEncoder
-        return EncodedModel(estimator, TableEncoder(encoding, seed))
+        return with_decisions(EncodedModel(estimator, TableEncoder(encoding, seed)), info)
 
     def shared_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """The parameters that trials of one population share: all but

@@ -36,10 +36,13 @@ class Progress:
 
     def family_started(self, position: str, family: str, n_trials: int,
                        previous: list[FrozenTrial], best: float | None,
-                       seconds: float | None) -> None:
-        """A family's search begins; `previous` are the trials earlier runs finished."""
+                       seconds: float | None, *, reused: int | None = None) -> None:
+        """A family's search begins; `previous` are the trials already finished, by
+        earlier runs unless `reused` says how many of them were (the others ran in this
+        run's first-trial round)."""
         self.position, self.family, self.n_trials = position, family, n_trials
-        self.reused, self.started, self.best = len(previous), time.monotonic(), best
+        self.reused = len(previous) if reused is None else reused
+        self.started, self.best = time.monotonic(), best
         self.counts = {state: 0 for state in TrialState}
         for trial in previous:
             self.counts[trial.state] += 1

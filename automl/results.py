@@ -158,20 +158,23 @@ class DataSummary:
     columns: list[Column] | None = None  # tables only: every column of the file
     notes: list[str] = field(default_factory=list)
     class_counts: list[int] = field(default_factory=list)  # per class, training split
+    balanced_decisions: bool = False  # automl.decisions
 
     @classmethod
     def of(cls, info: DatasetInfo, target: str | None) -> DataSummary:
         return cls(info.name, info.input_kind, tuple(info.input_shape), info.task_type,
                    list(info.class_names or []), info.n_train, info.n_test, target,
                    list(info.columns) if info.columns is not None else None,
-                   list(info.notes), list(info.class_counts or []))
+                   list(info.notes), list(info.class_counts or []),
+                   info.balanced_decisions)
 
     def info(self) -> DatasetInfo:
         """The `DatasetInfo` the run's families were built with."""
         return DatasetInfo(self.name, self.input_kind, self.input_shape, self.task_type,
                            tuple(self.class_names) or None, None, self.n_train, self.n_test,
                            tuple(self.columns) if self.columns is not None else None,
-                           tuple(self.notes), tuple(self.class_counts) or None)
+                           tuple(self.notes), tuple(self.class_counts) or None,
+                           self.balanced_decisions)
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)

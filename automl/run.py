@@ -74,7 +74,9 @@ from automl.search import (
 )
 from automl.search.worker import run_stoppable
 from automl.sizing import (
+    FOLDS_DONE,
     RowPlan,
+    plan_after_stop,
     plan_fit_rows,
     plan_search_rows,
     refit_stop,
@@ -121,6 +123,12 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     for line in describe_columns(info):
         progress.message(line)
     metric, report_metrics = choose_metrics(task, registry, info)
+    dataset = deciding(dataset, metric)
+    info = dataset.info
+    if info.balanced_decisions:
+        progress.message(f"decisions: {metric.name} counts every class alike and the "
+                         "classes are uneven, so each classifier predicts the class most "
+                         "probable once divided by its share of the training rows")
     families = choose_families(task, registry, info)
     platform = choose_platform(task, device, families)
     task = replace(task, cv_folds=choose_folds(task, dataset))  # every stage's folds
@@ -194,7 +202,7 @@ def other_splits(task: Task, raw: RawData, count: int, families: list[ModelFamil
     at its share of the run's (`automl.budget.SplitPlan`). Their models are not saved."""
     found = []
     for index in range(1, count):
-        dataset = split_of(task, raw, task.seed + index)
+        dataset = deciding(split_of(task, raw, task.seed + index), settings.metric)
         progress.message(f"outer split {index + 1} of {count} (split seed "
                          f"{task.seed + index}): {dataset.info.n_train} train / "
                          f"{dataset.info.n_test} test samples")
@@ -296,6 +304,14 @@ def split_of(task: Task, raw: RawData, seed: int) -> Dataset:
     labels = fold_labels(dataset.info, dataset.train.y, choose_folds(task, dataset),
                          task.seed)
     return replace(dataset, train=replace(dataset.train, folds=labels))
+
+
+def deciding(dataset: Dataset, metric: Metric) -> Dataset:
+    """`dataset` with balanced decisions (`automl.decisions`) where `metric` counts every
+    class alike and the training classes are uneven."""
+    if not (metric.weighs_classes and dataset.info.imbalanced):
+        return dataset
+    return replace(dataset, info=replace(dataset.info, balanced_decisions=True))
 
 
 def describe_columns(info: DatasetInfo) -> list[str]:
@@ -430,6 +446,10 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
     if gone:
         progress.message(f"{gone} trials were left running by a process that stopped: "
                          "marked failed, their parameters queued to run again")
+    earlier = {name: [t for t in finished_trials(study) if not interrupted(t)]
+               for name, study in studies.items()}  # finished by earlier runs
+    planned, kept = ({}, {}) if plan.limit is None else search_defaults(
+        task, families, studies, dataset, settings, registry, progress, plan)
     spent = {name: seconds_spent(finished_trials(study)) for name, study in studies.items()}
     metrics = {name: registry.metrics[name].item for name in report_metrics}
     weights = time_weights(task, families)
@@ -449,18 +469,27 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
             seconds = share if seconds is None else min(seconds, share)
         seconds = None if seconds is None else max(0.0, seconds)
         limit = soonest(task.trial_timeout, seconds)  # what one trial (or the refit) may take
-        previous = [t for t in finished_trials(study) if not interrupted(t)]
+        previous = earlier[family.name]
         memory = [os.getpid(), shared_worker().pid]
         reset_peak(memory)
-        rows = search_rows(family, study, dataset, settings, limit,
-                           will_search=budget_used(study) < budget.n_trials and seconds != 0)
+        rows = planned.get(family.name) or search_rows(
+            family, study, dataset, settings, limit,
+            will_search=budget_used(study) < budget.n_trials and seconds != 0)
         if family_end is not None:  # the probe's seconds come out of the trials' share
             seconds = max(0.0, min(seconds, (family_end - time.monotonic()) * TRIALS_SHARE))
+            stopped = first_trial_stopped(study)
+            if stopped is not None and not rows.skipped:  # again, on rows that fit
+                rows = plan_after_stop(family, rows, stopped, task.cv_folds,
+                                       soonest(task.trial_timeout, seconds))
+                record_rows(study, rows)
+                study.enqueue_trial(stopped.params)
+                progress.message(rows.describe(family.name))
         progress.family_started(f"{index + 1}/{len(families)}", family.name,
-                                budget.n_trials, previous, _best(study), seconds)
-        if rows.why:
+                                budget.n_trials, finished_trials(study), _best(study),
+                                seconds, reused=len(previous))
+        if rows.why and family.name not in planned:  # said at its first trial
             progress.message(rows.describe(family.name))
-        best_outputs: dict[int, np.ndarray] = {}
+        best_outputs = kept.get(family.name, {})
         stopped_by = "skipped" if rows.skipped else search_family(
             study, family, dataset.info, training_rows(rows.search_rows, dataset, task.seed),
             settings, n_trials=budget.n_trials, seconds=seconds,
@@ -499,6 +528,52 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
     return results
 
 
+DEFAULTS_SHARE = 0.4
+"""Under a time limit, the share of the search stage in which each family's first trial
+runs (its starting point: the library's defaults), before any family searches further."""
+
+
+def search_defaults(task: Task, families: list[ModelFamily], studies: dict, dataset: Dataset,
+                    settings: SearchSettings, registry: Registry, progress: Progress,
+                    plan: TimePlan) -> tuple[dict[str, RowPlan], dict[str, dict]]:
+    """Under a time limit, the first trial of every family without a score, before any
+    family searches further: cheapest first (families scored by folds before those
+    trained in epochs, then by how their fit grows with the rows), each in an equal share
+    of what is left of `DEFAULTS_SHARE` of the search stage, so that what the cheap ones
+    leave goes to the dear ones. The families' order then decides how hard each is
+    searched, never whether it has a model. Returns each family's planned rows (its
+    search goes on on them) and its best trial's out-of-fold outputs."""
+    waiting = [family for family in families
+               if _best(studies[family.name]) is None
+               and budget_used(studies[family.name]) < task.budget_for(family.name).n_trials]
+    waiting.sort(key=lambda family: (family.evaluation != "cv", family.cost.fit_rows))
+    end = time.monotonic() + (plan.left("search") or 0.0) * DEFAULTS_SHARE
+    planned, kept = {}, {}
+    for index, family in enumerate(waiting):
+        study = studies[family.name]
+        share = max(0.0, end - time.monotonic()) / (len(waiting) - index)
+        family_end = time.monotonic() + share
+        rows = planned[family.name] = search_rows(
+            family, study, dataset, settings, soonest(task.trial_timeout, share),
+            will_search=True)
+        progress.family_started(f"first trial {index + 1}/{len(waiting)}", family.name,
+                                budget_used(study) + 1, finished_trials(study), None, share)
+        if rows.why:
+            progress.message(rows.describe(family.name))
+        kept[family.name] = {}
+        if not rows.skipped:
+            search_family(study, family, dataset.info,
+                          training_rows(rows.search_rows, dataset, task.seed), settings,
+                          n_trials=budget_used(study) + 1,
+                          seconds=max(0.0, family_end - time.monotonic()),
+                          stage_end=plan.end("search"), family_end=family_end,
+                          on_trial=lambda trial, study=study, family=family: trial_finished(
+                              trial, study, family, task, registry, progress),
+                          best_outputs=kept[family.name])
+        progress.family_finished("" if _best(study) is not None else "no score yet")
+    return planned, kept
+
+
 TRIALS_SHARE = 0.75
 """Under a time limit, the share of a family's wall-clock time its trials may take: the
 probe fits and the refit take the rest, so that the families after it keep theirs."""
@@ -521,9 +596,23 @@ def search_rows(family: ModelFamily, study, dataset: Dataset, settings: SearchSe
                        study.user_attrs.get("search_rows_why", ""))
     rows = plan_search_rows(family, dataset, settings.cv_folds, settings.seed,
                             settings.device, limit, shared_worker())
+    record_rows(study, rows)
+    return rows
+
+
+def record_rows(study, rows: RowPlan) -> None:
+    """The rows a family's search uses, on its study (a rerun's refit reads them)."""
     study.set_user_attr("search_rows", rows.search_rows)
     study.set_user_attr("search_rows_why", rows.why)
-    return rows
+
+
+def first_trial_stopped(study):
+    """The last trial of a study without a score, where time stopped it (it then says how
+    many folds it scored: `automl.sizing.FOLDS_DONE`); None otherwise."""
+    if _best(study) is not None:
+        return None
+    stopped = [t for t in finished_trials(study) if FOLDS_DONE in t.user_attrs]
+    return stopped[-1] if stopped else None
 
 
 def rows_of(n: int, dataset: Dataset, seed: int) -> np.ndarray:

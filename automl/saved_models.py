@@ -19,6 +19,7 @@ from typing import Any
 
 import optuna
 
+from automl.decisions import undecided, with_decisions
 from automl.errors import AutomlError
 from automl.outputs import read_summary
 from automl.plugins import Registry
@@ -31,6 +32,7 @@ def save_model(estimator: Any, family: str, run_folder: Path) -> Path:
     """Write one fitted estimator under `run_folder`/models and return its path."""
     folder = run_folder / MODELS
     folder.mkdir(exist_ok=True)
+    estimator = undecided(estimator)  # the run's summary says how it decides
     if hasattr(estimator, "to_bytes") and hasattr(type(estimator), "from_bytes"):
         path = folder / f"{family}.msgpack"
         path.write_bytes(estimator.to_bytes())
@@ -59,10 +61,12 @@ def load_model(run_folder: str | Path, family: str, registry: Registry | None = 
     else:
         raise AutomlError(f"no saved model of '{family}'", where=folder,
                           expected=f"{family}.msgpack or {family}.skops")
+    info = read_summary(Path(run_folder)).dataset.info()
     if path.suffix == ".skops":
-        return _load_skops(path, _plugin_package(registry, family))
+        return with_decisions(_load_skops(path, _plugin_package(registry, family)), info)
     # The class comes from the installed family itself, never from the file.
-    return type(_unfitted(Path(run_folder), family, registry)).from_bytes(path.read_bytes())
+    unfitted = undecided(_unfitted(Path(run_folder), family, registry))
+    return with_decisions(type(unfitted).from_bytes(path.read_bytes()), info)
 
 
 def load_blend(run_folder: Path, registry: Registry) -> Any:

@@ -180,13 +180,44 @@ def plan_search_rows(family: ModelFamily, dataset: Dataset, folds: int, seed: in
                    fit=fit, predict_seconds=predict_seconds)
 
 
+FOLDS_DONE = "folds_done"
+"""The user attribute of a trial stopped by time: how many of its folds it had scored."""
+
+
+def plan_after_stop(family: ModelFamily, plan: RowPlan, stopped: optuna.trial.FrozenTrial,
+                    folds: int, limit: float | None) -> RowPlan:
+    """`plan` for a family whose first trial was stopped by time (`stopped`): the most
+    rows whose trial, at the pace `stopped` measured (its seconds for the folds it scored
+    on `plan`'s rows, a fold it never finished counted as twice its seconds, grown as n
+    to the declared exponent), takes at most `SAFETY` of `limit`; skipped where fewer
+    than `MIN_ROWS` would. Unchanged without a limit."""
+    if limit is None or stopped.duration is None:
+        return plan
+    done, seconds = stopped.user_attrs.get(FOLDS_DONE, 0), stopped.duration.total_seconds()
+    trial_seconds = seconds * folds / (done if done else 0.5)
+    exponent = family.cost.fit_rows
+    rows = plan.search_rows
+
+    def trial(n: int) -> float:
+        return trial_seconds * (n / rows) ** exponent
+
+    fits = largest_rows(trial, SAFETY * limit, rows)
+    measured = (f"its first trial on {rows:,} rows was stopped after {done} of {folds} "
+                f"folds in {seconds:.3g} s")
+    if fits < MIN_ROWS:
+        return replace(plan, search_rows=0, why=f"{measured}; even {MIN_ROWS:,} rows would "
+                                                f"outlast a trial's {limit:.3g} s")
+    return replace(plan, search_rows=fits, why=f"{measured}; {fits:,} rows fit a trial's "
+                                               f"{limit:.3g} s")
+
+
 def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenTrial,
                   folds: int, limit: float | None, predicted: int) -> RowPlan:
     """`plan` with the refit's rows: all (or the declared cap), or the most whose fit,
     predicted from the best trial's measured seconds, and whose `predicted` test rows
     (`automl.evaluate.rows_predicted_by_refit`), timed from the probe's, take at most
-    `SAFETY` of `limit` together; never fewer than one of that trial's fits had, which
-    took that long already."""
+    `SAFETY` of `limit` (or of `MIN_STOP_SECONDS`, whichever is longer) together; never
+    fewer than one of that trial's fits had, which took that long already."""
     n_train, cost = plan.n_train, family.cost
     cap = min(n_train, cost.max_fit_rows or n_train)
     why = f"its declared cap of {cap:,} rows" if cap < n_train else ""
@@ -200,7 +231,10 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
     def refit(n: int) -> float:  # the fit, then the test split's predictions (kNN's cost)
         return fit(n) + predicted * plan.predict_seconds * (n / PROBE_ROWS) ** cost.predict_rows
 
-    fits = max(largest_rows(refit, SAFETY * limit, cap), min(fitted, cap))
+    # a refit predicted under SAFETY x MIN_STOP_SECONDS gets every row whatever its
+    # limit: `refit_stop` never stops a refit sooner than MIN_STOP_SECONDS
+    budget = max(SAFETY * limit, SAFETY * MIN_STOP_SECONDS)
+    fits = max(largest_rows(refit, budget, cap), min(fitted, cap))
     if fits >= cap:
         return replace(plan, fit_rows=cap, fit_why=why, refit_seconds=refit(cap))
     return replace(plan, fit_rows=fits, refit_seconds=refit(fits), fit_why=(

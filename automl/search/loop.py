@@ -23,7 +23,8 @@ from automl.search.populations import ask_population, population_size, trains_to
 from automl.search.samplers import make_pruner
 from automl.search.settings import SearchSettings
 from automl.search.studies import budget_used
-from automl.search.worker import FoldWorker, shared_worker
+from automl.search.worker import FoldWorker, TrialStopped, shared_worker
+from automl.sizing import FOLDS_DONE
 
 MAX_WARNINGS_KEPT = 3
 FIRST_TRIAL_SHARES = 2.0
@@ -57,8 +58,7 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
             and not study.get_trials(deepcopy=False)):
         for params in family.starting_points(info):
             # skip_if_exists: a worker starting at the same moment may have enqueued them
-            study.enqueue_trial(weighted_start(params, settings.metric, info),
-                                skip_if_exists=True)
+            study.enqueue_trial(dict(params), skip_if_exists=True)
     size = population_size(settings, family)
     # Together, a population is asked at once; one by one, each trial is asked after the
     # one before is told, so the sampler learns from every trial and budgets hold.
@@ -100,18 +100,9 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
         ends = ((deadline, "the end of the family's time budget") if scored else
                 (first_deadline, first_reason))
         for trial in _run_population(study, population, family, info, train, settings,
-                                     fold_worker, ends, stage_end, best_outputs):
+                                     fold_worker, ends, stage_end, best_outputs,
+                                     first=not scored):
             on_trial(trial)
-
-
-def weighted_start(params: dict, metric, info: DatasetInfo) -> dict:
-    """A starting point as the first trials take it: class-weighted (``class_weight``
-    "balanced", where the family has that parameter) when the classes are uneven and the
-    metric counts every class alike (`automl.metrics.Metric.weighs_classes`), so that a
-    family with one trial is not left predicting the commonest class."""
-    if "class_weight" in params and metric.weighs_classes and info.imbalanced:
-        return {**params, "class_weight": "balanced"}
-    return dict(params)
 
 
 def stoppable_folds(family: ModelFamily, info: DatasetInfo, train: Split,
@@ -148,13 +139,23 @@ def _run_population(study: optuna.Study, population: list[tuple], family: ModelF
                     fold_worker: FoldWorker | None,
                     deadline: tuple[float | None, str] = (None, ""),
                     stage_end: float | None = None,
-                    best_outputs: dict[int, np.ndarray] | None = None) -> list[FrozenTrial]:
+                    best_outputs: dict[int, np.ndarray] | None = None,
+                    first: bool = False) -> list[FrozenTrial]:
     """Score a population's trials (together where the family can), tell the study, and
-    keep the best trial's out-of-fold outputs in `best_outputs`."""
+    keep the best trial's out-of-fold outputs in `best_outputs`. `first`: the family has
+    no score yet (`TrialSteps`)."""
     sampled = [(trial, params) for trial, params in population
                if not isinstance(params, Exception)]
     outcomes = {trial.number: params for trial, params in population
                 if isinstance(params, Exception)}
+    steps: dict[int, TrialSteps] = {}  # by trial number, as each member starts
+
+    def start_member(index: int) -> TrialSteps:
+        trial = sampled[index][0]
+        steps[trial.number] = TrialSteps(study, trial, family, settings, deadline,
+                                         stage_end, first=first)
+        return steps[trial.number]
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -162,8 +163,7 @@ def _run_population(study: optuna.Study, population: list[tuple], family: ModelF
                 family, [params for _, params in sampled], info, train, settings.metric,
                 folds=settings.cv_folds, seed=settings.seed, device=settings.device,
                 together=trains_together(family, settings.device),
-                start_member=lambda index: TrialSteps(study, sampled[index][0], family,
-                                                      settings, deadline, stage_end),
+                start_member=start_member,
                 fold_worker=fold_worker)
         except KeyboardInterrupt:
             for trial, _ in population:
@@ -177,6 +177,10 @@ def _run_population(study: optuna.Study, population: list[tuple], family: ModelF
     for trial, _ in population:
         if messages:
             trial.set_user_attr("warnings", [m[:300] for m in messages[:MAX_WARNINGS_KEPT]])
+        if isinstance(outcomes[trial.number], TimeoutError | TrialStopped):
+            # how far it got: the plan sizes a first trial that fits from it
+            trial.set_user_attr(FOLDS_DONE, steps[trial.number].folds_done
+                                if trial.number in steps else 0)
         told.append(_tell(study, trial, outcomes[trial.number]))
         if best_outputs is not None:
             keep_best_outputs(best_outputs, told[-1], outcomes[trial.number], study)
@@ -205,18 +209,24 @@ class TrialSteps:
     The limit is the soonest of `trial_timeout`, the family's `deadline` (a time, and its
     reason for the message: once a family has a score, the end of its budget, so that its
     trials may not take the time of the families after it) and the end of the time
-    limit's search stage (`stage_end`)."""
+    limit's search stage (`stage_end`).
+
+    A `first` trial (the family has no score yet) of a family trained in epochs, bound by
+    its budget rather than by `trial_timeout`, is not failed at its limit: each fold's fit
+    ends at that fold's share of it, keeping its best epoch so far, so that the family
+    gets a model trained for fewer epochs rather than none."""
 
     def __init__(self, study: optuna.Study, trial: optuna.Trial, family: ModelFamily,
                  settings: SearchSettings, deadline: tuple[float | None, str] = (None, ""),
-                 stage_end: float | None = None):
+                 stage_end: float | None = None, *, first: bool = False):
         self.study, self.trial, self.settings = study, trial, settings
-        self.last_step = settings.cv_folds
+        self.last_step, self.folds_done = settings.cv_folds, 0
         self.started = self.heartbeat = time.monotonic()
         self.limit, self.stop_reason = settings.trial_timeout, "trial_timeout"
         for end, reason in (deadline, (stage_end, "the end of the time limit's search stage")):
             if end is not None and (self.limit is None or end - self.started < self.limit):
                 self.limit, self.stop_reason = max(0.0, end - self.started), reason
+        self.graceful = first and self.limit is not None and self.stop_reason != "trial_timeout"
         if self.limit is not None:
             self.stop_reason += f" ({self.limit:.3g} s)"
 
@@ -229,7 +239,9 @@ class TrialSteps:
         if time.monotonic() - self.heartbeat > HEARTBEAT_SECONDS:
             self.heartbeat = time.monotonic()
             self.trial.set_user_attr("heartbeat", time.time())
-        if self.limit is not None and time.monotonic() - self.started > self.limit:
+        self.folds_done = step + 1
+        late = self.limit is not None and time.monotonic() - self.started > self.limit
+        if late and not (self.graceful and self.folds_done == self.last_step):
             raise TimeoutError(f"stopped at {self.stop_reason} after {step + 1} CV folds")
         if isinstance(self.study.pruner, optuna.pruners.NopPruner):
             return  # nothing reads intermediate scores: spare the storage writes
@@ -237,11 +249,23 @@ class TrialSteps:
         if step + 1 != self.last_step and self.trial.should_prune():
             raise optuna.TrialPruned()
 
-    def epoch_check(self, epoch: int, _estimator) -> None:
+    def epoch_check(self, epoch: int, _estimator) -> bool:
         """The epoch callback of a family trained in epochs: ends the fit (and the trial)
-        once the trial's time is up, between epochs, where such a fit can stop."""
-        if self.limit is not None and time.monotonic() - self.started > self.limit:
+        once the trial's time is up, between epochs, where such a fit can stop; a
+        graceful one (see the class) ends the fold's fit at the fold's share of the time
+        instead (True: the fit keeps its best epoch), and says so on the trial."""
+        if self.limit is None:
+            return False
+        elapsed = time.monotonic() - self.started
+        if self.graceful:
+            if elapsed <= self.limit * (self.folds_done + 1) / self.last_step:
+                return False
+            self.trial.set_user_attr("cut_short", f"fits ended at their folds' shares of "
+                                                  f"{self.stop_reason}")
+            return True
+        if elapsed > self.limit:
             raise TimeoutError(f"stopped at {self.stop_reason} after epoch {epoch + 1}")
+        return False
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, result) -> FrozenTrial:

@@ -40,10 +40,11 @@ class SearchSettings:
         return f"{self.task_name}.{family}.{digest}"
 
 
-PROTOCOL = 2
-"""The validation protocol's version: 2, every family on the task's folds
-(`automl.evaluate.task_folds`); 1 scored families trained in epochs on one holdout share.
-Trials of another version are not reused."""
+PROTOCOL = 3
+"""The validation protocol's version: 3, folds by the training rows and balanced decisions
+for metrics that weigh classes alike (`automl.folds`, `automl.decisions`); 2, every family
+on the task's folds (`automl.folds.task_folds`); 1 scored families trained in epochs on
+one holdout share. Trials of another version are not reused."""
 
 
 def check_sampler_supports(settings: SearchSettings, families: list[ModelFamily]) -> None:
