@@ -61,12 +61,13 @@ def load_model(run_folder: str | Path, family: str, registry: Registry | None = 
     else:
         raise AutomlError(f"no saved model of '{family}'", where=folder,
                           expected=f"{family}.msgpack or {family}.skops")
-    info = read_summary(Path(run_folder)).dataset.info()
     if path.suffix == ".skops":
-        return with_decisions(_load_skops(path, _plugin_package(registry, family)), info)
-    # The class comes from the installed family itself, never from the file.
-    unfitted = undecided(_unfitted(Path(run_folder), family, registry))
-    return with_decisions(type(unfitted).from_bytes(path.read_bytes()), info)
+        model = _load_skops(path, _plugin_package(registry, family))
+    else:  # the class comes from the installed family itself, never from the file
+        unfitted = undecided(_unfitted(Path(run_folder), family, registry))
+        model = type(unfitted).from_bytes(path.read_bytes())
+    # decided as the run decided (`automl.decisions`): its summary says how
+    return with_decisions(model, read_summary(Path(run_folder)).dataset.info())
 
 
 def load_blend(run_folder: Path, registry: Registry) -> Any:

