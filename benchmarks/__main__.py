@@ -95,6 +95,8 @@ def summary(rows: list[table.Row]) -> list[str]:
                      "throughput of one by one (no target; vmap is for accelerators)")
     for row in value(scaling_rows.SECTION, "engine", ": the whole command"):
         lines.append(f"- {row.what.split(':')[0]}: {row.value:.0f} s, {row.note}")
+    for row in value(scaling_rows.SECTION, "AutoGluon"):
+        lines.append(f"- {row.what}: AutoGluon {row.value:.4f}, {row.note}")
     for row in value(tabular.SECTION, "engine", "mean of"):
         other = value(tabular.SECTION, "AutoGluon", row.what)
         if other:
@@ -119,8 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=SECTIONS,
                         default=[name for name in SECTIONS if name not in OPT_IN])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--scaling-sizes", nargs="+", metavar="ROWS:SECONDS",
+                        help="scaling-rows: these synthetic tables (rows and time limit) "
+                             "instead of the default four")
     args = parser.parse_args(argv)
     settings = Settings.quick() if args.quick else Settings()
+    if args.scaling_sizes:
+        settings.scaling_sizes = {int(rows): float(seconds) for rows, seconds in
+                                  (size.split(":") for size in args.scaling_sizes)}
     settings.with_flaml = settings.with_flaml and has_module("flaml")
     started, start = datetime.now(timezone.utc), time.perf_counter()
     settings.scaling_plot = args.out / f"{started:%Y-%m-%d}-scaling-rows.png"
