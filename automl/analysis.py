@@ -112,25 +112,36 @@ def learning_curves(results: Sequence[FamilyResult], dataset: Dataset, metric: M
     training split (a stratified subsample per seed; of the rows its refit used, for a
     family refitted on a subsample, so that no point costs more than its refit). A fit
     that fails on a small share (too few samples for the model) is recorded with its error
-    instead of a score. Once the time limit's `cutoff` is reached, no more points are
-    fitted."""
-    rows = []
+    instead of a score.
+
+    Points are fitted share by share from the smallest, every family's before the next
+    share's, so that a time limit's `cutoff` cuts the dearest points, never a whole
+    family; the first seed's point at the whole share is the refit itself (the same
+    configuration on the same rows), so every curve reaches the full size."""
+    scored = [result for result in results if result.test is not None] if shares else []
+    for result in scored:  # no curve asked: no "learning curve of"
+        on_family(result.outcome.family.name)
+    params = {result.outcome.family.name: result.outcome.best_params(dataset.info)
+              for result in scored}
     y = dataset.train.y
     stratify = y if dataset.info.task_type == "classification" else None
-    for result in results if shares else []:  # no curve asked: no "learning curve of"
-        family = result.outcome.family
-        if result.test is None:  # no best trial, or its refit failed
-            continue
-        params = result.outcome.best_params(dataset.info)
-        on_family(family.name)
-        for share in shares:
-            for seed in range(seeds):
-                if cutoff.reached("the learning curves"):
-                    break
+    rows = []
+    for share in shares:
+        for seed in range(seeds):
+            for result in scored:
+                family = result.outcome.family
+                if share == 1 and seed == 0:
+                    point = {"n_train": len(result.fit_rows) if result.fit_rows is not None
+                             else len(y), "score": result.test.scores[metric.name],
+                             "error": ""}
+                elif cutoff.reached("the learning curves"):
+                    continue
+                else:
+                    point = _curve_point(family, params[family.name], dataset, metric,
+                                         share, seed, stratify, device, result.fit_rows,
+                                         cutoff)
                 rows.append({"family": family.name, "kind": family.kind, "share": share,
-                             "seed": seed, **_curve_point(family, params, dataset, metric,
-                                                          share, seed, stratify, device,
-                                                          result.fit_rows, cutoff)})
+                             "seed": seed, **point})
     return pd.DataFrame(rows, columns=["family", "kind", "share", "seed", "n_train", "score",
                                        "error"])
 

@@ -160,7 +160,9 @@ REPORT = {
                        "chosen on the out-of-fold predictions the search's folds gave "
                        "each family's best configuration (no extra fits). It is ranked "
                        "by its out-of-fold score like any family, and `predict` blends "
-                       "the members' saved models when it ranks first.", default=False),
+                       "the members' saved models when it ranks first. Under a time "
+                       "limit it runs in the analyses' share, as time allows.",
+                       default=True),
 }
 PLUGINS = {
     "allow": Option(list, "Only these third-party plugins (entry-point names, as `python -m "
@@ -224,7 +226,7 @@ class Task:
     engineered_features: bool
     importances: bool = True
     depth_sweep: bool = False
-    ensemble: bool = False
+    ensemble: bool = True
     allow_plugins: tuple[str, ...] | None = None
     block_plugins: tuple[str, ...] = ()
 

@@ -131,7 +131,7 @@ def run_table(folder: Path, name: str, dataset: str, limit: float
     stages["report and exit"] = wall - summary["wall_s"]
     rows += [Row(SECTION, f"{name}: stage {stage}", "engine", seconds, "s")
              for stage, seconds in stages.items()]
-    for _, family in board.iterrows():
+    for _, family in board[board["kind"] != "ensemble"].iterrows():  # the blend: no search
         seconds = family["search_s"] + (0 if pd.isna(family["fit_s"]) else family["fit_s"])
         rows.append(Row(SECTION, f"{name}: {family['family']}", "engine", seconds, "s",
                         family_note(family)))

@@ -43,20 +43,22 @@ def digits_run(tmp_path_factory):
 def test_the_run_writes_a_leaderboard_with_a_row_per_family(digits_run):
     out, first, board, _ = digits_run
     assert first.returncode == 0, first.stderr
-    assert set(board["family"]) == {"knn", "logistic_regression", "naive_bayes"}
+    assert set(board["family"]) == {"knn", "logistic_regression", "naive_bayes", "ensemble"}
     for column in ["rank", "kind", "cv_mean", "cv_std", "test_accuracy",
                    "test_balanced_accuracy", "test_f1_macro", "test_roc_auc", "test_log_loss",
                    "fit_s", "predict_ms_per_1k", "trials_complete", "trials_pruned",
                    "trials_failed", "best_params"]:
         assert column in board.columns
-    assert (board["kind"] == "classical").all()
+    assert set(board["kind"]) == {"classical", "ensemble"}  # the blend is on by default
+    families = board[board["kind"] == "classical"]
     assert board["test_accuracy"].between(0.75, 1.0).all()
     assert board.iloc[0]["test_accuracy"] > 0.95
     assert board["test_roc_auc"].between(0.9, 1.0).all()
-    assert (board["trials_complete"] + board["trials_pruned"] + board["trials_failed"] == 4).all()
-    assert list(board["rank"]) == [1, 2, 3]
+    assert (families["trials_complete"] + families["trials_pruned"]
+            + families["trials_failed"] == 4).all()
+    assert list(board["rank"]) == [1, 2, 3, 4]
     assert board["cv_mean"].is_monotonic_decreasing  # ranked by validation, not test
-    assert all(json.loads(params) for params in board["best_params"])
+    assert all(json.loads(params) for params in families["best_params"])
 
 
 def test_the_terminal_shows_progress_and_the_leaderboard(digits_run):
@@ -114,9 +116,10 @@ def test_running_again_reuses_the_trials_and_gives_the_same_leaderboard(digits_r
     assert second.returncode == 0, second.stderr
     assert "reused 12 trials finished by earlier runs" in second.stderr
     board_second = pd.read_csv(out / "leaderboard.csv")
-    assert (board_second["trials_reused"] == 4).all()
+    families = board_second[board_second["kind"] == "classical"]
+    assert (families["trials_reused"] == 4).all()
     for column in ["family", "cv_mean", "test_accuracy", "test_log_loss", "best_params"]:
-        assert list(board_second[column]) == list(board_first[column])
+        pd.testing.assert_series_equal(board_second[column], board_first[column])
 
 
 def test_a_csv_file_of_ones_own_runs_end_to_end(tmp_path):
@@ -144,11 +147,12 @@ dir = "{(tmp_path / 'out').as_posix()}"
     result = run_cli(str(task))
     assert result.returncode == 0, result.stderr
     board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
-    assert set(board["family"]) == {"rbf_svm", "random_forest"}
+    assert set(board["family"]) == {"rbf_svm", "random_forest", "ensemble"}
     assert board["test_accuracy"].between(0.6, 1.0).all()
-    trials = board["trials_complete"] + board["trials_pruned"]
-    assert dict(zip(board["family"], trials, strict=True)) == {"rbf_svm": 3,
-                                                                "random_forest": 2}
+    families = board[board["kind"] != "ensemble"]
+    trials = families["trials_complete"] + families["trials_pruned"]
+    assert dict(zip(families["family"], trials, strict=True)) == {"rbf_svm": 3,
+                                                                   "random_forest": 2}
     assert "dataset mine.csv: 192 train / 48 test samples" in result.stderr
 
 
@@ -237,9 +241,11 @@ def test_every_table_is_written_as_csv_and_parquet(digits_run):
 def test_the_two_best_families_are_compared_over_seeds(digits_run):
     out, _, board, _ = digits_run
     comparison = pd.read_csv(out / "comparison.csv")
-    assert len(comparison) == 1
-    pair = comparison.iloc[0]
-    assert {pair["family_a"], pair["family_b"]} == set(board["family"].iloc[:2])
+    pairs = comparison[comparison["family_a"] != "ensemble"]  # the blend's own test aside
+    assert len(pairs) == 1 and len(comparison) <= 2
+    pair = pairs.iloc[0]
+    families = board[board["kind"] != "ensemble"]
+    assert {pair["family_a"], pair["family_b"]} == set(families["family"].iloc[:2])
     assert pair["seeds"] == 5 and 0.9 < pair["mean_a"] <= 1
     assert pair["low_a"] <= pair["mean_a"] <= pair["high_a"]
     assert np.isnan(pair["p_value"]) or 0 <= pair["p_value"] <= 1

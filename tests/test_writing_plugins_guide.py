@@ -46,7 +46,7 @@ def test_the_guide_builds_a_plugin_that_is_found_compared_and_conformant(tmp_pat
     run = run_cli(str(task), "--strict", env=env)
     assert run.returncode == 0, run.stderr
     board = pd.read_csv(tmp_path / "out" / "leaderboard.csv").set_index("family")
-    assert set(board.index) == {"discriminant_analysis", "naive_bayes"}
+    assert set(board.index) - {"ensemble"} == {"discriminant_analysis", "naive_bayes"}
     assert board.loc["discriminant_analysis", "test_accuracy"] >= 0.9
 
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
