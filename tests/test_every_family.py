@@ -27,7 +27,7 @@ from automl.sizing import FOLDS_DONE, RowPlan, plan_after_stop
 from automl.task import load_task
 
 FAMILIES = ["logistic_regression", "random_forest", "rbf_svm", "knn", "naive_bayes", "mlp"]
-LIMIT = 40.0
+LIMIT = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def loans(tmp_path_factory):
 
 def test_every_family_has_a_model_and_learns_the_rare_class_under_a_short_limit(
         loans, write_task, tmp_path, registry):
-    """Six families, a network among them, in 40 s on 2 cores with balanced accuracy:
+    """Six families, a network among them, in 60 s on 2 cores with balanced accuracy:
     every one has a test score well above the constant prediction's 0.5, the run holds
     its limit, the terminal shows the first-trial round and the decision rule, and a
     saved model predicts what the run scored."""
@@ -68,7 +68,8 @@ def test_every_family_has_a_model_and_learns_the_rare_class_under_a_short_limit(
     board = result.record.leaderboard.set_index("family")
     assert set(board.index) - {"ensemble"} == set(FAMILIES)
     for family in FAMILIES:
-        assert 0.7 < board.loc[family, "test_balanced_accuracy"] <= 1.0, (family, said)
+        assert 0.7 < board.loc[family, "test_balanced_accuracy"] <= 1.0, (
+            family, board.loc[family, "note"], board.loc[family, "rows_note"], said[-3000:])
     assert result.record.run.dataset.balanced_decisions
     model = load_model(tmp_path / "out", "logistic_regression", registry)
     test = result.record.tables["predictions"]

@@ -22,7 +22,7 @@ from automl.models import ModelFamily
 from automl.search.populations import ask_population, population_size, trains_together
 from automl.search.samplers import make_pruner
 from automl.search.settings import SearchSettings
-from automl.search.studies import budget_used
+from automl.search.studies import budget_used, queues_starting_points
 from automl.search.worker import FoldWorker, TrialStopped, shared_worker
 from automl.sizing import FOLDS_DONE
 
@@ -55,9 +55,8 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
     """
     study.pruner = make_pruner(settings.pruner)
     if (family.starting_points and settings.sampler != "grid"
-            and not study.get_trials(deepcopy=False)):
+            and queues_starting_points(study, settings)):
         for params in family.starting_points(info):
-            # skip_if_exists: a worker starting at the same moment may have enqueued them
             study.enqueue_trial(dict(params), skip_if_exists=True)
     size = population_size(settings, family)
     # Together, a population is asked at once; one by one, each trial is asked after the

@@ -17,13 +17,30 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 STALE_SECONDS = 600  # a trial on another host silent this long is taken for dead
 
 
+CREATED_HERE: set[str] = set()
+"""Names of the studies this process created: among workers that open a study at the same
+moment, exactly one creates it (the storage refuses a second), and only that one queues
+the family's starting points, so that no two workers run them both."""
+
+
 def open_study(storage, settings: SearchSettings, family: str) -> optuna.Study:
+    """The family's study in `storage`, created where it does not exist yet."""
     name = settings.study_name(family)
     try:
-        return optuna.create_study(storage=storage, study_name=name,
-                                   direction=settings.metric.direction, load_if_exists=True)
-    except optuna.exceptions.DuplicatedStudyError:  # another worker created it just now
+        study = optuna.create_study(storage=storage, study_name=name,
+                                    direction=settings.metric.direction)
+    except optuna.exceptions.DuplicatedStudyError:  # an earlier run or another worker's
         return optuna.load_study(study_name=name, storage=storage)
+    CREATED_HERE.add(name)
+    return study
+
+
+def queues_starting_points(study: optuna.Study, settings: SearchSettings) -> bool:
+    """Whether this process queues a family's starting points in `study`: it has no
+    trials, and this process created it or is not one of several workers (a rerun of a
+    study left empty)."""
+    return (not study.get_trials(deepcopy=False)
+            and (not settings.worker_salt or study.study_name in CREATED_HERE))
 
 
 def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
