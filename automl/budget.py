@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 
 STAGES = (("search", 0.65), ("refits", 0.70), ("analyses", 0.92), ("report", 1.0))
 """Each stage and the share of the limit, from the start, by which it should end: the
-searches (each family's refit follows its search, so refits share this deadline), refits,
+searches, the refits (after every search: `automl.run.refit_stage`; a run whose refits are
+predicted to take longer than the stage's share reserves more, `TimePlan.reserve_refits`),
 the repeated seeds, learning curves and features, and the report (a few seconds, with room
 for slow disks)."""
+MOST_REFIT_SHARE = 0.3
+"""The largest share of the limit the refits may reserve: the search keeps the rest."""
 
 
 @dataclass
@@ -27,24 +30,42 @@ class TimePlan:
 
     limit: float | None
     started: float = field(default_factory=time.monotonic)
+    refit_reserve: float = 0.0
+    """Seconds the refits have reserved before their stage's end (`reserve_refits`)."""
 
     def share(self, stage: str) -> float:
         """The share of the limit, from the start, by which `stage` should end."""
         return dict(STAGES)[stage]
+
+    def reserve_refits(self, seconds: float) -> float:
+        """Ends the search stage `seconds` before the refits' end, where that is sooner
+        than its share, and at most `MOST_REFIT_SHARE` of the limit before it; returns
+        the seconds reserved."""
+        if self.limit is None:
+            return 0.0
+        self.refit_reserve = min(seconds, MOST_REFIT_SHARE * self.limit)
+        return self.refit_reserve
+
+    def _ends_after(self, stage: str) -> float:
+        """Seconds from the start by which `stage` should end."""
+        ends = self.share(stage) * self.limit
+        if stage == "search":
+            return min(ends, self.share("refits") * self.limit - self.refit_reserve)
+        return ends
 
     def left(self, stage: str) -> float | None:
         """Seconds until `stage` should end (0 once it should have); None without a
         limit."""
         if self.limit is None:
             return None
-        return max(0.0, self.share(stage) * self.limit - (time.monotonic() - self.started))
+        return max(0.0, self._ends_after(stage) - (time.monotonic() - self.started))
 
     def end(self, stage: str) -> float | None:
         """When `stage` should end, as a ``time.monotonic()`` time; None without a
         limit."""
         if self.limit is None:
             return None
-        return self.started + self.share(stage) * self.limit
+        return self.started + self._ends_after(stage)
 
     def spent(self, stage: str) -> bool:
         left = self.left(stage)
@@ -72,7 +93,7 @@ class SplitPlan(TimePlan):
 
     @classmethod
     def of(cls, plan: TimePlan, index: int, count: int) -> SplitPlan:
-        return cls(plan.limit, plan.started, index, count)
+        return cls(plan.limit, plan.started, index=index, count=count)
 
     def share(self, stage: str) -> float:
         if stage in ("search", "refits"):

@@ -59,6 +59,13 @@ class Progress:
             self._bar.update(1)
         self._show("")
 
+    def refit_finished(self, position: str, family: str, seconds: float,
+                       summary: str) -> None:
+        """A family's refit in the refit stage ended (`seconds` since it started)."""
+        if not self.quiet:
+            print(f"[{position}] {family:<24} {summary}  {seconds:5.1f}s{self._budget()}",
+                  file=self.stream, flush=True)
+
     def family_finished(self, summary: str) -> None:
         self._show(summary, final=True)
 

@@ -9,7 +9,7 @@ import importlib.metadata
 import os
 import platform
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -75,10 +75,13 @@ from automl.search import (
 from automl.search.worker import run_stoppable
 from automl.sizing import (
     FOLDS_DONE,
+    SAFETY,
     RowPlan,
+    fit_cap,
     plan_after_stop,
     plan_fit_rows,
     plan_search_rows,
+    refit_seconds,
     refit_stop,
     stratified_rows,
     subset,
@@ -437,9 +440,10 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
     Budgets count the trials of earlier runs and of other workers on the same storage,
     so rerunning a finished task reuses its trials instead of searching again. Under a
     time limit (`plan`), each family also gets its share of the search stage's wall time
-    left, whose `TRIALS_SHARE` its trials take (less its probe's seconds) and the rest its
-    refit. No trial runs past its family's seconds (see `automl.search.loop.TrialSteps`);
-    each family's rows are sized to its limits (`automl.sizing`)."""
+    left, whose `TRIALS_SHARE` its trials take (less its probe's seconds); the refits then
+    follow every search (`refit_stage`). No trial runs past its family's seconds (see
+    `automl.search.loop.TrialSteps`); each family's rows are sized to its limits
+    (`automl.sizing`)."""
     studies = {family.name: open_study(storage, settings, family.name) for family in families}
     stale = max(STALE_SECONDS, 3 * (task.trial_timeout or 0))
     gone = sum(len(fail_interrupted_trials(study, stale)) for study in studies.values())
@@ -453,7 +457,9 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
     spent = {name: seconds_spent(finished_trials(study)) for name, study in studies.items()}
     metrics = {name: registry.metrics[name].item for name in report_metrics}
     weights = time_weights(task, families)
-    results = []
+    if planned:
+        reserve_refits(planned, studies, families, dataset, task.cv_folds, plan, progress)
+    results, waiting = [], []
     for index, family in enumerate(families):
         study, budget = studies[family.name], task.budget_for(family.name)
         seconds = None if budget.timeout is None else budget.timeout - spent[family.name]
@@ -464,6 +470,8 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
         family_end = None  # under a time limit, when the family's wall-clock share ends
         if plan.limit is not None:
             wall = plan.left("search") * weights[index] / sum(weights[index:])
+            if first_trial_stopped(study) is not None:  # no model yet: its retry may take
+                wall = max(wall, plan.left("search") / 2)  # up to half of what is left
             family_end = time.monotonic() + wall
             share = wall * TRIALS_SHARE
             seconds = share if seconds is None else min(seconds, share)
@@ -508,24 +516,104 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
         if search_only:
             progress.family_finished(f"{len(trials) - len(previous)} trials run here")
             continue
-        stop = None  # when the refit is stopped
-        if outcome.best_trial is not None:
-            refit_limit = soonest(limit, plan.left("refits"), family_end and max(
-                0.0, family_end - time.monotonic()))
-            rows = plan_fit_rows(family, rows, outcome.best_trial, task.cv_folds, refit_limit,
-                                 rows_predicted_by_refit(dataset.info.n_test))
-            if rows.fit_why:
-                progress.message(rows.describe_refit(family.name))
-            best = outcome.best_trial.duration
-            stop = refit_stop(rows, refit_limit, limit,
-                              best.total_seconds() if best is not None else 0.0)
-            if stop is not None:  # and never past the analyses' end
-                stop = soonest(stop, plan.left("analyses"))
-        result = refit(outcome, dataset, metrics, task.seed, settings.device, rows, stop)
-        result = replace(result, peak_mb=peak_mb([*memory, shared_worker().pid]))
+        searched = Searched(outcome, rows, limit, peak_mb([*memory, shared_worker().pid]))
+        if plan.limit is not None:  # refitted in the refit stage, after every search
+            waiting.append(searched)
+            progress.family_finished("refit after the searches")
+            continue
+        result = refit_searched(searched, dataset, metrics, task, settings, limit,
+                                progress=progress)
         results.append(result)
         progress.family_finished(_summary(result, settings.metric))
+    if waiting:
+        results = refit_stage(waiting, dataset, metrics, task, settings, progress, plan)
     return results
+
+
+@dataclass(frozen=True)
+class Searched:
+    """A family's search, waiting for its refit: its outcome, its rows, what one of its
+    trials could take (None: no limit) and the search's peak memory."""
+
+    outcome: SearchOutcome
+    rows: RowPlan
+    trial_limit: float | None
+    peak_mb: float
+
+
+def refit_searched(searched: Searched, dataset: Dataset, metrics: dict[str, Metric],
+                   task: Task, settings: SearchSettings, refit_limit: float | None,
+                   plan: TimePlan | None = None, progress: Progress | None = None
+                   ) -> FamilyResult:
+    """The refit of a searched family, on the rows that fit `refit_limit` seconds
+    (`automl.sizing.plan_fit_rows`; None: all of them, or the declared cap), stopped by
+    `automl.sizing.refit_stop` and never past the analyses' end of `plan`."""
+    outcome, rows = searched.outcome, searched.rows
+    stop = None
+    if outcome.best_trial is not None:
+        rows = plan_fit_rows(outcome.family, rows, outcome.best_trial, task.cv_folds,
+                             refit_limit, rows_predicted_by_refit(dataset.info.n_test))
+        if rows.fit_why and progress is not None:
+            progress.message(rows.describe_refit(outcome.family.name))
+        best = outcome.best_trial.duration
+        stop = refit_stop(rows, refit_limit, searched.trial_limit,
+                          best.total_seconds() if best is not None else 0.0)
+        if stop is not None and plan is not None:
+            stop = soonest(stop, plan.left("analyses"))
+    memory = [os.getpid(), shared_worker().pid]
+    reset_peak(memory)
+    result = refit(outcome, dataset, metrics, task.seed, settings.device, rows, stop)
+    return replace(result, peak_mb=max(searched.peak_mb, peak_mb(memory)))
+
+
+def refit_stage(waiting: list[Searched], dataset: Dataset, metrics: dict[str, Metric],
+                task: Task, settings: SearchSettings, progress: Progress,
+                plan: TimePlan) -> list[FamilyResult]:
+    """Under a time limit, every family's refit after all the searches, in what is left of
+    the refit stage: cheapest first (by its predicted refit on all its rows), each sized
+    to an even share of what is left, so that what the cheap ones leave goes to the dear
+    ones and a large table's linear learners refit on every row. Results in `waiting`'s
+    order."""
+    costs = [planned_refit(searched.outcome.family, searched.rows,
+                           searched.outcome.best_trial, dataset, task.cv_folds)
+             for searched in waiting]
+    order = sorted(range(len(waiting)), key=lambda i: costs[i])
+    results: dict[int, FamilyResult] = {}
+    for position, index in enumerate(order):
+        searched = waiting[index]
+        share = (plan.left("refits") or 0.0) / (len(order) - position)
+        started = time.monotonic()
+        result = results[index] = refit_searched(searched, dataset, metrics, task,
+                                                 settings, share, plan, progress)
+        progress.refit_finished(f"refit {position + 1}/{len(order)}",
+                                searched.outcome.family.name, time.monotonic() - started,
+                                _summary(result, settings.metric))
+    return [results[index] for index in range(len(waiting))]
+
+
+def planned_refit(family: ModelFamily, rows: RowPlan, best, dataset: Dataset,
+                  folds: int) -> float:
+    """The predicted seconds of the refit of `family`'s `best` trial on all the rows it
+    may use (0 where there is no trial to refit or no duration to predict from)."""
+    seconds = best and refit_seconds(family, rows, best, folds,
+                                     rows_predicted_by_refit(dataset.info.n_test))
+    return seconds(fit_cap(family, dataset.info.n_train)) if seconds else 0.0
+
+
+def reserve_refits(planned: dict[str, RowPlan], studies: dict, families: list[ModelFamily],
+                   dataset: Dataset, folds: int, plan: TimePlan, progress: Progress) -> None:
+    """After the first-trial round, the refit stage's room: the predicted seconds of every
+    family's refit on all the rows it may use, at `SAFETY` (a sized refit's margin),
+    taken from the end of the search stage (`automl.budget.TimePlan.reserve_refits`)."""
+    seconds = sum(planned_refit(family, planned[family.name], studies[family.name].best_trial,
+                                dataset, folds)
+                  for family in families
+                  if family.name in planned and _best(studies[family.name]) is not None)
+    if seconds / SAFETY > (plan.share("refits") - plan.share("search")) * plan.limit:
+        reserved = plan.reserve_refits(seconds / SAFETY)
+        progress.message(f"refits: {reserved:.0f} s kept for the refits (predicted "
+                         f"{seconds:.0f} s on all rows); the search ends by "
+                         f"{plan.end('search') - plan.started:.0f} s")
 
 
 DEFAULTS_SHARE = 0.4
@@ -576,7 +664,8 @@ def search_defaults(task: Task, families: list[ModelFamily], studies: dict, data
 
 TRIALS_SHARE = 0.75
 """Under a time limit, the share of a family's wall-clock time its trials may take: the
-probe fits and the refit take the rest, so that the families after it keep theirs."""
+probe fits take some of the rest, and what is left goes to the families after it and
+then to the refits."""
 
 
 def soonest(*limits: float | None) -> float | None:

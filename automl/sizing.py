@@ -189,8 +189,10 @@ def plan_after_stop(family: ModelFamily, plan: RowPlan, stopped: optuna.trial.Fr
     """`plan` for a family whose first trial was stopped by time (`stopped`): the most
     rows whose trial, at the pace `stopped` measured (its seconds for the folds it scored
     on `plan`'s rows, a fold it never finished counted as twice its seconds, grown as n
-    to the declared exponent), takes at most `SAFETY` of `limit`; skipped where fewer
-    than `MIN_ROWS` would. Unchanged without a limit."""
+    to the declared exponent), takes at most `SAFETY` of `limit`, and never fewer than
+    `MIN_ROWS` (or all of a smaller table's): its retry costs at most a trial's limit,
+    and a first trial's seconds include what a first call pays once (imports, a cold
+    worker). Unchanged without a limit."""
     if limit is None or stopped.duration is None:
         return plan
     done, seconds = stopped.user_attrs.get(FOLDS_DONE, 0), stopped.duration.total_seconds()
@@ -201,36 +203,51 @@ def plan_after_stop(family: ModelFamily, plan: RowPlan, stopped: optuna.trial.Fr
     def trial(n: int) -> float:
         return trial_seconds * (n / rows) ** exponent
 
-    fits = largest_rows(trial, SAFETY * limit, rows)
+    fits = max(largest_rows(trial, SAFETY * limit, rows), min(MIN_ROWS, rows))
     measured = (f"its first trial on {rows:,} rows was stopped after {done} of {folds} "
                 f"folds in {seconds:.3g} s")
-    if fits < MIN_ROWS:
-        return replace(plan, search_rows=0, why=f"{measured}; even {MIN_ROWS:,} rows would "
-                                                f"outlast a trial's {limit:.3g} s")
-    return replace(plan, search_rows=fits, why=f"{measured}; {fits:,} rows fit a trial's "
-                                               f"{limit:.3g} s")
+    return replace(plan, search_rows=fits, why=f"{measured}; retried on {fits:,} rows "
+                                               f"with a trial's {limit:.3g} s")
+
+
+def refit_seconds(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenTrial,
+                  folds: int, predicted: int):
+    """The predicted seconds of a refit of `best` on n rows, as a function of n: the fit,
+    its constant part from the probe and its growing part through what one of `best`'s
+    fits measured, then `predicted` test rows (`automl.evaluate.rows_predicted_by_refit`)
+    at the probe's pace (kNN's cost). None where `best` has no duration."""
+    if best.duration is None:
+        return None
+    fits_per_trial, fitted_share = fitting(folds)
+    fitted = max(1, int(plan.search_rows * fitted_share))
+    per_fit = best.duration.total_seconds() / fits_per_trial
+    fit = (plan.fit or FitTime(0.0, 0.0, family.cost.fit_rows)).through(fitted, per_fit)
+    exponent = family.cost.predict_rows
+
+    def refit(n: int) -> float:
+        return fit(n) + predicted * plan.predict_seconds * (n / PROBE_ROWS) ** exponent
+
+    return refit
+
+
+def fit_cap(family: ModelFamily, n_train: int) -> int:
+    """The most rows `family`'s refit may use: all, or its declared cap."""
+    return min(n_train, family.cost.max_fit_rows or n_train)
 
 
 def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenTrial,
                   folds: int, limit: float | None, predicted: int) -> RowPlan:
-    """`plan` with the refit's rows: all (or the declared cap), or the most whose fit,
-    predicted from the best trial's measured seconds, and whose `predicted` test rows
-    (`automl.evaluate.rows_predicted_by_refit`), timed from the probe's, take at most
-    `SAFETY` of `limit` (or of `MIN_STOP_SECONDS`, whichever is longer) together; never
-    fewer than one of that trial's fits had, which took that long already."""
-    n_train, cost = plan.n_train, family.cost
-    cap = min(n_train, cost.max_fit_rows or n_train)
+    """`plan` with the refit's rows: all (or the declared cap), or the most whose refit
+    (`refit_seconds`) takes at most `SAFETY` of `limit` (or of `MIN_STOP_SECONDS`,
+    whichever is longer); never fewer than one of that trial's fits had, which took that
+    long already."""
+    n_train = plan.n_train
+    cap = fit_cap(family, n_train)
     why = f"its declared cap of {cap:,} rows" if cap < n_train else ""
-    if limit is None or n_train < LARGE_ROWS or best.duration is None:
+    refit = refit_seconds(family, plan, best, folds, predicted)
+    if limit is None or n_train < LARGE_ROWS or refit is None:
         return replace(plan, fit_rows=max(cap, plan.search_rows), fit_why=why)
-    fits_per_trial, fitted_share = fitting(folds)
-    fitted = int(plan.search_rows * fitted_share)
-    per_fit = best.duration.total_seconds() / fits_per_trial
-    fit = (plan.fit or FitTime(0.0, 0.0, cost.fit_rows)).through(fitted, per_fit)
-
-    def refit(n: int) -> float:  # the fit, then the test split's predictions (kNN's cost)
-        return fit(n) + predicted * plan.predict_seconds * (n / PROBE_ROWS) ** cost.predict_rows
-
+    fitted = int(plan.search_rows * fitting(folds)[1])
     # a refit predicted under SAFETY x MIN_STOP_SECONDS gets every row whatever its
     # limit: `refit_stop` never stops a refit sooner than MIN_STOP_SECONDS
     budget = max(SAFETY * limit, SAFETY * MIN_STOP_SECONDS)
@@ -238,8 +255,8 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
     if fits >= cap:
         return replace(plan, fit_rows=cap, fit_why=why, refit_seconds=refit(cap))
     return replace(plan, fit_rows=fits, refit_seconds=refit(fits), fit_why=(
-        f"its best trial took {per_fit:.3g} s per fit on {fitted:,} rows; the refit and "
-        f"its test predictions have {limit:.3g} s"))
+        f"its refit on all {cap:,} rows would take about {refit(cap):.3g} s; it has "
+        f"{limit:.3g} s of the refit stage"))
 
 
 def refit_stop(plan: RowPlan, refit_limit: float | None, trial_limit: float | None,

@@ -111,7 +111,8 @@ def stopped_trial(seconds: float, folds_done: int) -> optuna.trial.FrozenTrial:
 def test_a_first_trial_stopped_by_time_is_retried_on_the_rows_that_fit(registry):
     """Stopped after 2 of 5 folds in 10 s on 8,000 rows (25 s a trial at that pace): a
     linear family gets the rows whose trial takes half of a 10 s limit; a quadratic one
-    fewer; where not even 500 rows fit, the family is skipped, saying why."""
+    fewer; where not even 500 rows fit, it is retried on 500 (a retry costs at most a
+    trial's limit), and a smaller table on all its rows."""
     plan = RowPlan(8_000, 8_000)
     linear, quadratic = registry.models["logistic_regression"].item, registry.models[
         "rbf_svm"].item
@@ -120,6 +121,8 @@ def test_a_first_trial_stopped_by_time_is_retried_on_the_rows_that_fit(registry)
     assert "stopped after 2 of 5 folds in 10 s" in retried.why
     fewer = plan_after_stop(quadratic, plan, stopped_trial(10.0, 2), 5, 10.0)
     assert 3_000 < fewer.search_rows < 3_600  # 8,000 x sqrt(0.2)
-    skipped = plan_after_stop(linear, plan, stopped_trial(100.0, 0), 5, 1.0)
-    assert skipped.skipped and "even 500 rows would outlast" in skipped.why
+    floor = plan_after_stop(linear, plan, stopped_trial(100.0, 0), 5, 1.0)
+    assert floor.search_rows == 500 and "retried on 500 rows" in floor.why
+    small = plan_after_stop(linear, RowPlan(275, 275), stopped_trial(2.5, 0), 5, 1.8)
+    assert small.search_rows == 275 and not small.skipped
     assert plan_after_stop(linear, plan, stopped_trial(10.0, 2), 5, None) == plan
