@@ -15,7 +15,7 @@ import pluggy
 from automl.datasets import DatasetInfo, DatasetLoader, RawData
 from automl.errors import AutomlError, DataError
 from automl.metrics import Metric
-from automl.models import Cost, ModelFamily
+from automl.models import Cost, ModelFamily, qualified_name
 from automl.report.context import SectionContext
 from automl.report.section import ReportSection
 from automl.results import DataSummary, RunRecord, RunSummary
@@ -32,4 +32,5 @@ once, around them."""
 
 __all__ = ["REQUIRED", "AutomlError", "Cost", "DataError", "DataSummary", "DatasetInfo",
            "DatasetLoader", "Metric", "ModelFamily", "Option", "RawData", "ReportSection",
-           "RunRecord", "RunSummary", "SectionContext", "__version__", "hookimpl"]
+           "RunRecord", "RunSummary", "SectionContext", "__version__", "hookimpl",
+           "qualified_name"]

@@ -53,6 +53,12 @@ class Cost:
     max_fit_rows: int | None = None
 
 
+def qualified_name(thing) -> str:
+    """``module.QualifiedName`` of a class or function: what `ModelFamily.saved_types`
+    lists."""
+    return f"{thing.__module__}.{thing.__qualname__}"
+
+
 @dataclass(frozen=True)
 class ModelFamily:
     """A model family, as registered by a plugin through `automl_register_models`.
@@ -123,6 +129,11 @@ class ModelFamily:
             a leaderboard column (the best trial's value) and a plot of every completed
             trial's validation score against it. The deep families declare
             ``("depth",)``, so the report answers "does depth help?".
+        saved_types: the exact names (``module.QualifiedName``) of the classes and
+            functions, other than scikit-learn's classes and the engine's table encoder,
+            that the family's fitted estimators hold when saved with skops (its own
+            estimator class, a function given to a ``FunctionTransformer``). A saved
+            model holding any other name is refused (`automl.saved_models`).
     """
 
     name: str
@@ -140,6 +151,7 @@ class ModelFamily:
     takes_tables: bool = False
     report_params: tuple[str, ...] = ()
     cost: Cost = Cost()
+    saved_types: frozenset[str] = frozenset()
 
     def make_estimator(self, params: Mapping[str, Any], info: DatasetInfo, seed: int,
                        device: str, *, encoding: str = "auto"):

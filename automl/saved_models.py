@@ -3,9 +3,14 @@ code: never pickle.
 
 - Estimators that serialise themselves (`to_bytes()` and a class method `from_bytes`, as
   the Flax estimators do with msgpack) are saved as ``models/<family>.msgpack``.
-- Others (scikit-learn pipelines) are saved with skops as ``models/<family>.skops``;
-  loading allows only types of scikit-learn and of the plugin that registered the family,
-  and refuses a file holding any other type, naming it.
+- Others (scikit-learn pipelines) are saved with skops as ``models/<family>.skops``.
+  Loading allows a name the file declares only where it is one of scikit-learn's classes,
+  one of the engine's encoder parts (`ENGINE_TYPES`) or one the family declares
+  (`automl.models.ModelFamily.saved_types`), and only where importing it gives an object
+  whose own module and qualified name are exactly that name: a function that a
+  scikit-learn module merely imports (``sklearn.utils._testing.check_output`` is
+  ``subprocess.check_output``) is refused. A file holding any other name is refused,
+  naming it, before anything in it is built.
 
 ``load_model(run_folder, family)`` gives back a fitted estimator, e.g. to predict on new
 data: ``load_model("reports/digits", "cnn").predict(X)``.
@@ -61,11 +66,17 @@ def load_model(run_folder: str | Path, family: str, registry: Registry | None = 
     else:
         raise AutomlError(f"no saved model of '{family}'", where=folder,
                           expected=f"{family}.msgpack or {family}.skops")
-    if path.suffix == ".skops":
-        model = _load_skops(path, _plugin_package(registry, family))
-    else:  # the class comes from the installed family itself, never from the file
-        unfitted = undecided(_unfitted(Path(run_folder), family, registry))
-        model = type(unfitted).from_bytes(path.read_bytes())
+    try:
+        if path.suffix == ".skops":
+            model = _load_skops(path, registry.models[family].item.saved_types)
+        else:  # the class comes from the installed family itself, never from the file
+            unfitted = undecided(_unfitted(Path(run_folder), family, registry))
+            model = type(unfitted).from_bytes(path.read_bytes())
+    except AutomlError:
+        raise
+    except Exception as error:  # a damaged or tampered file: said, not a traceback
+        raise AutomlError(f"the saved model of '{family}' could not be read", where=path,
+                          found=f"{type(error).__name__}: {error}") from error
     # decided as the run decided (`automl.decisions`): its summary says how
     return with_decisions(model, read_summary(Path(run_folder)).dataset.info())
 
@@ -88,39 +99,70 @@ def load_blend(run_folder: Path, registry: Registry) -> Any:
                  weights, read_summary(run_folder).dataset.info())
 
 
-def _load_skops(path: Path, plugin_package: str) -> Any:
+ENGINE_TYPES = frozenset({
+    "automl.tables.TableEncoder", "automl.tables.EncodedModel",
+    "automl.tables.datetime_parts", "automl.tables.datetime_part_names",
+    "automl.tables.category_text", "automl.tables.text_values", "numpy.dtype"})
+"""The engine's own classes and functions a saved model may hold (its table encoder)."""
+IMPORTABLE = ("sklearn", "automl", "numpy")
+"""Packages whose modules are imported to check a name (with the family's plugin's)."""
+
+
+def _load_skops(path: Path, declared: frozenset[str]) -> Any:
     import skops.io
-    trusted = _trusted(skops.io.get_untrusted_types(file=path), plugin_package, path)
+    trusted = _trusted(skops.io.get_untrusted_types(file=path), declared, path)
     return skops.io.load(path, trusted=trusted)
 
 
-def load_skops_bytes(data: bytes, plugin_package: str = "automl") -> Any:
+def load_skops_bytes(data: bytes, declared: frozenset[str] = frozenset()) -> Any:
     """An object skops stored as bytes (a table encoder inside a network's msgpack
-    file), with the same types allowed as for a saved model."""
+    file), with the same names allowed as for a saved model."""
     import skops.io
-    trusted = _trusted(skops.io.get_untrusted_types(data=data), plugin_package,
+    trusted = _trusted(skops.io.get_untrusted_types(data=data), declared,
                        "the saved network's table encoder")
     return skops.io.loads(data, trusted=trusted)
 
 
-def _trusted(untrusted: list[str], plugin_package: str, where) -> list[str]:
-    """Types to allow: scikit-learn's, the engine's (its table encoder), the family's
-    plugin's and numpy's dtype; any other refuses the file."""
-    trusted = [name for name in untrusted
-               if name.split(".")[0] in ("sklearn", "automl", plugin_package)
-               or name == "numpy.dtype"]
-    refused = sorted(set(untrusted) - set(trusted))
+def _trusted(untrusted: list[str], declared: frozenset[str], where) -> list[str]:
+    """`untrusted` (the names skops would not load by itself), each checked by
+    `allowed`; any that is not refuses the file."""
+    refused = sorted(name for name in set(untrusted) if not allowed(name, declared))
     if refused:
-        raise AutomlError("the saved model holds types that are not scikit-learn's, the "
-                          "engine's or its plugin's, so it is not loaded", where=where,
-                          found=", ".join(refused))
-    return trusted
+        raise AutomlError("the saved model holds names that are neither scikit-learn's "
+                          "classes, the engine's encoder parts nor ones its family declares, "
+                          "so it is not loaded", where=where, found=", ".join(refused))
+    return list(untrusted)
 
 
-def _plugin_package(registry: Registry, family: str) -> str:
-    plugin = registry.models[family].plugin
-    module = next((p.module for p in registry.plugins if p.name == plugin), plugin)
-    return module.split(":")[0].split(".")[0]
+def allowed(name: str, declared: frozenset[str]) -> bool:
+    """Whether a saved model may hold `name`: one of scikit-learn's classes, or a name in
+    `ENGINE_TYPES` or `declared`, that resolves to an object defined under exactly that
+    name (module docstring)."""
+    if name not in ENGINE_TYPES and name not in declared and name.split(".")[0] != "sklearn":
+        return False
+    found = _resolve(name, {*IMPORTABLE, *(n.split(".")[0] for n in declared)})
+    defined_as = f"{getattr(found, '__module__', '')}.{getattr(found, '__qualname__', '')}"
+    if found is None or defined_as != name:
+        return False
+    return isinstance(found, type) or name in ENGINE_TYPES or name in declared
+
+
+def _resolve(name: str, packages: set[str]) -> Any:
+    """The object `name` names (a module, then attributes), importing only modules of
+    `packages`; None where it names nothing."""
+    import importlib
+    parts = name.split(".")
+    if parts[0] not in packages:
+        return None
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            found = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            found = getattr(found, attribute, None)
+        return found
+    return None
 
 
 def _unfitted(run_folder: Path, family_name: str, registry: Registry) -> Any:

@@ -278,6 +278,32 @@ def check_fits_tiny_data_quickly(family: ModelFamily) -> None:
             f"(limit {TINY_FIT_SECONDS:g} s)")
 
 
+def check_saved_model_loads_back(family: ModelFamily) -> None:
+    """The fitted estimator saves and loads back as a run's saved model does
+    (`automl.saved_models`), predicting as before: with skops, every name it holds is
+    allowed (scikit-learn's classes, the engine's encoder, the family's `saved_types`)."""
+    from automl.decisions import undecided
+    from automl.saved_models import allowed
+
+    kind, task = _primary(family)
+    data = tiny_data(kind, task)
+    estimator, _, predictions, _ = _fitted(family, kind, task)
+    estimator = undecided(estimator)
+    if hasattr(estimator, "to_bytes") and hasattr(type(estimator), "from_bytes"):
+        loaded = type(estimator).from_bytes(estimator.to_bytes())
+    else:
+        import skops.io
+        saved = skops.io.dumps(estimator)
+        names = skops.io.get_untrusted_types(data=saved)
+        refused = [name for name in names if not allowed(name, family.saved_types)]
+        assert not refused, (f"the saved model holds {', '.join(refused)}: declare it in "
+                             "the family's saved_types")
+        loaded = skops.io.loads(saved, trusted=names)
+    again = np.asarray(loaded.predict(data.test.X))
+    assert np.allclose(predictions.astype(float), again.astype(float), atol=1e-5), (
+        "the loaded model predicts differently")
+
+
 CHECKS: tuple[Callable[[ModelFamily], None], ...] = (
     check_registration_is_valid_and_unique,
     check_search_space_samples_valid_params,
@@ -287,6 +313,7 @@ CHECKS: tuple[Callable[[ModelFamily], None], ...] = (
     check_same_seed_same_predictions,
     check_refuses_input_it_does_not_claim,
     check_fits_tiny_data_quickly,
+    check_saved_model_loads_back,
 )
 
 

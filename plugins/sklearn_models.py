@@ -32,7 +32,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC, SVR, LinearSVC, LinearSVR
 
-from automl import Cost, ModelFamily, hookimpl
+from automl import Cost, ModelFamily, hookimpl, qualified_name
 from automl.datasets import INPUT_KINDS
 
 
@@ -161,7 +161,8 @@ def family(name: str, space, *, classifier: Maker | None = None,
                        input_kinds=frozenset(INPUT_KINDS), search_space=space, build=build,
                        grid=family_grid if grid else None, description=description,
                        cost=cost or Cost(),
-                       starting_points=starting_points if defaults else None)
+                       starting_points=starting_points if defaults else None,
+                       saved_types=frozenset({qualified_name(flatten)}))
 
 
 def rbf_defaults(info) -> dict:

@@ -19,7 +19,7 @@ import importlib.util
 
 from automl_plugins.boosting.estimator import BoostedTreesClassifier, BoostedTreesRegressor
 
-from automl import ModelFamily, hookimpl
+from automl import ModelFamily, hookimpl, qualified_name
 
 TASK_TYPES = frozenset({"classification", "regression"})
 INPUT_KINDS = frozenset({"tabular"})
@@ -94,7 +94,9 @@ def starting_points(library: str):
 def family(library: str, space, description: str) -> ModelFamily:
     return ModelFamily(library, "classical", TASK_TYPES, INPUT_KINDS, space,
                        builder(library), description=description,
-                       starting_points=starting_points(library), takes_tables=True)
+                       starting_points=starting_points(library), takes_tables=True,
+                       saved_types=frozenset({qualified_name(BoostedTreesClassifier),
+                                              qualified_name(BoostedTreesRegressor)}))
 
 
 FAMILIES = {

@@ -177,8 +177,9 @@ class FlaxEstimator(BaseEstimator):
         devices = jax.local_devices(backend=platform)
         return tuple(devices[:self.n_devices] if self.n_devices else devices)
 
-    def _build_network(self, input_shape, n_outputs: int, platform: str) -> nnx.Module:
-        init = networks.HostInit(self.random_state)
+    def _build_network(self, input_shape, n_outputs: int, platform: str,
+                       init: networks.HostInit | None = None) -> nnx.Module:
+        init = init or networks.HostInit(self.random_state)
         if not self.vocab_size:
             return self._layers(input_shape, n_outputs, platform, init)
         # token ids (0 pads), from the text encoder fitted in fit, into an embedding
@@ -443,8 +444,18 @@ class FlaxEstimator(BaseEstimator):
             estimator.text_vocabulary_ = int(estimator.text_vocabulary_)
         n_outputs = 1 if cls._regression else len(estimator.classes_)
         platform = estimator._devices()[0].platform
-        model = estimator._build_network(estimator.input_shape_, n_outputs, platform)
-        estimator.graphdef_, params, rest = nnx.split(model, nnx.Param, ...)
+
+        def build() -> nnx.Module:  # zeros, replaced by the saved weights
+            return estimator._build_network(estimator.input_shape_, n_outputs, platform,
+                                            networks.ShapesOnly(estimator.random_state))
+
+        # the file's settings size the network: its shapes are checked against the saved
+        # weights (already read, so bounded by the file) before anything is allocated
+        _, expected, _ = nnx.split(nnx.eval_shape(build), nnx.Param, ...)
+        if shapes(nnx.to_pure_dict(expected)) != shapes(saved["weights"]["params_"]):
+            raise ValueError("the saved network's weights do not have the shapes its "
+                             "settings describe")
+        estimator.graphdef_, params, rest = nnx.split(build(), nnx.Param, ...)
         nnx.replace_by_pure_dict(params, saved["weights"]["params_"])
         nnx.replace_by_pure_dict(rest, saved["weights"]["rest_"])
         estimator.params_, estimator.rest_ = params, rest
@@ -625,3 +636,11 @@ def _fit_together(estimators, X, y, validation_data, callbacks) -> list[Exceptio
         if error is None:
             estimator._finish(trainer, plan, member_stopping, data)
     return errors
+
+
+def shapes(tree, path: str = "") -> dict[str, tuple[int, ...]]:
+    """Each array's shape in a nested dict of weights, by its path of keys."""
+    if isinstance(tree, dict):
+        return {name: shape for key, value in tree.items()
+                for name, shape in shapes(value, f"{path}/{key}").items()}
+    return {path: tuple(np.shape(tree))}

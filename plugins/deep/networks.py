@@ -71,6 +71,26 @@ class HostInit:
                           bias_init=self.zeros, rngs=self.rngs)
 
 
+class ShapesOnly(HostInit):
+    """Zeros where `HostInit` draws weights, made with jax.numpy so that inside
+    ``nnx.eval_shape`` a network is built as shapes only, allocating nothing: for a saved
+    network, whose weights replace them."""
+
+    def _truncated_normal(self, shape, stddev: float) -> jax.Array:
+        return jnp.zeros(shape, jnp.float32)
+
+    def orthogonal(self, key, shape, dtype=jnp.float32) -> jax.Array:
+        return jnp.zeros(shape, jnp.float32)
+
+    @staticmethod
+    def zeros(key, shape, dtype=jnp.float32) -> jax.Array:
+        return jnp.zeros(shape, jnp.float32)
+
+    @staticmethod
+    def ones(key, shape, dtype=jnp.float32) -> jax.Array:
+        return jnp.ones(shape, jnp.float32)
+
+
 def dropout(x: jax.Array, rate: jax.Array | None, seed: jax.Array,
             train: bool) -> jax.Array:
     """Inverted dropout with a traced rate; identity when not training or when `rate` is

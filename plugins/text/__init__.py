@@ -31,7 +31,7 @@ from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.svm import LinearSVC
 
-from automl import Cost, ModelFamily, hookimpl
+from automl import Cost, ModelFamily, hookimpl, qualified_name
 
 CLASSIFICATION = frozenset({"classification"})
 TEXT = frozenset({"text"})
@@ -72,7 +72,8 @@ def classical(name: str, space, model, description: str) -> ModelFamily:
         lambda params, info, seed, device: make_pipeline(
             TextAndTable(tfidf(features(params)), seed),
             model({k: v for k, v in params.items() if k not in TFIDF_PARAMS}, seed)),
-        takes_tables=True, description=description, cost=Cost(fit_rows=1.0))
+        takes_tables=True, description=description, cost=Cost(fit_rows=1.0),
+        saved_types=frozenset({qualified_name(TextAndTable)}))
 
 
 def frozen_space(trial, info) -> dict:
@@ -118,7 +119,8 @@ FAMILIES = [
               "TF-IDF of word and character n-grams, then complement naive Bayes"),
     ModelFamily(
         "minilm_frozen", "deep", CLASSIFICATION, TEXT, frozen_space, frozen_minilm,
-        takes_tables=True,
+        takes_tables=True,  # by name: importing the encoder's module loads JAX
+        saved_types=frozenset({"automl_plugins.text.minilm.MiniLMEmbedder"}),
         description="pretrained all-MiniLM-L6-v2 sentence embeddings (frozen, in JAX), "
                     "then logistic regression: transfer learning without training the "
                     "encoder"),
