@@ -119,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted: finished trials are saved; run the same command to resume.",
               file=sys.stderr)
         return 130
+    except Exception:  # a bug's traceback, with any storage password hidden
+        import traceback
+
+        from automl.search import redact
+        print(redact(traceback.format_exc()), file=sys.stderr)
+        return 1
 
 
 def positive_seconds(text: str) -> float:

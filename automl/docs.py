@@ -170,6 +170,9 @@ def public_entry(name: str) -> str:
             doc += "\n\n" + "\n".join(
                 f"- `{_member_heading(value, attribute)}`: {' '.join(text.split())}"
                 for attribute, text in properties)
+    elif inspect.isfunction(value):
+        heading = f"automl.{name}{inspect.signature(value)}".replace("'", "")
+        doc = inspect.getdoc(value)
     else:
         heading = f"automl.{name}"
         doc = attribute_doc(automl, name) or _value_doc(value, name)

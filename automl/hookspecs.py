@@ -106,7 +106,8 @@ def automl_register_report_sections(register):
         def automl_register_report_sections(register):
             register(ReportSection(
                 name="fit_budget", title="Fit time budget",
-                render=lambda context: "<p>{{ run.task }}: {{ table(leaderboard) }}</p>"))
+                render=lambda context: context.render(
+                    "<p>{{ run.task }}: {{ table(leaderboard) }}</p>")))
     """
 
 

@@ -187,7 +187,7 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     run = replace(run_summary(task, info, metric, report_metrics, pairs, started, command,
                               describe(storage_url, output_dir), platform, families, plan,
                               cutoff.notes, stages), outer_splits=count)
-    record = RunRecord(output_dir, run, task.source.text, tables,
+    record = RunRecord(output_dir, run, redact(task.source.text), tables,
                        disagreement_examples(dataset, tables["predictions"], pairs))
     write_record(record)
     write_html_report(record, output_dir, registry)

@@ -45,8 +45,8 @@ class Sections:
     @hookimpl
     def automl_register_report_sections(register):
         register(ReportSection(
-            "template_text", "Template text",
-            lambda context: "<p id='text'>{{ run.task }} by {{ \"" + HOSTILE + "\" }}</p>",
+            "template_text", "Plain text",
+            lambda context: "<p id='text'>{{ run.task }} by " + HOSTILE + "</p>",
             order=150))
         register(ReportSection(
             "own_values", "Own values",
@@ -72,8 +72,9 @@ def test_plugin_sections_are_escaped_placed_by_order_and_checked(record, tmp_pat
     problems = []
     registry = build_registry({"sections": Sections}, on_problem=problems.append)
     html = write_html_report(record, tmp_path, registry).read_text()
-    # template text: autoescaped
-    assert "<p id='text'>sections by &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</p>" in html
+    # a str: text, escaped, never read as a template
+    assert ("&lt;p id=&#39;text&#39;&gt;{{ run.task }} by &lt;script&gt;alert(&#39;x&#39;)"
+            "&lt;/script&gt;&lt;/p&gt;") in html
     assert HOSTILE not in html
     # values of its own, rendered through the context: escaped, with the metric's direction
     assert "<p id='values'>&lt;script&gt;" in html and "(maximize)</p>" in html
@@ -83,8 +84,8 @@ def test_plugin_sections_are_escaped_placed_by_order_and_checked(record, tmp_pat
     assert "Nothing to show" not in html
     assert "This section could not be drawn: render returned int" in html
     assert [str(p) for p in problems] == [
-        "plugin 'sections': report section 'wrong_type': render returned int, not template "
-        "text or Markup"]
+        "plugin 'sections': report section 'wrong_type': render returned int, not text or "
+        "Markup"]
     # order 150 puts it between Data (100) and Leaderboard (200); the default, after the
     # built-in sections and before Reproducibility (2000)
     headings = [html.index(f'id="section-{name}"') for name in (
@@ -97,3 +98,30 @@ def test_plugin_sections_are_escaped_placed_by_order_and_checked(record, tmp_pat
 def test_an_invalid_order_is_refused_at_registration():
     section = ReportSection("odd", "Odd", lambda context: "", order="first")
     assert section.problems() == ["order must be an integer, not 'first'"]
+
+
+PAYLOAD = ("{{ cycler.__init__.__globals__.os.system('touch %s') }}"
+           "{{ ''.__class__.__mro__[1].__subclasses__() }}")
+
+
+def test_a_column_name_formatted_into_a_section_runs_nothing(record, tmp_path):
+    """A plugin that formats data (here a hostile column name) into what it returns: as a
+    str it is shown as text; through context.render the sandbox refuses Python's
+    internals, and the section says it could not be drawn. The payload's marker file is
+    never made."""
+    marker = tmp_path / "ran"
+    column = PAYLOAD % marker
+
+    class Careless:
+        @staticmethod
+        @hookimpl
+        def automl_register_report_sections(register):
+            register(ReportSection("as_text", "As text", lambda context: f"column {column}"))
+            register(ReportSection("as_template", "As template",
+                                   lambda context: context.render(f"<p>{column}</p>")))
+
+    registry = build_registry({"careless": Careless}, on_problem=lambda problem: None)
+    html = write_html_report(record, tmp_path, registry).read_text()
+    assert not marker.exists()
+    assert "column {{ cycler.__init__.__globals__.os.system(" in html
+    assert "This section could not be drawn: SecurityError" in html

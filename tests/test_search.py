@@ -165,6 +165,30 @@ def test_a_bad_storage_url_is_a_clear_error_without_the_password(tmp_path):
     assert redact("postgresql://me:pw@host/db") == "postgresql://me:***@host/db"
 
 
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://me:hunter2@host/db", "postgresql://me:***@host/db"),
+    ("postgresql://:hunter2@host/db", "postgresql://:***@host/db"),
+    ("postgresql://me@host/db?password=hunter2&sslmode=off",
+     "postgresql://me@host/db?password=***&sslmode=off"),
+    ("postgresql+psycopg://me:hun@ter2/x@host:5432/db", "postgresql+psycopg://me:***@host:5432/db"),
+    ("me:hunter2@host/db", "me:***@host/db"),
+    ('storage = "postgresql://me:hunter2@host/db"', 'storage = "postgresql://me:***@host/db"'),
+    ("host=h password=hunter2 dbname=x", "host=h password=*** dbname=x"),
+])
+def test_every_form_of_a_storage_password_is_redacted(url, shown):
+    assert redact(url) == shown and "hunter2" not in redact(url)
+
+
+@pytest.mark.parametrize("url", ["postgresql:/me:hunter2@host/db", "me:hunter2@host/db"])
+def test_a_malformed_database_url_is_an_error_not_a_journal_path(url, tmp_path):
+    with pytest.raises(AutomlError) as caught:
+        open_storage(url, tmp_path)
+    message = caught.value.message()
+    assert "looks like a database URL but has no '://'" in message
+    assert "hunter2" not in message
+    assert not list(tmp_path.iterdir())  # no journal file was made
+
+
 class TooBigForMemory:
     """Stands in for a model whose batch does not fit: fit raises MemoryError, as numpy
     and JAX do when an allocation fails."""

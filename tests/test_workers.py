@@ -93,3 +93,25 @@ def test_jobs_runs_local_workers_on_the_journal_then_reports(tmp_path):
     board = board.drop(index="ensemble", errors="ignore")  # the blend runs no trials
     assert set(board.index) == {"linear_svm", "logistic_regression"}
     assert (board["trials_reused"] == [len(trials[f]) for f in board.index]).all()
+
+
+@needs_postgres
+def test_a_password_in_the_task_file_reaches_no_file_page_or_terminal_line(tmp_path):
+    """The storage URL, password and all, written in the task file as users do: the copy
+    of the task, run.json, the report and the terminal say ``***``."""
+    assert POSTGRES, "CI must provide AUTOML_TEST_POSTGRES"
+    user_and_password = POSTGRES.split("://")[1].split("@")[0]
+    assert ":" in user_and_password, "the test server's URL must carry a password"
+    task = small_task(tmp_path, f"secret_{uuid.uuid4().hex[:8]}", n_trials=2)
+    task.write_text(task.read_text().replace("[search]\n", f'[search]\nstorage = "{POSTGRES}"\n'))
+    result = run_cli(str(task))
+    assert result.returncode == 0, result.stderr
+    password = user_and_password.split(":", 1)[1]
+    out = tmp_path / "out"
+    written = [path for path in out.rglob("*") if path.is_file() and path.suffix in (
+        ".toml", ".json", ".html", ".csv", ".txt")]
+    assert {"task.toml", "run.json", "index.html"} <= {path.name for path in written}
+    for path in written:
+        assert f":{password}@" not in path.read_text(errors="replace"), path
+    assert ":***@" in (out / "task.toml").read_text()
+    assert f":{password}@" not in result.stdout + result.stderr

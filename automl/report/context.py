@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 import pandas as pd
 from markupsafe import Markup
 
@@ -28,9 +29,11 @@ HERE = Path(__file__).parent
 
 @functools.cache
 def environment() -> jinja2.Environment:
-    """The report's templates (``automl/report/templates``), autoescaped."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
-                              autoescape=True, undefined=jinja2.StrictUndefined)
+    """The report's templates (``automl/report/templates``), autoescaped, in Jinja2's
+    sandbox: a template (a plugin's, through `SectionContext.render`) cannot reach
+    Python's internals (``cycler.__init__.__globals__``), which raises SecurityError."""
+    return SandboxedEnvironment(loader=jinja2.FileSystemLoader(HERE / "templates"),
+                                autoescape=True, undefined=jinja2.StrictUndefined)
 
 
 @functools.cache
@@ -155,8 +158,9 @@ class SectionContext:
                 "metric": self.run.metric, "table": self.table, "plot": self.plot}
 
     def render(self, text: str, **values: Any) -> Markup:
-        """Template text rendered, autoescaped, with `variables` and `values`: what a
-        section returns when it has values of its own to show."""
+        """Template text rendered, autoescaped and sandboxed, with `variables` and
+        `values`: what a section returns to show values of its own. `text` is the
+        plugin's constant; data go in as `values`, never formatted into `text`."""
         template = environment().from_string(text)
         return Markup(template.render(**self.variables(), **values))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from automl.report import charts as charts_
 from automl.report.context import SectionContext, render, static
@@ -83,8 +83,7 @@ def render_section(context: SectionContext, registry: Registry,
     section, what = entry.item, f"report section '{name}'"
     ok, body = registry.guarded(entry.plugin, what, _body, section, context)
     if ok and body is not None and not isinstance(body, str):
-        ok, body = False, (f"render returned {type(body).__name__}, not template text or "
-                           "Markup")
+        ok, body = False, f"render returned {type(body).__name__}, not text or Markup"
         registry.fail(entry.plugin, f"{what}: {body}")
     if not ok:
         body = render("could_not_draw.html", error=body)
@@ -95,9 +94,9 @@ def render_section(context: SectionContext, registry: Registry,
 
 
 def _body(section, context: SectionContext):
-    """What a section's render gave, as markup: template text rendered with the
-    context's variables, Markup as it is."""
+    """What a section's render gave, as markup: text escaped (never read as a template,
+    where a column name formatted into it could run code), Markup as it is."""
     body = section.render(context)
     if isinstance(body, str) and not isinstance(body, Markup):
-        return context.render(body)
+        return escape(body)
     return body

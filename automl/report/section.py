@@ -27,19 +27,20 @@ class ReportSection:
         name: unique id, lowercase letters, digits and underscores; the heading's
             anchor is ``#section-<name>``.
         title: the section's heading (escaped by the engine).
-        render: ``render(context) -> template text, Markup or None``, called when the
+        render: ``render(context) -> text, Markup or None``, called when the
             report is written (also by ``python -m automl report``) with an
             `automl.report.SectionContext`: the run (``context.run``, ``run.json`` typed),
             its tables (``context.tables``, ``context.leaderboard``), each metric's
             direction (``context.direction(name)``), and ``context.table(frame)`` and
-            ``context.plot(chart)`` to show a DataFrame or a plot. A ``str`` is Jinja2
-            template text, rendered with autoescaping against ``context.variables()``
-            (``{{ run.task }}``, ``{{ table(leaderboard) }}``), so data put into it is
-            escaped; to show values of its own, a section returns
-            ``context.render(text, **values)``. A ``markupsafe.Markup`` is put on the page
-            as it is: the section vouches that it is safe. None or an empty string leaves
-            the section out. If render raises, the section shows the error and the rest of
-            the report is unaffected.
+            ``context.plot(chart)`` to show a DataFrame or a plot. A ``str`` is text: it
+            is escaped and shown as it is, never read as a template. Markup is built
+            explicitly: ``context.render(template, **values)`` renders Jinja2 template
+            text (a constant of the plugin's own, never text made from data: values go in
+            as ``values``) in Jinja2's sandboxed environment with autoescaping, against
+            ``context.variables()`` (``{{ run.task }}``, ``{{ table(leaderboard) }}``);
+            a ``markupsafe.Markup`` is put on the page as it is: the section vouches that
+            it is safe. None or an empty string leaves the section out. If render raises,
+            the section shows the error and the rest of the report is unaffected.
         order: where the section goes; sections are sorted by order, then by the order
             plugins were loaded (built-in plugins first). The built-in sections: data 100,
             leaderboard 200, cost 300, learning curves 400, depth 500, features 600,

@@ -22,6 +22,7 @@ from automl.models import ModelFamily
 from automl.search.populations import ask_population, population_size, trains_together
 from automl.search.samplers import make_pruner
 from automl.search.settings import SearchSettings
+from automl.search.storage import redact
 from automl.search.studies import budget_used, queues_starting_points
 from automl.search.worker import FoldWorker, TrialStopped, shared_worker
 from automl.sizing import FOLDS_DONE
@@ -126,7 +127,7 @@ def stoppable_folds(family: ModelFamily, info: DatasetInfo, train: Split,
 
 def describe_failure(error: Exception) -> str:
     """A failed trial's reason; running out of memory (host or accelerator) says so."""
-    text = f"{type(error).__name__}: {error}"
+    text = redact(f"{type(error).__name__}: {error}")  # a database error may hold its URL
     if isinstance(error, MemoryError) or "RESOURCE_EXHAUSTED" in str(error):
         return ("out of memory (a smaller batch_size or model may fit; other trials go "
                 f"on): {text}")

@@ -23,6 +23,11 @@ def open_storage(url: str | None, output_dir: Path) -> optuna.storages.BaseStora
     if url is None:
         return _journal(output_dir / DEFAULT_JOURNAL)
     if "://" not in url:
+        if LOOKS_LIKE_URL.match(url):
+            raise AutomlError(f"the storage {redact(url)} looks like a database URL but "
+                              "has no '://', so it is neither a URL nor a journal path",
+                              key="storage", expected="a database URL such as "
+                              "postgresql://user@host/db, or a journal file path")
         return _journal(Path(url))
     try:
         return _database(url)
@@ -54,9 +59,24 @@ def _journal(path: Path) -> optuna.storages.JournalStorage:
     return optuna.storages.JournalStorage(backend)
 
 
+LOOKS_LIKE_URL = re.compile(r"^([a-z][a-z0-9+.-]+:|[^/\\]*:[^/\\]*@)", re.IGNORECASE)
+"""A scheme of two letters or more and a colon (``postgresql:/host``; one letter is a
+Windows drive), or ``user:password@`` before any slash."""
+PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^\s]*@")
+"""``scheme://user:secret@`` and ``scheme://:secret@``, to the last ``@`` of the URL
+(a password may hold ``@`` and ``/``)."""
+PASSWORD_PARAMETER = re.compile(r"((?:^|[?&;\s])(?:password|passwd|pwd|sslpassword)=)"
+                                r"[^&;\s'\"]*", re.IGNORECASE)
+PASSWORD_WITHOUT_SCHEME = re.compile(r"(^|[\s'\"=/])([^\s/'\"=:@]+:)[^\s/'\"@]+@")
+
+
 def redact(text: str) -> str:
-    """Hide the password of any URL in `text` (``user:secret@`` -> ``user:***@``)."""
-    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+    """`text` with every password a storage URL can carry replaced by ``***``:
+    ``user:secret@`` and ``:secret@`` after ``://``, ``user:secret@`` without a scheme,
+    and ``password=`` (or ``pwd=``, ``passwd=``, ``sslpassword=``) parameters."""
+    text = PASSWORD_IN_URL.sub(r"\1***@", text)
+    text = PASSWORD_WITHOUT_SCHEME.sub(r"\1\2***@", text)
+    return PASSWORD_PARAMETER.sub(r"\1***", text)
 
 
 def describe(url: str | None, output_dir: Path) -> str:
