@@ -1,6 +1,10 @@
 """Optuna searches on real storages: failures recorded, resumes reproducible, pruning works."""
 
+import contextlib
+import subprocess
+
 import numpy as np
+import optuna
 import pytest
 from optuna.trial import TrialState
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -322,3 +326,71 @@ def test_fit_population_needs_population_params_and_holdout():
                    replace(family, population_params=frozenset())):
         assert broken.problems() == ["fit_population needs population_params and "
                                      "evaluation 'holdout'"]
+
+
+def cma_study(sampler_class, n_trials=30, seed_trials=()):
+    """A study of a 2-D quadratic, a fresh sampler every trial as the engine makes them,
+    after `seed_trials` (FrozenTrials added first)."""
+    study = optuna.create_study()
+    for trial in seed_trials:
+        study.add_trial(trial)
+    for number in range(n_trials):
+        study.sampler = sampler_class(seed=number, warn_independent_sampling=False)
+        trial = study.ask()
+        x, y = trial.suggest_float("x", -5, 5), trial.suggest_float("y", -5, 5)
+        study.tell(trial, (x - 1) ** 2 + (y + 2) ** 2)
+    return study
+
+
+def test_cmaes_replays_its_state_from_the_trials_and_writes_no_pickle():
+    """The same parameters as Optuna's CMA-ES sampler (which unpickles its state from the
+    storage), up to rounding, with nothing pickled in the storage."""
+    from automl.search.samplers import ReplayedCmaEsSampler
+    theirs = cma_study(optuna.samplers.CmaEsSampler)
+    ours = cma_study(ReplayedCmaEsSampler)
+    assert np.allclose([[t.params["x"], t.params["y"]] for t in theirs.trials],
+                       [[t.params["x"], t.params["y"]] for t in ours.trials])
+    assert any("cma:optimizer:0" in t.system_attrs for t in theirs.trials)
+    assert not any(key.startswith("cma:optimizer") for t in ours.trials
+                   for key in t.system_attrs)
+
+
+class Payload:
+    """Unpickled, it runs a command: what a hostile writer to a shared storage plants."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (subprocess.call, (["touch", str(self.marker)],))
+
+
+@pytest.mark.parametrize("planted_by", ["database", "journal"])
+def test_a_pickle_planted_in_a_shared_storage_is_never_loaded(planted_by, tmp_path):
+    """A completed trial whose attributes hold a pickled payload where Optuna's CMA-ES
+    keeps its state: the engine's sampler searches on, and the payload never runs (the
+    stock sampler, given the same storage, runs it)."""
+    import pickle
+
+    from automl.search.samplers import ReplayedCmaEsSampler
+    marker = tmp_path / "ran"
+    planted = optuna.trial.create_trial(
+        params={"x": 0.0, "y": 0.0}, value=5.0,
+        distributions={"x": optuna.distributions.FloatDistribution(-5, 5),
+                       "y": optuna.distributions.FloatDistribution(-5, 5)},
+        system_attrs={"cma:optimizer:0": pickle.dumps(Payload(marker)).hex(),
+                      "cma:generation": 3})
+    storage = (f"sqlite:///{tmp_path / 'shared.db'}" if planted_by == "database"
+               else open_storage(str(tmp_path / "shared.journal"), tmp_path))
+    study = optuna.create_study(storage=storage, study_name="shared")
+    study.add_trial(planted)
+    for number in range(8):
+        study.sampler = ReplayedCmaEsSampler(seed=number, warn_independent_sampling=False)
+        trial = study.ask()
+        study.tell(trial, trial.suggest_float("x", -5, 5) ** 2 + trial.suggest_float(
+            "y", -5, 5) ** 2)
+    assert not marker.exists()
+    study.sampler = optuna.samplers.CmaEsSampler(seed=0, warn_independent_sampling=False)
+    with contextlib.suppress(Exception):  # it fails once the payload has run
+        study.ask().suggest_float("x", -5, 5)
+    assert marker.exists()  # the attack is real: the stock sampler ran it

@@ -26,9 +26,41 @@ def make_sampler(settings: SearchSettings, family: ModelFamily, info: DatasetInf
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if settings.sampler == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+        return ReplayedCmaEsSampler(seed=seed, warn_independent_sampling=False)
     return optuna.samplers.TPESampler(seed=seed, multivariate=True,
                                       n_startup_trials=max(3, min(10, n_trials // 3)))
+
+
+class ReplayedCmaEsSampler(optuna.samplers.CmaEsSampler):
+    """Optuna's CMA-ES sampler, with its state rebuilt from the trials instead of read
+    from the storage: Optuna's own keeps the optimizer as a pickle in trial attributes
+    and unpickles it for every trial, so whoever can write to a shared database (or hands
+    over a journal to resume) would run code in every worker. Here each generation's
+    update is replayed from its completed trials (their parameters, values and recorded
+    generation: data), in the order Optuna tells them, which gives the same optimizer;
+    no pickle is read, and none is written, since a replayed optimizer's current
+    generation is never complete."""
+
+    def _restore_optimizer(self, completed_trials):
+        self._completed = completed_trials  # replayed by _init_optimizer
+        return None
+
+    def _init_optimizer(self, trans, direction, *args, **kwargs):
+        before = self._cma_rng.rng.get_state()
+        optimizer = super()._init_optimizer(trans, direction, *args, **kwargs)
+        sign = 1.0 if direction == optuna.study.StudyDirection.MINIMIZE else -1.0
+        while True:
+            generation = self._get_solution_trials(self._completed, optimizer.generation)
+            if len(generation) < optimizer.population_size:
+                break
+            optimizer.tell([(trans.transform(trial.params), sign * trial.value)
+                            for trial in generation[:optimizer.population_size]])
+        key = self._attr_key_generation
+        if any(trial.system_attrs.get(key, 0) > 0 for trial in self._completed):
+            # Optuna's would have restored its pickle (stored by the trial whose sampling
+            # completed a generation), not initialised one: the draw is not spent
+            self._cma_rng.rng.set_state(before)
+        return optimizer
 
 
 class AskTellGridSampler(optuna.samplers.GridSampler):
