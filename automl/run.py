@@ -98,6 +98,9 @@ from automl.ties import tie_table
 
 FEATURES_NOT_ASKED = pd.DataFrame(columns=["family", "kind", "representation", "score",
                                            "error"])
+SHOWN_TEXT_CHARS = 2_000
+"""The most characters of a text the report shows (and the run folder keeps) as an
+example the compared families disagree on."""
 VERSIONED_PACKAGES = ("automl", "optuna", "scikit-learn", "numpy", "pandas", "pluggy", "jax",
                       "flax", "optax")
 
@@ -812,7 +815,10 @@ def disagreement_examples(dataset: Dataset, predictions: pd.DataFrame,
         return {"rows": rows, "X": dataset.test.X[rows]}
     cells = dataset.test.X.iloc[rows][text_columns].astype(object).fillna("")
     texts = ["\n".join(str(v) for v in row if v) for row in cells.itertuples(index=False)]
-    return {"rows": rows, "texts": np.array(texts, dtype=str)}
+    # stored as one fixed-width array: each text cut to what the report shows
+    shown = [text if len(text) <= SHOWN_TEXT_CHARS else text[:SHOWN_TEXT_CHARS] + "…"
+             for text in texts]
+    return {"rows": rows, "texts": np.array(shown, dtype=str)}
 
 
 def run_summary(task: Task, info: DatasetInfo, metric: Metric, report_metrics: list[str],

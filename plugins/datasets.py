@@ -14,6 +14,15 @@ import numpy as np
 
 from automl import DataError, DatasetLoader, Option, RawData, hookimpl
 from automl.errors import did_you_mean
+from automl.input_bounds import (
+    MAX_IMAGE_MB,
+    MAX_PIXELS,
+    MAX_TABLE_MB,
+    MAX_TEXT_CHARS,
+    MAX_TEXT_MB,
+    checked_file,
+    checked_folder,
+)
 from automl.schema import REQUIRED
 from automl.table_files import read_table
 from automl.tables import OVERRIDABLE, infer_columns
@@ -44,7 +53,14 @@ COLUMN_OPTIONS = {
 }
 SAMPLE_SEED = 0
 """`max_rows` samples with this seed, whatever the task's: the data stays the same data."""
-TABLE_OPTIONS = {"path": PATH, "target": TARGET, **COLUMN_OPTIONS}
+def max_file_mb(default: float) -> Option:
+    return Option(float, "Refuse a file larger than this many megabytes (links to "
+                  "special files, FIFOs and devices are always refused).", default=default,
+                  minimum=0.001)
+
+
+TABLE_OPTIONS = {"path": PATH, "target": TARGET, **COLUMN_OPTIONS,
+                 "max_file_mb": max_file_mb(MAX_TABLE_MB)}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -84,7 +100,8 @@ def load_mnist1d(options) -> RawData:
 
 def load_table(options) -> RawData:
     """A CSV or Parquet file: one column is the target, the others are features."""
-    path = Path(options["path"])
+    path = checked_file(Path(options["path"]), inside=None, max_mb=options["max_file_mb"],
+                        key="max_file_mb")
     return table_data(read_table(path), options, str(path))
 
 
@@ -231,7 +248,8 @@ def load_npz(options) -> RawData:
     X of shape (n, features) is tabular, (n, length, channels) a sequence and
     (n, height, width) or (n, height, width, channels) images.
     """
-    path = Path(options["path"])
+    path = checked_file(Path(options["path"]), inside=None, max_mb=options["max_file_mb"],
+                        key="max_file_mb")
     try:
         arrays = np.load(path, allow_pickle=False)  # pickled arrays could run code
         X = arrays["X"] if "X" in arrays.files else None
@@ -268,14 +286,21 @@ def load_npz(options) -> RawData:
 
 
 def load_image_folder(options) -> RawData:
-    """A folder with one subfolder of images per class; all images of one size."""
+    """A folder with one subfolder of images per class; all images of one size. Each
+    file is checked before it is opened (`automl.input_bounds`), and an image's size is
+    read from its header before its pixels are decoded."""
     from PIL import Image, UnidentifiedImageError
     root = Path(options["path"])
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    class_dirs = [checked_folder(p, inside=root)
+                  for p in sorted(p for p in root.iterdir() if p.is_dir())]
     if len(class_dirs) < 2:
         raise DataError("an image folder needs one subfolder per class", where=root,
                         expected="at least 2 subfolders", found=len(class_dirs))
     mode = "L" if options["color"] == "grayscale" else "RGB"
+    max_pixels = options["max_pixels"]
+    # the size is checked from the header against max_pixels below, before decoding;
+    # Pillow's own bomb check would refuse first, with a message that names no option
+    Image.MAX_IMAGE_PIXELS = None
     images, labels, first_shape = [], [], None
     for label, class_dir in enumerate(class_dirs):
         files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -285,8 +310,14 @@ def load_image_folder(options) -> RawData:
                             hint="for a folder of .txt files set [dataset] name = "
                             "\"text_folder\"" if any(class_dir.glob("*.txt")) else None)
         for file in files:
+            checked_file(file, inside=root, max_mb=options["max_file_mb"], key="max_file_mb")
             try:
                 with Image.open(file) as image:
+                    if image.width * image.height > max_pixels:
+                        raise DataError(f"the image has {image.width:,} x "
+                                        f"{image.height:,} pixels, more than the limit of "
+                                        f"{max_pixels:,}", where=file,
+                                        hint="raise [dataset] max_pixels, or resize it")
                     pixels = np.asarray(image.convert(mode), dtype=np.float32) / 255.0
             except (UnidentifiedImageError, OSError) as error:
                 raise DataError(f"cannot read the image ({error})", where=file) from None
@@ -312,7 +343,8 @@ def load_text_folder(options) -> RawData:
 
     from automl.tables import Column
     root = Path(options["path"])
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    class_dirs = [checked_folder(p, inside=root)
+                  for p in sorted(p for p in root.iterdir() if p.is_dir())]
     if len(class_dirs) < 2:
         raise DataError("a text folder needs one subfolder per class", where=root,
                         expected="at least 2 subfolders", found=len(class_dirs))
@@ -323,6 +355,7 @@ def load_text_folder(options) -> RawData:
             raise DataError("class folder has no text files", where=class_dir,
                             expected="files ending in .txt")
         for file in files:
+            checked_file(file, inside=root, max_mb=options["max_file_mb"], key="max_file_mb")
             try:
                 text = file.read_text(encoding="utf-8")
             except UnicodeDecodeError as error:
@@ -333,6 +366,10 @@ def load_text_folder(options) -> RawData:
             if not text.strip():
                 raise DataError("the text file is empty", where=file,
                                 expected="some text", hint="remove it or fill it")
+            if len(text) > options["max_text_chars"]:
+                raise DataError(f"the text has {len(text):,} characters, more than the "
+                                f"limit of {options['max_text_chars']:,}", where=file,
+                                hint="raise [dataset] max_text_chars")
             texts.append(text)
             labels.append(label)
     frame = pd.DataFrame({"text": texts})
@@ -394,7 +431,8 @@ def automl_register_datasets(register):
         "npz", load_npz,
         options={"path": PATH,
                  "input_kind": Option(str, "Input kind of X. Default: from X's shape.",
-                                      choices=("tabular", "image", "sequence"))},
+                                      choices=("tabular", "image", "sequence")),
+                 "max_file_mb": max_file_mb(MAX_TABLE_MB)},
         suffixes=(".npz",),
         description="an NPZ file with arrays X, y and optionally X_test, y_test"))
     register(DatasetLoader(
@@ -402,12 +440,19 @@ def automl_register_datasets(register):
         options={"path": Option(str, "Folder with one subfolder of images per class, "
                                 "relative to the task file's folder.", default=REQUIRED),
                  "color": Option(str, "Read images as grayscale (1 channel) or rgb (3).",
-                                 default="grayscale", choices=("grayscale", "rgb"))},
+                                 default="grayscale", choices=("grayscale", "rgb")),
+                 "max_pixels": Option(int, "Refuse an image with more pixels than this "
+                                      "(read from its header, before decoding).",
+                                      default=MAX_PIXELS, minimum=1),
+                 "max_file_mb": max_file_mb(MAX_IMAGE_MB)},
         suffixes=("/",),
         description="a folder of images, one subfolder per class"))
     register(DatasetLoader(
         "text_folder", load_text_folder,
         options={"path": Option(str, "Folder with one subfolder of .txt files per class, "
-                                "relative to the task file's folder.", default=REQUIRED)},
+                                "relative to the task file's folder.", default=REQUIRED),
+                 "max_text_chars": Option(int, "Refuse a text longer than this many "
+                                          "characters.", default=MAX_TEXT_CHARS, minimum=1),
+                 "max_file_mb": max_file_mb(MAX_TEXT_MB)},
         description="a folder of UTF-8 .txt files, one subfolder per class (one text per "
                     "file)"))

@@ -3,6 +3,7 @@ bad options. Each exits 2 with one message naming what is wrong and where, no tr
 and leaves what an earlier run wrote untouched."""
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -114,3 +115,72 @@ def test_a_failed_run_leaves_an_earlier_run_untouched(write_task, tmp_path):
     task.write_text(broken)
     assert_refused(run_cli(str(task)), "unknown model family 'naive_bayse'")
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def small_images(root, names=("a", "b")):
+    for name in names:
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(3):
+            Image.fromarray(np.full((6, 5), 40 * i, dtype=np.uint8)).save(folder / f"{i}.png")
+
+
+def test_an_image_with_too_many_pixels_is_refused_before_it_is_decoded(write_task, tmp_path):
+    """20,000 x 20,000 pixels (a 48 kB PNG, 400 MB once decoded, past Pillow's own bomb
+    limit): refused from its header, naming the file and the limit."""
+    small_images(tmp_path / "images")
+    Image.new("1", (20_000, 20_000)).save(tmp_path / "images" / "a" / "huge.png")
+    result = run_cli(str(data_task(write_task, "images")))
+    assert_refused(result, "huge.png: the image has 20,000 x 20,000 pixels, more than the "
+                   "limit of 40,000,000", "hint: raise [dataset] max_pixels")
+
+
+def test_a_lower_pixel_limit_is_the_user_s_to_set(write_task, tmp_path):
+    small_images(tmp_path / "images")
+    result = run_cli(str(data_task(write_task, "images", "max_pixels = 20\n")))
+    assert_refused(result, "the image has 5 x 6 pixels, more than the limit of 20")
+
+
+def texts(root):
+    for name, words in (("pos", "good fine great"), ("neg", "bad awful poor")):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i, word in enumerate(words.split()):
+            (root / name / f"{i}.txt").write_text(f"{word} text number {i}")
+
+
+@pytest.mark.parametrize("special", ["link to /dev/zero", "fifo", "link out of the folder"])
+def test_a_text_folder_with_a_special_file_is_refused_without_reading_it(
+        special, write_task, tmp_path):
+    """A link to /dev/zero would fill memory, a FIFO would block forever: both are
+    refused from the file's status, as is a link that leaves the data folder."""
+    texts(tmp_path / "texts")
+    odd = tmp_path / "texts" / "pos" / "odd.txt"
+    if special == "fifo":
+        os.mkfifo(odd)
+        fragments = ["odd.txt: the path is not a regular file"]
+    else:
+        target = "/dev/zero" if special == "link to /dev/zero" else tmp_path / "secret.txt"
+        (tmp_path / "secret.txt").write_text("not the user's to share")
+        odd.symlink_to(target)
+        fragments = ["odd.txt: the file is a link to", "which leaves the data folder"]
+    task = write_task(f'[dataset]\nname = "text_folder"\npath = "texts"\n[families]\n'
+                      'include = ["tfidf_logistic"]\n[search]\nn_trials = 1\ncv_folds = 2\n')
+    result = run_cli(str(task))
+    assert_refused(result, *fragments)
+
+
+def test_a_text_longer_than_its_limit_is_refused(write_task, tmp_path):
+    texts(tmp_path / "texts")
+    task = write_task('[dataset]\nname = "text_folder"\npath = "texts"\nmax_text_chars = 10\n'
+                      '[families]\ninclude = ["tfidf_logistic"]\n')
+    result = run_cli(str(task))
+    assert_refused(result, "characters, more than the limit of 10",
+                   "hint: raise [dataset] max_text_chars")
+
+
+def test_a_table_larger_than_its_limit_is_refused(write_task, tmp_path):
+    rows = "\n".join(f"{i},{i % 2}" for i in range(2000))
+    (tmp_path / "big.csv").write_text("x,target\n" + rows)
+    result = run_cli(str(data_task(write_task, "big.csv", "max_file_mb = 0.01\n")))
+    assert_refused(result, "big.csv: the file has 0.0123 MB, more than the limit of 0.01 MB",
+                   "hint: raise [dataset] max_file_mb")

@@ -75,6 +75,22 @@ def test_truncation_is_counted_at_the_window(tweets):
     assert minilm.count_truncated(frame, 16) > 0
 
 
+def test_a_text_of_a_million_characters_is_cut_before_it_is_tokenized(tweets):
+    """Only what can fill the window is tokenized (16 characters a token), so a
+    million-character text costs what a short one does, and counts as truncated."""
+    from automl_plugins.text.texts import window_texts
+    frame = tweets[["text"]].head(50).astype({"text": "string"})
+    frame.iloc[0, 0] = "endless words " * 80_000
+    texts, cut = window_texts(list(frame["text"]), 16)
+    assert len(texts[0]) == 256 and cut[0] and not any(cut[1:])
+    assert texts[1:] == list(frame["text"].iloc[1:])
+    encoder = TokenIds(vocab_size=500, max_length=16).fit(frame.iloc[1:])
+    ids = encoder.transform(frame)
+    _, _, cut = minilm.tokenize(list(frame["text"]), 16)
+    assert ids.shape == (50, 16) and (ids[0] > 0).all()
+    assert encoder.n_truncated_ >= 1 and cut >= 1
+
+
 def test_bag_of_words_reads_the_columns_beside_the_text(tmp_path):
     """Tweets with their retweet and favourite counts, read from a CSV as a user's table
     would be: the TF-IDF family's features are the vocabulary plus the two counts scaled to

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 import pandas as pd
+from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from automl.metrics import Metric

@@ -39,20 +39,26 @@ class TokenIds(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X) -> np.ndarray:
-        from automl_plugins.text.texts import texts_of
-        encodings = self.tokenizer_.encode_batch(texts_of(X))
+        encodings, truncated = self._encode(X)
         ids = np.zeros((len(encodings), self.max_length), np.float32)
         for row, encoding in enumerate(encodings):
             kept = encoding.ids[:self.max_length]
             ids[row, :len(kept)] = kept
-        self.n_truncated_ = sum(len(e.ids) > self.max_length for e in encodings)
+        self.n_truncated_ = sum(truncated)
         return ids
 
     def count_truncated(self, X) -> int:
         """How many of X's texts have more than `max_length` tokens."""
-        from automl_plugins.text.texts import texts_of
-        return sum(len(e.ids) > self.max_length
-                   for e in self.tokenizer_.encode_batch(texts_of(X)))
+        return sum(self._encode(X)[1])
+
+    def _encode(self, X) -> tuple[list, list[bool]]:
+        """X's encodings, each text cut first to what can fill the window
+        (`automl_plugins.text.texts.window_texts`), and whether each is truncated."""
+        from automl_plugins.text.texts import texts_of, window_texts
+        texts, cut = window_texts(texts_of(X), self.max_length)
+        encodings = self.tokenizer_.encode_batch(texts)
+        return encodings, [len(e.ids) > self.max_length or was_cut
+                           for e, was_cut in zip(encodings, cut, strict=True)]
 
     def to_str(self) -> str:
         """The fitted tokenizer as its JSON (what `from_str` reads)."""

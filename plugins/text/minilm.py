@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from automl_plugins.text.texts import texts_of
+from automl_plugins.text.texts import texts_of, window_texts
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.model_selection import train_test_split
 
@@ -72,11 +72,17 @@ def load_tokenizer():
     return tokenizer
 
 
+def encode_cut(texts, max_length: int) -> tuple[list, list[bool]]:
+    """The tokenizer's encodings of `texts`, each cut first to what can fill a window of
+    `max_length` tokens (`window_texts`), and whether each text was cut."""
+    cut, was_cut = window_texts(list(texts), max_length)
+    return load_tokenizer().encode_batch(cut), was_cut
+
+
 def tokenize(texts, max_length: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Token ids and attention masks, padded to the smallest `LENGTH_BUCKETS` length
     that holds the longest text (at most `max_length`), and how many texts were cut."""
-    tokenizer = load_tokenizer()
-    encodings = tokenizer.encode_batch(list(texts))
+    encodings, cut = encode_cut(texts, max_length)
     lengths = [len(e.ids) for e in encodings]
     longest = min(max(lengths, default=1), max_length)
     width = next((b for b in LENGTH_BUCKETS if b >= longest), max_length)
@@ -86,7 +92,8 @@ def tokenize(texts, max_length: int) -> tuple[np.ndarray, np.ndarray, int]:
         if len(encoding.ids) > width:
             kept = kept[:-1] + [encoding.ids[-1]]  # keep [SEP] last
         ids[row, :len(kept)] = kept
-    return ids, (ids != 0).astype(np.float32), sum(n > width for n in lengths)
+    return (ids, (ids != 0).astype(np.float32),
+            sum(n > width or was_cut for n, was_cut in zip(lengths, cut, strict=True)))
 
 
 def _dense(weights, name: str, x):
@@ -210,7 +217,9 @@ _EMBEDDINGS: dict[int, dict[str, np.ndarray]] = {}
 
 def count_truncated(X, max_length: int) -> int:
     """How many of X's texts MiniLM's tokenizer makes longer than `max_length` tokens."""
-    return sum(len(e.ids) > max_length for e in load_tokenizer().encode_batch(texts_of(X)))
+    encodings, cut = encode_cut(texts_of(X), max_length)
+    return sum(len(e.ids) > max_length or was_cut
+               for e, was_cut in zip(encodings, cut, strict=True))
 
 
 class MiniLMClassifier(ClassifierMixin, BaseEstimator):

@@ -28,6 +28,20 @@ def texts_of(X) -> list[str]:
     return ["\n".join(str(v) for v in row if v) for row in columns.itertuples(index=False)]
 
 
+CHARS_PER_TOKEN = 16
+"""Texts are cut to `CHARS_PER_TOKEN` x a window's tokens before they are tokenized
+(`window_texts`), so a text of a million characters costs what one of a few thousand
+does: subword tokenizers give English a token per four or five characters (WordPiece
+makes a word of over 100 characters one [UNK]), so the cut text still fills the window."""
+
+
+def window_texts(texts: list[str], max_length: int) -> tuple[list[str], list[bool]]:
+    """`texts` cut to what can fill a window of `max_length` tokens, and whether each
+    was cut (then it is counted as truncated)."""
+    limit = CHARS_PER_TOKEN * max_length
+    return [text[:limit] for text in texts], [len(text) > limit for text in texts]
+
+
 class TextAndTable(TransformerMixin, BaseEstimator):
     """A table's texts through `vectorizer` (TF-IDF), beside its other columns through the
     engine's `automl.tables.TableEncoder`, each scaled to [0, 1] by its training range (so
