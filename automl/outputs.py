@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -31,20 +32,72 @@ and family (validation and test score, whether picked; `automl.splits`)."""
 LATER_TABLES = {"depth_sweep", "explanations", "ensemble", "ties", "splits"}
 """Tables that runs written before they existed lack: read as empty."""
 EXAMPLES = "examples.npz"
+MANIFEST = ".automl-files.json"
+"""The files the engine wrote in an output folder (paths relative to it, as JSON): a rerun
+replaces or deletes only these, and a folder without it that holds other files is not
+taken (`claim_folder`)."""
+
+
+def claim_folder(folder: Path, *, other_files: bool = False) -> Path:
+    """`folder` as a run's output folder: made where missing, and marked the engine's by
+    `MANIFEST`. A folder that holds files but no manifest (one the engine did not make)
+    is refused unless `other_files` (``[output] other_files = true``): its files are then
+    left as they are, and only those of the engine's own names replaced."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        present = [path.name for path in folder.iterdir()
+                   if not path.name.startswith(".write-test-")]  # workers' probes
+        if present and MANIFEST not in present and not other_files:
+            raise AutomlError(f"the output folder holds {len(present)} files the engine did "
+                              f"not write (such as {sorted(present)[0]}), so the run does not "
+                              "write into it", where=folder, key="output.dir",
+                              hint="choose a new folder, or set [output] other_files = true")
+        _write_manifest(folder, written_files(folder))  # also tries that it can write
+    except OSError as error:
+        raise AutomlError(f"cannot write to the output folder ({error.strerror})",
+                          where=folder, key="output.dir") from None
+    return folder
+
+
+def written_files(folder: Path) -> set[str]:
+    """The paths (relative to `folder`) the engine recorded writing there; none where the
+    folder has no readable manifest."""
+    try:
+        listed = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+        return {name for name in listed if isinstance(name, str)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def record_written(folder: Path, paths) -> None:
+    """Add `paths` (in `folder`) to the folder's manifest."""
+    _write_manifest(folder, written_files(folder) | {
+        Path(path).relative_to(folder).as_posix() for path in paths})
+
+
+def _write_manifest(folder: Path, names: set[str]) -> None:
+    temporary = folder / f"{MANIFEST}.{os.getpid()}"  # replaced at once: workers share it
+    temporary.write_text(json.dumps({"files": sorted(names)}, indent=1), encoding="utf-8")
+    os.replace(temporary, folder / MANIFEST)
 
 
 def write_record(record: RunRecord) -> None:
     folder = record.folder
     parquet = importlib.util.find_spec("pyarrow") is not None
+    written = [folder / "task.toml", folder / "run.json"]
     for name, table in record.tables.items():
-        table.to_csv(folder / f"{name}.csv", index=False)
+        written.append(folder / f"{name}.csv")
+        table.to_csv(written[-1], index=False)
         if parquet:
-            table.to_parquet(folder / f"{name}.parquet", index=False)
+            written.append(folder / f"{name}.parquet")
+            table.to_parquet(written[-1], index=False)
     (folder / "task.toml").write_text(record.task_text, encoding="utf-8")
     (folder / "run.json").write_text(json.dumps(record.run.to_json(), indent=2) + "\n",
                                      encoding="utf-8")
     if record.examples:
-        np.savez_compressed(folder / EXAMPLES, **record.examples)
+        written.append(folder / EXAMPLES)
+        np.savez_compressed(written[-1], **record.examples)
+    record_written(folder, written)
 
 
 def read_record(folder: Path) -> RunRecord:
@@ -60,13 +113,27 @@ def read_record(folder: Path) -> RunRecord:
         if not path.is_file():
             raise AutomlError(f"the run's {name} table is missing", where=path,
                               hint="run the task again to write it")
-        tables[name] = pd.read_csv(path, keep_default_na=True)
+        tables[name] = _damaged_reads(path, pd.read_csv, path, keep_default_na=True)
     examples = {}
     if (folder / EXAMPLES).is_file():
-        with np.load(folder / EXAMPLES, allow_pickle=False) as stored:
-            examples = {key: stored[key] for key in stored.files}
-    return RunRecord(folder, summary, (folder / "task.toml").read_text(encoding="utf-8"),
-                     tables, examples)
+        examples = _damaged_reads(folder / EXAMPLES, _examples, folder / EXAMPLES)
+    task_text = _damaged_reads(folder / "task.toml", Path.read_text, folder / "task.toml",
+                               encoding="utf-8")
+    return RunRecord(folder, summary, task_text, tables, examples)
+
+
+def _examples(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as stored:  # a pickled array could run code
+        return {key: stored[key] for key in stored.files}
+
+
+def _damaged_reads(path: Path, read, *args, **kwargs):
+    """`read(*args, **kwargs)`, or an AutomlError naming `path` where it is damaged."""
+    try:
+        return read(*args, **kwargs)
+    except Exception as error:  # pandas, numpy and the codecs raise many types
+        raise AutomlError(f"the file is damaged ({type(error).__name__}: {error})",
+                          where=path, hint="run the task again to write it") from None
 
 
 def read_summary(folder: Path) -> RunSummary:
@@ -75,4 +142,8 @@ def read_summary(folder: Path) -> RunSummary:
     if not path.is_file():
         raise AutomlError("not the output folder of a run: run.json is missing",
                           where=folder, hint="run the task first: python -m automl TASK")
-    return RunSummary.from_json(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        return RunSummary.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise AutomlError(f"run.json is damaged ({type(error).__name__}: {error})",
+                          where=path, hint="run the task again to write it") from None

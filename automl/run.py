@@ -42,7 +42,7 @@ from automl.leaderboard import build_leaderboard, trials_table, with_row
 from automl.memory import peak_mb, reset_peak
 from automl.metrics import Metric
 from automl.models import ModelFamily
-from automl.outputs import write_record
+from automl.outputs import claim_folder, record_written, write_record
 from automl.plugins import Registry
 from automl.progress import Progress
 from automl.report import write_html_report
@@ -138,7 +138,7 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     families = choose_families(task, registry, info)
     platform = choose_platform(task, device, families)
     task = replace(task, cv_folds=choose_folds(task, dataset))  # every stage's folds
-    output_dir = prepare_output_dir(task.output_dir)
+    output_dir = claim_folder(task.output_dir, other_files=task.other_files)
     storage_url = storage_url or task.storage
     settings = SearchSettings(task.name, task.seed, task.sampler, task.pruner, task.cv_folds,
                               metric, fingerprint(dataset), platform, task.trial_timeout,
@@ -407,18 +407,6 @@ def choose_folds(task: Task, dataset: Dataset) -> int:
         raise task.error("search.cv_folds", f"more CV folds than {what}",
                          expected=f"at most {rarest} folds", found=folds)
     return folds
-
-
-def prepare_output_dir(path: Path) -> Path:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"  # workers may start at one moment
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise AutomlError(f"cannot write to the output folder ({error.strerror})",
-                          where=path, key="output.dir") from None
-    return path
 
 
 def fingerprint(dataset: Dataset) -> str:
@@ -744,7 +732,8 @@ def save_models(results: list[FamilyResult], output_dir: Path, progress: Progres
         if result.test is None or result.test.estimator is None:
             continue
         try:
-            save_model(result.test.estimator, result.outcome.family.name, output_dir)
+            record_written(output_dir, [save_model(result.test.estimator,
+                                                   result.outcome.family.name, output_dir)])
         except Exception as error:  # a model skops cannot store must not lose the run
             progress.message(f"model of {result.outcome.family.name} not saved: "
                              f"{type(error).__name__}: {error}")

@@ -34,6 +34,11 @@ _TOML_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str
                     list: "a list", dict: "a table"}
 
 
+def _number(value: float) -> str:
+    """A bound as a reader writes it: integers whole (2147483647, not 2.14748e+09)."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
 @dataclass(frozen=True)
 class Option:
     """One key of a TOML table.
@@ -64,11 +69,11 @@ class Option:
         low = ">" if self.exclusive_minimum else ">="
         high = "<" if self.exclusive_maximum else "<="
         if self.minimum is not None and self.maximum is not None:
-            text += f" {low} {self.minimum:g} and {high} {self.maximum:g}"
+            text += f" {low} {_number(self.minimum)} and {high} {_number(self.maximum)}"
         elif self.minimum is not None:
-            text += f" {low} {self.minimum:g}"
+            text += f" {low} {_number(self.minimum)}"
         elif self.maximum is not None:
-            text += f" {high} {self.maximum:g}"
+            text += f" {high} {_number(self.maximum)}"
         return text
 
     def accepts(self, value: Any) -> bool:

@@ -31,7 +31,7 @@ TOP_LEVEL = {
     "name": Option(str, "Name of the task; names the output folder and the Optuna studies. "
                    "Default: the task file's name without `.toml`."),
     "seed": Option(int, "Seed for every random choice: split, CV folds, sampler, models.",
-                   default=0, minimum=0),
+                   default=0, minimum=0, maximum=2**31 - 1),
     "task_type": Option(str, "`classification` or `regression`. Default: regression for a "
                         "target of non-integer numbers, classification otherwise.",
                         choices=TASK_TYPES),
@@ -129,6 +129,11 @@ SEARCH = {
 OUTPUT = {
     "dir": Option(str, "Folder for the report, relative to the current directory. "
                   "Default: `reports/<name>`."),
+    "other_files": Option(bool, "Write into a folder that already holds files the engine "
+                          "did not write (they are left as they are; files of the engine's "
+                          "names are replaced). Without it such a folder is refused: the "
+                          "engine replaces and deletes only files it wrote, listed in the "
+                          "folder's `.automl-files.json`.", default=False),
 }
 REPORT = {
     "seeds": Option(int, "Seeds over which the compared families are refitted and tested, "
@@ -229,6 +234,7 @@ class Task:
     ensemble: bool = True
     allow_plugins: tuple[str, ...] | None = None
     block_plugins: tuple[str, ...] = ()
+    other_files: bool = False  # [output] other_files: see `automl.outputs.claim_folder`
 
     @property
     def path(self) -> Path:
@@ -330,7 +336,8 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
         pruner=search["pruner"], cv_folds=search["cv_folds"], repeats=search["repeats"],
         trial_timeout=search["trial_timeout"], population=search["population"],
         storage=search["storage"],
-        output_dir=Path(output["dir"] or Path("reports") / name), device=top["device"],
+        output_dir=Path(output["dir"] or Path("reports") / name),
+        other_files=output["other_files"], device=top["device"],
         report_seeds=report["seeds"], compare=tuple(report["compare"]),
         learning_curve=tuple(sorted(report["learning_curve"])),
         curve_seeds=report["curve_seeds"], engineered_features=report["features"],

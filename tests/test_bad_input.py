@@ -163,7 +163,7 @@ def test_a_text_folder_with_a_special_file_is_refused_without_reading_it(
         (tmp_path / "secret.txt").write_text("not the user's to share")
         odd.symlink_to(target)
         fragments = ["odd.txt: the file is a link to", "which leaves the data folder"]
-    task = write_task(f'[dataset]\nname = "text_folder"\npath = "texts"\n[families]\n'
+    task = write_task('[dataset]\nname = "text_folder"\npath = "texts"\n[families]\n'
                       'include = ["tfidf_logistic"]\n[search]\nn_trials = 1\ncv_folds = 2\n')
     result = run_cli(str(task))
     assert_refused(result, *fragments)
@@ -184,3 +184,55 @@ def test_a_table_larger_than_its_limit_is_refused(write_task, tmp_path):
     result = run_cli(str(data_task(write_task, "big.csv", "max_file_mb = 0.01\n")))
     assert_refused(result, "big.csv: the file has 0.0123 MB, more than the limit of 0.01 MB",
                    "hint: raise [dataset] max_file_mb")
+
+
+NAIVE_BAYES = ('[dataset]\nname = "wine"\n[families]\ninclude = ["naive_bayes"]\n'
+               '[search]\nn_trials = 2\ncv_folds = 2\n[report]\nlearning_curve = []\n')
+
+
+def test_a_folder_holding_other_files_is_not_written_into(write_task, tmp_path):
+    """An existing folder the engine did not make (here a home-like folder of notes, as
+    `dir = ".."` or an absolute path can name) is refused, its files untouched, unless
+    the task says other_files = true; then only the engine's own files are written."""
+    home = tmp_path / "home"
+    (home / "plots").mkdir(parents=True)
+    (home / "notes.txt").write_text("mine")
+    (home / "plots" / "holiday.svg").write_text("<svg/>")
+    task = write_task(NAIVE_BAYES + f'[output]\ndir = "{home.as_posix()}"\n')
+    assert_refused(run_cli(str(task)), "the output folder holds 2 files the engine did not "
+                   "write (such as notes.txt)", "hint: choose a new folder, or set [output] "
+                   "other_files = true")
+    assert sorted(p.name for p in home.rglob("*")) == ["holiday.svg", "notes.txt", "plots"]
+    task.write_text(task.read_text() + "other_files = true\n")
+    assert run_cli(str(task), "--quiet").returncode == 0
+    assert (home / "notes.txt").read_text() == "mine"
+    assert (home / "plots" / "holiday.svg").read_text() == "<svg/>"  # not the engine's
+    written = json.loads((home / ".automl-files.json").read_text())["files"]
+    assert "index.html" in written and "notes.txt" not in written
+    assert any(name.startswith("plots/") for name in written)
+    again = run_cli("report", str(home))  # a rebuild deletes only plots it wrote
+    assert again.returncode == 0, again.stderr
+    assert (home / "plots" / "holiday.svg").exists()
+
+
+@pytest.mark.parametrize("damage", ["not json", "wrong types", "missing keys"])
+def test_a_damaged_run_json_is_a_clear_error_in_report_and_predict(damage, write_task,
+                                                                     tmp_path):
+    task = write_task(NAIVE_BAYES)
+    assert run_cli(str(task), "--quiet").returncode == 0
+    run = tmp_path / "out" / "run.json"
+    summary = json.loads(run.read_text())
+    run.write_text({"not json": "{ this is not json",
+                    "wrong types": json.dumps({**summary, "dataset": [1, 2]}),
+                    "missing keys": json.dumps({"task": "x"})}[damage])
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b\n1,2\n")
+    for command in (["report", str(tmp_path / "out")],
+                    ["predict", str(tmp_path / "out"), str(rows)]):
+        assert_refused(run_cli(*command), "run.json: run.json is damaged")
+
+
+def test_a_seed_past_what_the_libraries_take_is_refused(write_task):
+    task = write_task('seed = 99999999999999999999999\n[dataset]\nname = "iris"\n')
+    assert_refused(run_cli(str(task)), "key 'seed'", "expected an integer >= 0 and <= "
+                   "2147483647", "found 99999999999999999999999")

@@ -394,3 +394,28 @@ def test_a_pickle_planted_in_a_shared_storage_is_never_loaded(planted_by, tmp_pa
     with contextlib.suppress(Exception):  # it fails once the payload has run
         study.ask().suggest_float("x", -5, 5)
     assert marker.exists()  # the attack is real: the stock sampler ran it
+
+
+@pytest.mark.parametrize(("process", "heartbeat_age", "gone"), [
+    ("mine", 0, False),                # this very process: alive
+    ("reused pid", 0, True),           # its pid, another start time: a reused pid
+    ("other machine", 0, False),       # same host name elsewhere: by heartbeat, fresh
+    ("other machine", 10_000, True),   # ... and stale
+])
+def test_a_running_trial_is_alive_by_its_process_identity_not_its_host_name(
+        process, heartbeat_age, gone):
+    """Two containers of one host name, or a dead process whose pid is reused, do not fool
+    the check: the identity holds the pid namespace and the process's start time."""
+    import time
+
+    from automl.search.studies import fail_interrupted_trials, process_identity
+    mine = process_identity()
+    space, pid, started = mine.split("|")
+    identity = {"mine": mine, "reused pid": f"{space}|{pid}|{int(started) + 1}",
+                "other machine": f"another-boot/pid:[1]|{pid}|{started}"}[process]
+    study = optuna.create_study()
+    trial = study.ask()
+    trial.set_user_attr("worker", "same-hostname:1:abc")
+    trial.set_user_attr("process", identity)
+    trial.set_user_attr("heartbeat", time.time() - heartbeat_age)
+    assert bool(fail_interrupted_trials(study, stale_seconds=600)) == gone

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from markupsafe import Markup, escape
 
+from automl.outputs import record_written, written_files
 from automl.report import charts as charts_
 from automl.report.context import SectionContext, render, static
 from automl.report.distinctions import agreement_sentence, ensemble_sentence
@@ -39,12 +40,15 @@ def write_html_report(record: RunRecord, folder: Path, registry: Registry) -> Pa
     page = render_page(context, registry)
     plots = folder / "plots"
     plots.mkdir(exist_ok=True)
-    for stale in plots.glob("*.svg"):
-        stale.unlink()
-    for chart in context.figures.charts:
-        (plots / f"{chart.slug}.svg").write_text(charts_.static_svg(chart), encoding="utf-8")
+    for stale in written_files(folder):  # only the plots an earlier report wrote
+        if stale.startswith("plots/") and stale.endswith(".svg"):
+            (folder / stale).unlink(missing_ok=True)
+    written = [plots / f"{chart.slug}.svg" for chart in context.figures.charts]
+    for chart, path in zip(context.figures.charts, written, strict=True):
+        path.write_text(charts_.static_svg(chart), encoding="utf-8")
     path = folder / "index.html"
     path.write_text(page, encoding="utf-8")
+    record_written(folder, [*written, path])
     return path
 
 

@@ -18,7 +18,7 @@ from automl.datasets import DatasetInfo
 from automl.models import ModelFamily
 from automl.search.samplers import AskTellGridSampler, make_sampler
 from automl.search.settings import SearchSettings
-from automl.search.studies import worker_id
+from automl.search.studies import process_identity, worker_id
 
 # Trials per population: on a CPU they share one compiled program (a new CNN architecture
 # compiles for 1-3 s on 2 cores, more than most trials on digits train: with populations
@@ -67,6 +67,7 @@ def ask_population(study: optuna.Study, family: ModelFamily, info: DatasetInfo,
             study.enqueue_trial(shared)
         trial = study.ask()
         trial.set_user_attr("worker", worker_id())
+        trial.set_user_attr("process", process_identity())
         try:
             population.append((trial, family.search_space(trial, info)))
         except Exception as error:  # a broken search space fails its trial only

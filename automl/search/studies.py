@@ -4,8 +4,10 @@ trials a dead process left running."""
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import time
+from pathlib import Path
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -67,9 +69,41 @@ def budget_used(study: optuna.Study) -> int:
                if (t.state in FINISHED and not interrupted(t)) or t.state == TrialState.RUNNING)
 
 
+TOKEN = secrets.token_hex(6)
+"""Drawn once per process: two processes never share a `worker_id`, even on machines of
+one host name (containers) or after a process id is reused."""
+
+
 def worker_id() -> str:
-    """This process, as recorded on the trials it runs: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process, as recorded on the trials it runs: ``host:pid:token``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{TOKEN}"
+
+
+def process_identity() -> str:
+    """How a later run on the same machine tells whether this process still runs:
+    ``space|pid|start``, where `space` names the process-id namespace (the kernel's boot
+    id and the namespace's inode: containers of one host name differ in it) and `start`
+    is the process's start time in clock ticks since boot (a reused pid differs in it).
+    Empty where the system has no /proc (liveness then goes by heartbeat only)."""
+    space, start = _pid_space(), _started(os.getpid())
+    return f"{space}|{os.getpid()}|{start}" if space and start else ""
+
+
+def _pid_space() -> str:
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return f"{boot}/{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return ""
+
+
+def _started(pid: int) -> str:
+    """Field 22 of /proc/<pid>/stat (after the command name, which may hold spaces)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rpartition(")")[2].split()[19]
 
 
 def fail_interrupted_trials(study: optuna.Study, stale_seconds: float = STALE_SECONDS
@@ -77,8 +111,9 @@ def fail_interrupted_trials(study: optuna.Study, stale_seconds: float = STALE_SE
     """Mark failed the RUNNING trials whose process is gone (killed, or its machine
     died), and enqueue their parameters to be tried again.
 
-    A trial run on this host is gone when its process no longer exists; one run on
-    another host, when it has not sent a heartbeat for `stale_seconds`.
+    A trial run in this machine's process-id namespace is gone when no process with its
+    pid and start time exists (`process_identity`); one run elsewhere, when it has not
+    sent a heartbeat for `stale_seconds`.
     """
     gone = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             if _process_gone(t, stale_seconds)]
@@ -93,14 +128,9 @@ def fail_interrupted_trials(study: optuna.Study, stale_seconds: float = STALE_SE
 
 
 def _process_gone(trial: FrozenTrial, stale_seconds: float) -> bool:
-    host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # it exists, as another user's process
-            return False
-        return False
+    space, _, process = str(trial.user_attrs.get("process", "")).partition("|")
+    pid, _, started = process.partition("|")
+    if space and space == _pid_space() and pid.isdigit():  # this machine's namespace
+        return _started(int(pid)) != started  # gone, or its pid now another process's
     start = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
     return time.time() - float(trial.user_attrs.get("heartbeat", start)) > stale_seconds
