@@ -6,6 +6,7 @@ Errors in the user's input print one message and exit with status 2, never a tra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import subprocess
@@ -106,10 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return run(args)
         if args.command == "report":
-            return rebuild_report(args.folder)
+            with read_as_data(args.folder):
+                return rebuild_report(args.folder)
         if args.command == "predict":
             from automl.predict import main as predict
-            return predict(args.folder, args.rows, args.family, args.out)
+            with read_as_data(args.folder):
+                return predict(args.folder, args.rows, args.family, args.out)
         build_parser().print_help()
         return 0
     except AutomlError as error:
@@ -125,6 +128,20 @@ def main(argv: list[str] | None = None) -> int:
         from automl.search import redact
         print(redact(traceback.format_exc()), file=sys.stderr)
         return 1
+
+
+@contextlib.contextmanager
+def read_as_data(folder: str):
+    """A run folder is data that may be damaged (or tampered with): what its files make
+    fail, wherever it fails, is an error naming the folder, not a traceback."""
+    try:
+        yield
+    except (AutomlError, KeyboardInterrupt):
+        raise
+    except Exception as error:
+        raise AutomlError(f"the run's files could not be used ({type(error).__name__}: "
+                          f"{error})", where=folder, hint="a file of the folder may be "
+                          "damaged: run the task again to write them anew") from None
 
 
 def positive_seconds(text: str) -> float:
@@ -183,7 +200,7 @@ def run_workers(args: argparse.Namespace) -> None:
             command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     command += ["--strict"] if args.strict else []
     environment = worker_environment(args.jobs)
-    workers = [subprocess.Popen(command, env=environment) for _ in range(args.jobs)]
+    workers = [subprocess.Popen(command, env=environment) for _ in range(args.jobs)]  # noqa: S603 (our own interpreter and arguments)
     print(f"searching with {args.jobs} worker processes "
           f"({', '.join(str(w.pid) for w in workers)})", file=sys.stderr)
     failed = [w.pid for w in workers if w.wait() != 0]

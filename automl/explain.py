@@ -107,7 +107,8 @@ def frequent_words(texts: pd.DataFrame, top: int = TOP_WORDS) -> list[str]:
     """The `top` words found in most of the texts (lowercased, stop words aside)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
     joined = texts.astype(object).fillna("").agg(" ".join, axis=1)
-    counter = CountVectorizer(lowercase=True, binary=True, token_pattern=r"(?u)\b[^\W\d_]{3,}\b",
+    words = r"(?u)\b[^\W\d_]{3,}\b"  # of three letters or more
+    counter = CountVectorizer(lowercase=True, binary=True, token_pattern=words,
                               stop_words=list(ENGLISH_STOP_WORDS))
     try:
         counts = np.asarray(counter.fit_transform(joined).sum(axis=0)).ravel()

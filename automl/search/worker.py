@@ -157,7 +157,7 @@ class FoldWorker:
         ours, theirs = socket.socketpair()
         environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
             path for path in sys.path if path))
-        self._process = subprocess.Popen(
+        self._process = subprocess.Popen(  # noqa: S603 (our own interpreter)
             [sys.executable, "-m", "automl.search.fold_server", str(theirs.fileno())],
             pass_fds=[theirs.fileno()], env=environment, stdin=subprocess.DEVNULL)
         theirs.close()

@@ -27,7 +27,7 @@ class TokenIds(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         from automl_plugins.text.texts import texts_of
         from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-        tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
+        tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))  # noqa: S106 (a token, not a password)
         tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
         tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         trainer = trainers.BpeTrainer(vocab_size=self.vocab_size,
