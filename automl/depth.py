@@ -2,10 +2,11 @@
 
 The search's own trials answer it poorly: they are at whatever depths the sampler drew
 (the digits run tried its MLP at one depth). Here the best trial's parameters are kept
-(widths, training, everything but ``depth``) and the family is refitted at every depth of
-its searched range, with the report's seeds, and scored on the test split; its parameter
-count and fit seconds are kept beside. `verdict` says which depth is best and whether its
-margin over depth 1 lies outside the 95% interval of the paired differences.
+(widths, training, everything but the depth) and the family is refitted at every depth of
+its searched range (the parameter it declares as `automl.models.ModelFamily.depth_param`),
+with the report's seeds, and scored on the test split; its parameter count and fit
+seconds are kept beside. `verdict` says which depth is best and whether its margin over
+depth 1 lies outside the 95% interval of the paired differences.
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ from automl.metrics import Metric
 from automl.results import FamilyResult
 from automl.search.worker import TrialStopped, run_stoppable
 
-PARAM = "depth"
 COLUMNS = ["family", "depth", "seed", "score", "n_params", "fit_s", "error"]
 
 
 def depth_range(result: FamilyResult) -> range | None:
-    """The depths the family's search could draw, as its trials recorded them."""
-    for trial in result.outcome.trials:
-        distribution = trial.distributions.get(PARAM)
+    """The depths the family's search could draw, as its trials recorded them (None for
+    a family that declares no `automl.models.ModelFamily.depth_param`)."""
+    param = result.outcome.family.depth_param
+    for trial in result.outcome.trials if param else ():
+        distribution = trial.distributions.get(param)
         if distribution is not None:
             return range(int(distribution.low), int(distribution.high) + 1)
     return None
@@ -39,16 +41,18 @@ def depth_range(result: FamilyResult) -> range | None:
 
 def depth_sweep(results: Sequence[FamilyResult], dataset: Dataset, metric: Metric,
                 seeds: int, device: str, cutoff: StageCutoff = NO_CUTOFF) -> pd.DataFrame:
-    """Per deep family that searches a depth, per depth of its range and seed: the test
-    score, parameters and fit seconds of its best configuration at that depth."""
+    """Per family that declares a depth parameter, per depth of its searched range and
+    seed: the test score, parameters and fit seconds of its best configuration at that
+    depth."""
     rows = []
     for result in results:
         family, depths = result.outcome.family, depth_range(result)
-        if family.kind != "deep" or depths is None or result.test is None:
+        if depths is None or result.test is None:
             continue
         best = result.outcome.best_trial
         for depth in depths:
-            params = family.search_space(_fixed({**best.params, PARAM: depth}), dataset.info)
+            params = family.search_space(_fixed({**best.params, family.depth_param: depth}),
+                                         dataset.info)
             for seed in range(max(seeds, 1)):
                 if cutoff.reached("the depth sweep"):
                     return pd.DataFrame(rows, columns=COLUMNS)

@@ -129,6 +129,11 @@ class ModelFamily:
             a leaderboard column (the best trial's value) and a plot of every completed
             trial's validation score against it. The deep families declare
             ``("depth",)``, so the report answers "does depth help?".
+        depth_param: the suggested parameter that sets the network's depth (hidden
+            layers or blocks), if any: the depth sweep (``[report] depth_sweep``) refits
+            the best configuration at every value of its searched range. None (the
+            default): no sweep. The engine infers nothing from a parameter's name or from
+            `kind`.
         saved_types: the exact names (``module.QualifiedName``) of the classes and
             functions, other than scikit-learn's classes and the engine's table encoder,
             that the family's fitted estimators hold when saved with skops (its own
@@ -151,6 +156,7 @@ class ModelFamily:
     takes_tables: bool = False
     report_params: tuple[str, ...] = ()
     cost: Cost = Cost()
+    depth_param: str | None = None
     saved_types: frozenset[str] = frozenset()
 
     def make_estimator(self, params: Mapping[str, Any], info: DatasetInfo, seed: int,

@@ -178,7 +178,8 @@ def check_registration_is_valid_and_unique(family: ModelFamily) -> None:
 def check_search_space_samples_valid_params(family: ModelFamily) -> None:
     """Random trials give JSON-serialisable params that build an estimator; a fixed trial
     replaying a random one's suggestions gives the same params (the engine rebuilds the
-    best trial that way); a grid names the parameters the space suggests."""
+    best trial that way); a grid names the parameters the space suggests, and the depth
+    parameter a family declares is an integer it suggests."""
     for kind, task in claimed(family):
         info = tiny_data(kind, task).info
         for seed in range(3):
@@ -191,6 +192,10 @@ def check_search_space_samples_valid_params(family: ModelFamily) -> None:
             for method in ("fit", "predict", "get_params"):
                 assert callable(getattr(estimator, method, None)), (
                     f"build returned {type(estimator).__name__}, which has no {method}()")
+        if family.depth_param is not None:
+            assert isinstance(suggested.get(family.depth_param), int), (
+                f"depth_param {family.depth_param!r} is not an integer the space suggests "
+                f"(it suggests {sorted(suggested)})")
         if family.grid is not None:
             assert set(family.grid(info)) == set(suggested), (
                 f"grid names {sorted(family.grid(info))}, search_space suggests "

@@ -321,3 +321,27 @@ def test_predict_uses_the_leaderboards_first_row_the_ensemble_too(table_run, tmp
     if first == "ensemble":
         proba = [c for c in predicted.columns if c.startswith("proba_")]
         assert len(proba) == 3 and np.allclose(predicted[proba].sum(axis=1), 1.0)
+
+
+def test_the_depth_sweep_follows_the_parameter_a_family_declares(registry):
+    """A third-party network that calls its depth n_layers is swept; CatBoost's tree
+    `depth` is not a network's depth and is not: core reads the declaration, not names."""
+    import dataclasses
+
+    import optuna
+
+    from automl.depth import depth_range
+    from automl.results import FamilyResult, SearchOutcome
+
+    def outcome_of(family, name):
+        trial = optuna.trial.create_trial(
+            params={name: 2}, value=0.9,
+            distributions={name: optuna.distributions.IntDistribution(1, 4)})
+        return FamilyResult(SearchOutcome(family, "s", [trial], 0, "maximize"), None)
+
+    mlp = registry.models["mlp"].item
+    theirs = dataclasses.replace(mlp, name="their_net", depth_param="n_layers")
+    assert depth_range(outcome_of(theirs, "n_layers")) == range(1, 5)
+    assert depth_range(outcome_of(mlp, "depth")) == range(1, 5)
+    trees = dataclasses.replace(mlp, name="trees", depth_param=None)
+    assert depth_range(outcome_of(trees, "depth")) is None
