@@ -163,10 +163,21 @@ class Registry:
     def notify(self, hook: str, **arguments: Any) -> list[Any]:
         """Call `hook` on every plugin implementing it, in pluggy's order, each guarded:
         a plugin that raises is reported (see `fail`) and the others are still called.
-        Returns what the implementations returned (None left out), as pluggy does."""
+        Returns what the implementations returned (None left out), as pluggy does. A
+        name that is not one of `automl.hookspecs`' raises: a misspelt hook is a bug."""
+        if hook not in HOOK_NAMES:
+            raise ValueError(f"{hook!r} is not a hook of automl.hookspecs")
         if self.manager is None:
             return []
         return getattr(self.manager.hook, hook)(**arguments)
+
+    def trial_finished(self, *, task: str, family: str, trial) -> None:
+        """Tell the observers a trial finished (`automl_trial_finished`)."""
+        self.notify("automl_trial_finished", task=task, family=family, trial=trial)
+
+    def run_finished(self, *, record) -> None:
+        """Tell the observers a run's record is written (`automl_run_finished`)."""
+        self.notify("automl_run_finished", record=record)
 
     def guarded(self, plugin: str, what: str, function: Callable, /,
                 *args: Any) -> tuple[bool, Any]:

@@ -194,7 +194,7 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
                        disagreement_examples(dataset, tables["predictions"], pairs))
     write_record(record)
     write_html_report(record, output_dir, registry)
-    registry.notify("automl_run_finished", record=record)
+    registry.run_finished(record=record)
     return RunResult(task, results, record)
 
 
@@ -722,7 +722,7 @@ def on_training_rows(outputs: np.ndarray | None, n: int, dataset: Dataset, seed:
 def trial_finished(trial, study, family: ModelFamily, task: Task, registry: Registry,
                    progress: Progress) -> None:
     progress.trial_finished(trial, _best(study))
-    registry.notify("automl_trial_finished", task=task.name, family=family.name, trial=trial)
+    registry.trial_finished(task=task.name, family=family.name, trial=trial)
 
 
 def save_models(results: list[FamilyResult], output_dir: Path, progress: Progress) -> None:

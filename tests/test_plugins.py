@@ -277,3 +277,11 @@ def test_registrations_keep_the_load_order_whatever_order_the_hooks_ran_in():
     names = list(registry.models)
     assert names.index("mlp") < names.index("knn")  # flax before sklearn, as loaded
     assert registry.models["knn"].plugin == "sklearn"
+
+
+def test_a_misspelt_hook_name_fails_loudly(registry):
+    """Hooks are called through one method each (registry.run_finished(...)); a name
+    that is not a hook of automl.hookspecs raises instead of calling nobody."""
+    import pytest
+    with pytest.raises(ValueError, match="'automl_run_finishd' is not a hook"):
+        registry.notify("automl_run_finishd", record=None)
