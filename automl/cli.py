@@ -229,7 +229,7 @@ def worker_environment(jobs: int) -> dict[str, str]:
 
 def rebuild_report(folder: str) -> int:
     from automl.outputs import read_record
-    from automl.report import write_html_report
+    from automl.report.page import write_html_report
     from automl.task import plugin_selection
     record = read_record(Path(folder))
     allow, block = plugin_selection()

@@ -45,7 +45,7 @@ from automl.models import ModelFamily
 from automl.outputs import claim_folder, record_written, write_record
 from automl.plugins import Registry
 from automl.progress import Progress
-from automl.report import write_html_report
+from automl.report.page import write_html_report
 from automl.results import (
     DataSummary,
     FamilyResult,

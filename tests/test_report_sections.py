@@ -8,7 +8,7 @@ from markupsafe import Markup
 from automl import ReportSection, hookimpl
 from automl.outputs import read_record
 from automl.plugins import build_registry
-from automl.report import write_html_report
+from automl.report.page import write_html_report
 
 TASK = """
 name = "sections"

@@ -10,11 +10,6 @@ output folder alone.
 - ``templates/`` and ``static/``: the Jinja2 templates, style sheet and scripts.
 
 To add a section, register a `ReportSection` (see docs/writing-plugins.md); the built-in
-ones in `builtin` are examples.
+ones in `builtin` are examples. The package imports none of its modules: registering a
+plugin's section (`section`) does not load the page and what it draws on.
 """
-
-from automl.report.context import SectionContext
-from automl.report.page import write_html_report
-from automl.report.section import ReportSection
-
-__all__ = ["ReportSection", "SectionContext", "write_html_report"]
