@@ -124,11 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scaling-sizes", nargs="+", metavar="ROWS:SECONDS",
                         help="scaling-rows: these synthetic tables (rows and time limit) "
                              "instead of the default four")
+    parser.add_argument("--no-real-table", action="store_true",
+                        help="scaling-rows: leave out the real table (openintro/military)")
     args = parser.parse_args(argv)
     settings = Settings.quick() if args.quick else Settings()
     if args.scaling_sizes:
         settings.scaling_sizes = {int(rows): float(seconds) for rows, seconds in
                                   (size.split(":") for size in args.scaling_sizes)}
+    settings.scaling_real = settings.scaling_real and not args.no_real_table
     settings.with_flaml = settings.with_flaml and has_module("flaml")
     started, start = datetime.now(timezone.utc), time.perf_counter()
     settings.scaling_plot = args.out / f"{started:%Y-%m-%d}-scaling-rows.png"
