@@ -98,7 +98,7 @@ from automl.ties import tie_table
 
 FEATURES_NOT_ASKED = pd.DataFrame(columns=["family", "kind", "representation", "score",
                                            "error"])
-SHOWN_TEXT_CHARS = 2_000
+SHOWN_TEXT_CHARS = 400
 """The most characters of a text the report shows (and the run folder keeps) as an
 example the compared families disagree on."""
 VERSIONED_PACKAGES = ("automl", "optuna", "scikit-learn", "numpy", "pandas", "pluggy", "jax",

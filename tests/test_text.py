@@ -197,7 +197,8 @@ def test_text_families_fit_score_and_save_models_that_predict_the_same(tmp_path,
     page = (tmp_path / "out" / "index.html").read_text()
     texts = np.load(tmp_path / "out" / "examples.npz")["texts"]
     assert len(texts) and '<th class="text">text</th>' in page
-    assert all(str(escape(str(text)[:400])) in page for text in texts)
+    assert all(str(escape(str(text))) in page for text in texts)
+    assert max(len(text) for text in texts) <= 401  # each kept to 400 characters and "…"
 
 
 def test_a_text_folder_of_real_texts_runs(tmp_path, tweets, write_task):
@@ -257,3 +258,21 @@ def test_a_text_family_refuses_a_table_without_text():
                             columns=(Column("x", "text", 0.0, 10),))
     assert family.accepts(text_info)
     assert registry.models["logistic_regression"].item.accepts(text_info)  # TF-IDF + SVD
+
+
+def test_a_long_disagreed_on_text_is_kept_as_the_report_shows_it():
+    """The examples are one fixed-width array (as wide as its longest text): a text of a
+    million characters is kept to the 400 the report shows, not padded into every row."""
+    from types import SimpleNamespace
+
+    from automl.run import SHOWN_TEXT_CHARS, disagreement_examples
+    test = SimpleNamespace(X=pd.DataFrame({"text": ["short", "x" * 1_000_000, "same"]}))
+    dataset = SimpleNamespace(test=test, info=SimpleNamespace(input_kind="tabular",
+                                                              text_columns=("text",)))
+    predictions = pd.DataFrame({"row": [0, 1, 2], "y_true": [0, 1, 0], "a": [0, 1, 0],
+                                "b": [1, 0, 0]})
+    examples = disagreement_examples(dataset, predictions, [("a", "b")])
+    assert list(examples["rows"]) == [0, 1]
+    assert examples["texts"][0] == "short"
+    assert examples["texts"][1] == "x" * SHOWN_TEXT_CHARS + "…"
+    assert examples["texts"].itemsize <= 4 * (SHOWN_TEXT_CHARS + 1)

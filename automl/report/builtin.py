@@ -280,15 +280,11 @@ def failures(context: SectionContext) -> Markup | None:
             rows[column] = [classes[int(v)] for v in rows[column]]
         if "texts" in examples:  # the texts themselves (the template escapes them)
             texts = dict(zip(examples["rows"].tolist(), examples["texts"], strict=True))
-            rows["text"] = [str(texts.get(int(row), ""))[:TEXT_SHOWN] for row in rows["row"]]
+            rows["text"] = [str(texts.get(int(row), "")) for row in rows["row"]]
     return context.template(
         "sections/failures.html", matrices=matrices, classes=classes, a=a, b=b,
         n_differ=int((predictions[a] != predictions[b]).sum()), shown=len(differ),
         images=images, rows=rows)
-
-
-TEXT_SHOWN = 400
-"""Characters of a disagreed-on text the report shows."""
 
 
 def confusion(y_true: pd.Series, y_pred: pd.Series, classes: list[str], title: str) -> dict:
