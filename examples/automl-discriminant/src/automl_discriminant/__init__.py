@@ -15,7 +15,7 @@ from sklearn.discriminant_analysis import (
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from automl import ModelFamily, ReportSection, hookimpl
+from automl import ModelFamily, ReportSection, hookimpl, qualified_name
 
 
 def flatten(X):
@@ -52,6 +52,7 @@ FAMILY = ModelFamily(
     search_space=search_space,
     build=build,
     description="linear or quadratic discriminant analysis (example plugin)",
+    saved_types=frozenset({qualified_name(flatten)}),  # the function its pipeline holds
 )
 
 
