@@ -40,14 +40,16 @@ taken (`claim_folder`)."""
 
 def claim_folder(folder: Path, *, other_files: bool = False) -> Path:
     """`folder` as a run's output folder: made where missing, and marked the engine's by
-    `MANIFEST`. A folder that holds files but no manifest (one the engine did not make)
-    is refused unless `other_files` (``[output] other_files = true``): its files are then
+    `MANIFEST`. A folder that holds files but no manifest (one the engine did not make,
+    nor a run of a version before manifests: ``run.json`` or ``optuna.journal``) is
+    refused unless `other_files` (``[output] other_files = true``): its files are then
     left as they are, and only those of the engine's own names replaced."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         present = [path.name for path in folder.iterdir()
                    if not path.name.startswith(".write-test-")]  # workers' probes
-        if present and MANIFEST not in present and not other_files:
+        earlier_run = {"run.json", "optuna.journal"} & set(present)  # before manifests
+        if present and MANIFEST not in present and not earlier_run and not other_files:
             raise AutomlError(f"the output folder holds {len(present)} files the engine did "
                               f"not write (such as {sorted(present)[0]}), so the run does not "
                               "write into it", where=folder, key="output.dir",
