@@ -236,3 +236,10 @@ def test_a_seed_past_what_the_libraries_take_is_refused(write_task):
     task = write_task('seed = 99999999999999999999999\n[dataset]\nname = "iris"\n')
     assert_refused(run_cli(str(task)), "key 'seed'", "expected an integer >= 0 and <= "
                    "2147483647", "found 99999999999999999999999")
+
+
+def test_a_run_folder_from_before_the_manifest_is_still_the_engine_s(tmp_path):
+    from automl.outputs import MANIFEST, claim_folder
+    (tmp_path / "run.json").write_text("{}")
+    (tmp_path / "leaderboard.csv").write_text("family\n")
+    assert claim_folder(tmp_path) == tmp_path and (tmp_path / MANIFEST).is_file()
