@@ -159,7 +159,8 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
             or any(task.budget_for(f.name).timeout for f in families)):
         # refits and analyses' fits then run in the worker: send the data once
         shared_worker().hold("dataset", dataset)
-    count = outer_splits(task.repeats, info.n_train, plan.limit, raw.X_test is not None)
+    count = outer_splits(task.repeats, info.n_train, plan.limit, raw.X_test is not None,
+                         len(families))
     if count > 1:
         progress.message(f"outer splits: {count} seeded train/test splits (split seeds "
                          f"{task.seed} to {task.seed + count - 1}), each searched, refitted "

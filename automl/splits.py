@@ -32,9 +32,11 @@ LARGE_ROWS = 20_000
 """Under a time limit, tables of fewer training rows than this get `AUTO_REPEATS` outer
 splits by default; larger ones one (a second split of a large table moves the scores
 little, and costs as much as the first)."""
-SPLIT_SECONDS = 200
-"""The least time limit per outer split for the default to make several: below it, a
-split's share of the search would leave families without a trial."""
+SPLIT_SECONDS_PER_FAMILY = 15
+"""The least time limit per outer split and family for the default to make several:
+below it, a split's share of the search would leave families without a trial (20 text
+families at 600 s over three splits had 2.6 s each for a first trial of five folds, and
+11 of them got no model)."""
 COLUMNS = ["split", "split_seed", "family", "kind", "cv_mean", "test", "picked"]
 SUMMARY_COLUMNS = ["family", "kind", "splits", "cv_mean", "test_mean", "test_low",
                    "test_high", "picked", "optimism", "difference", "p_value", "tied",
@@ -42,18 +44,19 @@ SUMMARY_COLUMNS = ["family", "kind", "splits", "cv_mean", "test_mean", "test_low
 
 
 def outer_splits(repeats: int | None, n_train: int, time_limit: float | None,
-                 ships_test_split: bool) -> int:
+                 ships_test_split: bool, families: int) -> int:
     """How many outer splits a run makes: the task's `repeats`, else `AUTO_REPEATS` under
-    a time limit of at least `SPLIT_SECONDS` per split on fewer than `LARGE_ROWS`
-    training rows, else one; always one for data that ships its own test split (there is
-    no other split to draw)."""
+    a time limit of at least `SPLIT_SECONDS_PER_FAMILY` per split and family (of
+    `families` searched) on fewer than `LARGE_ROWS` training rows, else one; always one
+    for data that ships its own test split (there is no other split to draw)."""
     if ships_test_split:
         return 1
     if repeats is not None:
         return repeats
     if time_limit is None or n_train >= LARGE_ROWS:
         return 1
-    return AUTO_REPEATS if time_limit >= AUTO_REPEATS * SPLIT_SECONDS else 1
+    enough = AUTO_REPEATS * SPLIT_SECONDS_PER_FAMILY * max(families, 1)
+    return AUTO_REPEATS if time_limit >= enough else 1
 
 
 def split_table(per_split: Sequence[Sequence[FamilyResult]], seeds: Sequence[int],

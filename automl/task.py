@@ -104,8 +104,8 @@ SEARCH = {
                       "analyses run on the first split. Under a time limit the splits "
                       "share the search; without one each split gets the task's budgets. "
                       "Data that ships its own test split has one. Default: 3 under a "
-                      "time limit of 600 s or more on fewer than 20,000 training rows, "
-                      "else 1.",
+                      "time limit of at least 45 s per searched family (540 s for 12) on "
+                      "fewer than 20,000 training rows, else 1.",
                       minimum=1, maximum=20),
     "trial_timeout": Option(float, "Seconds one trial may run. Cross-validated families "
                             "fit their folds in a worker process, which is stopped at the "

@@ -208,12 +208,13 @@ def test_the_pick_is_blind_to_the_test_split(registry, write_task, tmp_path, mon
 
 def test_outer_splits_default_to_three_under_a_long_time_limit_on_small_tables():
     from automl.splits import outer_splits
-    assert outer_splits(None, 1_000, None, False) == 1
-    assert outer_splits(None, 1_000, 600.0, False) == 3
-    assert outer_splits(None, 1_000, 120.0, False) == 1  # a split would starve families
-    assert outer_splits(None, 50_000, 600.0, False) == 1
-    assert outer_splits(5, 50_000, None, False) == 5
-    assert outer_splits(5, 1_000, 600.0, True) == 1  # the data ships its test split
+    assert outer_splits(None, 1_000, None, False, 12) == 1
+    assert outer_splits(None, 1_000, 600.0, False, 12) == 3
+    assert outer_splits(None, 1_000, 120.0, False, 12) == 1  # a split would starve families
+    assert outer_splits(None, 4_000, 600.0, False, 20) == 1  # the text families: as many
+    assert outer_splits(None, 50_000, 600.0, False, 12) == 1
+    assert outer_splits(5, 50_000, None, False, 12) == 5
+    assert outer_splits(5, 1_000, 600.0, True, 12) == 1  # the data ships its test split
 
 
 def test_the_splits_share_a_time_limit_one_after_another():
