@@ -115,12 +115,11 @@ def read_record(folder: Path) -> RunRecord:
         if not path.is_file():
             raise AutomlError(f"the run's {name} table is missing", where=path,
                               hint="run the task again to write it")
-        tables[name] = _damaged_reads(path, pd.read_csv, path, keep_default_na=True)
+        tables[name] = _damaged_reads(path, pd.read_csv, keep_default_na=True)
     examples = {}
     if (folder / EXAMPLES).is_file():
-        examples = _damaged_reads(folder / EXAMPLES, _examples, folder / EXAMPLES)
-    task_text = _damaged_reads(folder / "task.toml", Path.read_text, folder / "task.toml",
-                               encoding="utf-8")
+        examples = _damaged_reads(folder / EXAMPLES, _examples)
+    task_text = _damaged_reads(folder / "task.toml", Path.read_text, encoding="utf-8")
     return RunRecord(folder, summary, task_text, tables, examples)
 
 
@@ -129,10 +128,10 @@ def _examples(path: Path) -> dict[str, np.ndarray]:
         return {key: stored[key] for key in stored.files}
 
 
-def _damaged_reads(path: Path, read, *args, **kwargs):
-    """`read(*args, **kwargs)`, or an AutomlError naming `path` where it is damaged."""
+def _damaged_reads(path: Path, read, **options):
+    """`read(path, **options)`, or an AutomlError naming `path` where it is damaged."""
     try:
-        return read(*args, **kwargs)
+        return read(path, **options)
     except Exception as error:  # pandas, numpy and the codecs raise many types
         raise AutomlError(f"the file is damaged ({type(error).__name__}: {error})",
                           where=path, hint="run the task again to write it") from None
