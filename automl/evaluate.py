@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,10 @@ class Validated:
 
     scores: list[float]
     outputs: np.ndarray | None
+    fit_seconds: list[float] = field(default_factory=list)
+    """Each fold's fit alone, without scoring it or sending it to a worker (where the
+    folds were fitted one by one): what a refit on more rows grows from
+    (`automl.sizing.refit_seconds`)."""
 
 
 class OutOfFold:
@@ -56,8 +60,10 @@ class OutOfFold:
             self.outputs = np.full((self.n_rows, *outputs.shape[1:]), np.nan)
         self.outputs[rows] = outputs
 
-    def result(self, scores: list[float]) -> Validated:
-        return Validated(scores, self.outputs if self.complete else None)
+    def result(self, scores: list[float], fit_seconds: list[float] | None = None
+               ) -> Validated:
+        return Validated(scores, self.outputs if self.complete else None,
+                         list(fit_seconds or []))
 
 
 def score_estimator(estimator, X: np.ndarray, y: np.ndarray, info: DatasetInfo,
@@ -94,39 +100,43 @@ def validate(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
     report = after_step or (lambda step, score: None)
     epoch_check = getattr(report, "epoch_check", None)
     scores: list[float] = []
+    fit_seconds: list[float] = []
     outputs = OutOfFold(len(train.y))
     for fold, rows in enumerate(task_folds(info, train, folds, seed)):
         if fold_worker is None:
-            score, fold_outputs = score_fold(family, params, info, train, metric, rows, seed,
-                                             device, fold, epoch_check)
+            score, fold_outputs, seconds = score_fold(family, params, info, train, metric,
+                                                      rows, seed, device, fold, epoch_check)
         else:
-            score, fold_outputs = fold_worker.score(dict(params), fold, report.seconds_left(),
-                                                    report.stop_reason)
+            score, fold_outputs, seconds = fold_worker.score(
+                dict(params), fold, report.seconds_left(), report.stop_reason)
         scores.append(score)
+        fit_seconds.append(seconds)
         outputs.add(rows[1], fold_outputs)
         report(fold, float(np.mean(scores)))
-    return outputs.result(scores)
+    return outputs.result(scores, fit_seconds)
 
 
 def score_fold(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
                train: Split, metric: Metric, rows: tuple[np.ndarray, np.ndarray], seed: int,
                device: str, fold: int,
                epoch_check: Callable[[int, Any], None] | None = None
-               ) -> tuple[float, np.ndarray | None]:
+               ) -> tuple[float, np.ndarray | None, float]:
     """One fold: `params` fitted on the fold's fitting rows, scored on its other rows
-    (in the search process, or in a `FoldWorker`); the score and the outputs on those
-    rows (None where the model cannot give them). A family trained in epochs sets its
-    early-stopping share aside from the fitting rows itself (``fit`` without
-    ``validation_data``); `epoch_check(epoch, estimator)` is its epoch callback."""
+    (in the search process, or in a `FoldWorker`); the score, the outputs on those
+    rows (None where the model cannot give them) and the fit's seconds. A family trained
+    in epochs sets its early-stopping share aside from the fitting rows itself (``fit``
+    without ``validation_data``); `epoch_check(epoch, estimator)` is its epoch callback."""
     fit_rows, score_rows = rows
     estimator = family.make_estimator(params, info, seed, device)
     X_fit, y_fit = take(train.X, fit_rows), train.y[fit_rows]
+    start = time.perf_counter()
     if family.evaluation == "holdout" and epoch_check is not None:
         estimator.fit(X_fit, y_fit, epoch_callback=epoch_check)
     else:
         estimator.fit(X_fit, y_fit)
-    return _scored(estimator, take(train.X, score_rows), train.y[score_rows], info, metric,
-                   f"fold {fold + 1}")
+    seconds = time.perf_counter() - start
+    return (*_scored(estimator, take(train.X, score_rows), train.y[score_rows], info, metric,
+                     f"fold {fold + 1}"), seconds)
 
 
 def _scored(estimator, X, y, info, metric: Metric, where: str

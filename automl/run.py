@@ -75,14 +75,14 @@ from automl.search import (
 from automl.search.worker import run_stoppable
 from automl.sizing import (
     FOLDS_DONE,
-    SAFETY,
+    REFIT_SAFETY,
     RowPlan,
-    fit_cap,
     plan_after_stop,
     plan_fit_rows,
     plan_search_rows,
-    refit_seconds,
+    refit_needs,
     refit_stop,
+    scales_linearly,
     stratified_rows,
     subset,
 )
@@ -562,18 +562,24 @@ def refit_stage(waiting: list[Searched], dataset: Dataset, metrics: dict[str, Me
                 task: Task, settings: SearchSettings, progress: Progress,
                 plan: TimePlan) -> list[FamilyResult]:
     """Under a time limit, every family's refit after all the searches, in what is left of
-    the refit stage: cheapest first (by its predicted refit on all its rows), each sized
-    to an even share of what is left, so that what the cheap ones leave goes to the dear
-    ones and a large table's linear learners refit on every row. Results in `waiting`'s
-    order."""
-    costs = [planned_refit(searched.outcome.family, searched.rows,
-                           searched.outcome.best_trial, dataset, task.cv_folds)
+    the refit stage. The learners that scale linearly (`automl.sizing.scales_linearly`)
+    come first, each sized to an even share of what is left less what the others'
+    refits on their searches' rows are predicted to take, so that a large table's
+    boosting, linear models and networks refit on every row it can afford; the others
+    then share what is left evenly. In each tier cheapest first (by the predicted refit
+    on all its rows), so that what the cheap ones leave goes to the dear ones. Results
+    in `waiting`'s order."""
+    needs = [refit_needs(searched.outcome.family, searched.rows, searched.outcome.best_trial,
+                         task.cv_folds, rows_predicted_by_refit(dataset.info.n_test))
              for searched in waiting]
-    order = sorted(range(len(waiting)), key=lambda i: costs[i])
+    first = [scales_linearly(searched.outcome.family) for searched in waiting]
+    order = sorted(range(len(waiting)), key=lambda i: (not first[i], needs[i][0]))
     results: dict[int, FamilyResult] = {}
     for position, index in enumerate(order):
-        searched = waiting[index]
-        share = (plan.left("refits") or 0.0) / (len(order) - position)
+        searched, later = waiting[index], order[position + 1:]
+        kept = sum(needs[i][1] for i in later if not first[i]) if first[index] else 0.0
+        alike = 1 + sum(first[i] == first[index] for i in later)
+        share = max(0.0, (plan.left("refits") or 0.0) - kept) / alike
         started = time.monotonic()
         result = results[index] = refit_searched(searched, dataset, metrics, task,
                                                  settings, share, plan, progress)
@@ -583,28 +589,24 @@ def refit_stage(waiting: list[Searched], dataset: Dataset, metrics: dict[str, Me
     return [results[index] for index in range(len(waiting))]
 
 
-def planned_refit(family: ModelFamily, rows: RowPlan, best, dataset: Dataset,
-                  folds: int) -> float:
-    """The predicted seconds of the refit of `family`'s `best` trial on all the rows it
-    may use (0 where there is no trial to refit or no duration to predict from)."""
-    seconds = best and refit_seconds(family, rows, best, folds,
-                                     rows_predicted_by_refit(dataset.info.n_test))
-    return seconds(fit_cap(family, dataset.info.n_train)) if seconds else 0.0
-
-
 def reserve_refits(planned: dict[str, RowPlan], studies: dict, families: list[ModelFamily],
                    dataset: Dataset, folds: int, plan: TimePlan, progress: Progress) -> None:
-    """After the first-trial round, the refit stage's room: the predicted seconds of every
-    family's refit on all the rows it may use, at `SAFETY` (a sized refit's margin),
-    taken from the end of the search stage (`automl.budget.TimePlan.reserve_refits`)."""
-    seconds = sum(planned_refit(family, planned[family.name], studies[family.name].best_trial,
-                                dataset, folds)
-                  for family in families
-                  if family.name in planned and _best(studies[family.name]) is not None)
-    if seconds / SAFETY > (plan.share("refits") - plan.share("search")) * plan.limit:
-        reserved = plan.reserve_refits(seconds / SAFETY)
+    """After the first-trial round, the refit stage's room: the predicted seconds of the
+    refits `refit_stage` plans (on all the rows they may use for the learners that scale
+    linearly, on their searches' rows for the others), at `REFIT_SAFETY` (a sized refit's
+    margin), taken from the end of the search stage
+    (`automl.budget.TimePlan.reserve_refits`)."""
+    seconds = 0.0
+    for family in families:
+        if family.name in planned and _best(studies[family.name]) is not None:
+            all_rows, searched_rows = refit_needs(
+                family, planned[family.name], studies[family.name].best_trial, folds,
+                rows_predicted_by_refit(dataset.info.n_test))
+            seconds += all_rows if scales_linearly(family) else searched_rows
+    if seconds / REFIT_SAFETY > (plan.share("refits") - plan.share("search")) * plan.limit:
+        reserved = plan.reserve_refits(seconds / REFIT_SAFETY)
         progress.message(f"refits: {reserved:.0f} s kept for the refits (predicted "
-                         f"{seconds:.0f} s on all rows); the search ends by "
+                         f"{seconds:.0f} s); the search ends by "
                          f"{plan.end('search') - plan.started:.0f} s")
 
 

@@ -15,8 +15,8 @@ All of them, unless one of two things calls for fewer:
   to any size. The search gets the most rows whose predicted trial (every CV fold's fit
   and prediction) takes at most `SAFETY` of the limit. A family whose probe alone
   outlasts the limit is skipped. The refit then gets the most rows whose fit, predicted
-  from the best trial's own measured seconds, takes at most `SAFETY` of the refit's
-  limit.
+  from the best trial's own measured seconds, takes at most `REFIT_SAFETY` of the
+  refit's limit.
 
 Subsamples are stratified for classification and drawn with the task's seed. A limit that
 binds makes the row counts depend on the machine's speed, as a timeout makes trial counts
@@ -46,6 +46,11 @@ PROBE_PREDICT_ROWS = 1_000
 SAFETY = 0.5
 """A trial is sized to this share of its limit: parameters change a fit's cost several
 fold (a forest of 400 trees against one of 50), and the probe times one configuration."""
+REFIT_SAFETY = 0.75
+"""A refit is sized to this share of its limit: it is predicted from its own
+configuration's timed fits (`refit_seconds`), closer than the probe's typical one; the
+rest is the margin for a fit that grows a little faster on more rows (boosting rounds
+before early stopping, epochs)."""
 MIN_ROWS = 500
 STOP_FACTOR = 3.0
 MIN_STOP_SECONDS = 10.0
@@ -182,6 +187,9 @@ def plan_search_rows(family: ModelFamily, dataset: Dataset, folds: int, seed: in
 
 FOLDS_DONE = "folds_done"
 """The user attribute of a trial stopped by time: how many of its folds it had scored."""
+FIT_SECONDS = "fit_seconds"
+"""The user attribute of a trial's seconds in its folds' fits alone (where they were
+fitted one by one): the rest of its duration is scoring, sending and starting."""
 
 
 def plan_after_stop(family: ModelFamily, plan: RowPlan, stopped: optuna.trial.FrozenTrial,
@@ -215,19 +223,50 @@ def refit_seconds(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
     """The predicted seconds of a refit of `best` on n rows, as a function of n: the fit,
     its constant part from the probe and its growing part through what one of `best`'s
     fits measured, then `predicted` test rows (`automl.evaluate.rows_predicted_by_refit`)
-    at the probe's pace (kNN's cost). None where `best` has no duration."""
+    at the pace `best` scored its folds' rows, or where its fits were not timed alone,
+    at the probe's (grown with n where a prediction compares with every training row,
+    as kNN's). None where `best` has no duration."""
     if best.duration is None:
         return None
     fits_per_trial, fitted_share = fitting(folds)
     fitted = max(1, int(plan.search_rows * fitted_share))
-    per_fit = best.duration.total_seconds() / fits_per_trial
+    seconds = best.duration.total_seconds()
+    fit_seconds = best.user_attrs.get(FIT_SECONDS)
+    if fit_seconds is None:  # scoring and sending count as fitting: an upper bound
+        per_fit, per_row, paced_on = seconds / fits_per_trial, plan.predict_seconds, PROBE_ROWS
+    else:  # a trial scores the rows its fits left out: each row once over k folds
+        scored = max(1, int(plan.search_rows * (1 - fitted_share)) * fits_per_trial)
+        per_fit, paced_on = fit_seconds / fits_per_trial, fitted
+        per_row = max(0.0, seconds - fit_seconds) / scored
     fit = (plan.fit or FitTime(0.0, 0.0, family.cost.fit_rows)).through(fitted, per_fit)
     exponent = family.cost.predict_rows
 
     def refit(n: int) -> float:
-        return fit(n) + predicted * plan.predict_seconds * (n / PROBE_ROWS) ** exponent
+        return fit(n) + predicted * per_row * (n / paced_on) ** exponent
 
     return refit
+
+
+def refit_needs(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenTrial | None,
+                folds: int, predicted: int) -> tuple[float, float]:
+    """The predicted seconds of the refit of `best` (`refit_seconds`) on all the rows
+    `family` may use, and on as many as one of `best`'s fits had (what `plan_fit_rows`
+    never gives it fewer of); zeros where there is no trial or no duration to predict
+    from."""
+    seconds = best and refit_seconds(family, plan, best, folds, predicted)
+    if not seconds:
+        return 0.0, 0.0
+    cap = fit_cap(family, plan.n_train)
+    return seconds(cap), seconds(min(cap, int(plan.search_rows * fitting(folds)[1])))
+
+
+def scales_linearly(family: ModelFamily) -> bool:
+    """Whether `family`'s fit grows at most as n and its prediction of a row costs the
+    same at any n (gradient boosting, linear models, naive Bayes, networks trained in
+    epochs): the learners whose refit on every row a time limit can afford at scale, and
+    which the refit stage sizes first. Forests, nearest neighbours and kernel machines
+    grow faster (`automl.models.Cost`) and are refitted on what is left after them."""
+    return family.cost.fit_rows <= 1.0 and family.cost.predict_rows == 0
 
 
 def fit_cap(family: ModelFamily, n_train: int) -> int:
@@ -238,7 +277,7 @@ def fit_cap(family: ModelFamily, n_train: int) -> int:
 def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenTrial,
                   folds: int, limit: float | None, predicted: int) -> RowPlan:
     """`plan` with the refit's rows: all (or the declared cap), or the most whose refit
-    (`refit_seconds`) takes at most `SAFETY` of `limit` (or of `MIN_STOP_SECONDS`,
+    (`refit_seconds`) takes at most `REFIT_SAFETY` of `limit` (or of `MIN_STOP_SECONDS`,
     whichever is longer); never fewer than one of that trial's fits had, which took that
     long already."""
     n_train = plan.n_train
@@ -248,9 +287,9 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
     if limit is None or n_train < LARGE_ROWS or refit is None:
         return replace(plan, fit_rows=max(cap, plan.search_rows), fit_why=why)
     fitted = int(plan.search_rows * fitting(folds)[1])
-    # a refit predicted under SAFETY x MIN_STOP_SECONDS gets every row whatever its
-    # limit: `refit_stop` never stops a refit sooner than MIN_STOP_SECONDS
-    budget = max(SAFETY * limit, SAFETY * MIN_STOP_SECONDS)
+    # a refit predicted under REFIT_SAFETY x MIN_STOP_SECONDS gets every row whatever
+    # its limit: `refit_stop` never stops a refit sooner than MIN_STOP_SECONDS
+    budget = REFIT_SAFETY * max(limit, MIN_STOP_SECONDS)
     fits = max(largest_rows(refit, budget, cap), min(fitted, cap))
     if fits >= cap:
         return replace(plan, fit_rows=cap, fit_why=why, refit_seconds=refit(cap))

@@ -182,6 +182,12 @@ def forest_defaults(info) -> dict:
 FOREST_GRID = {"n_estimators": [100, 300], "max_features": [0.1, 0.3, 1.0],
                "min_samples_leaf": [1, 4]}
 
+FOREST_COST = Cost(fit_rows=1.1)
+"""Each split sorts (or scans) its node's rows and fully grown trees are about log n deep:
+n log n, which from thousands to millions of rows grows as about n^1.1. A forest's size
+grows with the rows too (a leaf per row or few), so at scale its refit is sized after
+those of the learners that grow linearly (`automl.sizing.scales_linearly`)."""
+
 FAMILIES = [
     family("logistic_regression", logistic_space,
            classifier=lambda p, info, seed: pipeline(
@@ -230,14 +236,14 @@ FAMILIES = [
            regressor=lambda p, info, seed: pipeline(
                RandomForestRegressor(**p, random_state=seed), scale=False),
            grid=FOREST_GRID, class_weight=True, description="random forest",
-           defaults=forest_defaults),
+           defaults=forest_defaults, cost=FOREST_COST),
     family("extra_trees", forest_space,
            classifier=lambda p, info, seed: pipeline(
                ExtraTreesClassifier(**p, random_state=seed), scale=False),
            regressor=lambda p, info, seed: pipeline(
                ExtraTreesRegressor(**p, random_state=seed), scale=False),
            grid=FOREST_GRID, class_weight=True, description="extremely randomised trees",
-           defaults=forest_defaults),
+           defaults=forest_defaults, cost=FOREST_COST),
     family("hist_gradient_boosting", boosting_space,
            classifier=lambda p, info, seed: pipeline(HistGradientBoostingClassifier(
                **p, early_stopping=True, random_state=seed), scale=False),

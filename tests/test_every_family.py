@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import re
 import time
 
 import numpy as np
@@ -23,7 +24,7 @@ from automl.decisions import PriorCorrected, decide
 from automl.progress import Progress
 from automl.run import run_task
 from automl.saved_models import load_model
-from automl.sizing import FOLDS_DONE, RowPlan, plan_after_stop
+from automl.sizing import FOLDS_DONE, RowPlan, plan_after_stop, scales_linearly
 from automl.task import load_task
 
 FAMILIES = ["logistic_regression", "random_forest", "rbf_svm", "knn", "naive_bayes", "mlp"]
@@ -65,6 +66,9 @@ def test_every_family_has_a_model_and_learns_the_rare_class_under_a_short_limit(
     assert wall < LIMIT * 1.15, said
     assert "[first trial 1/6]" in said and "[first trial 6/6] mlp" in said
     assert "each classifier predicts the class most probable once divided by its share" in said
+    refitted = re.findall(r"\[refit \d/6\] (\w+)", said)
+    assert len(refitted) == 6, said  # the learners that scale linearly are refitted first
+    assert set(refitted[:3]) == {"logistic_regression", "naive_bayes", "mlp"}, said
     board = result.record.leaderboard.set_index("family")
     assert set(board.index) - {"ensemble"} == set(FAMILIES)
     for family in FAMILIES:
@@ -126,3 +130,14 @@ def test_a_first_trial_stopped_by_time_is_retried_on_the_rows_that_fit(registry)
     small = plan_after_stop(linear, RowPlan(275, 275), stopped_trial(2.5, 0), 5, 1.8)
     assert small.search_rows == 275 and not small.skipped
     assert plan_after_stop(linear, plan, stopped_trial(10.0, 2), 5, None) == plan
+
+
+def test_the_learners_that_scale_linearly_are_told_apart_by_their_declared_cost(registry):
+    """Boosting, linear models, naive Bayes and networks are refitted first at scale;
+    forests (n log n), nearest neighbours (a prediction that grows with the rows) and
+    the RBF SVM (quadratic) after them."""
+    models = {name: entry.item for name, entry in registry.models.items()}
+    first = {name for name, family in models.items() if scales_linearly(family)}
+    assert {"logistic_regression", "naive_bayes", "hist_gradient_boosting", "lightgbm",
+            "xgboost", "mlp"} <= first
+    assert not first & {"random_forest", "extra_trees", "knn", "rbf_svm"}
