@@ -20,7 +20,7 @@ searches, the refits (after every search: `automl.run.refit_stage`; a run whose 
 predicted to take longer than the stage's share reserves more, `TimePlan.reserve_refits`),
 the repeated seeds, learning curves and features, and the report (a few seconds, with room
 for slow disks)."""
-MOST_REFIT_SHARE = 0.3
+MOST_REFIT_SHARE = 0.4
 """The largest share of the limit the refits may reserve: the search keeps the rest."""
 
 

@@ -40,9 +40,10 @@ class Validated:
     scores: list[float]
     outputs: np.ndarray | None
     fit_seconds: list[float] = field(default_factory=list)
-    """Each fold's fit alone, without scoring it or sending it to a worker (where the
-    folds were fitted one by one): what a refit on more rows grows from
-    (`automl.sizing.refit_seconds`)."""
+    """Each fold's fit alone, and its scoring alone (`score_seconds`), without sending
+    it to a worker (where the folds were fitted one by one): what a refit on more rows
+    and its prediction of the test rows are sized from (`automl.sizing.refit_seconds`)."""
+    score_seconds: list[float] = field(default_factory=list)
 
 
 class OutOfFold:
@@ -60,10 +61,12 @@ class OutOfFold:
             self.outputs = np.full((self.n_rows, *outputs.shape[1:]), np.nan)
         self.outputs[rows] = outputs
 
-    def result(self, scores: list[float], fit_seconds: list[float] | None = None
+    def result(self, scores: list[float], seconds: list[tuple[float, float]] | None = None
                ) -> Validated:
-        return Validated(scores, self.outputs if self.complete else None,
-                         list(fit_seconds or []))
+        """The validation, with each fold's (fit, scoring) `seconds` where timed."""
+        fits, scorings = zip(*seconds, strict=True) if seconds else ((), ())
+        return Validated(scores, self.outputs if self.complete else None, list(fits),
+                         list(scorings))
 
 
 def score_estimator(estimator, X: np.ndarray, y: np.ndarray, info: DatasetInfo,
@@ -100,30 +103,31 @@ def validate(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
     report = after_step or (lambda step, score: None)
     epoch_check = getattr(report, "epoch_check", None)
     scores: list[float] = []
-    fit_seconds: list[float] = []
+    seconds: list[tuple[float, float]] = []
     outputs = OutOfFold(len(train.y))
     for fold, rows in enumerate(task_folds(info, train, folds, seed)):
         if fold_worker is None:
-            score, fold_outputs, seconds = score_fold(family, params, info, train, metric,
-                                                      rows, seed, device, fold, epoch_check)
+            score, fold_outputs, *timed = score_fold(family, params, info, train, metric,
+                                                     rows, seed, device, fold, epoch_check)
         else:
-            score, fold_outputs, seconds = fold_worker.score(
+            score, fold_outputs, *timed = fold_worker.score(
                 dict(params), fold, report.seconds_left(), report.stop_reason)
         scores.append(score)
-        fit_seconds.append(seconds)
+        seconds.append(tuple(timed))
         outputs.add(rows[1], fold_outputs)
         report(fold, float(np.mean(scores)))
-    return outputs.result(scores, fit_seconds)
+    return outputs.result(scores, seconds)
 
 
 def score_fold(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
                train: Split, metric: Metric, rows: tuple[np.ndarray, np.ndarray], seed: int,
                device: str, fold: int,
                epoch_check: Callable[[int, Any], None] | None = None
-               ) -> tuple[float, np.ndarray | None, float]:
+               ) -> tuple[float, np.ndarray | None, float, float]:
     """One fold: `params` fitted on the fold's fitting rows, scored on its other rows
     (in the search process, or in a `FoldWorker`); the score, the outputs on those
-    rows (None where the model cannot give them) and the fit's seconds. A family trained
+    rows (None where the model cannot give them) and the seconds of the fit and of the
+    scoring. A family trained
     in epochs sets its early-stopping share aside from the fitting rows itself (``fit``
     without ``validation_data``); `epoch_check(epoch, estimator)` is its epoch callback."""
     fit_rows, score_rows = rows
@@ -134,9 +138,10 @@ def score_fold(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo
         estimator.fit(X_fit, y_fit, epoch_callback=epoch_check)
     else:
         estimator.fit(X_fit, y_fit)
-    seconds = time.perf_counter() - start
-    return (*_scored(estimator, take(train.X, score_rows), train.y[score_rows], info, metric,
-                     f"fold {fold + 1}"), seconds)
+    fitted = time.perf_counter()
+    score, outputs = _scored(estimator, take(train.X, score_rows), train.y[score_rows], info,
+                             metric, f"fold {fold + 1}")
+    return score, outputs, fitted - start, time.perf_counter() - fitted
 
 
 def _scored(estimator, X, y, info, metric: Metric, where: str

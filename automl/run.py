@@ -551,7 +551,8 @@ def refit_searched(searched: Searched, dataset: Dataset, metrics: dict[str, Metr
             progress.message(rows.describe_refit(outcome.family.name))
         best = outcome.best_trial.duration
         stop = refit_stop(rows, refit_limit, searched.trial_limit,
-                          best.total_seconds() if best is not None else 0.0)
+                          best.total_seconds() if best is not None else 0.0,
+                          in_epochs=outcome.family.evaluation == "holdout")
         if stop is not None and plan is not None:
             stop = soonest(stop, plan.left("analyses"))
     memory = [os.getpid(), shared_worker().pid]

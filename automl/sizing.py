@@ -187,9 +187,10 @@ def plan_search_rows(family: ModelFamily, dataset: Dataset, folds: int, seed: in
 
 FOLDS_DONE = "folds_done"
 """The user attribute of a trial stopped by time: how many of its folds it had scored."""
-FIT_SECONDS = "fit_seconds"
-"""The user attribute of a trial's seconds in its folds' fits alone (where they were
-fitted one by one): the rest of its duration is scoring, sending and starting."""
+FIT_SECONDS, SCORE_SECONDS = "fit_seconds", "score_seconds"
+"""The user attributes of a trial's seconds in its folds' fits alone and in their
+scoring alone (where they were fitted one by one): the rest of its duration is sending
+and starting, which a refit's size does not change."""
 
 
 def plan_after_stop(family: ModelFamily, plan: RowPlan, stopped: optuna.trial.FrozenTrial,
@@ -230,14 +231,14 @@ def refit_seconds(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
         return None
     fits_per_trial, fitted_share = fitting(folds)
     fitted = max(1, int(plan.search_rows * fitted_share))
-    seconds = best.duration.total_seconds()
     fit_seconds = best.user_attrs.get(FIT_SECONDS)
     if fit_seconds is None:  # scoring and sending count as fitting: an upper bound
-        per_fit, per_row, paced_on = seconds / fits_per_trial, plan.predict_seconds, PROBE_ROWS
+        per_fit = best.duration.total_seconds() / fits_per_trial
+        per_row, paced_on = plan.predict_seconds, PROBE_ROWS
     else:  # a trial scores the rows its fits left out: each row once over k folds
         scored = max(1, int(plan.search_rows * (1 - fitted_share)) * fits_per_trial)
         per_fit, paced_on = fit_seconds / fits_per_trial, fitted
-        per_row = max(0.0, seconds - fit_seconds) / scored
+        per_row = best.user_attrs.get(SCORE_SECONDS, 0.0) / scored
     fit = (plan.fit or FitTime(0.0, 0.0, family.cost.fit_rows)).through(fitted, per_fit)
     exponent = family.cost.predict_rows
 
@@ -299,14 +300,18 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
 
 
 def refit_stop(plan: RowPlan, refit_limit: float | None, trial_limit: float | None,
-               trial_seconds: float) -> float | None:
-    """When a refit is stopped. One sized to `refit_limit`: past the larger of that limit
-    and `STOP_FACTOR` times its predicted seconds (a prediction that far off means the
-    fit would take the time of what comes after). One not sized by time (a small table):
+               trial_seconds: float, in_epochs: bool = False) -> float | None:
+    """When a refit is stopped. One `in_epochs` (a network's, which ends after the epoch
+    past this and keeps its best epoch, so that ending it loses no model): at
+    `refit_limit`. One sized to `refit_limit`: past the larger of that limit and
+    `STOP_FACTOR` times its predicted seconds (a prediction that far off means the fit
+    would take the time of what comes after). One not sized by time (a small table):
     past `STOP_FACTOR` times the larger of what one of its trials may take and what its
     best trial took (`trial_seconds`; a resumed search may have no seconds left), so that
     no single fit holds the run. Never before `MIN_STOP_SECONDS`. None: no limit."""
-    if plan.refit_seconds is not None and refit_limit is not None:
+    if in_epochs and refit_limit is not None:
+        stop = refit_limit
+    elif plan.refit_seconds is not None and refit_limit is not None:
         stop = max(refit_limit, STOP_FACTOR * plan.refit_seconds)
     elif trial_limit is not None:
         stop = STOP_FACTOR * max(trial_limit, trial_seconds)

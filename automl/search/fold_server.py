@@ -50,9 +50,9 @@ def serve(connection: Connection) -> None:
             continue
         try:
             _, params, fold = request
-            score, outputs, seconds = score_fold(family, params, info, train, metric,
-                                                 splits[fold], seed, device, fold)
-            connection.send(("ok", (float(np.float64(score)), outputs, seconds)))
+            score, outputs, *seconds = score_fold(family, params, info, train, metric,
+                                                  splits[fold], seed, device, fold)
+            connection.send(("ok", (float(np.float64(score)), outputs, *seconds)))
         except Exception as error:  # the search records it as the trial's failure
             connection.send(("error", sendable(error)))
 

@@ -25,7 +25,7 @@ from automl.search.settings import SearchSettings
 from automl.search.storage import redact
 from automl.search.studies import budget_used, queues_starting_points
 from automl.search.worker import FoldWorker, TrialStopped, shared_worker
-from automl.sizing import FIT_SECONDS, FOLDS_DONE
+from automl.sizing import FIT_SECONDS, FOLDS_DONE, SCORE_SECONDS
 
 MAX_WARNINGS_KEPT = 3
 FIRST_TRIAL_SHARES = 2.0
@@ -280,4 +280,5 @@ def _tell(study: optuna.Study, trial: optuna.Trial, result) -> FrozenTrial:
     trial.set_user_attr("cv_std", float(np.std(result.scores)))
     if result.fit_seconds:
         trial.set_user_attr(FIT_SECONDS, float(sum(result.fit_seconds)))
+        trial.set_user_attr(SCORE_SECONDS, float(sum(result.score_seconds)))
     return study.tell(trial, float(np.mean(result.scores)))

@@ -92,9 +92,10 @@ class FoldWorker:
             self._send_and_wait(self._held[key][1], "the held data")
 
     def score(self, params: dict[str, Any], fold: int, seconds: float | None,
-              reason: str = "the trial's time limit") -> tuple[float, Any, float]:
+              reason: str = "the trial's time limit") -> tuple[float, Any, float, float]:
         """Fold `fold`'s validation score of `params`, its outputs on the fold's rows
-        and its fit's seconds (`automl.evaluate.score_fold`); `TrialStopped` after
+        and the seconds of its fit and scoring (`automl.evaluate.score_fold`);
+        `TrialStopped` after
         `seconds` (the trial's remaining time under the limit `reason` names)."""
         return self._ask(cloudpickle.dumps(("fold", params, fold)), seconds,
                          f"stopped at {reason}: CV fold {fold + 1} was still fitting, and "
