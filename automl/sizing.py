@@ -236,7 +236,7 @@ def refit_seconds(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
         per_fit = best.duration.total_seconds() / fits_per_trial
         per_row, paced_on = plan.predict_seconds, PROBE_ROWS
     else:  # a trial scores the rows its fits left out: each row once over k folds
-        scored = max(1, int(plan.search_rows * (1 - fitted_share)) * fits_per_trial)
+        scored = max(1, round(plan.search_rows * (1 - fitted_share)) * fits_per_trial)
         per_fit, paced_on = fit_seconds / fits_per_trial, fitted
         per_row = best.user_attrs.get(SCORE_SECONDS, 0.0) / scored
     fit = (plan.fit or FitTime(0.0, 0.0, family.cost.fit_rows)).through(fitted, per_fit)

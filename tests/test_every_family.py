@@ -24,7 +24,16 @@ from automl.decisions import PriorCorrected, decide
 from automl.progress import Progress
 from automl.run import run_task
 from automl.saved_models import load_model
-from automl.sizing import FOLDS_DONE, RowPlan, plan_after_stop, scales_linearly
+from automl.sizing import (
+    FIT_SECONDS,
+    FOLDS_DONE,
+    SCORE_SECONDS,
+    RowPlan,
+    plan_after_stop,
+    refit_seconds,
+    refit_stop,
+    scales_linearly,
+)
 from automl.task import load_task
 
 FAMILIES = ["logistic_regression", "random_forest", "rbf_svm", "knn", "naive_bayes", "mlp"]
@@ -104,12 +113,17 @@ def test_dividing_by_the_class_shares_finds_the_rare_class(loans):
 
 
 def stopped_trial(seconds: float, folds_done: int) -> optuna.trial.FrozenTrial:
+    return trial_of(seconds, optuna.trial.TrialState.FAIL, {FOLDS_DONE: folds_done})
+
+
+def trial_of(seconds: float, state, user_attrs: dict) -> optuna.trial.FrozenTrial:
     start = datetime.datetime(2026, 1, 1)
     return optuna.trial.FrozenTrial(
-        number=0, state=optuna.trial.TrialState.FAIL, value=None, values=None,
-        datetime_start=start, datetime_complete=start + datetime.timedelta(seconds=seconds),
-        params={}, distributions={}, user_attrs={FOLDS_DONE: folds_done},
-        system_attrs={}, intermediate_values={}, trial_id=0)
+        number=0, state=state, value=None if state == optuna.trial.TrialState.FAIL else 0.9,
+        values=None, datetime_start=start,
+        datetime_complete=start + datetime.timedelta(seconds=seconds), params={},
+        distributions={}, user_attrs=user_attrs, system_attrs={}, intermediate_values={},
+        trial_id=0)
 
 
 def test_a_first_trial_stopped_by_time_is_retried_on_the_rows_that_fit(registry):
@@ -141,3 +155,21 @@ def test_the_learners_that_scale_linearly_are_told_apart_by_their_declared_cost(
     assert {"logistic_regression", "naive_bayes", "hist_gradient_boosting", "lightgbm",
             "xgboost", "mlp"} <= first
     assert not first & {"random_forest", "extra_trees", "knn", "rbf_svm"}
+
+
+def test_a_refit_is_predicted_from_its_trials_fits_and_scoring_timed_alone(registry):
+    """A holdout trial of 10 s on 100,000 rows whose fit alone took 2 s (on 80,000) and
+    whose scoring of the 20,000 others took 1 s: its refit on 800,000 rows, predicting
+    200,000 test rows, is 20 s of fit and 10 s of prediction; a trial from before fits
+    were timed counts all its 10 s as fitting (an upper bound: 100 s). A network's refit
+    (it ends after an epoch, keeping its best) is asked to end at its share itself."""
+    lightgbm = registry.models["lightgbm"].item
+    plan = RowPlan(800_000, 100_000)
+    timed = trial_of(10.0, optuna.trial.TrialState.COMPLETE,
+                     {FIT_SECONDS: 2.0, SCORE_SECONDS: 1.0})
+    assert refit_seconds(lightgbm, plan, timed, 1, 200_000)(800_000) == pytest.approx(30.0)
+    untimed = trial_of(10.0, optuna.trial.TrialState.COMPLETE, {})
+    assert refit_seconds(lightgbm, plan, untimed, 1, 0)(800_000) == pytest.approx(100.0)
+    sized = RowPlan(800_000, 100_000, fit_rows=800_000, refit_seconds=30.0)
+    assert refit_stop(sized, 20.0, 30.0, 10.0) == 90.0  # 3 x its predicted seconds
+    assert refit_stop(sized, 20.0, 30.0, 10.0, in_epochs=True) == 20.0

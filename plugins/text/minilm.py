@@ -44,6 +44,11 @@ N_LAYERS, N_HEADS, HIDDEN = 6, 12, 384
 LENGTH_BUCKETS = (16, 32, 64, 128, 256)
 """Token lengths a batch is padded to: each is one compiled program."""
 BATCH = 64
+KEY_BYTES = 32
+"""A text's key in the embeddings' cache: its SHA-256."""
+KEPT_EVERY = 512
+"""Texts embedded between two writes to the cache: a fit stopped by time (its worker
+ended) leaves what it embedded to the next."""
 
 
 def model_folder() -> Path:
@@ -207,18 +212,17 @@ class MiniLMEmbedder(TransformerMixin, BaseEstimator):
             return np.zeros((0, HIDDEN), np.float32)
         kept = Embeddings.of(self.max_length).refreshed()
         keys = [text_key(text) for text in texts]
-        new = {key: text for key, text in zip(keys, texts, strict=True) if key not in kept}
+        new = list({key: text for key, text in zip(keys, texts, strict=True)
+                    if key not in kept}.items())
         fresh = {}
-        if new:
+        for start in range(0, len(new), KEPT_EVERY):  # a fit stopped by time keeps these
+            part = dict(new[start:start + KEPT_EVERY])
             with on_device(self.device):
-                vectors, _ = sentence_embeddings(list(new.values()), self.max_length)
-            fresh = dict(zip(new, vectors, strict=True))
+                vectors, _ = sentence_embeddings(list(part.values()), self.max_length)
+            fresh.update(zip(part, vectors, strict=True))
             if keep:
-                kept.add(fresh)
+                kept.add(dict(zip(part, vectors, strict=True)))
         return np.stack([fresh[key] if key in fresh else kept[key] for key in keys])
-
-
-KEY_BYTES = 32
 
 
 def _stored_embeddings(path: Path) -> dict[bytes, np.ndarray]:
@@ -237,7 +241,7 @@ def _stored_embeddings(path: Path) -> dict[bytes, np.ndarray]:
 
 
 def text_key(text: str) -> bytes:
-    """A text's key in `Embeddings`: its SHA-256 (a long text is not kept twice)."""
+    """A text's key in `Embeddings` (a long text is not held twice)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
