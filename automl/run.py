@@ -76,6 +76,7 @@ from automl.search import (
 from automl.search.worker import run_stoppable
 from automl.sizing import (
     FOLDS_DONE,
+    MIN_STOP_SECONDS,
     REFIT_SAFETY,
     RowPlan,
     plan_after_stop,
@@ -84,6 +85,7 @@ from automl.sizing import (
     refit_needs,
     refit_stop,
     scales_linearly,
+    stopped_refit_seconds,
     stratified_rows,
     subset,
 )
@@ -553,8 +555,8 @@ def refit_searched(searched: Searched, dataset: Dataset, metrics: dict[str, Metr
         stop = refit_stop(rows, refit_limit, searched.trial_limit,
                           best.total_seconds() if best is not None else 0.0,
                           in_epochs=outcome.family.evaluation == "holdout")
-        if stop is not None and plan is not None:
-            stop = soonest(stop, plan.left("analyses"))
+        if stop is not None and plan is not None:  # never none: a model comes first
+            stop = soonest(stop, max(plan.left("analyses") or 0.0, MIN_STOP_SECONDS))
     memory = [os.getpid(), shared_worker().pid]
     reset_peak(memory)
     result = refit(outcome, dataset, metrics, task.seed, settings.device, rows, stop)
@@ -596,14 +598,19 @@ def reserve_refits(planned: dict[str, RowPlan], studies: dict, families: list[Mo
                    dataset: Dataset, folds: int, plan: TimePlan, progress: Progress) -> None:
     """After the first-trial round, the refit stage's room: the predicted seconds of the
     refits `refit_stage` plans (on all the rows they may use for the learners that scale
-    linearly, on their searches' rows for the others), at `REFIT_SAFETY` (a sized refit's
+    linearly, on their searches' rows for the others; from the pace of a first trial
+    stopped by time for a family yet to be retried), at `REFIT_SAFETY` (a sized refit's
     margin), taken from the end of the search stage
     (`automl.budget.TimePlan.reserve_refits`)."""
     seconds = 0.0
-    for family in families:
-        if family.name in planned and _best(studies[family.name]) is not None:
+    for family in [f for f in families if f.name in planned]:
+        study, rows = studies[family.name], planned[family.name]
+        stopped = first_trial_stopped(study)
+        if stopped is not None:
+            seconds += stopped_refit_seconds(family, rows, stopped, folds)
+        elif _best(study) is not None:
             all_rows, searched_rows = refit_needs(
-                family, planned[family.name], studies[family.name].best_trial, folds,
+                family, rows, study.best_trial, folds,
                 rows_predicted_by_refit(dataset.info.n_test))
             seconds += all_rows if scales_linearly(family) else searched_rows
     if seconds / REFIT_SAFETY > (plan.share("refits") - plan.share("search")) * plan.limit:

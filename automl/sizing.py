@@ -15,8 +15,8 @@ All of them, unless one of two things calls for fewer:
   to any size. The search gets the most rows whose predicted trial (every CV fold's fit
   and prediction) takes at most `SAFETY` of the limit. A family whose probe alone
   outlasts the limit is skipped. The refit then gets the most rows whose fit, predicted
-  from the best trial's own measured seconds, takes at most `REFIT_SAFETY` of the
-  refit's limit.
+  from the best trial's own fits and scoring (each timed alone), takes at most
+  `REFIT_SAFETY` of the refit's limit, on a table of any size.
 
 Subsamples are stratified for classification and drawn with the task's seed. A limit that
 binds makes the row counts depend on the machine's speed, as a timeout makes trial counts
@@ -261,6 +261,20 @@ def refit_needs(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenTri
     return seconds(cap), seconds(min(cap, int(plan.search_rows * fitting(folds)[1])))
 
 
+def stopped_refit_seconds(family: ModelFamily, plan: RowPlan,
+                          stopped: optuna.trial.FrozenTrial, folds: int) -> float:
+    """A refit on all the rows `family` may use, predicted from its first trial stopped by
+    time (`stopped`, on `plan`'s rows; a fold it never finished counted as twice its
+    seconds, as `plan_after_stop` does): what the refits must keep for a family that
+    has a model only after its retry."""
+    if stopped.duration is None:
+        return 0.0
+    done = stopped.user_attrs.get(FOLDS_DONE, 0)
+    per_fit = stopped.duration.total_seconds() / (done if done else 0.5)
+    fitted = max(1.0, plan.search_rows * fitting(folds)[1])
+    return per_fit * (fit_cap(family, plan.n_train) / fitted) ** family.cost.fit_rows
+
+
 def scales_linearly(family: ModelFamily) -> bool:
     """Whether `family`'s fit grows at most as n and its prediction of a row costs the
     same at any n (gradient boosting, linear models, naive Bayes, networks trained in
@@ -279,19 +293,23 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
                   folds: int, limit: float | None, predicted: int) -> RowPlan:
     """`plan` with the refit's rows: all (or the declared cap), or the most whose refit
     (`refit_seconds`) takes at most `REFIT_SAFETY` of `limit` (or of `MIN_STOP_SECONDS`,
-    whichever is longer); never fewer than one of that trial's fits had, which took that
-    long already."""
-    n_train = plan.n_train
-    cap = fit_cap(family, n_train)
-    why = f"its declared cap of {cap:,} rows" if cap < n_train else ""
+    whichever is longer), at any size of table: a pretrained encoder's refit on a few
+    thousand texts can take minutes. Never fewer than one of its trial's fits had where
+    `limit` pays for that many at the predicted pace (they took that long already), nor
+    fewer than `MIN_ROWS`: a refit on fewer rows than its trials is still a model."""
+    cap = fit_cap(family, plan.n_train)
+    why = f"its declared cap of {cap:,} rows" if cap < plan.n_train else ""
     refit = refit_seconds(family, plan, best, folds, predicted)
-    if limit is None or n_train < LARGE_ROWS or refit is None:
+    if limit is None or refit is None:
         return replace(plan, fit_rows=max(cap, plan.search_rows), fit_why=why)
-    fitted = int(plan.search_rows * fitting(folds)[1])
+    fitted = min(int(plan.search_rows * fitting(folds)[1]), cap)
     # a refit predicted under REFIT_SAFETY x MIN_STOP_SECONDS gets every row whatever
     # its limit: `refit_stop` never stops a refit sooner than MIN_STOP_SECONDS
     budget = REFIT_SAFETY * max(limit, MIN_STOP_SECONDS)
-    fits = max(largest_rows(refit, budget, cap), min(fitted, cap))
+    fits = largest_rows(refit, budget, cap)
+    if fits < fitted and refit(fitted) <= max(limit, MIN_STOP_SECONDS):
+        fits = fitted
+    fits = max(fits, min(MIN_ROWS, cap))
     if fits >= cap:
         return replace(plan, fit_rows=cap, fit_why=why, refit_seconds=refit(cap))
     return replace(plan, fit_rows=fits, refit_seconds=refit(fits), fit_why=(
