@@ -73,7 +73,7 @@ from automl.search import (
     shared_worker,
     worker_id,
 )
-from automl.search.worker import run_stoppable
+from automl.search.worker import TrialStopped, run_stoppable
 from automl.sizing import (
     FOLDS_DONE,
     MIN_STOP_SECONDS,
@@ -85,9 +85,9 @@ from automl.sizing import (
     refit_needs,
     refit_stop,
     scales_linearly,
-    stopped_refit_seconds,
     stratified_rows,
     subset,
+    trial_rows,
 )
 from automl.splits import outer_splits, split_table
 from automl.task import (
@@ -559,7 +559,17 @@ def refit_searched(searched: Searched, dataset: Dataset, metrics: dict[str, Metr
             stop = soonest(stop, max(plan.left("analyses") or 0.0, MIN_STOP_SECONDS))
     memory = [os.getpid(), shared_worker().pid]
     reset_peak(memory)
-    result = refit(outcome, dataset, metrics, task.seed, settings.device, rows, stop)
+    fewer = trial_rows(rows, task.cv_folds)
+    try:
+        result = refit(outcome, dataset, metrics, task.seed, settings.device, rows, stop,
+                       raise_stopped=fewer < (rows.fit_rows or rows.n_train))
+    except TrialStopped:  # a model on fewer rows rather than none
+        rows = replace(rows, fit_rows=fewer, fit_why=(
+            f"its refit on {rows.fit_rows or rows.n_train:,} rows ran past {stop:.3g} s; "
+            f"refitted on as many as one of its trials' fits had"))
+        if progress is not None:
+            progress.message(rows.describe_refit(outcome.family.name))
+        result = refit(outcome, dataset, metrics, task.seed, settings.device, rows, stop)
     return replace(result, peak_mb=max(searched.peak_mb, peak_mb(memory)))
 
 
@@ -598,19 +608,15 @@ def reserve_refits(planned: dict[str, RowPlan], studies: dict, families: list[Mo
                    dataset: Dataset, folds: int, plan: TimePlan, progress: Progress) -> None:
     """After the first-trial round, the refit stage's room: the predicted seconds of the
     refits `refit_stage` plans (on all the rows they may use for the learners that scale
-    linearly, on their searches' rows for the others; from the pace of a first trial
-    stopped by time for a family yet to be retried), at `REFIT_SAFETY` (a sized refit's
-    margin), taken from the end of the search stage
+    linearly, on their searches' rows for the others), at `REFIT_SAFETY` (a sized
+    refit's margin), taken from the end of the search stage
     (`automl.budget.TimePlan.reserve_refits`)."""
     seconds = 0.0
     for family in [f for f in families if f.name in planned]:
-        study, rows = studies[family.name], planned[family.name]
-        stopped = first_trial_stopped(study)
-        if stopped is not None:
-            seconds += stopped_refit_seconds(family, rows, stopped, folds)
-        elif _best(study) is not None:
+        study = studies[family.name]
+        if _best(study) is not None:  # one without yet is retried in the search first
             all_rows, searched_rows = refit_needs(
-                family, rows, study.best_trial, folds,
+                family, planned[family.name], study.best_trial, folds,
                 rows_predicted_by_refit(dataset.info.n_test))
             seconds += all_rows if scales_linearly(family) else searched_rows
     if seconds / REFIT_SAFETY > (plan.share("refits") - plan.share("search")) * plan.limit:
@@ -762,10 +768,12 @@ def time_weights(task: Task, families: list[ModelFamily]) -> list[float]:
 
 
 def refit(outcome: SearchOutcome, dataset: Dataset, metrics: dict[str, Metric],
-          seed: int, device: str, rows: RowPlan, stop: float | None = None) -> FamilyResult:
+          seed: int, device: str, rows: RowPlan, stop: float | None = None,
+          raise_stopped: bool = False) -> FamilyResult:
     """The best configuration fitted on the rows `rows` plans (all of the training split,
     or a subsample of `rows.fit_rows`) and scored once on the test split; stopped after
-    `stop` seconds (`automl.search.worker.run_stoppable`), with no model then."""
+    `stop` seconds (`automl.search.worker.run_stoppable`), with no model then, or with
+    `raise_stopped`, `TrialStopped` raised (for a refit on fewer rows)."""
     best = outcome.best_trial
     if best is None:
         return FamilyResult(outcome, None, rows=rows)
@@ -777,6 +785,8 @@ def refit(outcome: SearchOutcome, dataset: Dataset, metrics: dict[str, Metric],
                              (family, outcome.best_params(dataset.info), dataset, metrics,
                               seed, device), stop, f"the refit of {family.name}")
     except Exception as error:  # report it on the family's row; other families go on
+        if raise_stopped and isinstance(error, TrialStopped):
+            raise
         return FamilyResult(outcome, None, refit_error=f"{type(error).__name__}: {error}",
                             rows=rows)
     return FamilyResult(outcome, test, rows=rows, fit_rows=fit_rows)

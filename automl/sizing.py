@@ -230,7 +230,7 @@ def refit_seconds(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
     if best.duration is None:
         return None
     fits_per_trial, fitted_share = fitting(folds)
-    fitted = max(1, int(plan.search_rows * fitted_share))
+    fitted = trial_rows(plan, folds)
     fit_seconds = best.user_attrs.get(FIT_SECONDS)
     if fit_seconds is None:  # scoring and sending count as fitting: an upper bound
         per_fit = best.duration.total_seconds() / fits_per_trial
@@ -248,6 +248,11 @@ def refit_seconds(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
     return refit
 
 
+def trial_rows(plan: RowPlan, folds: int) -> int:
+    """As many rows as one fit of a trial on `plan`'s search rows had."""
+    return max(1, int(plan.search_rows * fitting(folds)[1]))
+
+
 def refit_needs(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenTrial | None,
                 folds: int, predicted: int) -> tuple[float, float]:
     """The predicted seconds of the refit of `best` (`refit_seconds`) on all the rows
@@ -258,21 +263,7 @@ def refit_needs(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenTri
     if not seconds:
         return 0.0, 0.0
     cap = fit_cap(family, plan.n_train)
-    return seconds(cap), seconds(min(cap, int(plan.search_rows * fitting(folds)[1])))
-
-
-def stopped_refit_seconds(family: ModelFamily, plan: RowPlan,
-                          stopped: optuna.trial.FrozenTrial, folds: int) -> float:
-    """A refit on all the rows `family` may use, predicted from its first trial stopped by
-    time (`stopped`, on `plan`'s rows; a fold it never finished counted as twice its
-    seconds, as `plan_after_stop` does): what the refits must keep for a family that
-    has a model only after its retry."""
-    if stopped.duration is None:
-        return 0.0
-    done = stopped.user_attrs.get(FOLDS_DONE, 0)
-    per_fit = stopped.duration.total_seconds() / (done if done else 0.5)
-    fitted = max(1.0, plan.search_rows * fitting(folds)[1])
-    return per_fit * (fit_cap(family, plan.n_train) / fitted) ** family.cost.fit_rows
+    return seconds(cap), seconds(min(cap, trial_rows(plan, folds)))
 
 
 def scales_linearly(family: ModelFamily) -> bool:
@@ -302,7 +293,7 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
     refit = refit_seconds(family, plan, best, folds, predicted)
     if limit is None or refit is None:
         return replace(plan, fit_rows=max(cap, plan.search_rows), fit_why=why)
-    fitted = min(int(plan.search_rows * fitting(folds)[1]), cap)
+    fitted = min(trial_rows(plan, folds), cap)
     # a refit predicted under REFIT_SAFETY x MIN_STOP_SECONDS gets every row whatever
     # its limit: `refit_stop` never stops a refit sooner than MIN_STOP_SECONDS
     budget = REFIT_SAFETY * max(limit, MIN_STOP_SECONDS)
