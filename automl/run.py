@@ -543,20 +543,29 @@ def refit_searched(searched: Searched, dataset: Dataset, metrics: dict[str, Metr
                    ) -> FamilyResult:
     """The refit of a searched family, on the rows that fit `refit_limit` seconds
     (`automl.sizing.plan_fit_rows`; None: all of them, or the declared cap), stopped by
-    `automl.sizing.refit_stop` and never past the analyses' end of `plan`."""
+    `automl.sizing.refit_stop` and never past the analyses' end of `plan` (nor before
+    `MIN_STOP_SECONDS`). One stopped by time is refitted once on as many rows as one of
+    its trials' fits had, stopped as a refit not sized by time is: a prediction that
+    far off (a cache the trials enjoyed, a slow prediction of the test rows) should
+    cost the family rows, not its model."""
     outcome, rows = searched.outcome, searched.rows
+    best = outcome.best_trial and outcome.best_trial.duration
+    trial_seconds = best.total_seconds() if best else 0.0
+
+    def stop_for(rows: RowPlan, limit: float | None) -> float | None:
+        stop = refit_stop(rows, limit, searched.trial_limit, trial_seconds,
+                          in_epochs=outcome.family.evaluation == "holdout")
+        if stop is not None and plan is not None:
+            stop = soonest(stop, max(plan.left("analyses") or 0.0, MIN_STOP_SECONDS))
+        return stop
+
     stop = None
     if outcome.best_trial is not None:
         rows = plan_fit_rows(outcome.family, rows, outcome.best_trial, task.cv_folds,
                              refit_limit, rows_predicted_by_refit(dataset.info.n_test))
         if rows.fit_why and progress is not None:
             progress.message(rows.describe_refit(outcome.family.name))
-        best = outcome.best_trial.duration
-        stop = refit_stop(rows, refit_limit, searched.trial_limit,
-                          best.total_seconds() if best is not None else 0.0,
-                          in_epochs=outcome.family.evaluation == "holdout")
-        if stop is not None and plan is not None:  # never none: a model comes first
-            stop = soonest(stop, max(plan.left("analyses") or 0.0, MIN_STOP_SECONDS))
+        stop = stop_for(rows, refit_limit)
     memory = [os.getpid(), shared_worker().pid]
     reset_peak(memory)
     fewer = trial_rows(rows, task.cv_folds)
@@ -564,12 +573,13 @@ def refit_searched(searched: Searched, dataset: Dataset, metrics: dict[str, Metr
         result = refit(outcome, dataset, metrics, task.seed, settings.device, rows, stop,
                        raise_stopped=fewer < (rows.fit_rows or rows.n_train))
     except TrialStopped:  # a model on fewer rows rather than none
-        rows = replace(rows, fit_rows=fewer, fit_why=(
+        rows = replace(rows, fit_rows=fewer, refit_seconds=None, fit_why=(
             f"its refit on {rows.fit_rows or rows.n_train:,} rows ran past {stop:.3g} s; "
             f"refitted on as many as one of its trials' fits had"))
         if progress is not None:
             progress.message(rows.describe_refit(outcome.family.name))
-        result = refit(outcome, dataset, metrics, task.seed, settings.device, rows, stop)
+        result = refit(outcome, dataset, metrics, task.seed, settings.device, rows,
+                       stop_for(rows, None))
     return replace(result, peak_mb=max(searched.peak_mb, peak_mb(memory)))
 
 

@@ -250,7 +250,7 @@ def refit_seconds(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
 
 def trial_rows(plan: RowPlan, folds: int) -> int:
     """As many rows as one fit of a trial on `plan`'s search rows had."""
-    return max(1, int(plan.search_rows * fitting(folds)[1]))
+    return max(1, round(plan.search_rows * fitting(folds)[1]))
 
 
 def refit_needs(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenTrial | None,
