@@ -127,9 +127,9 @@ def score_fold(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo
     """One fold: `params` fitted on the fold's fitting rows, scored on its other rows
     (in the search process, or in a `FoldWorker`); the score, the outputs on those
     rows (None where the model cannot give them) and the seconds of the fit and of the
-    scoring. A family trained
-    in epochs sets its early-stopping share aside from the fitting rows itself (``fit``
-    without ``validation_data``); `epoch_check(epoch, estimator)` is its epoch callback."""
+    scoring. A family trained in epochs sets its early-stopping share aside from the
+    fitting rows itself (``fit`` without ``validation_data``); `epoch_check(epoch,
+    estimator)` is its epoch callback."""
     fit_rows, score_rows = rows
     estimator = family.make_estimator(params, info, seed, device)
     X_fit, y_fit = take(train.X, fit_rows), train.y[fit_rows]

@@ -176,9 +176,10 @@ def plan_search_rows(family: ModelFamily, dataset: Dataset, folds: int, seed: in
     fits = largest_rows(trial, SAFETY * limit, cap)
     if fits >= cap:
         return RowPlan(n_train, cap, why, fit=fit, predict_seconds=predict_seconds)
-    if fits < MIN_ROWS:
+    if fits < MIN_ROWS and trial(MIN_ROWS) > limit:  # within it, past SAFETY: 500 rows
         return RowPlan(n_train, 0, f"a trial on {MIN_ROWS:,} rows would take about "
                                    f"{trial(MIN_ROWS):.3g} s of a limit of {limit:.3g} s")
+    fits = max(fits, MIN_ROWS)
     return RowPlan(n_train, fits,
                    f"one fit on {PROBE_ROWS:,} rows took {large_seconds:.3g} s; a trial's "
                    f"limit is {limit:.3g} s and the fit grows as n^{cost.fit_rows:g}",
@@ -285,9 +286,9 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
     """`plan` with the refit's rows: all (or the declared cap), or the most whose refit
     (`refit_seconds`) takes at most `REFIT_SAFETY` of `limit` (or of `MIN_STOP_SECONDS`,
     whichever is longer), at any size of table: a pretrained encoder's refit on a few
-    thousand texts can take minutes. Never fewer than one of its trial's fits had where
-    `limit` pays for that many at the predicted pace (they took that long already), nor
-    fewer than `MIN_ROWS`: a refit on fewer rows than its trials is still a model."""
+    thousand texts can take minutes. Never fewer than one of its trials' fits had (they
+    took that long already; a refit stopped by time is refitted on those,
+    `automl.run.refit_searched`), nor than `MIN_ROWS`."""
     cap = fit_cap(family, plan.n_train)
     why = f"its declared cap of {cap:,} rows" if cap < plan.n_train else ""
     refit = refit_seconds(family, plan, best, folds, predicted)
@@ -297,10 +298,7 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
     # a refit predicted under REFIT_SAFETY x MIN_STOP_SECONDS gets every row whatever
     # its limit: `refit_stop` never stops a refit sooner than MIN_STOP_SECONDS
     budget = REFIT_SAFETY * max(limit, MIN_STOP_SECONDS)
-    fits = largest_rows(refit, budget, cap)
-    if fits < fitted and refit(fitted) <= max(limit, MIN_STOP_SECONDS):
-        fits = fitted
-    fits = max(fits, min(MIN_ROWS, cap))
+    fits = max(largest_rows(refit, budget, cap), fitted, min(MIN_ROWS, cap))
     if fits >= cap:
         return replace(plan, fit_rows=cap, fit_why=why, refit_seconds=refit(cap))
     return replace(plan, fit_rows=fits, refit_seconds=refit(fits), fit_why=(
@@ -314,10 +312,11 @@ def refit_stop(plan: RowPlan, refit_limit: float | None, trial_limit: float | No
     past this and keeps its best epoch, so that ending it loses no model): at
     `refit_limit`. One sized to `refit_limit`: past the larger of that limit and
     `STOP_FACTOR` times its predicted seconds (a prediction that far off means the fit
-    would take the time of what comes after). One not sized by time (a small table):
-    past `STOP_FACTOR` times the larger of what one of its trials may take and what its
-    best trial took (`trial_seconds`; a resumed search may have no seconds left), so that
-    no single fit holds the run. Never before `MIN_STOP_SECONDS`. None: no limit."""
+    would take the time of what comes after). One not sized by time (no time limit, or
+    one retried on fewer rows after it was stopped): past `STOP_FACTOR` times the larger
+    of what one of its trials may take and what its best trial took (`trial_seconds`; a
+    resumed search may have no seconds left), so that no single fit holds the run. Never
+    before `MIN_STOP_SECONDS`. None: no limit."""
     if in_epochs and refit_limit is not None:
         stop = refit_limit
     elif plan.refit_seconds is not None and refit_limit is not None:
