@@ -221,7 +221,8 @@ learning_curve = []
     assert board.loc["slow_at_full_size", "fit_rows"] == n_train * 2 // 3
     assert math.isfinite(board.loc["slow_at_full_size", "test_accuracy"])
     assert "slow_at_full_size refitted on 28,768 of 43,152 training rows (its refit" in log
-    assert board["peak_memory_mb"].gt(50).all()  # the process holds the table and Python
+    trained = board.drop(index="ensemble", errors="ignore")  # the blend fits nothing
+    assert trained["peak_memory_mb"].gt(50).all()  # the process holds the table and Python
 
 
 def test_largest_rows_finds_the_most_rows_within_the_budget_rounded():
@@ -275,9 +276,10 @@ def test_the_peak_memory_counts_from_its_reset():
 
 def test_a_refit_in_epochs_past_its_limit_ends_after_an_epoch_and_keeps_its_model(tmp_path):
     """A real MLP on digits whose refit (on every training image) would take 40 s under
-    a 4 s trial limit: on a small table it is stopped past three times the limit, after
-    the epoch that ends there, and keeps the best epoch so far: a model with a test
-    score, saved, where a stopped process would have left nothing."""
+    a 4 s trial limit: a network's refit is asked to end at its own limit (never before
+    `MIN_STOP_SECONDS`, 10 s), ends after the epoch past it, and keeps the best epoch so
+    far: a model with a test score, saved, where a stopped process would have left
+    nothing."""
     result, log, _ = run(tmp_path, """
 name = "epochs"
 seed = 0
@@ -296,11 +298,11 @@ features = false
     board = result.leaderboard.set_index("family")
     assert board.loc["slow_epochs", "trials_complete"] == 2
     note = board.loc["slow_epochs", "note"]
-    stopped = re.fullmatch(r"the refit stopped at its time limit of 12 s after epoch (\d+) "
+    stopped = re.fullmatch(r"the refit stopped at its time limit of 10 s after epoch (\d+) "
                            r"of 40; its best epoch so far is kept", note)
     assert stopped, note
-    assert 8 <= int(stopped.group(1)) <= 13  # 1 s per epoch, the first compiles too
-    assert 11 <= board.loc["slow_epochs", "fit_s"] < 20
+    assert 6 <= int(stopped.group(1)) <= 11  # 1 s per epoch, the first compiles too
+    assert 9 <= board.loc["slow_epochs", "fit_s"] < 18
     assert board.loc["slow_epochs", "test_accuracy"] > 0.8  # a dozen epochs learn digits
     assert f"fit {board.loc['slow_epochs', 'fit_s']:.2f}s; {note}\n" in log
     assert (tmp_path / "out" / "models" / "slow_epochs.msgpack").exists()
