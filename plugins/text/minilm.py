@@ -219,9 +219,10 @@ class MiniLMEmbedder(TransformerMixin, BaseEstimator):
             part = dict(new[start:start + KEPT_EVERY])
             with on_device(self.device):
                 vectors, _ = sentence_embeddings(list(part.values()), self.max_length)
-            fresh.update(zip(part, vectors, strict=True))
+            embedded = dict(zip(part, vectors, strict=True))
+            fresh.update(embedded)
             if keep:
-                kept.add(dict(zip(part, vectors, strict=True)))
+                kept.add(embedded)
         return np.stack([fresh[key] if key in fresh else kept[key] for key in keys])
 
 
