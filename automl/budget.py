@@ -17,11 +17,16 @@ from dataclasses import dataclass, field
 STAGES = (("search", 0.65), ("refits", 0.70), ("analyses", 0.92), ("report", 1.0))
 """Each stage and the share of the limit, from the start, by which it should end: the
 searches, the refits (after every search: `automl.run.refit_stage`; a run whose refits are
-predicted to take longer than the stage's share reserves more, `TimePlan.reserve_refits`),
-the repeated seeds, learning curves and features, and the report (a few seconds, with room
-for slow disks)."""
+predicted to take longer than the stage's share reserves more, `TimePlan.reserve_refits`,
+from the search and from the analyses), the repeated seeds, learning curves and features,
+and the report (a few seconds, with room for slow disks)."""
 MOST_REFIT_SHARE = 0.4
-"""The largest share of the limit the refits may reserve: the search keeps the rest."""
+"""The largest share of the limit the refits may reserve before their stage's end: the
+search keeps the rest."""
+MOST_ANALYSES_LENT = 0.5
+"""The largest part of the analyses' share that the refits may take after their stage's
+end: a large table's refits on every row are the comparison itself, its analyses (refits
+again with other seeds, learning curves) are cut first; they keep the rest."""
 
 
 @dataclass
@@ -32,25 +37,43 @@ class TimePlan:
     started: float = field(default_factory=time.monotonic)
     refit_reserve: float = 0.0
     """Seconds the refits have reserved before their stage's end (`reserve_refits`)."""
+    refit_extension: float = 0.0
+    """Seconds the refits have taken from the analyses, after their stage's end."""
 
     def share(self, stage: str) -> float:
         """The share of the limit, from the start, by which `stage` should end."""
         return dict(STAGES)[stage]
 
     def reserve_refits(self, seconds: float) -> float:
-        """Ends the search stage `seconds` before the refits' end, where that is sooner
-        than its share, and at most `MOST_REFIT_SHARE` of the limit before it; returns
-        the seconds reserved."""
+        """Makes the refit stage `seconds` long where that is longer than its share: half
+        of what it lacks from the end of the search stage (at most `MOST_REFIT_SHARE` of
+        the limit before the refits' end), half from the analyses after it (at most
+        `MOST_ANALYSES_LENT` of theirs), either taking the other's part where that one
+        has reached its most. Returns the refit stage's seconds."""
         if self.limit is None:
             return 0.0
-        self.refit_reserve = min(seconds, MOST_REFIT_SHARE * self.limit)
-        return self.refit_reserve
+        room = self.share("refits") - self.share("search")
+        lacking = max(0.0, seconds - room * self.limit)
+        most_earlier = (MOST_REFIT_SHARE - room) * self.limit
+        most_later = self.lendable() * self.limit
+        later = min(lacking / 2, most_later)
+        earlier = min(lacking - later, most_earlier)
+        later = min(lacking - earlier, most_later)
+        self.refit_reserve = room * self.limit + earlier
+        self.refit_extension = later
+        return self.refit_reserve + self.refit_extension
+
+    def lendable(self) -> float:
+        """The share of the limit the analyses may lend the refits."""
+        return MOST_ANALYSES_LENT * (self.share("analyses") - self.share("refits"))
 
     def _ends_after(self, stage: str) -> float:
         """Seconds from the start by which `stage` should end."""
         ends = self.share(stage) * self.limit
         if stage == "search":
             return min(ends, self.share("refits") * self.limit - self.refit_reserve)
+        if stage == "refits":
+            return ends + self.refit_extension
         return ends
 
     def left(self, stage: str) -> float | None:
@@ -99,6 +122,10 @@ class SplitPlan(TimePlan):
         if stage in ("search", "refits"):
             return super().share(stage) * (self.index + 1) / self.count
         return super().share(stage)
+
+    def lendable(self) -> float:
+        """Only the last split's refits end next to the analyses."""
+        return super().lendable() if self.index == self.count - 1 else 0.0
 
 
 class StageCutoff:

@@ -242,15 +242,15 @@ def fit_and_test(family: ModelFamily, params: Mapping[str, Any], dataset: Datase
     features comparison fit a configuration and score it. `encoding` is the table encoder's
     treatment of categories (see `ModelFamily.make_estimator`); `timed` measures the
     prediction latency (the refit's), which the other analyses do not need; a family
-    trained in epochs ends after the first epoch past `stop_after` seconds (`fit_within`)."""
+    trained in epochs or rounds ends after the first one past `stop_after` seconds
+    (`fit_within`)."""
     family.check_accepts(dataset.info)
     estimator = family.make_estimator(params, dataset.info, seed, device, encoding=encoding)
     X, y = dataset.train.X, dataset.train.y
     if rows is not None:
         X, y = take(X, rows), y[rows]
     start = time.perf_counter()
-    stopped = fit_within(estimator, X, y, stop_after if family.evaluation == "holdout"
-                         else None)
+    stopped = fit_within(estimator, X, y, stop_after if family.fit_stops_itself else None)
     wall = time.perf_counter() - start
     predictions = in_batches(estimator.predict, dataset.test.X)
     scores = score_predictions(estimator, predictions, dataset.test.X, dataset.test.y,
@@ -279,28 +279,30 @@ def texts_truncated(estimator, X) -> float:
 
 
 def fit_within(estimator, X, y, seconds: float | None) -> str:
-    """Fit `estimator`, one trained in epochs ending after the first epoch that ends past
-    `seconds` (its epoch callback returns True), with its best epoch so far: an epoch is
-    the smallest step at which such a fit can stop and keep what it learnt. Returns why it
-    ended early, for the leaderboard ("" when it ran to its own end)."""
+    """Fit `estimator`, one trained in epochs or rounds ending after the first that ends
+    past `seconds` (its epoch callback returns True), with the best so far: an epoch (a
+    boosting round) is the smallest step at which such a fit can stop and keep what it
+    learnt. Returns why it ended early, for the leaderboard ("" when it ran to its own
+    end)."""
     if seconds is None:
         estimator.fit(X, y)
         return ""
     deadline = time.monotonic() + seconds
-    asked: list[int] = []  # the epoch (from 1) at which the fit was asked to end
+    asked: list[int] = []  # the step (from 1) at which the fit was asked to end
 
-    def stop_when_late(epoch: int, _estimator) -> bool:
+    def stop_when_late(step: int, _estimator) -> bool:
         if time.monotonic() < deadline:
             return False
-        asked.append(epoch + 1)
+        asked.append(step + 1)
         return True
 
     estimator.fit(X, y, epoch_callback=stop_when_late)
     epochs = getattr(estimator, "max_epochs", None)
-    if not asked or asked[0] == epochs:  # it was asked at what was its last epoch anyway
+    step, most = ("epoch", epochs) if epochs else ("round", getattr(estimator, "max_rounds", None))
+    if not asked or asked[0] == most:  # it was asked at what was its last step anyway
         return ""
-    return (f"stopped at its time limit of {seconds:.3g} s after epoch {asked[0]}"
-            + (f" of {epochs}" if epochs else ""))
+    return (f"stopped at its time limit of {seconds:.3g} s after {step} {asked[0]}"
+            + (f" of {most}" if most else "") + f"; its best {step} so far is kept")
 
 
 LATENCY_ROWS = 10_000

@@ -94,6 +94,13 @@ class ModelFamily:
             which raises to end the fit. A refit under a time limit passes an ``f`` that
             returns True once the limit has passed: the fit should then end, keeping its
             best epoch so far (an estimator that ignores it runs to its end).
+        stops_in_rounds: for a ``"cv"`` family (``"holdout"`` ones always do), whether
+            its estimator's fit takes ``fit(X, y, epoch_callback=f)`` and calls
+            ``f(round, estimator)`` after each round it adds (a boosting round), ending
+            once ``f`` returns True with what it has learnt so far (the best round on its
+            own early-stopping share). A refit under a time limit is then ended at its
+            limit rather than stopped without a model, and is sized to more rows and
+            fewer rounds than its trials had (`automl.sizing.plan_fit_rows`).
         starting_points: optional ``starting_points(info) -> [params, ...]``: parameter
             sets to try first in a new study (configurations known to work well for this
             kind of data), before the sampler takes over.
@@ -150,6 +157,7 @@ class ModelFamily:
     grid: Grid | None = None
     description: str = ""
     evaluation: str = "cv"
+    stops_in_rounds: bool = False
     starting_points: Callable[[DatasetInfo], Sequence[Mapping[str, Any]]] | None = None
     population_params: frozenset[str] = frozenset()
     fit_population: Callable[..., Sequence[Exception | None]] | None = None
@@ -171,6 +179,13 @@ class ModelFamily:
             return with_decisions(estimator, info)
         from automl.tables import EncodedModel, TableEncoder
         return with_decisions(EncodedModel(estimator, TableEncoder(encoding, seed)), info)
+
+    @property
+    def fit_stops_itself(self) -> bool:
+        """Whether a fit given ``epoch_callback`` ends itself when the callback says so,
+        keeping what it has learnt: families trained in epochs and those that
+        declare `stops_in_rounds`."""
+        return self.evaluation == "holdout" or self.stops_in_rounds
 
     def shared_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """The parameters that trials of one population share: all but

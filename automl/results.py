@@ -92,8 +92,8 @@ class TestResult:
     compiling the programs the fit used, for models that compile); `n_params`,
     `samples_per_second` and `device` come from estimators that report them;
     `predict_ms_per_1k` is NaN unless the fit was timed; `predictions` are the test
-    split's predicted labels or values; `stopped` says why a fit trained in epochs ended
-    at its time limit, before its own end ("" when it did not).
+    split's predicted labels or values; `stopped` says why a fit trained in epochs or
+    rounds ended at its time limit, before its own end ("" when it did not).
     """
 
     scores: dict[str, float]
@@ -130,8 +130,7 @@ class FamilyResult:
         """Why a family has no test score, or why its model ended before its fit's own
         end, for the leaderboard."""
         if self.test is not None:
-            return (f"the refit {self.test.stopped}; its best epoch so far is kept"
-                    if self.test.stopped else "")
+            return f"the refit {self.test.stopped}" if self.test.stopped else ""
         if self.rows is not None and self.rows.skipped:
             return "skipped: " + self.rows.why
         if self.refit_error:

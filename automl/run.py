@@ -554,7 +554,7 @@ def refit_searched(searched: Searched, dataset: Dataset, metrics: dict[str, Metr
 
     def stop_for(rows: RowPlan, limit: float | None) -> float | None:
         stop = refit_stop(rows, limit, searched.trial_limit, trial_seconds,
-                          in_epochs=outcome.family.evaluation == "holdout")
+                          ends_itself=outcome.family.fit_stops_itself)
         if stop is not None and plan is not None:
             stop = soonest(stop, max(plan.left("analyses") or 0.0, MIN_STOP_SECONDS))
         return stop
@@ -619,7 +619,7 @@ def reserve_refits(planned: dict[str, RowPlan], studies: dict, families: list[Mo
     """After the first-trial round, the refit stage's room: the predicted seconds of the
     refits `refit_stage` plans (on all the rows they may use for the learners that scale
     linearly, on their searches' rows for the others), at `REFIT_SAFETY` (a sized
-    refit's margin), taken from the end of the search stage
+    refit's margin), taken from the end of the search stage and from the analyses
     (`automl.budget.TimePlan.reserve_refits`)."""
     seconds = 0.0
     for family in [f for f in families if f.name in planned]:
@@ -633,7 +633,8 @@ def reserve_refits(planned: dict[str, RowPlan], studies: dict, families: list[Mo
         reserved = plan.reserve_refits(seconds / REFIT_SAFETY)
         progress.message(f"refits: {reserved:.0f} s kept for the refits (predicted "
                          f"{seconds:.0f} s); the search ends by "
-                         f"{plan.end('search') - plan.started:.0f} s")
+                         f"{plan.end('search') - plan.started:.0f} s, the refits by "
+                         f"{plan.end('refits') - plan.started:.0f} s")
 
 
 DEFAULTS_SHARE = 0.4

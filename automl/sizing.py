@@ -51,6 +51,12 @@ REFIT_SAFETY = 0.75
 configuration's timed fits (`refit_seconds`), closer than the probe's typical one; the
 rest is the margin for a fit that grows a little faster on more rows (boosting rounds
 before early stopping, epochs)."""
+ENDING_SHARE = 0.5
+"""A refit that ends itself at its limit keeping its best epoch or round so far
+(`ModelFamily.fit_stops_itself`) is sized as if it needed this share of its predicted
+seconds: it is given more rows and fewer epochs or rounds than its trials had, rather
+than fewer rows, since a large table's rows teach a network or a booster more than its
+last epochs or rounds on a subsample do."""
 MIN_ROWS = 500
 STOP_FACTOR = 3.0
 MIN_STOP_SECONDS = 10.0
@@ -258,13 +264,14 @@ def refit_needs(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenTri
                 folds: int, predicted: int) -> tuple[float, float]:
     """The predicted seconds of the refit of `best` (`refit_seconds`) on all the rows
     `family` may use, and on as many as one of `best`'s fits had (what `plan_fit_rows`
-    never gives it fewer of); zeros where there is no trial or no duration to predict
-    from."""
+    never gives it fewer of), at `ENDING_SHARE` for a refit that ends itself at its
+    limit; zeros where there is no trial or no duration to predict from."""
     seconds = best and refit_seconds(family, plan, best, folds, predicted)
     if not seconds:
         return 0.0, 0.0
     cap = fit_cap(family, plan.n_train)
-    return seconds(cap), seconds(min(cap, trial_rows(plan, folds)))
+    sized = ENDING_SHARE if family.fit_stops_itself else 1.0
+    return sized * seconds(cap), sized * seconds(min(cap, trial_rows(plan, folds)))
 
 
 def scales_linearly(family: ModelFamily) -> bool:
@@ -286,7 +293,8 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
     """`plan` with the refit's rows: all (or the declared cap), or the most whose refit
     (`refit_seconds`) takes at most `REFIT_SAFETY` of `limit` (or of `MIN_STOP_SECONDS`,
     whichever is longer), at any size of table: a pretrained encoder's refit on a few
-    thousand texts can take minutes. Never fewer than one of its trials' fits had (they
+    thousand texts can take minutes. A refit that ends itself at its limit is sized to
+    `ENDING_SHARE` of its predicted seconds. Never fewer than one of its trials' fits had (they
     took that long already; a refit stopped by time is refitted on those,
     `automl.run.refit_searched`), nor than `MIN_ROWS`."""
     cap = fit_cap(family, plan.n_train)
@@ -298,6 +306,8 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
     # a refit predicted under REFIT_SAFETY x MIN_STOP_SECONDS gets every row whatever
     # its limit: `refit_stop` never stops a refit sooner than MIN_STOP_SECONDS
     budget = REFIT_SAFETY * max(limit, MIN_STOP_SECONDS)
+    if family.fit_stops_itself:
+        budget /= ENDING_SHARE
     fits = max(largest_rows(refit, budget, cap), fitted, min(MIN_ROWS, cap))
     if fits >= cap:
         return replace(plan, fit_rows=cap, fit_why=why, refit_seconds=refit(cap))
@@ -307,17 +317,17 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
 
 
 def refit_stop(plan: RowPlan, refit_limit: float | None, trial_limit: float | None,
-               trial_seconds: float, in_epochs: bool = False) -> float | None:
-    """When a refit is stopped. One `in_epochs` (a network's, which ends after the epoch
-    past this and keeps its best epoch, so that ending it loses no model): at
-    `refit_limit`. One sized to `refit_limit`: past the larger of that limit and
+               trial_seconds: float, ends_itself: bool = False) -> float | None:
+    """When a refit is stopped. One that `ends_itself` (a network's or a booster's, which
+    ends after the epoch or round past this and keeps its best so far, so that ending it
+    loses no model): at `refit_limit`. One sized to `refit_limit`: past the larger of that limit and
     `STOP_FACTOR` times its predicted seconds (a prediction that far off means the fit
     would take the time of what comes after). One not sized by time (no time limit, or
     one retried on fewer rows after it was stopped): past `STOP_FACTOR` times the larger
     of what one of its trials may take and what its best trial took (`trial_seconds`; a
     resumed search may have no seconds left), so that no single fit holds the run. Never
     before `MIN_STOP_SECONDS`. None: no limit."""
-    if in_epochs and refit_limit is not None:
+    if ends_itself and refit_limit is not None:
         stop = refit_limit
     elif plan.refit_seconds is not None and refit_limit is not None:
         stop = max(refit_limit, STOP_FACTOR * plan.refit_seconds)

@@ -309,6 +309,27 @@ def check_saved_model_loads_back(family: ModelFamily) -> None:
         "the loaded model predicts differently")
 
 
+def check_fit_ends_when_its_callback_asks(family: ModelFamily) -> None:
+    """A family whose fit ends itself (`ModelFamily.fit_stops_itself`) calls its epoch
+    callback after its first epoch or round and, asked there to end, ends with a model
+    that predicts: a refit under a time limit depends on it."""
+    if not family.fit_stops_itself:
+        return
+    kind, task = _primary(family)
+    data = tiny_data(kind, task)
+    estimator = family.make_estimator(first_params(family, data.info), data.info, SEED, "cpu")
+    calls: list[int] = []
+
+    def end_now(step: int, _estimator) -> bool:
+        calls.append(step)
+        return True
+
+    estimator.fit(data.train.X, data.train.y, epoch_callback=end_now)
+    assert len(calls) == 1, (f"asked to end after its first step, the fit called its "
+                             f"callback {len(calls)} times")
+    assert len(np.asarray(estimator.predict(data.test.X))) == data.info.n_test
+
+
 CHECKS: tuple[Callable[[ModelFamily], None], ...] = (
     check_registration_is_valid_and_unique,
     check_search_space_samples_valid_params,
@@ -319,6 +340,7 @@ CHECKS: tuple[Callable[[ModelFamily], None], ...] = (
     check_refuses_input_it_does_not_claim,
     check_fits_tiny_data_quickly,
     check_saved_model_loads_back,
+    check_fit_ends_when_its_callback_asks,
 )
 
 

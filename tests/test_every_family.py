@@ -30,6 +30,7 @@ from automl.sizing import (
     SCORE_SECONDS,
     RowPlan,
     plan_after_stop,
+    plan_fit_rows,
     refit_seconds,
     refit_stop,
     scales_linearly,
@@ -172,4 +173,40 @@ def test_a_refit_is_predicted_from_its_trials_fits_and_scoring_timed_alone(regis
     assert refit_seconds(lightgbm, plan, untimed, 1, 0)(800_000) == pytest.approx(100.0)
     sized = RowPlan(800_000, 100_000, fit_rows=800_000, refit_seconds=30.0)
     assert refit_stop(sized, 20.0, 30.0, 10.0) == 90.0  # 3 x its predicted seconds
-    assert refit_stop(sized, 20.0, 30.0, 10.0, in_epochs=True) == 20.0
+    assert refit_stop(sized, 20.0, 30.0, 10.0, ends_itself=True) == 20.0
+
+
+def test_a_boosters_refit_ends_itself_at_its_limit_and_is_given_more_rows(
+        loans, write_task, registry):
+    """LightGBM at a learning rate that needs thousands of rounds, refitted on the loan
+    table in the run's worker under a 1 s limit: it ends after the round past the limit
+    with the best round so far, a model with a test score rather than a stopped process.
+    Sized for the refit stage, a family that ends itself is given as many rows as fit
+    twice its share (`ENDING_SHARE`); one that cannot end itself those that fit it."""
+    from automl.evaluate import fit_and_test
+    from automl.run import load_dataset
+    from automl.search.worker import run_stoppable
+
+    dataset = load_dataset(load_task(write_task(f"""
+        [dataset]
+        path = "{loans.as_posix()}"
+        target = "default"
+        """)), registry)
+    lightgbm = registry.models["lightgbm"].item
+    params = {"learning_rate": 0.0005, "num_leaves": 63, "class_weight": "balanced"}
+    test = run_stoppable(lightgbm, fit_and_test, (
+        lightgbm, params, dataset, {"accuracy": registry.metrics["accuracy"].item}, 0, "cpu"), 1.0,
+        "a refit")
+    stopped = re.fullmatch(r"stopped at its time limit of 1 s after round (\d+) of 2000; "
+                           r"its best round so far is kept", test.stopped)
+    assert stopped, test.stopped
+    assert 1 <= int(stopped.group(1)) < 2000
+    assert 0.5 < test.scores["accuracy"] <= 1.0
+    plan = RowPlan(800_000, 100_000)
+    best = trial_of(10.0, optuna.trial.TrialState.COMPLETE, {FIT_SECONDS: 2.0})
+    forest = registry.models["random_forest"].item
+    booster_rows = plan_fit_rows(lightgbm, plan, best, 1, 12.0, 0).fit_rows
+    forest_rows = plan_fit_rows(forest, plan, best, 1, 12.0, 0).fit_rows
+    # 2 s on 80,000 rows; 0.75 x 12 s of the stage, twice that for the booster
+    assert booster_rows == pytest.approx(2 * 9 / 2.0 * 80_000, rel=0.01)
+    assert forest_rows < booster_rows / 2

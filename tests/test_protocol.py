@@ -226,6 +226,27 @@ def test_the_splits_share_a_time_limit_one_after_another():
     assert all(split.end("analyses") == plan.end("analyses") for split in shares)
 
 
+def test_refits_predicted_past_their_share_take_from_the_search_and_the_analyses():
+    """At 600 s the refit stage is 390 to 420 s. Refits predicted at 150 s take half of
+    what they lack from the search and half from the analyses; at 600 s the search gives
+    at most 40% of the limit before the refits' end and the analyses half of their 132
+    s. Among outer splits only the last split's refits end next to the analyses."""
+    from automl.budget import SplitPlan, TimePlan
+    plan = TimePlan(600.0, started=0.0)
+    assert plan.reserve_refits(20.0) == pytest.approx(30.0)
+    assert (plan.end("search"), plan.end("refits")) == pytest.approx((390.0, 420.0))
+    assert plan.reserve_refits(150.0) == pytest.approx(150.0)
+    assert (plan.end("search"), plan.end("refits")) == pytest.approx((330.0, 480.0))
+    assert plan.reserve_refits(600.0) == pytest.approx(240.0 + 66.0)
+    assert (plan.end("search"), plan.end("refits")) == pytest.approx((180.0, 486.0))
+    assert plan.end("analyses") == pytest.approx(552.0)
+    first, last = (SplitPlan.of(TimePlan(600.0, started=0.0), index, 2) for index in (0, 1))
+    first.reserve_refits(150.0)
+    last.reserve_refits(150.0)
+    assert first.end("refits") == pytest.approx(210.0)
+    assert last.end("refits") > 420.0
+
+
 OUTER = PENGUINS.replace('name = "penguins_blind"', 'name = "penguins_outer"').replace(
     "[search]\n", "[search]\nrepeats = 3\n").replace("ensemble = true", "ensemble = false")
 

@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -201,17 +202,27 @@ class FoldWorker:
         self._process = self._connection = None
 
 
+ENDS_ITSELF_GRACE = 2.0
+"""How many times its limit a fit that ends itself at the limit may take in the worker,
+its predictions included, before the worker ends it."""
+
+
 def run_stoppable(family: ModelFamily, function, args: tuple, seconds: float | None,
                   what: str):
     """``function(*args)`` in the run's worker, stopped after `seconds` (`TrialStopped`),
     for a cross-validated family. In this process where no limit is set, where what the
     call needs or returns cannot be sent between processes, and for holdout families:
     they keep their compiled programs here, and ``function(*args, stop_after=seconds)``
-    ends their fit after the epoch past the limit (`automl.evaluate.fit_within`)."""
+    ends their fit after the epoch past the limit (`automl.evaluate.fit_within`). A
+    cross-validated family whose fit ends itself (`ModelFamily.stops_in_rounds`) is
+    asked the same in the worker, which ends it only past `ENDS_ITSELF_GRACE` times the
+    limit: what it fitted still has its predictions to make."""
     if seconds is not None and family.evaluation == "holdout":
         return function(*args, stop_after=seconds)
     if seconds is None or family.evaluation != "cv":
         return function(*args)
+    if family.stops_in_rounds:
+        function, seconds = partial(function, stop_after=seconds), ENDS_ITSELF_GRACE * seconds
     try:
         return shared_worker().call(function, args, seconds, what)
     except NotSendable:

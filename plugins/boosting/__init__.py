@@ -95,6 +95,7 @@ def family(library: str, space, description: str) -> ModelFamily:
     return ModelFamily(library, "classical", TASK_TYPES, INPUT_KINDS, space,
                        builder(library), description=description,
                        starting_points=starting_points(library), takes_tables=True,
+                       stops_in_rounds=True,
                        saved_types=frozenset({qualified_name(BoostedTreesClassifier),
                                               qualified_name(BoostedTreesRegressor)}))
 

@@ -54,7 +54,10 @@ class BoostedTrees(BaseEstimator):
 
     # -- fitting --------------------------------------------------------------------------
 
-    def fit(self, X, y):
+    def fit(self, X, y, epoch_callback=None):
+        """Fit on X's rows, stopping on the validation share's loss. `epoch_callback`
+        (``f(round, self) -> bool``, the engine's time limit) is called after each
+        boosting round; once it returns True the fit ends with the best round so far."""
         if self.library not in LIBRARIES:
             raise ValueError(f"library must be one of {LIBRARIES}, not {self.library!r}")
         y = np.asarray(y)
@@ -73,7 +76,8 @@ class BoostedTrees(BaseEstimator):
                  None if weights is None else weights[val_rows])
         fit = {"lightgbm": self._fit_lightgbm, "xgboost": self._fit_xgboost,
                "catboost": self._fit_catboost}[self.library]
-        self.model_, self.n_rounds_ = fit(train, valid)
+        asked = (lambda step: bool(epoch_callback(step, self))) if epoch_callback else None
+        self.model_, self.n_rounds_ = fit(train, valid, asked)
         self._booster = None
         return self
 
@@ -98,7 +102,7 @@ class BoostedTrees(BaseEstimator):
     def _threads(self) -> int:
         return self.n_jobs or os.cpu_count() or 1
 
-    def _fit_lightgbm(self, train, valid) -> tuple[str, int]:
+    def _fit_lightgbm(self, train, valid, asked) -> tuple[str, int]:
         import lightgbm
         objective = ("regression" if self._regression else
                      "binary" if self._n_classes == 2 else "multiclass")
@@ -112,13 +116,15 @@ class BoostedTrees(BaseEstimator):
                                 categorical_feature=categorical, free_raw_data=False)
         check = lightgbm.Dataset(valid[0], valid[1], weight=valid[2], reference=data,
                                  categorical_feature=categorical)
-        booster = lightgbm.train(
-            params, data, num_boost_round=self.max_rounds, valid_sets=[check],
-            callbacks=[lightgbm.early_stopping(self.early_stopping_rounds, verbose=False)])
+        callbacks = [lightgbm.early_stopping(self.early_stopping_rounds, verbose=False)]
+        if asked is not None:
+            callbacks.append(_lightgbm_stop(asked))
+        booster = lightgbm.train(params, data, num_boost_round=self.max_rounds,
+                                 valid_sets=[check], callbacks=callbacks)
         rounds = booster.best_iteration or self.max_rounds
         return booster.model_to_string(num_iteration=rounds), rounds
 
-    def _fit_xgboost(self, train, valid) -> tuple[str, int]:
+    def _fit_xgboost(self, train, valid, asked) -> tuple[str, int]:
         import xgboost
         n_features = train[0].shape[1]
         types = ["c" if i < self.encoder_.n_categorical_ else "q" for i in range(n_features)]
@@ -135,12 +141,16 @@ class BoostedTrees(BaseEstimator):
         booster = xgboost.train(params, matrix(train), num_boost_round=self.max_rounds,
                                 evals=[(matrix(valid), "validation")],
                                 early_stopping_rounds=self.early_stopping_rounds,
-                                verbose_eval=False)
-        rounds = booster.best_iteration + 1
+                                verbose_eval=False,
+                                callbacks=None if asked is None else [_xgboost_stop(asked)])
+        try:
+            rounds = booster.best_iteration + 1
+        except AttributeError:  # ended by its callback before early stopping kept a best
+            rounds = booster.num_boosted_rounds()
         booster = booster[:rounds]
         return bytes(booster.save_raw("json")).decode(), rounds
 
-    def _fit_catboost(self, train, valid) -> tuple[str, int]:
+    def _fit_catboost(self, train, valid, asked) -> tuple[str, int]:
         import catboost
         loss = ("RMSE" if self._regression else
                 "Logloss" if self._n_classes == 2 else "MultiClass")
@@ -150,7 +160,8 @@ class BoostedTrees(BaseEstimator):
         model = catboost.CatBoost(params)
         model.fit(self._catboost_pool(train[0], train[1], train[2]),
                   eval_set=self._catboost_pool(valid[0], valid[1], valid[2]),
-                  early_stopping_rounds=self.early_stopping_rounds, use_best_model=True)
+                  early_stopping_rounds=self.early_stopping_rounds, use_best_model=True,
+                  callbacks=None if asked is None else [_CatBoostStop(asked)])
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "model.cbm")
             model.save_model(path)
@@ -212,6 +223,46 @@ class BoostedTrees(BaseEstimator):
         if not self._regression and output.ndim == 1:  # binary: the positive class
             output = np.column_stack([1 - output, output])
         return output
+
+
+def _lightgbm_stop(asked):
+    """A LightGBM callback that ends boosting once ``asked(round)`` is True, keeping the
+    round that was best on the validation share so far (as its early stopping would)."""
+    import lightgbm
+    best: dict[str, Any] = {}
+
+    def stop(env) -> None:
+        _, _, loss, higher_is_better = env.evaluation_result_list[0][:4]
+        if not best or (loss > best["loss"] if higher_is_better else loss < best["loss"]):
+            best.update(loss=loss, round=env.iteration, scores=env.evaluation_result_list)
+        if asked(env.iteration):
+            raise lightgbm.callback.EarlyStopException(best["round"], best["scores"])
+
+    stop.order = 40  # after early stopping's own check (30)
+    return stop
+
+
+def _xgboost_stop(asked):
+    """An XGBoost callback that ends boosting once ``asked(round)`` is True (its early
+    stopping keeps the best round so far)."""
+    import xgboost
+
+    class Stop(xgboost.callback.TrainingCallback):
+        def after_iteration(self, model, epoch, evals_log) -> bool:
+            return asked(epoch)
+
+    return Stop()
+
+
+class _CatBoostStop:
+    """A CatBoost callback that ends boosting once ``asked(round)`` is True (its
+    ``use_best_model`` keeps the best round so far)."""
+
+    def __init__(self, asked):
+        self.asked = asked
+
+    def after_iteration(self, info) -> bool:
+        return not self.asked(info.iteration)
 
 
 class BoostedTreesClassifier(ClassifierMixin, BoostedTrees):
