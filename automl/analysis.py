@@ -25,7 +25,7 @@ from automl.evaluate import fit_and_test
 from automl.leaderboard import by_validation
 from automl.metrics import Metric
 from automl.results import FamilyResult
-from automl.search.worker import TrialStopped, run_stoppable
+from automl.stoppable import TrialStopped, run_stoppable
 
 
 def families_to_compare(results: Sequence[FamilyResult], metric: Metric,

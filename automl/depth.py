@@ -23,7 +23,7 @@ from automl.datasets import Dataset
 from automl.evaluate import fit_and_test
 from automl.metrics import Metric
 from automl.results import FamilyResult
-from automl.search.worker import TrialStopped, run_stoppable
+from automl.stoppable import TrialStopped, run_stoppable
 
 COLUMNS = ["family", "depth", "seed", "score", "n_params", "fit_s", "error"]
 

@@ -32,8 +32,8 @@ from automl.folds import task_folds
 from automl.leaderboard import best_validated, optimism
 from automl.metrics import Metric, score_all
 from automl.results import FamilyResult
-from automl.search.worker import TrialStopped, run_stoppable
 from automl.sizing import subset
+from automl.stoppable import TrialStopped, run_stoppable
 
 ENSEMBLE_ROUNDS = 25
 NAME = "ensemble"

@@ -96,7 +96,7 @@ def validate(family: ModelFamily, params: Mapping[str, Any], info: DatasetInfo,
     `optuna.TrialPruned`. A family trained in epochs checks the trial's time limit after
     every epoch too, through ``after_step.epoch_check`` where it has one (the search's
     `automl.search.loop.TrialSteps`). With a `fold_worker`
-    (`automl.search.worker.FoldWorker`), each fold is fitted in its process, stopped once
+    (`automl.stoppable.FoldWorker`), each fold is fitted in its process, stopped once
     the trial's time is up (``after_step.seconds_left()``).
     """
     family.check_accepts(info)

@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 
 from automl.metrics import Metric
 from automl.results import FamilyResult, TestResult
+from automl.search.studies import seconds_spent
 
 NO_TEST = TestResult({}, math.nan, math.nan)
 
@@ -56,7 +57,7 @@ def build_leaderboard(results: Sequence[FamilyResult], optimize: Metric,
             **{name: best.params.get(name, math.nan)
                if best and name in outcome.family.report_params else math.nan
                for name in shown},
-            "search_s": outcome.seconds,
+            "search_s": seconds_spent(outcome.trials),
             "search_rows": used.search_rows if used else math.nan,
             "fit_rows": used.fit_rows if used and result.test else math.nan,
             "rows_note": (used.describe(outcome.family.name)

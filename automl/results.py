@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.datasets import DatasetInfo
 from automl.folds import describe_validation
 from automl.models import ModelFamily
-from automl.sizing import RowPlan
+from automl.row_plans import RowPlan
 from automl.tables import Column
 
 if TYPE_CHECKING:
@@ -68,12 +68,6 @@ class SearchOutcome:
         if best is None:
             return None
         return self.family.search_space(optuna.trial.FixedTrial(best.params), info)
-
-    @property
-    def seconds(self) -> float:
-        """Seconds of the finished trials (see `automl.search.studies.seconds_spent`)."""
-        from automl.search.studies import seconds_spent  # the search package imports this
-        return seconds_spent(self.trials)
 
     @property
     def errors(self) -> list[str]:

@@ -55,6 +55,7 @@ from automl.results import (
     RunSummary,
     SearchOutcome,
 )
+from automl.row_plans import RowPlan
 from automl.saved_models import save_model
 from automl.search import (
     STALE_SECONDS,
@@ -70,15 +71,12 @@ from automl.search import (
     redact,
     search_family,
     seconds_spent,
-    shared_worker,
     worker_id,
 )
-from automl.search.worker import TrialStopped, run_stoppable
 from automl.sizing import (
     FOLDS_DONE,
     MIN_STOP_SECONDS,
     REFIT_SAFETY,
-    RowPlan,
     plan_after_stop,
     plan_fit_rows,
     plan_search_rows,
@@ -90,6 +88,7 @@ from automl.sizing import (
     trial_rows,
 )
 from automl.splits import outer_splits, split_table
+from automl.stoppable import TrialStopped, run_stoppable, shared_worker
 from automl.task import (
     DEFAULT_METRICS,
     Task,
@@ -587,23 +586,26 @@ def refit_stage(waiting: list[Searched], dataset: Dataset, metrics: dict[str, Me
                 task: Task, settings: SearchSettings, progress: Progress,
                 plan: TimePlan) -> list[FamilyResult]:
     """Under a time limit, every family's refit after all the searches, in what is left of
-    the refit stage. The learners that scale linearly (`automl.sizing.scales_linearly`)
-    come first, each sized to an even share of what is left less what the others'
-    refits on their searches' rows are predicted to take, so that a large table's
-    boosting, linear models and networks refit on every row it can afford; the others
-    then share what is left evenly. In each tier cheapest first (by the predicted refit
-    on all its rows), so that what the cheap ones leave goes to the dear ones. Results
-    in `waiting`'s order."""
+    the refit stage. The learners whose cost grows faster than the rows (forests, nearest
+    neighbours, kernel machines: not `automl.sizing.scales_linearly`) come first, each
+    sized to an even share of what is left less what the learners that scale linearly
+    are predicted to take on all their rows, and never below their trials' rows; so
+    those that scale linearly (boosting, linear models, naive Bayes, networks), which a
+    large table's refit on every row is for, get what the others really took, not what
+    they were predicted to, and those that end themselves at their limit (boosters,
+    networks) take up what a prediction got wrong. In each tier cheapest first (by the
+    predicted refit on all its rows), so that what the cheap ones leave goes to the
+    dear ones. Results in `waiting`'s order."""
     needs = [refit_needs(searched.outcome.family, searched.rows, searched.outcome.best_trial,
                          task.cv_folds, rows_predicted_by_refit(dataset.info.n_test))
              for searched in waiting]
-    first = [scales_linearly(searched.outcome.family) for searched in waiting]
-    order = sorted(range(len(waiting)), key=lambda i: (not first[i], needs[i][0]))
+    last = [scales_linearly(searched.outcome.family) for searched in waiting]
+    order = sorted(range(len(waiting)), key=lambda i: (last[i], needs[i][0]))
     results: dict[int, FamilyResult] = {}
     for position, index in enumerate(order):
         searched, later = waiting[index], order[position + 1:]
-        kept = sum(needs[i][1] for i in later if not first[i]) if first[index] else 0.0
-        alike = 1 + sum(first[i] == first[index] for i in later)
+        kept = 0.0 if last[index] else sum(needs[i][0] for i in later if last[i])
+        alike = 1 + sum(last[i] == last[index] for i in later)
         share = max(0.0, (plan.left("refits") or 0.0) - kept) / alike
         started = time.monotonic()
         result = results[index] = refit_searched(searched, dataset, metrics, task,
@@ -783,7 +785,7 @@ def refit(outcome: SearchOutcome, dataset: Dataset, metrics: dict[str, Metric],
           raise_stopped: bool = False) -> FamilyResult:
     """The best configuration fitted on the rows `rows` plans (all of the training split,
     or a subsample of `rows.fit_rows`) and scored once on the test split; stopped after
-    `stop` seconds (`automl.search.worker.run_stoppable`), with no model then, or with
+    `stop` seconds (`automl.stoppable.run_stoppable`), with no model then, or with
     `raise_stopped`, `TrialStopped` raised (for a refit on fewer rows)."""
     best = outcome.best_trial
     if best is None:

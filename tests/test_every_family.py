@@ -22,13 +22,13 @@ from sklearn.metrics import balanced_accuracy_score
 from automl.datasets import DatasetInfo
 from automl.decisions import PriorCorrected, decide
 from automl.progress import Progress
+from automl.row_plans import RowPlan
 from automl.run import run_task
 from automl.saved_models import load_model
 from automl.sizing import (
     FIT_SECONDS,
     FOLDS_DONE,
     SCORE_SECONDS,
-    RowPlan,
     plan_after_stop,
     plan_fit_rows,
     refit_seconds,
@@ -77,8 +77,8 @@ def test_every_family_has_a_model_and_learns_the_rare_class_under_a_short_limit(
     assert "[first trial 1/6]" in said and "[first trial 6/6] mlp" in said
     assert "each classifier predicts the class most probable once divided by its share" in said
     refitted = re.findall(r"\[refit \d/6\] (\w+)", said)
-    assert len(refitted) == 6, said  # the learners that scale linearly are refitted first
-    assert set(refitted[:3]) == {"logistic_regression", "naive_bayes", "mlp"}, said
+    assert len(refitted) == 6, said  # the learners that scale linearly are refitted last
+    assert set(refitted[3:]) == {"logistic_regression", "naive_bayes", "mlp"}, said
     board = result.record.leaderboard.set_index("family")
     assert set(board.index) - {"ensemble"} == set(FAMILIES)
     for family in FAMILIES:
@@ -185,7 +185,7 @@ def test_a_boosters_refit_ends_itself_at_its_limit_and_is_given_more_rows(
     twice its share (`ENDING_SHARE`); one that cannot end itself those that fit it."""
     from automl.evaluate import fit_and_test
     from automl.run import load_dataset
-    from automl.search.worker import run_stoppable
+    from automl.stoppable import run_stoppable
 
     dataset = load_dataset(load_task(write_task(f"""
         [dataset]

@@ -1,7 +1,8 @@
 """The engine's modules import one another one way: no cycle among their module-level
-imports (a deferred import inside a function, or one under TYPE_CHECKING, is not one),
-and `import automl` (what a plugin does) loads neither the report's page nor the runs and
-analyses."""
+imports (a deferred import inside a function, or one under TYPE_CHECKING, is not one), no
+import at all (deferred ones included) from a lower layer up to a higher one (`LAYERS`,
+drawn in docs/architecture.md), and `import automl` (what a plugin does) loads neither
+the report's page nor the runs and analyses."""
 
 import ast
 import subprocess
@@ -34,6 +35,65 @@ def import_graph() -> dict[str, set[str]]:
         # before them, which Python allows; naming the package is importing it)
         graph[name] = {m for m in imported if m in modules and m != name}
     return graph
+
+
+LAYERS = (
+    ("values", {"automl.errors", "automl.schema", "automl.hookspecs", "automl.memory",
+                "automl.caches", "automl.budget", "automl.features", "automl.tables",
+                "automl.row_plans", "automl.table_files", "automl.input_bounds",
+                "automl.devices"}),
+    ("data and the plugin API", {
+        "automl", "automl.datasets", "automl.metrics", "automl.decisions", "automl.models",
+        "automl.folds", "automl.results", "automl.progress", "automl.report",
+        "automl.report.section", "automl.report.context", "automl.report.charts"}),
+    ("fits that can be stopped and sized", {
+        "automl.stoppable", "automl.fold_server", "automl.evaluate", "automl.sizing"}),
+    ("search", {"automl.search", "automl.search.loop", "automl.search.populations",
+                "automl.search.samplers", "automl.search.settings", "automl.search.storage",
+                "automl.search.studies", "automl.search.internals"}),
+    ("analyses", {"automl.leaderboard", "automl.ties", "automl.analysis", "automl.depth",
+                  "automl.ensemble", "automl.explain", "automl.splits", "automl.outputs"}),
+    ("registry and task", {"automl.plugins", "automl.task", "automl.saved_models"}),
+    ("report", {"automl.report.summary", "automl.report.builtin",
+                "automl.report.distinctions", "automl.report.page"}),
+    ("run", {"automl.run"}),
+    ("commands", {"automl.cli", "automl.__main__", "automl.predict", "automl.docs",
+                  "automl.testing"}),
+)
+"""The engine's layers, lowest first: a module imports from its own layer and those
+below it, never from one above."""
+
+
+def every_import(path: Path, modules) -> set[str]:
+    """The automl modules `path` imports anywhere (deferred ones too), but for those
+    under ``if TYPE_CHECKING:``, which are names for annotations only."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
+                   and getattr(block.test, "id", None) == "TYPE_CHECKING"
+                   for node in ast.walk(block)}
+    imported = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("automl"):
+            imported |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+        elif isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+    return {name for name in imported if name in modules}
+
+
+def test_every_import_points_down_the_layers():
+    modules = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    layer_of = {name: index for index, (_, names) in enumerate(LAYERS) for name in names}
+    assert set(layer_of) == set(modules), (
+        f"place each module in a layer: missing {sorted(set(modules) - set(layer_of))}, "
+        f"gone {sorted(set(layer_of) - set(modules))}")
+    upward = [f"{name} ({LAYERS[layer_of[name]][0]}) imports {other} "
+              f"({LAYERS[layer_of[other]][0]})"
+              for name, path in sorted(modules.items())
+              for other in sorted(every_import(path, modules))
+              if layer_of[other] > layer_of[name]]
+    assert upward == []
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -16,7 +16,7 @@ from automl.plugins import build_registry
 from automl.progress import Progress
 from automl.run import run_task
 from automl.search import SearchSettings, finished_trials, open_storage, open_study, search_family
-from automl.search.worker import FoldWorker
+from automl.stoppable import FoldWorker
 from automl.task import load_task
 
 
@@ -114,7 +114,7 @@ def unpicklable():
 
 
 def test_a_call_uses_the_data_the_worker_holds_and_is_stopped_past_its_limit(wine):
-    from automl.search.worker import NotSendable, TrialStopped, run_stoppable
+    from automl.stoppable import NotSendable, TrialStopped, run_stoppable
     worker = FoldWorker()
     try:
         worker.hold("dataset", wine)

@@ -29,10 +29,9 @@ from automl.search.studies import (
     seconds_spent,
     worker_id,
 )
-from automl.search.worker import shared_worker
 
 __all__ = ["POPULATION", "STALE_SECONDS", "SearchSettings", "budget_used",
            "check_sampler_supports", "describe", "describe_failure", "fail_interrupted_trials",
            "finished_trials", "interrupted", "make_pruner", "make_sampler", "open_storage",
            "open_study", "population_size", "redact", "search_family", "seconds_spent",
-           "shared_worker", "trains_together", "worker_id"]
+           "trains_together", "worker_id"]

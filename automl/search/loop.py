@@ -24,8 +24,8 @@ from automl.search.samplers import make_pruner
 from automl.search.settings import SearchSettings
 from automl.search.storage import redact
 from automl.search.studies import budget_used, queues_starting_points
-from automl.search.worker import FoldWorker, TrialStopped, shared_worker
 from automl.sizing import FIT_SECONDS, FOLDS_DONE, SCORE_SECONDS
+from automl.stoppable import FoldWorker, TrialStopped, shared_worker
 
 MAX_WARNINGS_KEPT = 3
 FIRST_TRIAL_SHARES = 2.0

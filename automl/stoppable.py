@@ -1,5 +1,6 @@
-"""A hard time limit for cross-validated trials: their folds are fitted in a worker process,
-and a fold still running at the trial's limit is ended with the process.
+"""A fit that can be stopped: a hard time limit for the fits that cannot be interrupted
+(cross-validated trials' folds, the refits, the analyses' fits), which run in a worker
+process ended at their limit. Below the search and the analyses, which both use it.
 
 A scikit-learn fit is one call into compiled code that cannot be interrupted: checking the
 limit between folds let one RBF-SVM trial on 100,000 rows run for 535 s against a 30 s
@@ -11,7 +12,7 @@ sees every fold's score, in the search process.
 One worker serves the whole run (`shared_worker`): each family's search sends it the
 family, the training split and the metric once (`FoldWorker.prepare`), and a new process
 is started only after one was killed. It is a fresh interpreter (``python -m
-automl.search.fold_server``) connected by a socket pair: forking the search process after
+automl.fold_server``) connected by a socket pair: forking the search process after
 JAX or an OpenMP library (scikit-learn's, LightGBM's) started threads can deadlock the
 child, and multiprocessing's spawn and forkserver methods import the user's main script
 again in the child, which runs an unguarded script twice. What it is sent goes by
@@ -160,7 +161,7 @@ class FoldWorker:
         environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
             path for path in sys.path if path))
         self._process = subprocess.Popen(  # noqa: S603 (our own interpreter)
-            [sys.executable, "-m", "automl.search.fold_server", str(theirs.fileno())],
+            [sys.executable, "-m", "automl.fold_server", str(theirs.fileno())],
             pass_fds=[theirs.fileno()], env=environment, stdin=subprocess.DEVNULL)
         theirs.close()
         self._connection = Connection(ours.detach())

@@ -1,4 +1,4 @@
-"""The worker's side of `automl.search.worker`: ``python -m automl.search.fold_server FD``.
+"""The worker's side of `automl.stoppable`: ``python -m automl.fold_server FD``.
 
 Messages, each pickled: ``("setup", (family, info, train, metric, folds, seed, device))``,
 answered "ready"; ``("fold", params, fold)``, answered with the fold's score or the error
@@ -21,7 +21,7 @@ def serve(connection: Connection) -> None:
     """Answer setups and folds until told to stop."""
     from automl.evaluate import score_fold
     from automl.folds import task_folds
-    from automl.search.worker import Held  # not defined here: this module runs as __main__
+    from automl.stoppable import Held  # not defined here: this module runs as __main__
     held = {}
     while True:
         try:
