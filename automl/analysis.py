@@ -22,6 +22,7 @@ from scipy import stats
 from automl.budget import NO_CUTOFF, StageCutoff
 from automl.datasets import Dataset
 from automl.evaluate import fit_and_test
+from automl.input_kinds import kind_of
 from automl.leaderboard import by_validation
 from automl.metrics import Metric
 from automl.results import FamilyResult
@@ -222,12 +223,13 @@ def feature_comparison(results: Sequence[FamilyResult], dataset: Dataset, metric
                          "representation": "learned" if result.outcome.family.kind == "deep"
                          else "raw", "score": result.test.scores[metric.name], "error": ""})
     info = dataset.info
-    if info.input_kind == "tabular":
+    kind = kind_of(info)
+    if kind.is_table:
         rows += _encodings_compared(results, dataset, metric, seed, device, cutoff)
         return pd.DataFrame(rows, columns=["family", "kind", "representation", "score",
                                            "error"])
     for name, (train_X, test_X) in representations(dataset.train.X, dataset.test.X,
-                                                   info.input_kind, seed).items():
+                                                   kind.descriptors, seed).items():
         engineered = replace(dataset, info=replace(info, input_kind="tabular",
                                                    input_shape=(train_X.shape[1],)),
                              train=Split(train_X, dataset.train.y),

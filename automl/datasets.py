@@ -19,14 +19,11 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from automl.errors import DataError
+from automl.input_kinds import INPUT_KINDS, KINDS
 from automl.schema import Option, name_problems
 from automl.tables import Column, as_frame, compact_numbers, infer_columns, typed_frame
 
 TASK_TYPES = ("classification", "regression")
-INPUT_KINDS = ("tabular", "image", "sequence")
-# Number of array dimensions per sample, by input kind: features; height, width,
-# channels; length, channels.
-SAMPLE_DIMS = {"tabular": 1, "image": 3, "sequence": 2}
 REGRESSION_DISTINCT = 20
 """A numeric target with more distinct values than this is a regression target."""
 
@@ -187,7 +184,7 @@ def prepare_dataset(raw: RawData, *, name: str, task_type: str | None, test_size
     where = raw.source or name
     notes = list(raw.notes)
     columns = None
-    if raw.input_kind == "tabular":
+    if raw.input_kind in KINDS and KINDS[raw.input_kind].is_table:
         frame = as_frame(raw.X, raw.feature_names)
         columns = tuple(raw.columns) if raw.columns is not None else \
             infer_columns(frame, _all_numeric(raw.X, frame))
@@ -297,7 +294,7 @@ def _features(X, input_kind: str, where: str, label: str) -> np.ndarray:
     except (TypeError, ValueError) as error:
         raise DataError(f"{label} holds values that are not numbers ({error})", where=where,
                         hint="encode text or categorical features as numbers") from None
-    dims = SAMPLE_DIMS[input_kind]
+    dims = KINDS[input_kind].sample_dims
     if X.ndim != dims + 1:
         raise DataError(f"{label} has the wrong number of dimensions for {input_kind} data",
                         where=where, expected=f"{dims + 1} dimensions", found=X.shape)

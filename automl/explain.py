@@ -2,7 +2,8 @@
 
 Every family gets permutation importance (scikit-learn's `permutation_importance`): how
 much the test score drops when one feature's values are shuffled across the test rows.
-A feature is a group of input values (`feature_groups`): a column of a table, a pixel (or
+A feature is a group of input values (its input kind's `feature_groups`,
+`automl.input_kinds`): a column of a table, a pixel (or
 a square patch, on images over 16x16) with all its channels, a window of time steps of a
 sequence, or a word of a text (where a word's presence is what is shuffled: a row that
 draws a row with the word gains it, one that draws a row without loses it).
@@ -28,13 +29,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from automl.budget import NO_CUTOFF, StageCutoff
 from automl.datasets import Dataset, DatasetInfo, take
+from automl.input_kinds import Groups, kind_of
 from automl.metrics import Metric, in_batches, predict_proba
 from automl.results import FamilyResult
 
@@ -42,81 +43,8 @@ PERMUTATION_REPEATS = 3
 MAX_ROWS = 1000
 """Test rows the importances are measured on (a stratified sample of larger splits):
 each repeat predicts them once per feature."""
-MAX_PIXELS = 256
-"""Images with more pixels than this are read in square patches, at most 16x16 of them."""
-MAX_WINDOWS = 32
-"""Sequences are cut into at most this many windows of time steps."""
-TOP_WORDS = 30
-"""Words of a text whose presence is shuffled: the most frequent in the training texts,
-stop words and words under 3 letters aside."""
 COLUMNS = ["family", "kind", "method", "measured_by", "feature", "grid_row", "grid_col",
            "importance", "std"]
-
-
-@dataclass(frozen=True)
-class Groups:
-    """The features of an input kind: their names, and for each the input values it
-    takes (a boolean mask over one sample's values, for arrays; a column, or a word, for
-    tables). `grid` places image patches for the pictures."""
-
-    names: list[str]
-    masks: list[np.ndarray] | None = None  # arrays: which of a sample's values
-    columns: list[str] | None = None  # tables: the columns shuffled as they are
-    words: list[str] | None = None  # tables with text: the words shuffled by presence
-    grid: list[tuple[int, int]] | None = None
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-
-def feature_groups(info: DatasetInfo, train_X) -> Groups:
-    """The features importances are measured over, for `info`'s kind of input (words are
-    chosen on the training texts)."""
-    if info.input_kind == "tabular":
-        texts = [c for c in info.text_columns if c in train_X.columns]
-        columns = [c for c in train_X.columns if c not in texts]
-        words = frequent_words(train_X[texts]) if texts else []
-        return Groups([*columns, *(f"word '{w}'" for w in words)], columns=columns,
-                      words=words)
-    shape = tuple(info.input_shape)
-    if info.input_kind == "image":
-        height, width = shape[0], shape[1]
-        side = 1 if height * width <= MAX_PIXELS else math.ceil(max(height, width) / 16)
-        names, masks, grid = [], [], []
-        for row in range(0, height, side):
-            for col in range(0, width, side):
-                mask = np.zeros(shape, dtype=bool)
-                mask[row:row + side, col:col + side] = True
-                names.append(f"pixel ({row}, {col})" if side == 1
-                             else f"patch ({row}-{row + side - 1}, {col}-{col + side - 1})")
-                masks.append(mask)
-                grid.append((row // side, col // side))
-        return Groups(names, masks=masks, grid=grid)
-    length = shape[0]
-    step = math.ceil(length / min(length, MAX_WINDOWS))
-    names, masks = [], []
-    for start in range(0, length, step):
-        mask = np.zeros(shape, dtype=bool)
-        mask[start:start + step] = True
-        names.append(f"steps {start}-{min(start + step, length) - 1}")
-        masks.append(mask)
-    return Groups(names, masks=masks, grid=[(0, i) for i in range(len(names))])
-
-
-def frequent_words(texts: pd.DataFrame, top: int = TOP_WORDS) -> list[str]:
-    """The `top` words found in most of the texts (lowercased, stop words aside)."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
-    joined = texts.astype(object).fillna("").agg(" ".join, axis=1)
-    words = r"(?u)\b[^\W\d_]{3,}\b"  # of three letters or more
-    counter = CountVectorizer(lowercase=True, binary=True, token_pattern=words,
-                              stop_words=list(ENGLISH_STOP_WORDS))
-    try:
-        counts = np.asarray(counter.fit_transform(joined).sum(axis=0)).ravel()
-    except ValueError:  # no word at all
-        return []
-    words = counter.get_feature_names_out()
-    order = np.lexsort((words, -counts))  # most frequent first, then alphabetical
-    return [str(words[i]) for i in order[:top]]
 
 
 class Splice:
@@ -175,7 +103,7 @@ def importances_of(results: Sequence[FamilyResult], dataset: Dataset, metric: Me
     for classifiers with probabilities, else by `metric`; see `_scorer`), and its native
     importances where it has them."""
     from sklearn.inspection import permutation_importance
-    groups = feature_groups(dataset.info, dataset.train.X)
+    groups = kind_of(dataset.info).feature_groups(dataset.info, dataset.train.X)
     rows = _sample_rows(dataset, seed)
     X, y = take(dataset.test.X, rows), dataset.test.y[rows]
     splice = Splice(X, groups)

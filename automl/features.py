@@ -8,6 +8,8 @@ are fitted on the training split only.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
@@ -16,21 +18,19 @@ ORIENTATION_BINS = 8
 FOURIER_TERMS = 8
 
 
-def representations(X_train: np.ndarray, X_test: np.ndarray, input_kind: str,
+def representations(X_train: np.ndarray, X_test: np.ndarray,
+                    descriptors: Mapping[str, Callable[[np.ndarray], np.ndarray]],
                     seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Engineered (train, test) feature matrices by name."""
+    """Engineered (train, test) feature matrices by name: PCA, and the input kind's
+    `descriptors` (`automl.input_kinds.InputKind`)."""
     flat_train, flat_test = X_train.reshape(len(X_train), -1), X_test.reshape(len(X_test), -1)
     scaler = StandardScaler().fit(flat_train)
     components = min(32, flat_train.shape[1], len(flat_train))
     pca = PCA(n_components=components, random_state=seed).fit(scaler.transform(flat_train))
     found = {f"pca_{components}": (pca.transform(scaler.transform(flat_train)),
                                    pca.transform(scaler.transform(flat_test)))}
-    if input_kind == "image":
-        found["gradient_histograms"] = (gradient_histograms(X_train),
-                                        gradient_histograms(X_test))
-    elif input_kind == "sequence":
-        found["summary_statistics"] = (summary_statistics(X_train),
-                                       summary_statistics(X_test))
+    for name, describe in descriptors.items():
+        found[name] = (describe(X_train), describe(X_test))
     return found
 
 

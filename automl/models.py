@@ -13,14 +13,14 @@ from typing import Any
 
 import optuna
 
-from automl.datasets import INPUT_KINDS, TASK_TYPES, DatasetInfo
+from automl.datasets import TASK_TYPES, DatasetInfo
 from automl.decisions import with_decisions
 from automl.errors import DataError
+from automl.input_kinds import FAMILY_INPUT_KINDS, kind_of
 from automl.schema import name_problems
 
 KINDS = ("classical", "deep")
 EVALUATIONS = ("cv", "holdout")
-FAMILY_INPUT_KINDS = (*INPUT_KINDS, "text")
 """What a family may accept: the data's input kinds, and ``"text"``, tables with at least
 one free-text column (a family of that kind takes the table and reads its text)."""
 
@@ -141,6 +141,9 @@ class ModelFamily:
             the best configuration at every value of its searched range. None (the
             default): no sweep. The engine infers nothing from a parameter's name or from
             `kind`.
+        runs_on_device: whether its estimators compute with JAX on the task's device (the
+            `device` that `build` is given): the engine asks JAX for a device only where
+            such a family runs, so a run without one never imports JAX.
         saved_types: the exact names (``module.QualifiedName``) of the classes and
             functions, other than scikit-learn's classes and the engine's table encoder,
             that the family's fitted estimators hold when saved with skops (its own
@@ -165,6 +168,7 @@ class ModelFamily:
     report_params: tuple[str, ...] = ()
     cost: Cost = Cost()
     depth_param: str | None = None
+    runs_on_device: bool = False
     saved_types: frozenset[str] = frozenset()
 
     def make_estimator(self, params: Mapping[str, Any], info: DatasetInfo, seed: int,
@@ -175,7 +179,7 @@ class ModelFamily:
         classifier of a task that asks for balanced decisions is wrapped in
         `automl.decisions.PriorCorrected`."""
         estimator = self.build(params, info, seed, device)
-        if info.input_kind != "tabular" or self.takes_tables:
+        if not kind_of(info).is_table or self.takes_tables:
             return with_decisions(estimator, info)
         from automl.tables import EncodedModel, TableEncoder
         return with_decisions(EncodedModel(estimator, TableEncoder(encoding, seed)), info)

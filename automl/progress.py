@@ -16,6 +16,18 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
 from automl.budget import TimePlan
+from automl.row_plans import FOLDS_DONE
+
+STOPPED = "stopped"
+"""Counted apart from the failed trials: a trial the time limit stopped (a failed trial
+in the study, with `FOLDS_DONE`), which is the budget at work, not an error."""
+
+
+def counted_as(trial: FrozenTrial) -> TrialState | str:
+    """How the terminal counts `trial`: its state, or `STOPPED`."""
+    if trial.state == TrialState.FAIL and FOLDS_DONE in trial.user_attrs:
+        return STOPPED
+    return trial.state
 
 
 class Progress:
@@ -43,9 +55,9 @@ class Progress:
         self.position, self.family, self.n_trials = position, family, n_trials
         self.reused = len(previous) if reused is None else reused
         self.started, self.best = time.monotonic(), best
-        self.counts = {state: 0 for state in TrialState}
+        self.counts = {state: 0 for state in (*TrialState, STOPPED)}
         for trial in previous:
-            self.counts[trial.state] += 1
+            self.counts[counted_as(trial)] += 1
         if self.live:  # the bar first: a line wider than the terminal is cut at its end
             self._bar = tqdm(total=n_trials, initial=len(previous), file=self.stream,
                              dynamic_ncols=True, leave=False, bar_format="{bar:12} {desc}")
@@ -53,7 +65,7 @@ class Progress:
         self._show(limit)
 
     def trial_finished(self, trial: FrozenTrial, best: float | None) -> None:
-        self.counts[trial.state] += 1
+        self.counts[counted_as(trial)] += 1
         self.best = best
         if self._bar is not None:
             self._bar.update(1)
@@ -73,8 +85,10 @@ class Progress:
         if self.quiet or not (self.live or final):
             return
         best = f"best {self.best:.4f}" if self.best is not None else "no score yet"
+        stopped = self.counts[STOPPED]
         details = (f"({self.reused} reused, {self.counts[TrialState.PRUNED]} pruned, "
-                   f"{self.counts[TrialState.FAIL]} failed)  {best}  "
+                   + (f"{stopped} stopped by time, " if stopped else "")
+                   + f"{self.counts[TrialState.FAIL]} failed)  {best}  "
                    f"{time.monotonic() - self.started:5.1f}s  {extra}{self._budget()}"
                    ).rstrip()
         done = sum(self.counts.values())

@@ -1,9 +1,17 @@
-"""The rows a family's search and refit used, and the fit-time curve they were sized by:
-plain values that `automl.sizing` plans and the results carry."""
+"""The rows a family's search and refit used, the fit-time curve they were sized by, and
+the trial attributes it is read from: plain values that `automl.sizing` plans and the
+results carry."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+FOLDS_DONE = "folds_done"
+"""The user attribute of a trial stopped by time: how many of its folds it had scored."""
+FIT_SECONDS, SCORE_SECONDS = "fit_seconds", "score_seconds"
+"""The user attributes of a trial's seconds in its folds' fits alone and in their
+scoring alone (where they were fitted one by one): the rest of its duration is sending
+and starting, which a refit's size does not change."""
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from automl.evaluate import fit_and_test, rows_predicted_by_refit
 from automl.explain import COLUMNS as EXPLAIN_COLUMNS
 from automl.explain import importances_of
 from automl.folds import describe_validation, fold_labels, validation_folds
+from automl.input_kinds import kind_of
 from automl.leaderboard import build_leaderboard, trials_table, with_row
 from automl.memory import peak_mb, reset_peak
 from automl.metrics import Metric
@@ -380,10 +381,11 @@ def choose_families(task: Task, registry: Registry, info: DatasetInfo) -> list[M
 
 
 def choose_platform(task: Task, override: str | None, families: list[ModelFamily]) -> str:
-    """The JAX platform for deep families. JAX is asked only when a deep family runs or a
-    platform is named, so classical-only runs do not import it."""
+    """The JAX platform for the families that run on it (`ModelFamily.runs_on_device`).
+    JAX is asked only when one runs or a platform is named, so other runs do not import
+    it."""
     name = override or task.device
-    if name == "auto" and all(family.kind == "classical" for family in families):
+    if name == "auto" and not any(family.runs_on_device for family in families):
         return "cpu"
     try:
         return resolve_device(name)
@@ -833,10 +835,11 @@ def disagreement_examples(dataset: Dataset, predictions: pd.DataFrame,
     """The test images, or texts, the first compared pair disagrees on, for the report
     to show (texts as the table's text columns, a newline between them)."""
     text_columns = list(dataset.info.text_columns)
-    if not pairs or (dataset.info.input_kind != "image" and not text_columns):
+    pictures = kind_of(dataset.info).shown_as_pictures
+    if not pairs or (not pictures and not text_columns):
         return {}
     rows = disagreements(predictions, *pairs[0])["row"].to_numpy()
-    if dataset.info.input_kind == "image":
+    if pictures:
         return {"rows": rows, "X": dataset.test.X[rows]}
     cells = dataset.test.X.iloc[rows][text_columns].astype(object).fillna("")
     texts = ["\n".join(str(v) for v in row if v) for row in cells.itertuples(index=False)]
@@ -865,7 +868,7 @@ def run_summary(task: Task, info: DatasetInfo, metric: Metric, report_metrics: l
         sampler=task.sampler, pruner=task.pruner, compared=pairs,
         dataset=DataSummary.of(info, task.dataset_options.get("target")),
         jax_devices=(describe_devices(jax_platform)
-                     if any(f.kind == "deep" for f in families) else "not used"),
+                     if any(f.runs_on_device for f in families) else "not used"),
         started=datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         wall_s=round(time.time() - started, 2),
         python=platform.python_version(), platform=platform.platform(),

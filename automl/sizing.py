@@ -35,7 +35,7 @@ import optuna
 from automl.datasets import Dataset, DatasetInfo, Split, take
 from automl.folds import fitting
 from automl.models import ModelFamily
-from automl.row_plans import FitTime, RowPlan
+from automl.row_plans import FIT_SECONDS, FOLDS_DONE, SCORE_SECONDS, FitTime, RowPlan
 from automl.stoppable import TrialStopped
 
 LARGE_ROWS = 5_000
@@ -53,12 +53,15 @@ REFIT_SAFETY = 0.75
 configuration's timed fits (`refit_seconds`), closer than the probe's typical one; the
 rest is the margin for a fit that grows a little faster on more rows (boosting rounds
 before early stopping, epochs)."""
-ENDING_SHARE = 0.5
+ENDING_SHARE = 0.25
 """A refit that ends itself at its limit keeping its best epoch or round so far
 (`ModelFamily.fit_stops_itself`) is sized as if it needed this share of its predicted
-seconds: it is given more rows and fewer epochs or rounds than its trials had, rather
-than fewer rows, since a large table's rows teach a network or a booster more than its
-last epochs or rounds on a subsample do."""
+seconds: it is given more rows and fewer epochs or rounds than its trials had (at least
+about this share of them), rather than fewer rows, since a large table's rows teach a
+network or a booster more than its last epochs or rounds on a subsample do. Measured on
+1,000,000 rows at 600 s: XGBoost ended after 739 of its 2,000 rounds on all 800,000
+training rows scored 0.9545 against 0.9475 on its trials' 96,000; CatBoost ended after
+1,644 rounds on 280,000 rows scored 0.9521 against 0.9441 on 38,000."""
 MIN_ROWS = 500
 STOP_FACTOR = 3.0
 MIN_STOP_SECONDS = 10.0
@@ -121,12 +124,6 @@ def plan_search_rows(family: ModelFamily, dataset: Dataset, folds: int, seed: in
                    fit=fit, predict_seconds=predict_seconds)
 
 
-FOLDS_DONE = "folds_done"
-"""The user attribute of a trial stopped by time: how many of its folds it had scored."""
-FIT_SECONDS, SCORE_SECONDS = "fit_seconds", "score_seconds"
-"""The user attributes of a trial's seconds in its folds' fits alone and in their
-scoring alone (where they were fitted one by one): the rest of its duration is sending
-and starting, which a refit's size does not change."""
 
 
 def plan_after_stop(family: ModelFamily, plan: RowPlan, stopped: optuna.trial.FrozenTrial,

@@ -28,12 +28,12 @@ import optuna
 
 from automl.datasets import DatasetInfo, Split, take
 from automl.errors import AutomlError
+from automl.input_kinds import FAMILY_INPUT_KINDS, KINDS
 from automl.metrics import Metric
-from automl.models import FAMILY_INPUT_KINDS, ModelFamily
+from automl.models import ModelFamily
 from automl.tables import infer_columns
 
 TINY_SAMPLES = 60
-TINY_SHAPES = {"tabular": (6,), "image": (8, 8, 1), "sequence": (24, 1)}
 TINY_CLASSES = ("a", "b", "c")
 TINY_FIT_SECONDS = 30.0  # fit and predict on tiny data, compiling included
 SEED = 0
@@ -54,7 +54,7 @@ def tiny_data(input_kind: str, task_type: str, seed: int = SEED) -> TinyData:
     if input_kind == "text":
         return tiny_text(task_type)
     rng = np.random.default_rng(seed)
-    shape = TINY_SHAPES[input_kind]
+    shape = KINDS[input_kind].tiny_shape
     X = rng.normal(size=(TINY_SAMPLES, *shape)).astype(np.float32)
     signal = X.reshape(TINY_SAMPLES, -1)[:, : X[0].size // 2].mean(axis=1)
     if task_type == "classification":
@@ -65,7 +65,7 @@ def tiny_data(input_kind: str, task_type: str, seed: int = SEED) -> TinyData:
         classes = None
     n_train = TINY_SAMPLES * 2 // 3
     columns = None
-    if input_kind == "tabular":
+    if KINDS[input_kind].is_table:
         X, columns = tiny_table(X, rng)
         shape = (X.shape[1],)
     info = DatasetInfo(f"tiny_{input_kind}_{task_type}", input_kind, shape, task_type,

@@ -134,20 +134,20 @@ FAMILIES = [
         "mlp", "deep", TASK_TYPES, frozenset({"tabular", "image", "sequence"}), mlp_space,
         builder("mlp"), evaluation="holdout", starting_points=mlp_start,
         population_params=POPULATION_PARAMS, fit_population=train_together,
-        takes_tables=True, report_params=("depth",), depth_param="depth",
+        takes_tables=True, report_params=("depth",), depth_param="depth", runs_on_device=True,
         description="multilayer perceptron on the flattened input; on tables, learned "
                     "embeddings of categories and numbers (Flax NNX)"),
     ModelFamily(
         "cnn", "deep", TASK_TYPES, frozenset({"image", "sequence"}), cnn_space,
         builder("cnn"), evaluation="holdout", starting_points=cnn_start,
         population_params=POPULATION_PARAMS, fit_population=train_together,
-        report_params=("depth",), depth_param="depth",
+        report_params=("depth",), depth_param="depth", runs_on_device=True,
         description="convolutional network: 2-D for images, 1-D for sequences (Flax NNX)"),
     ModelFamily(
         "rnn", "deep", TASK_TYPES, frozenset({"sequence"}), rnn_space, builder("rnn"),
         evaluation="holdout", starting_points=rnn_start,
         population_params=POPULATION_PARAMS, fit_population=train_together,
-        report_params=("depth",), depth_param="depth",
+        report_params=("depth",), depth_param="depth", runs_on_device=True,
         description="recurrent network with GRU or LSTM cells, optionally bidirectional "
                     "(Flax NNX)"),
 ]

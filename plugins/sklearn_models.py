@@ -33,7 +33,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC, SVR, LinearSVC, LinearSVR
 
 from automl import Cost, ModelFamily, hookimpl, qualified_name
-from automl.datasets import INPUT_KINDS
+from automl.input_kinds import INPUT_KINDS
 
 
 def flatten(X):

@@ -49,7 +49,7 @@ def test_the_kit_names_each_rule_a_careless_family_breaks():
     with pytest.raises(AssertionError) as caught:
         check_family(CARELESS)
     report = str(caught.value)
-    assert "family 'careless' fails 3 of 9 checks" in report
+    assert "family 'careless' fails 3 of 10 checks" in report
     assert "check_fit_returns_the_estimator: AssertionError: fit returned None" in report
     assert "check_same_seed_same_predictions" in report
     assert ("the saved model holds test_conformance.Careless: declare it in the family's "

@@ -16,7 +16,8 @@ from sklearn.model_selection import train_test_split
 
 from automl.datasets import Dataset, DatasetInfo, Split
 from automl.ensemble import blend, greedy_selection, out_of_fold
-from automl.explain import Splice, feature_groups, frequent_words, native
+from automl.explain import Splice, native
+from automl.input_kinds import frequent_words, kind_of
 from automl.plugins import build_registry
 from automl.run import load_dataset
 from automl.saved_models import load_model
@@ -40,7 +41,7 @@ def identity(n_rows: int, n_groups: int) -> np.ndarray:
 
 def test_a_spliced_image_takes_one_pixel_from_other_rows_and_keeps_the_rest():
     data = digits_images()
-    groups = feature_groups(data.info, data.train.X)
+    groups = kind_of(data.info).feature_groups(data.info, data.train.X)
     assert len(groups) == 64 and groups.grid[9] == (1, 1)
     splice = Splice(data.test.X, groups)
     rows = identity(len(data.test.y), len(groups))
@@ -56,12 +57,12 @@ def test_a_spliced_image_takes_one_pixel_from_other_rows_and_keeps_the_rest():
 def test_large_images_are_read_in_patches_and_sequences_in_windows():
     big = DatasetInfo("faces", "image", (64, 47, 1), "classification", ("a", "b"), None,
                       10, 10)
-    groups = feature_groups(big, None)
+    groups = kind_of(big).feature_groups(big, None)
     assert len(groups) == 16 * 12 and groups.names[0] == "patch (0-3, 0-3)"
     assert sum(mask.sum() for mask in groups.masks) == 64 * 47  # every pixel, once
     sequence = DatasetInfo("mnist1d", "sequence", (40, 1), "classification", ("a", "b"),
                            None, 10, 10)
-    windows = feature_groups(sequence, None)
+    windows = kind_of(sequence).feature_groups(sequence, None)
     assert len(windows) == 20 and windows.names[-1] == "steps 38-39"
 
 
@@ -75,7 +76,7 @@ def test_a_spliced_table_shuffles_a_column_and_a_word_shuffles_its_presence():
     info = replace(info, columns=(column("text", "text"), column("retweets", "numeric")))
     words = frequent_words(frame[["text"]].iloc[:300])
     assert len(words) == 30 and "the" not in words  # stop words aside
-    groups = feature_groups(info, frame.iloc[:300])
+    groups = kind_of(info).feature_groups(info, frame.iloc[:300])
     assert groups.columns == ["retweets"] and groups.names[1] == f"word '{words[0]}'"
     test = frame.iloc[300:].reset_index(drop=True)
     splice = Splice(test, groups)
@@ -105,7 +106,7 @@ def test_coefficients_and_permutation_agree_on_what_a_linear_model_reads():
     data = digits_images()
     model = pipeline(LogisticRegression(max_iter=500), scale=True).fit(data.train.X,
                                                                        data.train.y)
-    groups = feature_groups(data.info, data.train.X)
+    groups = kind_of(data.info).feature_groups(data.info, data.train.X)
     splice = Splice(data.test.X, groups)
     permuted = permutation_importance(
         model, identity(len(data.test.y), 64), data.test.y, n_repeats=5, random_state=0,

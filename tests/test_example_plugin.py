@@ -61,4 +61,4 @@ def test_the_example_passes_the_conformance_kit_from_its_own_tests(plugin_env):
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
         capture_output=True, text=True, env=plugin_env, cwd=EXAMPLE, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "9 passed" in result.stdout
+    assert "10 passed" in result.stdout

@@ -5,6 +5,7 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 from automl.features import gradient_histograms, representations, summary_statistics
+from automl.input_kinds import KINDS
 
 
 def test_gradient_histograms_describe_each_cell():
@@ -29,7 +30,7 @@ def test_summary_statistics_per_channel():
 def test_representations_are_fitted_on_training_data_and_help_a_linear_model():
     X, y = load_digits(return_X_y=True)
     images = X.reshape(-1, 8, 8, 1)
-    found = representations(images[:1400], images[1400:], "image", seed=0)
+    found = representations(images[:1400], images[1400:], KINDS["image"].descriptors, seed=0)
     assert set(found) == {"pca_32", "gradient_histograms"}
     train, test = found["gradient_histograms"]
     assert len(train) == 1400 and len(test) == 397

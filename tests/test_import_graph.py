@@ -43,9 +43,10 @@ LAYERS = (
                 "automl.row_plans", "automl.table_files", "automl.input_bounds",
                 "automl.devices"}),
     ("data and the plugin API", {
-        "automl", "automl.datasets", "automl.metrics", "automl.decisions", "automl.models",
-        "automl.folds", "automl.results", "automl.progress", "automl.report",
-        "automl.report.section", "automl.report.context", "automl.report.charts"}),
+        "automl", "automl.input_kinds", "automl.datasets", "automl.metrics",
+        "automl.decisions", "automl.models", "automl.folds", "automl.results",
+        "automl.progress", "automl.report", "automl.report.section",
+        "automl.report.context", "automl.report.charts"}),
     ("fits that can be stopped and sized", {
         "automl.stoppable", "automl.fold_server", "automl.evaluate", "automl.sizing"}),
     ("search", {"automl.search", "automl.search.loop", "automl.search.populations",

@@ -19,12 +19,12 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.datasets import DatasetInfo, Split
 from automl.evaluate import validate_population
 from automl.models import ModelFamily
+from automl.row_plans import FIT_SECONDS, FOLDS_DONE, SCORE_SECONDS
 from automl.search.populations import ask_population, population_size, trains_together
 from automl.search.samplers import make_pruner
 from automl.search.settings import SearchSettings
 from automl.search.storage import redact
 from automl.search.studies import budget_used, queues_starting_points
-from automl.sizing import FIT_SECONDS, FOLDS_DONE, SCORE_SECONDS
 from automl.stoppable import FoldWorker, TrialStopped, shared_worker
 
 MAX_WARNINGS_KEPT = 3

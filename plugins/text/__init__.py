@@ -119,7 +119,7 @@ FAMILIES = [
               "TF-IDF of word and character n-grams, then complement naive Bayes"),
     ModelFamily(
         "minilm_frozen", "deep", CLASSIFICATION, TEXT, frozen_space, frozen_minilm,
-        takes_tables=True,  # by name: importing the encoder's module loads JAX
+        takes_tables=True, runs_on_device=True,  # by name: importing the encoder loads JAX
         saved_types=frozenset({"automl_plugins.text.minilm.MiniLMEmbedder"}),
         description="pretrained all-MiniLM-L6-v2 sentence embeddings (frozen, in JAX), "
                     "then logistic regression: transfer learning without training the "
@@ -127,6 +127,7 @@ FAMILIES = [
     ModelFamily(
         "minilm_finetuned", "deep", CLASSIFICATION, TEXT, finetuned_space, finetuned_minilm,
         evaluation="holdout", starting_points=finetuned_start, takes_tables=True,
+        runs_on_device=True,
         report_params=("unfrozen_layers",),
         description="pretrained all-MiniLM-L6-v2 fine-tuned end to end (in JAX): its top "
                     "layers and a linear head trained on your texts"),

@@ -65,7 +65,7 @@ def family(name: str, network: str, space, description: str) -> ModelFamily:
         builder(network), evaluation="holdout",
         starting_points=lambda info: [{**STARTS[network], **START}],
         population_params=POPULATION_PARAMS & set(START), fit_population=train_together,
-        takes_tables=True, report_params=("depth",), depth_param="depth",
+        takes_tables=True, report_params=("depth",), depth_param="depth", runs_on_device=True,
         description=description)
 
 
