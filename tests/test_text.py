@@ -324,3 +324,32 @@ def test_a_text_is_embedded_once_per_run_and_cache_files_are_read_as_data(
     assert minilm.MiniLMEmbedder().fit(more).transform(more).shape == (10, 384)
     assert encoded == [10] and not marker.exists()
     assert minilm.MiniLMEmbedder().transform(X).shape == (40, 384) and encoded == [10]
+
+
+def test_fine_tuning_compiles_its_step_once_for_every_learning_rate(tweets):
+    """MiniLM's training step is given its learning rate, so two fits that differ only
+    in it (as a search's trials and the refit do) compile one program: the second
+    compiles nothing, and still learns at its own rate. The step's optimizer is optax's
+    AdamW with the rate taken out: one update of each on the same gradients agrees."""
+    import jax.numpy as jnp
+    import optax
+
+    params = {"w": jnp.array([0.5, -1.0, 2.0]), "b": jnp.array(0.3)}
+    grads = {"w": jnp.array([0.1, 0.2, -0.3]), "b": jnp.array(-0.05)}
+    reference = optax.adamw(3e-4, weight_decay=0.01)
+    expected, _ = reference.update(grads, reference.init(params), params)
+    updates, _ = minilm.ADAM_WITH_DECAY.update(grads, minilm.ADAM_WITH_DECAY.init(params),
+                                               params)
+    for name in params:
+        assert np.allclose(-3e-4 * updates[name], expected[name], rtol=1e-6)
+
+    texts = tweets.iloc[:64]
+    X, y = texts[["text"]], (texts["source"] == SOURCES[1]).to_numpy(int)
+    first = minilm.MiniLMClassifier(learning_rate=1e-4, unfrozen_layers=1, max_epochs=1,
+                                    batch_size=16).fit(X, y)
+    second = minilm.MiniLMClassifier(learning_rate=2e-5, unfrozen_layers=1, max_epochs=1,
+                                     batch_size=16).fit(X, y)
+    assert first.compile_seconds_ > 0 and second.compile_seconds_ == first.compile_seconds_
+    assert second.fresh_compile_seconds_ == 0.0
+    head = [np.asarray(model.trainable_["head"]["kernel"]) for model in (first, second)]
+    assert not np.allclose(*head)

@@ -368,17 +368,17 @@ class MiniLMClassifier(ClassifierMixin, BaseEstimator):
         steps = self.max_epochs * (len(texts) // batch)
         schedule = optax.warmup_cosine_decay_schedule(
             0.0, self.learning_rate, max(1, steps // 10), max(steps, 2))
-        optimizer = optax.adamw(schedule, weight_decay=0.01)
-        state = optimizer.init(trainable)
+        rates = np.asarray(schedule(jnp.arange(max(steps, 1))), np.float32)
+        state = ADAM_WITH_DECAY.init(trainable)
         ids, mask, self.n_truncated_ = tokenize(texts, self.max_length)
         key = jax.random.key(self.random_state)
-        start = time.perf_counter()  # one program: every batch padded to one shape
-        step = jax.jit(_train_step(optimizer, self.dropout)).lower(
-            trainable, state, frozen, ids[:batch], mask[:batch], targets[:batch],
-            key).compile()
-        self.compile_seconds_ = time.perf_counter() - start
+        # one program: every batch padded to one shape
+        step, self.compile_seconds_, fresh = _compiled_step(
+            self.dropout, trainable, state, frozen, ids[:batch], mask[:batch],
+            targets[:batch], key, rates[0])
         given = None if validation_data is None else validation_data[0]
         best, self.train_seconds_ = (np.inf, None, 0, None), 0.0
+        done = 0  # steps taken: the schedule's count
         for epoch in range(self.max_epochs):
             epoch_start = time.perf_counter()
             order = rng.permutation(len(texts))
@@ -386,7 +386,9 @@ class MiniLMClassifier(ClassifierMixin, BaseEstimator):
                 rows = order[first:first + batch]
                 key, subkey = jax.random.split(key)
                 trainable, state, loss = step(trainable, state, frozen, ids[rows],
-                                              mask[rows], targets[rows], subkey)
+                                              mask[rows], targets[rows], subkey,
+                                              rates[done])
+                done += 1
             float(loss)  # waits for the epoch's last step
             self.train_seconds_ += time.perf_counter() - epoch_start
             self.n_epochs_ = epoch + 1
@@ -404,7 +406,7 @@ class MiniLMClassifier(ClassifierMixin, BaseEstimator):
                 break
         self.trainable_, self.best_epoch_ = best[1], best[2]
         self._known_outputs = (given, best[3])
-        self.fresh_compile_seconds_ = self.compile_seconds_
+        self.fresh_compile_seconds_ = fresh
         self.samples_per_second_ = self.n_epochs_ * len(texts) / max(self.train_seconds_,
                                                                       1e-9)
         self.n_params_ = int(sum(w.size for w in weights.values()))
@@ -459,7 +461,32 @@ def _logits(weights, head, ids, mask):
     return mean_pool(encode(weights, ids, mask), mask) @ head["kernel"] + head["bias"]
 
 
-def _train_step(optimizer, dropout_rate: float):
+ADAM_WITH_DECAY = optax.chain(optax.scale_by_adam(), optax.add_decayed_weights(0.01))
+"""AdamW (optax's defaults, weight decay 0.01) without its learning rate, which each step
+is given instead (`_train_step`): one compiled program then serves every learning rate
+and schedule, so the search's trials and the refit after them compile once."""
+
+_COMPILED: dict = {}
+"""Compiled training steps, by dropout, device and the shapes and types of their
+arguments (what unfrozen layers, batch size, token length and classes decide), with the
+seconds they took to compile."""
+
+
+def _compiled_step(dropout_rate: float, *args):
+    """The training step compiled for `args` (see `_COMPILED`): (step, seconds its
+    compiling took, seconds of it spent now)."""
+    leaves, tree = jax.tree.flatten(args)
+    key = (dropout_rate, str(jax.config.jax_default_device), tree,
+           tuple((leaf.shape, str(leaf.dtype)) for leaf in leaves))
+    if key in _COMPILED:
+        return (*_COMPILED[key], 0.0)
+    start = time.perf_counter()
+    step = jax.jit(_train_step(dropout_rate)).lower(*args).compile()
+    _COMPILED[key] = step, time.perf_counter() - start
+    return (*_COMPILED[key], _COMPILED[key][1])
+
+
+def _train_step(dropout_rate: float):
     def loss_of(trainable, frozen, ids, mask, targets, key):
         weights = {**frozen, **trainable["encoder"]}
         pooled = mean_pool(encode(weights, ids, mask, dropout_rate=dropout_rate, key=key),
@@ -467,10 +494,11 @@ def _train_step(optimizer, dropout_rate: float):
         logits = pooled @ trainable["head"]["kernel"] + trainable["head"]["bias"]
         return optax.softmax_cross_entropy_with_integer_labels(logits, targets).mean()
 
-    def step(trainable, state, frozen, ids, mask, targets, key):
+    def step(trainable, state, frozen, ids, mask, targets, key, rate):
         loss, grads = jax.value_and_grad(loss_of)(trainable, frozen, ids, mask, targets,
                                                   key)
-        updates, state = optimizer.update(grads, state, trainable)
+        updates, state = ADAM_WITH_DECAY.update(grads, state, trainable)
+        updates = jax.tree.map(lambda update: -rate * update, updates)
         return optax.apply_updates(trainable, updates), state, loss
     return step
 
