@@ -54,6 +54,11 @@ def run(settings) -> list[Row]:
             if autogluon_python() is not None:
                 rows.append(against_autogluon(folder, name, data, target, limit, board,
                                               truth))
+            else:
+                pick = the_pick(board)
+                rows.append(Row(SECTION, f"{name}: the pick", "engine",
+                                pick["test_accuracy"], "accuracy",
+                                f"{pick['family']}, ranked first on validation"))
     plot(pd.concat(families), settings.scaling_plot)
     return rows
 
@@ -87,12 +92,18 @@ def against_autogluon(folder: Path, name: str, data: pd.DataFrame, target: str,
     train.to_csv(train_csv, index=False)
     test.to_csv(test_csv, index=False)
     autogluon = run_autogluon(table, train_csv, test_csv, limit, folder)
-    pick = board.dropna(subset=["test_accuracy"]).iloc[0]
+    pick = the_pick(board)
     return Row(SECTION, f"{name}: the pick against AutoGluon", "AutoGluon",
                autogluon["score"], "accuracy",
                f"AutoGluon {autogluon['model']} ({autogluon['wall']:.0f} s wall); the "
                f"engine's pick {pick['family']} {pick['test_accuracy']:.4f} "
                f"({pick['test_accuracy'] - autogluon['score']:+.4f})")
+
+
+def the_pick(board: pd.DataFrame) -> pd.Series:
+    """The engine's pick: its first leaderboard row with a test score (ranked by
+    validation)."""
+    return board.dropna(subset=["test_accuracy"]).iloc[0]
 
 
 def synthetic_table(n: int) -> pd.DataFrame:
