@@ -79,6 +79,8 @@ def test_the_html_report_is_self_contained_and_shows_the_leaderboard(digits_run)
     assert "<link" not in html and "@import" not in html
     assert "test accuracy" in html
     assert html.count("vegaEmbed(") == 1  # the plotting library is inlined once
+    # the leaderboard keeps a family to one line: its notes cut there, whole on hover
+    assert "table.sortable td.long{" in html and "white-space:nowrap" in html
 
 
 def test_every_plot_is_embedded_with_its_data_and_written_as_a_static_image(digits_run):

@@ -74,7 +74,9 @@ def table(frame: pd.DataFrame, *, sortable: bool = False) -> Markup:
 
 
 LONG_TEXT = ("note", "rows_note", "stopped_by")
-"""Columns of sentences: given a reading width, not wrapped into a tall narrow column."""
+"""Columns of sentences: given a reading width, not wrapped into a tall narrow column; in
+a sortable table (the leaderboard, one line a family) cut to one line, the whole sentence
+in the cell's tooltip and in the Search section."""
 
 
 def _align(column: pd.Series) -> str:
@@ -93,7 +95,8 @@ def _cell(value, column: pd.Series) -> dict[str, str]:
         css += f" {shown}"
     if column.name in LONG_TEXT:
         css += " long"
-    return {"css": css, "key": sort_key, "shown": shown}
+    return {"css": css, "key": sort_key, "shown": shown,
+            "title": shown if column.name in LONG_TEXT else ""}
 
 
 @dataclass

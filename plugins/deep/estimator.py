@@ -25,6 +25,7 @@ epochs: training steps and validation outputs, without compiling),
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -461,10 +462,11 @@ class FlaxEstimator(BaseEstimator):
         estimator.params_, estimator.rest_ = params, rest
         return estimator
 
-    def count_truncated(self, X) -> int:
-        """How many of X's texts are cut to `max_length` tokens (0 for other inputs)."""
+    def count_truncated(self, X) -> float:
+        """How many of X's texts are cut to `max_length` tokens (NaN for other inputs,
+        which have no window)."""
         encoder = getattr(self, "text_encoder_", None)
-        return encoder.count_truncated(X) if encoder is not None else 0
+        return encoder.count_truncated(X) if encoder is not None else math.nan
 
     def input_saliency(self, X, y) -> np.ndarray:
         """Gradient x input: per input value (images and sequences), the mean magnitude
