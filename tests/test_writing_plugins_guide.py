@@ -52,4 +52,4 @@ def test_the_guide_builds_a_plugin_that_is_found_compared_and_conformant(tmp_pat
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                             str(package / "tests")], capture_output=True, text=True, env=env,
                            cwd=package, timeout=300)
-    assert tests.returncode == 0 and "9 passed" in tests.stdout, tests.stdout[-3000:]
+    assert tests.returncode == 0 and "10 passed" in tests.stdout, tests.stdout[-3000:]
