@@ -245,11 +245,12 @@ def format_leaderboard(board: pd.DataFrame, metric: str) -> str:
     params = report_param_columns(board)
     if (board["kind"] == "deep").any():
         columns += ["compile_s", *params, "device"]
-    columns += ["trials_complete", "trials_pruned", "trials_failed"]
+    columns += ["trials_complete", "trials_pruned", "trials_stopped", "trials_failed"]
     shown = board[columns].rename(columns={"predict_ms_per_1k": "pred_ms/1k",
                                            "peak_memory_mb": "peak_MB",
                                            "trials_complete": "done",
                                            "trials_pruned": "pruned",
+                                           "trials_stopped": "stopped",
                                            "trials_failed": "failed"})
     for name in shown.columns:  # nullable integers print <NA> whatever na_rep says
         if str(shown[name].dtype) == "Int64":

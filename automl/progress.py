@@ -16,18 +16,16 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
 from automl.budget import TimePlan
-from automl.row_plans import FOLDS_DONE
+from automl.row_plans import stopped_by_time
 
 STOPPED = "stopped"
-"""Counted apart from the failed trials: a trial the time limit stopped (a failed trial
-in the study, with `FOLDS_DONE`), which is the budget at work, not an error."""
+"""Counted apart from the failed trials: a trial the time limit stopped
+(`automl.row_plans.stopped_by_time`)."""
 
 
 def counted_as(trial: FrozenTrial) -> TrialState | str:
     """How the terminal counts `trial`: its state, or `STOPPED`."""
-    if trial.state == TrialState.FAIL and FOLDS_DONE in trial.user_attrs:
-        return STOPPED
-    return trial.state
+    return STOPPED if stopped_by_time(trial) else trial.state
 
 
 class Progress:

@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.datasets import DatasetInfo
 from automl.folds import describe_validation
 from automl.models import ModelFamily
-from automl.row_plans import RowPlan
+from automl.row_plans import RowPlan, stopped_by_time
 from automl.tables import Column
 
 if TYPE_CHECKING:
@@ -50,7 +50,15 @@ class SearchOutcome:
     out_of_fold: Any = None
 
     def count(self, state: TrialState) -> int:
-        return sum(trial.state == state for trial in self.trials)
+        """Trials in `state`; failed ones do not include those a time limit stopped
+        (`stopped`)."""
+        return sum(trial.state == state and not stopped_by_time(trial)
+                   for trial in self.trials)
+
+    @property
+    def stopped(self) -> int:
+        """Trials a time limit stopped (`automl.row_plans.stopped_by_time`)."""
+        return sum(stopped_by_time(trial) for trial in self.trials)
 
     @property
     def best_trial(self) -> FrozenTrial | None:

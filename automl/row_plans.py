@@ -8,6 +8,14 @@ from dataclasses import dataclass
 
 FOLDS_DONE = "folds_done"
 """The user attribute of a trial stopped by time: how many of its folds it had scored."""
+
+
+def stopped_by_time(trial) -> bool:
+    """Whether `trial` (an Optuna `FrozenTrial`) failed because a time limit stopped it
+    (it has `FOLDS_DONE`): the budget at work, counted apart from trials that raised."""
+    return trial.state.name == "FAIL" and FOLDS_DONE in trial.user_attrs
+
+
 FIT_SECONDS, SCORE_SECONDS = "fit_seconds", "score_seconds"
 """The user attributes of a trial's seconds in its folds' fits alone and in their
 scoring alone (where they were fitted one by one): the rest of its duration is sending

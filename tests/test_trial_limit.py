@@ -13,7 +13,8 @@ from sklearn.dummy import DummyClassifier
 from automl import ModelFamily, hookimpl
 from automl.datasets import prepare_dataset
 from automl.plugins import build_registry
-from automl.progress import Progress
+from automl.progress import STOPPED, Progress, counted_as
+from automl.results import SearchOutcome
 from automl.run import run_task
 from automl.search import SearchSettings, finished_trials, open_storage, open_study, search_family
 from automl.stoppable import FoldWorker
@@ -65,6 +66,10 @@ def test_a_trial_sleeping_past_its_limit_is_stopped_and_the_next_trial_runs(
     assert finished.params["seconds"] == 0.0 and finished.state == TrialState.COMPLETE
     assert 0.3 < finished.value < 0.5  # the commonest class's share
     assert seconds < 30  # not the 60 s the first trial asked to sleep
+    # counted as stopped by time, not as failed (the leaderboard and the terminal)
+    outcome = SearchOutcome(SLEEPER, "t", [stopped, finished], 0, "maximize")
+    assert (outcome.stopped, outcome.count(TrialState.FAIL)) == (1, 0)
+    assert counted_as(stopped) == STOPPED and counted_as(finished) == TrialState.COMPLETE
 
 
 def test_folds_in_a_worker_score_as_in_the_search_process(registry, wine):
@@ -235,6 +240,7 @@ dir = "{(tmp_path / "out").as_posix()}"
         result = run_task(load_task(task_file), build_registry(),
                           progress=Progress(io.StringIO()))
     board = result.leaderboard.set_index("family").drop(index="ensemble", errors="ignore")
-    finished = board[["trials_complete", "trials_pruned", "trials_failed"]].sum(axis=1)
+    finished = board[["trials_complete", "trials_pruned", "trials_stopped",
+                      "trials_failed"]].sum(axis=1)
     assert (board["trials_reused"] == finished).all()  # nothing ran anew
     assert board["test_accuracy"].gt(0.8).all(), board["note"].tolist()
