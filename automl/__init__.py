@@ -2,7 +2,8 @@
 
 The public API for plugin authors, all importable from ``automl``: `hookimpl` marks hook
 implementations (see `automl.hookspecs`); `ModelFamily` (with its `Cost`),
-`DatasetLoader`, `Metric` and `ReportSection` are what plugins register; `RawData` is
+`DatasetLoader`, `Metric`, `ReportSection` and `Analysis` are what plugins register
+(an analysis is given an `AnalysisContext`); `RawData` is
 what a loader returns, `Option` and `REQUIRED` declare a loader's task-file keys,
 `DatasetInfo` is what a model may know of the data, `SectionContext` what a report
 section is given, `RunRecord`, `RunSummary` and `DataSummary` a stored run;
@@ -14,6 +15,7 @@ docs/hooks.md documents every name, generated from the code.
 
 import pluggy
 
+from automl.analyses.api import Analysis, AnalysisContext
 from automl.caches import cache_folder
 from automl.datasets import DatasetInfo, DatasetLoader, RawData
 from automl.errors import AutomlError, DataError
@@ -33,7 +35,7 @@ hookimpl = pluggy.HookimplMarker("automl")
 called before / after the other plugins, or ``wrapper=True`` for a generator that yields
 once, around them."""
 
-__all__ = ["REQUIRED", "AutomlError", "Cost", "DataError", "DataSummary", "DatasetInfo",
-           "DatasetLoader", "Metric", "ModelFamily", "Option", "RawData", "ReportSection",
-           "RunRecord", "RunSummary", "SectionContext", "__version__", "cache_folder",
-           "hookimpl", "qualified_name"]
+__all__ = ["REQUIRED", "Analysis", "AnalysisContext", "AutomlError", "Cost", "DataError",
+           "DataSummary", "DatasetInfo", "DatasetLoader", "Metric", "ModelFamily", "Option",
+           "RawData", "ReportSection", "RunRecord", "RunSummary", "SectionContext",
+           "__version__", "cache_folder", "hookimpl", "qualified_name"]

@@ -28,6 +28,13 @@ from automl.metrics import Metric
 from automl.results import FamilyResult
 from automl.stoppable import TrialStopped, run_stoppable
 
+SEED_COLUMNS = ["family", "seed", "score"]
+COMPARISON_COLUMNS = ["family_a", "family_b", "seeds", "mean_a", "low_a", "high_a", "mean_b",
+                      "low_b", "high_b", "difference", "p_value"]
+CURVE_COLUMNS = ["family", "kind", "share", "seed", "n_train", "score", "error"]
+IMPORTANCE_COLUMNS = ["family", "param", "importance"]
+FEATURE_COLUMNS = ["family", "kind", "representation", "score", "error"]
+
 
 def families_to_compare(results: Sequence[FamilyResult], metric: Metric,
                         named: Sequence[str] = ()) -> list[tuple[str, str]]:
@@ -58,7 +65,7 @@ def seed_scores(outputs: Mapping[tuple[str, int], np.ndarray], families: set[str
     rows = [{"family": family, "seed": seed,
              "score": blend_score(values, dataset.test.y, dataset.info, metric)}
             for (family, seed), values in outputs.items() if family in families]
-    return pd.DataFrame(rows, columns=["family", "seed", "score"])
+    return pd.DataFrame(rows, columns=SEED_COLUMNS)
 
 
 def interval(scores: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -91,9 +98,7 @@ def compare(scores: pd.DataFrame, pairs: Sequence[tuple[str, str]]) -> pd.DataFr
                      "mean_a": mean_a, "low_a": low_a, "high_a": high_a,
                      "mean_b": mean_b, "low_b": low_b, "high_b": high_b,
                      "difference": mean_a - mean_b, "p_value": p_value})
-    return pd.DataFrame(rows, columns=["family_a", "family_b", "seeds", "mean_a", "low_a",
-                                       "high_a", "mean_b", "low_b", "high_b", "difference",
-                                       "p_value"])
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
 def disagreements(predictions: pd.DataFrame, a: str, b: str, limit: int = 24) -> pd.DataFrame:
@@ -143,8 +148,7 @@ def learning_curves(results: Sequence[FamilyResult], dataset: Dataset, metric: M
                                          cutoff)
                 rows.append({"family": family.name, "kind": family.kind, "share": share,
                              "seed": seed, **point})
-    return pd.DataFrame(rows, columns=["family", "kind", "share", "seed", "n_train", "score",
-                                       "error"])
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 
 def _curve_point(family, params, dataset, metric, share, seed, stratify, device,
@@ -202,7 +206,7 @@ def importances(results: Sequence[FamilyResult], seed: int) -> pd.DataFrame:
             continue
         rows += [{"family": result.outcome.family.name, "param": param, "importance": value}
                  for param, value in found.items()]
-    return pd.DataFrame(rows, columns=["family", "param", "importance"])
+    return pd.DataFrame(rows, columns=IMPORTANCE_COLUMNS)
 
 
 def feature_comparison(results: Sequence[FamilyResult], dataset: Dataset, metric: Metric,
@@ -226,8 +230,7 @@ def feature_comparison(results: Sequence[FamilyResult], dataset: Dataset, metric
     kind = kind_of(info)
     if kind.is_table:
         rows += _encodings_compared(results, dataset, metric, seed, device, cutoff)
-        return pd.DataFrame(rows, columns=["family", "kind", "representation", "score",
-                                           "error"])
+        return pd.DataFrame(rows, columns=FEATURE_COLUMNS)
     for name, (train_X, test_X) in representations(dataset.train.X, dataset.test.X,
                                                    kind.descriptors, seed).items():
         engineered = replace(dataset, info=replace(info, input_kind="tabular",
@@ -244,7 +247,7 @@ def feature_comparison(results: Sequence[FamilyResult], dataset: Dataset, metric
             rows.append({"family": family.name, "kind": "classical", "representation": name,
                          **_fit_and_score(family, result.outcome.best_params(info),
                                           engineered, metric, seed, device, cutoff)})
-    return pd.DataFrame(rows, columns=["family", "kind", "representation", "score", "error"])
+    return pd.DataFrame(rows, columns=FEATURE_COLUMNS)
 
 
 TABLE_ENCODINGS = {"one_hot": "onehot", "target_encoding": "target"}

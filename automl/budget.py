@@ -130,23 +130,35 @@ class SplitPlan(TimePlan):
 
 class StageCutoff:
     """Whether a stage's share of the time limit is spent, asked before each fit of an
-    analysis; the first time it is, a note says which analysis was cut short."""
+    analysis; the first time it is, a note says which analysis was cut short. `ends`
+    (a ``time.monotonic()`` time) ends it sooner: an analysis's own share of its stage
+    (`automl.analyses.stage`); `notes` may be shared by the stage's cutoffs."""
 
-    def __init__(self, plan: TimePlan, stage: str):
-        self.plan, self.stage = plan, stage
-        self.notes: list[str] = []
+    def __init__(self, plan: TimePlan, stage: str, ends: float | None = None,
+                 notes: list[str] | None = None):
+        self.plan, self.stage, self.ends = plan, stage, ends
+        self.notes: list[str] = [] if notes is None else notes
 
     def seconds_left(self) -> float | None:
-        """Seconds until the stage ends (None without a time limit)."""
-        return self.plan.left(self.stage)
+        """Seconds until the stage (or this cutoff's share of it) ends (None without a
+        time limit)."""
+        left = self.plan.left(self.stage)
+        if left is None or self.ends is None:
+            return left
+        return max(0.0, min(left, self.ends - time.monotonic()))
 
     def reached(self, what: str) -> bool:
-        if not self.plan.spent(self.stage):
+        left = self.seconds_left()
+        if left is None or left > 0:
             return False
-        share = dict(STAGES)[self.stage] * (self.plan.limit or 0)
-        note = (f"{what} cut short: the time limit's {self.stage} stage ended at "
-                f"{share:.0f} s")
-        if note not in self.notes:
+        if self.plan.spent(self.stage):
+            share = dict(STAGES)[self.stage] * (self.plan.limit or 0)
+            note = (f"{what} cut short: the time limit's {self.stage} stage ended at "
+                    f"{share:.0f} s")
+        else:
+            note = (f"{what} cut short at its share of the time limit's {self.stage} "
+                    f"stage ({self.plan.elapsed():.0f} s)")
+        if not any(known.startswith(f"{what} cut short") for known in self.notes):
             self.notes.append(note)
         return True
 

@@ -167,7 +167,12 @@ def quiet_optuna() -> None:
 
 def run(args: argparse.Namespace) -> int:
     from automl.run import run_task  # keeps `--help` and `plugins` quick
-    from automl.task import check_plugin_selection, load_task, plugin_selection
+    from automl.task import (
+        check_plugin_names,
+        check_plugin_selection,
+        load_task,
+        plugin_selection,
+    )
 
     quiet_optuna()
     task = load_task(args.task)
@@ -175,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
     registry = build_registry(allow=allow, block=block, strict=args.strict,
                               trace=args.trace_hooks or bool(os.environ.get(TRACE_VARIABLE)))
     check_plugin_selection(task, registry)
+    check_plugin_names(task, registry)  # before any worker starts
     if args.jobs < 1:
         raise AutomlError("--jobs must be at least 1", key="--jobs", found=args.jobs)
     if args.jobs > 1:

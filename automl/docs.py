@@ -61,6 +61,11 @@ def task_file_reference(registry: Registry) -> str:
     parts = [INTRO, "## Top-level keys\n", document(TOP_LEVEL)]
     for section, options in SECTIONS.items():
         parts += [f"\n## [{section}]\n", document(options, f"{section}.")]
+        if section == "report":
+            parts.append("\nThe analyses declare the other `[report]` keys "
+                         "(`automl.Analysis.options`):\n")
+            parts += [_analysis_keys(name, entry) for name, entry in registry.analyses.items()
+                      if entry.item.options]
         if section == "families":
             parts += ["\nA table `[families.<family>]` sets a budget for one family:\n",
                       document(FAMILY_BUDGET, "families.<family>.")]
@@ -85,6 +90,12 @@ def task_file_reference(registry: Registry) -> str:
         parts.append(f"| `{name}` | {metric.direction} | "
                      f"{', '.join(sorted(metric.task_types))} | {metric.description} |")
     return "\n".join(parts) + "\n"
+
+
+def _analysis_keys(name: str, entry) -> str:
+    analysis = entry.item
+    return (f"\n### Analysis `{name}`: {analysis.title} (plugin `{entry.plugin}`)\n\n"
+            + document(analysis.options, "report."))
 
 
 HOOKS_INTRO = """\
@@ -122,7 +133,8 @@ Generated from `automl/hookspecs.py` by `python -m automl.docs hooks > docs/hook
 """
 
 
-REGISTERED = ("ModelFamily", "DatasetLoader", "RawData", "Metric", "ReportSection")
+REGISTERED = ("ModelFamily", "DatasetLoader", "RawData", "Metric", "ReportSection",
+              "Analysis", "AnalysisContext")
 """The types of the "What plugins register" part, in this order; the other public names
 follow under "Everything else in `automl`"."""
 

@@ -37,6 +37,7 @@ from automl.stoppable import TrialStopped, run_stoppable
 
 ENSEMBLE_ROUNDS = 25
 NAME = "ensemble"
+WEIGHT_COLUMNS = ["family", "weight", "oof_score"]
 
 
 def fitted_outputs(family, params, info: DatasetInfo, train: Split, X, seed: int,
@@ -217,7 +218,7 @@ def weights_table(weights: Mapping[str, float], oof: Mapping[str, np.ndarray],
     if weights:
         rows.append({"family": NAME, "weight": 1.0,
                      "oof_score": blend_score(blend(oof, weights), y, info, metric)})
-    return pd.DataFrame(rows, columns=["family", "weight", "oof_score"])
+    return pd.DataFrame(rows, columns=WEIGHT_COLUMNS)
 
 
 def ensemble_row(weights: Mapping[str, float], results: Sequence[FamilyResult],
@@ -281,19 +282,19 @@ class Combined:
         return seed_blends(outputs, self.member_weights, self.single, dataset, metric)
 
 
-def combine(task, results: Sequence[FamilyResult], dataset: Dataset, metric: Metric,
-            metrics: Mapping[str, Metric], device: str, progress,
+def combine(results: Sequence[FamilyResult], dataset: Dataset, metric: Metric,
+            metrics: Mapping[str, Metric], seed: int, folds: int, device: str, progress,
             cutoff: StageCutoff = NO_CUTOFF) -> Combined:
     """The ensemble of `results`' refitted models, scored on test by every one of
-    `metrics`, if the task asks for one and at least two families have out-of-fold
-    outputs."""
-    empty = Combined(pd.DataFrame(columns=["family", "weight", "oof_score"]))
+    `metrics`, where at least two families have out-of-fold outputs (on the search's
+    `folds`, drawn with `seed`)."""
+    empty = Combined(pd.DataFrame(columns=WEIGHT_COLUMNS))
     scored = [r for r in results if r.test is not None and r.test.estimator is not None]
-    if not task.ensemble or len(scored) < 2:
+    if len(scored) < 2:
         return empty
     progress.message(f"ensemble: greedy selection on the out-of-fold predictions of "
                      f"{len(scored)} families")
-    oof = out_of_fold(scored, dataset, task.seed, device, task.cv_folds, cutoff)
+    oof = out_of_fold(scored, dataset, seed, device, folds, cutoff)
     common = np.all([np.isfinite(values).reshape(len(values), -1).all(axis=1)
                      for values in oof.values()], axis=0) if oof else None
     if len(oof) < 2 or not common.any():

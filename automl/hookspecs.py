@@ -111,6 +111,38 @@ def automl_register_report_sections(register):
     """
 
 
+@hookspec
+def automl_register_analyses(register):
+    """Register analyses: what a run measures after its search and refits.
+
+    Called once when the engine builds its registry. The built-in analyses (ensemble,
+    repeated seeds, learning curves, depth sweep, what each family looks at, engineered
+    features, hyperparameter importances) are registered the same way, by the built-in
+    plugin ``analyses``. After the refits a run calls each analysis that is switched on
+    and applies, by ``order``; the tables it returns are written beside the leaderboard
+    (``<table>.csv``), for report sections to show. Its ``[report]`` keys are checked
+    before the run starts, like the engine's own.
+
+    Args:
+        register: call ``register(analysis)`` with an ``automl.Analysis`` for each
+            analysis this plugin adds.
+
+    Returns nothing.
+
+    Example::
+
+        @automl.hookimpl
+        def automl_register_analyses(register):
+            register(Analysis(
+                name="fit_seconds", title="fit seconds per row",
+                tables={"fit_seconds": ["family", "seconds_per_row"]},
+                run=lambda context: {"fit_seconds": pd.DataFrame(
+                    [{"family": r.outcome.family.name,
+                      "seconds_per_row": r.test.fit_seconds / context.dataset.info.n_train}
+                     for r in context.results if r.test is not None])}))
+    """
+
+
 # -- observers: called while a task runs; what they return is ignored -------------------
 
 

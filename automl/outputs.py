@@ -17,20 +17,16 @@ import numpy as np
 import pandas as pd
 
 from automl.errors import AutomlError
-from automl.results import RunRecord, RunSummary
+from automl.results import RunRecord, RunSummary, Tables
 
-TABLES = ("leaderboard", "trials", "predictions", "seed_scores", "comparison",
-          "learning_curves", "importances", "features", "depth_sweep", "explanations",
-          "ensemble", "ties", "splits")
-"""Tables of a run: one row per family (and the ensemble); per trial; per test row (true
-value and each family's prediction); per family and seed; per compared pair; per family,
-training share and seed; per family and searched parameter; per family and input
-representation; per deep family, depth and seed; per family, method and feature; per
-family the ensemble could blend (its weight and out-of-fold score); per family with fold
-scores (whether the validation folds tie it with the pick, `automl.ties`); per outer split
-and family (validation and test score, whether picked; `automl.splits`)."""
-LATER_TABLES = {"depth_sweep", "explanations", "ensemble", "ties", "splits"}
-"""Tables that runs written before they existed lack: read as empty."""
+REQUIRED_TABLES = ("leaderboard", "trials", "predictions")
+"""Tables every run writes: one row per family (and the rows analyses add, as the
+ensemble's); per trial; per test row (true value and each family's prediction). A run
+also writes ``ties`` (per family with fold scores: whether the validation folds tie it
+with the pick, `automl.ties`), ``splits`` (per outer split and family, `automl.splits`)
+and every registered analysis's tables (`automl.Analysis.tables`); a folder is read back
+with every table the engine wrote in it, and a table it lacks (a run before the table
+existed, or without the plugin of its analysis) reads as empty."""
 EXAMPLES = "examples.npz"
 MANIFEST = ".automl-files.json"
 """The files the engine wrote in an output folder (paths relative to it, as JSON): a rerun
@@ -106,16 +102,17 @@ def read_record(folder: Path) -> RunRecord:
     """Read a run's folder back; AutomlError naming what is missing."""
     folder = Path(folder)
     summary = read_summary(folder)
-    tables = {}
-    for name in TABLES:
+    tables = Tables()
+    for name in REQUIRED_TABLES:
         path = folder / f"{name}.csv"
-        if not path.is_file() and name in LATER_TABLES:
-            tables[name] = pd.DataFrame()
-            continue
         if not path.is_file():
             raise AutomlError(f"the run's {name} table is missing", where=path,
                               hint="run the task again to write it")
         tables[name] = _damaged_reads(path, pd.read_csv, keep_default_na=True)
+    written = written_files(folder)
+    for path in sorted(folder.glob("*.csv")):
+        if path.stem not in tables and (not written or path.name in written):
+            tables[path.stem] = _damaged_reads(path, pd.read_csv, keep_default_na=True)
     examples = {}
     if (folder / EXAMPLES).is_file():
         examples = _damaged_reads(folder / EXAMPLES, _examples)

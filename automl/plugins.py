@@ -38,6 +38,7 @@ from typing import Any
 import pluggy
 
 from automl import hookspecs
+from automl.analyses.api import Analysis
 from automl.datasets import DatasetLoader
 from automl.errors import PluginError, did_you_mean
 from automl.metrics import Metric
@@ -87,10 +88,13 @@ CATEGORIES: dict[str, tuple[str, type]] = {
     "datasets": ("automl_register_datasets", DatasetLoader),
     "metrics": ("automl_register_metrics", Metric),
     "report_sections": ("automl_register_report_sections", ReportSection),
+    "analyses": ("automl_register_analyses", Analysis),
 }
 
 
 REGISTRATION_HOOKS = {hook for hook, _ in CATEGORIES.values()}
+SINGULAR = {"models": "model", "datasets": "dataset", "metrics": "metric",
+            "report_sections": "report section", "analyses": "analysis"}
 
 
 @dataclass
@@ -103,6 +107,7 @@ class Registry:
     datasets: dict[str, Registered] = field(default_factory=dict)
     metrics: dict[str, Registered] = field(default_factory=dict)
     report_sections: dict[str, Registered] = field(default_factory=dict)
+    analyses: dict[str, Registered] = field(default_factory=dict)
     problems: list[PluginProblem] = field(default_factory=list)
     strict: bool = False
     trace: bool = False
@@ -123,16 +128,38 @@ class Registry:
                       f"{getattr(item, 'name', '?')!r} ({'; '.join(problems)}); left out")
             return
         entries = getattr(self, category)
+        if category == "analyses" and not self.keeps_apart(item, plugin):
+            return
         if item.name in entries:
             kept, dropped = entries[item.name].plugin, plugin
             if self.load_rank(plugin) < self.load_rank(kept):  # loaded first: it keeps it
                 kept, dropped = plugin, kept
                 entries[item.name] = Registered(item, plugin)
-            self.fail(dropped, f"registers the {category[:-1].replace('_', ' ')} name "
+            self.fail(dropped, f"registers the {SINGULAR[category]} name "
                       f"'{item.name}' that plugin '{kept}' registered first; theirs is "
                       f"kept (block one of '{kept}' and '{dropped}' to choose)")
             return
         entries[item.name] = Registered(item, plugin)
+
+    def keeps_apart(self, analysis: Analysis, plugin: str) -> bool:
+        """Whether `analysis` declares no ``[report]`` key or table another registered
+        analysis (of another name) declares. Of two that clash the one whose plugin
+        loaded first is kept, whatever order they registered in; False when it is not
+        `analysis`."""
+        for name, entry in list(self.analyses.items()):
+            clashes = analysis.clashes_with(entry.item) if name != analysis.name else []
+            if not clashes:
+                continue
+            kept, dropped = (entry, Registered(analysis, plugin))
+            if self.load_rank(plugin) < self.load_rank(entry.plugin):
+                kept, dropped = dropped, kept
+                del self.analyses[name]
+            self.fail(dropped.plugin, f"registers the analysis '{dropped.item.name}' "
+                      f"declaring {', '.join(clashes)} as the analysis '{kept.item.name}' "
+                      f"of plugin '{kept.plugin}' does; theirs is kept")
+            if dropped.item is analysis:
+                return False
+        return True
 
     def load_rank(self, plugin: str) -> int:
         """Where `plugin` came in the load order (built-in plugins first)."""

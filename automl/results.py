@@ -274,6 +274,14 @@ class RunSummary:
         return rows
 
 
+class Tables(dict):
+    """A run's tables by name; one the run did not write (its analysis was not
+    installed, or came after the run) reads as an empty DataFrame."""
+
+    def __missing__(self, name: str) -> pd.DataFrame:
+        return pd.DataFrame()
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """A run as stored in its output folder.
@@ -284,8 +292,8 @@ class RunRecord:
         task_text: the task file as run.
         tables: the run's tables by name, as pandas DataFrames, as in its CSV files:
             ``leaderboard`` (one row per family), ``trials``, ``predictions`` (per test
-            row), ``seed_scores``, ``comparison``, ``learning_curves``, ``importances``,
-            ``features`` (see `automl.outputs.TABLES`).
+            row), ``ties``, ``splits`` and each analysis's (`automl.Analysis.tables`);
+            one the run did not write reads as empty (`Tables`).
         examples: inputs of test rows the report shows (images the compared families
             disagree on), arrays by name.
     """
@@ -295,6 +303,10 @@ class RunRecord:
     task_text: str
     tables: dict[str, pd.DataFrame]
     examples: dict[str, np.ndarray]
+
+    def __post_init__(self):
+        if not isinstance(self.tables, Tables):
+            object.__setattr__(self, "tables", Tables(self.tables))
 
     @property
     def leaderboard(self) -> pd.DataFrame:

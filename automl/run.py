@@ -3,7 +3,6 @@ report. `run_task` is the whole flow; each step below it is one function."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.metadata
 import os
@@ -17,27 +16,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from automl.analysis import (
-    compare,
-    disagreements,
-    families_to_compare,
-    feature_comparison,
-    importances,
-    learning_curves,
-    seed_scores,
-)
-from automl.budget import SplitPlan, StageCutoff, TimePlan
+from automl.analyses.api import AnalysisContext
+from automl.analyses.stage import run_analyses
+from automl.analysis import disagreements, families_to_compare
+from automl.budget import SplitPlan, TimePlan
 from automl.caches import use_cache_of
 from automl.datasets import Dataset, DatasetInfo, RawData, Split, prepare_dataset
-from automl.depth import COLUMNS as DEPTH_COLUMNS
-from automl.depth import depth_sweep
 from automl.devices import describe_devices, resolve_device
-from automl.ensemble import NAME as ENSEMBLE
-from automl.ensemble import combine, seed_outputs
 from automl.errors import AutomlError
 from automl.evaluate import fit_and_test, rows_predicted_by_refit
-from automl.explain import COLUMNS as EXPLAIN_COLUMNS
-from automl.explain import importances_of
 from automl.folds import describe_validation, fold_labels, validation_folds
 from automl.input_kinds import kind_of
 from automl.leaderboard import build_leaderboard, trials_table, with_row
@@ -93,14 +80,13 @@ from automl.stoppable import TrialStopped, run_stoppable, shared_worker
 from automl.task import (
     DEFAULT_METRICS,
     Task,
+    analysis_options,
     check_plugin_names,
     choose_loader,
     loader_options,
 )
 from automl.ties import tie_table
 
-FEATURES_NOT_ASKED = pd.DataFrame(columns=["family", "kind", "representation", "score",
-                                           "error"])
 SHOWN_TEXT_CHARS = 400
 """The most characters of a text the report shows (and the run folder keeps) as an
 example the compared families disagree on."""
@@ -182,19 +168,18 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     reused = sum(result.outcome.reused for result in results)
     if reused:
         progress.message(f"reused {reused} trials finished by earlier runs")
-    cutoff = StageCutoff(plan, "analyses")
     metrics = {name: registry.metrics[name].item for name in report_metrics}
     pairs = families_to_compare(results, metric, task.compare) if task.report_seeds else []
     analyses_started = time.time()
-    tables = analyse(task, results, dataset, metric, metrics, pairs, platform, progress,
-                     cutoff, stages)
+    tables, notes = analyse(task, registry, results, dataset, metric, metrics, pairs,
+                            platform, progress, plan, stages)
     tables["splits"] = split_table(per_split, [task.seed + i for i in range(count)], metric)
-    for note in cutoff.notes:
+    for note in notes:
         progress.message(f"note: {note}")
     stages["analyses"] = round(time.time() - analyses_started, 2)
     run = replace(run_summary(task, info, metric, report_metrics, pairs, started, command,
                               describe(storage_url, output_dir), platform, families, plan,
-                              cutoff.notes, stages), outer_splits=count)
+                              notes, stages), outer_splits=count)
     record = RunRecord(output_dir, run, redact(task.source.text), tables,
                        disagreement_examples(dataset, tables["predictions"], pairs))
     write_record(record)
@@ -224,75 +209,28 @@ def other_splits(task: Task, raw: RawData, count: int, families: list[ModelFamil
     return found
 
 
-def analyse(task: Task, results: list[FamilyResult], dataset: Dataset, metric: Metric,
-            metrics: dict[str, Metric], pairs: list[tuple[str, str]], platform: str,
-            progress: Progress, cutoff: StageCutoff,
-            stages: dict[str, float]) -> dict[str, pd.DataFrame]:
-    """The run's tables: the leaderboard (with the ensemble's row) and every analysis the
-    task asks for, each stage's wall seconds added to `stages` (``analyses: <stage>``)."""
-    clock = StageClock(stages)
-    compared = sorted({name for pair in pairs for name in pair})
-    with clock("ensemble"):
-        together = combine(task, results, dataset, metric, metrics, platform, progress,
-                           cutoff)
-    refitted = sorted(set(compared) | together.seed_families)
-    if refitted:
-        progress.message(f"refitting {', '.join(refitted)} with {task.report_seeds} seeds "
-                         "to compare them")
-    with clock("repeated seeds"):
-        outputs = seed_outputs(results, set(refitted), dataset, task.report_seeds, platform,
-                               cutoff)
-    blends = together.seed_blends(outputs, dataset, metric)
-    seeds = seed_scores(outputs, set(refitted), dataset, metric)
-    if not blends.empty:
-        seeds = pd.concat([seeds, blends], ignore_index=True)
-    tested = [*pairs, (ENSEMBLE, together.single)] if not blends.empty else pairs
-    with clock("learning curves"):
-        curves = learning_curves(
-            results, dataset, metric, task.learning_curve, task.curve_seeds, platform,
-            on_family=lambda name: progress.message(f"learning curve of {name}"),
-            cutoff=cutoff)
-    sweep, explained = pd.DataFrame(columns=DEPTH_COLUMNS), pd.DataFrame(columns=EXPLAIN_COLUMNS)
-    if task.depth_sweep:
-        progress.message("refitting the deep families at every depth of their range")
-        with clock("depth sweep"):
-            sweep = depth_sweep(results, dataset, metric, task.report_seeds, platform, cutoff)
-    if task.importances:
-        progress.message("measuring what each family looks at (permutation importance)")
-        with clock("importances"):
-            explained = importances_of(results, dataset, metric, task.seed, cutoff)
-    features = FEATURES_NOT_ASKED
-    if task.engineered_features:
-        with clock("features"):
-            features = feature_comparison(results, dataset, metric, task.seed, platform,
-                                          cutoff)
+def analyse(task: Task, registry: Registry, results: list[FamilyResult], dataset: Dataset,
+            metric: Metric, metrics: dict[str, Metric], pairs: list[tuple[str, str]],
+            platform: str, progress: Progress, plan: TimePlan,
+            stages: dict[str, float]) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """The run's tables: the leaderboard (with the rows analyses add, as the ensemble's),
+    the trials, the test predictions, the ties, and every registered analysis's
+    (`automl.analyses.stage`), each one's wall seconds added to `stages`. Returns them
+    and the notes of analyses a time limit cut short."""
+    context = AnalysisContext(results, dataset, metric, metrics, task.seed,
+                              task.report_seeds, pairs, task.cv_folds, platform, progress)
+    notes = run_analyses([(entry.item, entry.plugin) for entry in registry.analyses.values()],
+                         analysis_options(task, registry), context, plan, stages,
+                         registry.guarded, registry.fail)
     predictions = predictions_table(dataset, results)
     board = build_leaderboard(results, metric, list(metrics))
-    if together.row:
-        board = with_row(board, together.row, metric)
-        predictions[ENSEMBLE] = together.predictions
+    for row in context.leaderboard_rows:
+        board = with_row(board, row, metric)
+    for name, values in context.prediction_columns.items():
+        predictions[name] = values
     return {"leaderboard": board, "trials": trials_table(results),
-            "predictions": predictions, "seed_scores": seeds,
-            "comparison": compare(seeds, tested), "learning_curves": curves,
-            "importances": importances(results, task.seed), "features": features,
-            "depth_sweep": sweep, "explanations": explained, "ensemble": together.weights,
-            "ties": tie_table(results, metric, task.cv_folds)}
-
-
-class StageClock:
-    """``with clock(name):`` adds the block's wall seconds to `stages` as ``analyses:
-    name``."""
-
-    def __init__(self, stages: dict[str, float]):
-        self.stages = stages
-
-    @contextlib.contextmanager
-    def __call__(self, name: str):
-        start = time.time()
-        try:
-            yield
-        finally:
-            self.stages[f"analyses: {name}"] = round(time.time() - start, 2)
+            "predictions": predictions, "ties": tie_table(results, metric, task.cv_folds),
+            **context.tables}, notes
 
 
 def load_dataset(task: Task, registry: Registry) -> Dataset:

@@ -45,8 +45,9 @@ class Option:
 
     `type` is the Python type the value must have after reading (an int is accepted where a
     float is expected); `items` is the element type of a list. `choices`, `minimum` and
-    `maximum` restrict the value; `default` is used when the key is absent (None means the
-    key is optional with no value; `REQUIRED` means the user must give it).
+    `maximum` restrict the value (each item of a list); `default` is used when the key is
+    absent (None means the key is optional with no value; `REQUIRED` means the user must
+    give it).
     """
 
     type: type
@@ -80,7 +81,11 @@ class Option:
         if not _is_type(value, self.type):
             return False
         if self.type is list and self.items:
-            return all(_is_type(item, self.items) for item in value)
+            return all(_is_type(item, self.items) and self._in_range(item) for item in value)
+        return self._in_range(value)
+
+    def _in_range(self, value: Any) -> bool:
+        """Whether a scalar (or a list's item) is among the choices and within bounds."""
         if self.choices and value not in self.choices:
             return False
         if self.minimum is not None:

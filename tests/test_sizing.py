@@ -154,7 +154,7 @@ curve_seeds = 1
     assert list(top) == ["load", "search and refits", "analyses"]
     parts = {name: seconds for name, seconds in stages.items() if ": " in name}
     assert {"analyses: ensemble", "analyses: repeated seeds", "analyses: learning curves",
-            "analyses: importances"} <= set(parts)
+            "analyses: permutation importances"} <= set(parts)
     assert all(seconds >= 0 for seconds in stages.values())
     assert sum(top.values()) <= result.record.run.wall_s + 0.1
     assert sum(parts.values()) <= top["analyses"] + 0.1

@@ -126,7 +126,8 @@ class SectionContext:
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The run's tables by name, as in its CSV files (see `automl.outputs.TABLES`)."""
+        """The run's tables by name, as in its CSV files (see `automl.outputs.REQUIRED_TABLES`
+        and `automl.Analysis.tables`); one the run did not write reads as empty."""
         return self.record.tables
 
     @property
