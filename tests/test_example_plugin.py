@@ -31,7 +31,8 @@ def test_the_plugins_command_lists_the_installed_example(plugin_env):
     assert result.returncode == 0, result.stderr
     assert "discriminant (automl-discriminant 0.1.0, automl_discriminant)" in result.stdout
     assert "models: discriminant_analysis" in result.stdout
-    assert "report sections: trial_rate" in result.stdout
+    assert "report sections: agreement, trial_rate" in result.stdout
+    assert "analyses: agreement" in result.stdout
 
 
 def test_a_task_compares_the_example_family_with_built_in_ones(plugin_env, write_task,
@@ -47,8 +48,14 @@ def test_a_task_compares_the_example_family_with_built_in_ones(plugin_env, write
     assert set(board.index) - {"ensemble"} == {"discriminant_analysis", "naive_bayes"}
     assert board.loc["discriminant_analysis", "test_accuracy"] >= 0.9
     assert board.loc["discriminant_analysis", "trials_complete"] >= 1
+    agreement = pd.read_csv(out / "agreement.csv")  # the plugin's analysis
+    assert list(agreement[["family_a", "family_b"]].iloc[0]) == ["discriminant_analysis",
+                                                                  "naive_bayes"]
+    assert 0.7 <= agreement.agreement[0] <= 1 and -1 <= agreement.kappa[0] <= 1
     html = (out / "index.html").read_text()
     assert '<h2 id="section-trial_rate">Trials per second</h2>' in html
+    assert '<h2 id="section-agreement">Where the families agree</h2>' in html
+    assert "discriminant_analysis and\nnaive_bayes" in html
     assert "Added by plugin discriminant." in html
     log = [json.loads(line) for line in
            (out / "discriminant_trial_log.jsonl").read_text().splitlines()]
@@ -61,4 +68,4 @@ def test_the_example_passes_the_conformance_kit_from_its_own_tests(plugin_env):
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
         capture_output=True, text=True, env=plugin_env, cwd=EXAMPLE, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "10 passed" in result.stdout
+    assert "11 passed" in result.stdout

@@ -1,4 +1,5 @@
-"""Discriminant analysis as an automl model family, plus a report section and a trial log.
+"""Discriminant analysis as an automl model family, plus an analysis, report sections and
+a trial log.
 
 A worked example of every kind of hook a third-party plugin can implement; see
 docs/writing-plugins.md in the automl repository.
@@ -6,8 +7,10 @@ docs/writing-plugins.md in the automl repository.
 
 from __future__ import annotations
 
+import itertools
 import json
 
+import pandas as pd
 from sklearn.discriminant_analysis import (
     LinearDiscriminantAnalysis,
     QuadraticDiscriminantAnalysis,
@@ -15,7 +18,7 @@ from sklearn.discriminant_analysis import (
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from automl import ModelFamily, ReportSection, hookimpl, qualified_name
+from automl import Analysis, ModelFamily, Option, ReportSection, hookimpl, qualified_name
 
 
 def flatten(X):
@@ -82,6 +85,52 @@ def trials_per_second(context):
 def automl_register_report_sections(register):
     register(ReportSection(name="trial_rate", title="Trials per second",
                            render=trials_per_second))
+    register(ReportSection(name="agreement", title="Where the families agree",
+                           render=agreement_section))
+
+
+def agreement(context):
+    """Analysis: how often each pair of families predicts the same class on the test
+    rows, and Cohen's kappa (agreement beyond chance): families that disagree are what an
+    ensemble can gain from. It fits nothing: it reads the refitted models' predictions."""
+    from sklearn.metrics import cohen_kappa_score
+    predicted = {result.outcome.family.name: result.test.predictions
+                 for result in context.results if result.test is not None}
+    rows = [{"family_a": a, "family_b": b,
+             "agreement": float((predicted[a] == predicted[b]).mean()),
+             "kappa": float(cohen_kappa_score(predicted[a], predicted[b]))}
+            for a, b in itertools.combinations(sorted(predicted), 2)]
+    table = pd.DataFrame(rows, columns=["family_a", "family_b", "agreement", "kappa"])
+    shown = context.options["agreement_pairs"]
+    return {"agreement": table.sort_values("agreement", kind="stable").head(shown)}
+
+
+AGREEMENT = Analysis(
+    name="agreement", title="prediction agreement", run=agreement, cost=0,
+    tables={"agreement": ["family_a", "family_b", "agreement", "kappa"]},
+    task_types=frozenset({"classification"}), switch="agreement", options={
+        "agreement": Option(bool, "Measure how often the families agree on the test rows "
+                            "(plugin discriminant).", default=True),
+        "agreement_pairs": Option(int, "Pairs shown, those that agree least first.",
+                                  default=20, minimum=1)})
+
+
+@hookimpl
+def automl_register_analyses(register):
+    register(AGREEMENT)
+
+
+PAIRS = """<p>The pairs of families that agree least on the test rows first: kappa near 0
+agrees no more than chance.</p><table><thead><tr><th>families</th><th>agreement</th>
+<th>kappa</th></tr></thead><tbody>{% for row in rows %}<tr><td>{{ row.family_a }} and
+{{ row.family_b }}</td><td>{{ "%.3f" | format(row.agreement) }}</td>
+<td>{{ "%.3f" | format(row.kappa) }}</td></tr>{% endfor %}</tbody></table>"""
+
+
+def agreement_section(context):
+    """Report section of the analysis: its table, as the run wrote it."""
+    table = context.tables["agreement"]
+    return context.render(PAIRS, rows=table.to_dict("records")) if len(table) else None
 
 
 # The observers below keep a log of the run in its output folder.
