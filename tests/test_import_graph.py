@@ -146,3 +146,19 @@ def test_importing_automl_loads_neither_the_page_nor_the_analyses():
     modules = set(loaded.stdout.split())
     assert "automl.plugins" in modules
     assert not modules & {"automl.report.page", "automl.run", "automl.analysis"}
+
+
+def test_the_deep_plugin_imports_nothing_of_the_text_plugin():
+    """The text families train on the deep plugin's trainer; the deep plugin reads texts
+    through automl_plugins.text_columns, below both, never through the text plugin."""
+    plugins = REPO / "plugins"
+    modules = {"automl_plugins." + ".".join(path.relative_to(plugins).with_suffix("").parts)
+               .removesuffix(".__init__") for path in plugins.rglob("*.py")}
+    deep = list((plugins / "deep").glob("*.py"))
+    found = {path.name: sorted(m for m in every_import(path, modules)
+                               if m.startswith("automl_plugins.text.")
+                               or m == "automl_plugins.text")
+             for path in deep}
+    assert len(deep) >= 4 and not any(found.values()), found
+    text_side = every_import(plugins / "text" / "scratch.py", modules)
+    assert "automl_plugins.deep.estimator" in text_side  # the test can see imports

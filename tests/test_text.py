@@ -78,7 +78,7 @@ def test_truncation_is_counted_at_the_window(tweets):
 def test_a_text_of_a_million_characters_is_cut_before_it_is_tokenized(tweets):
     """Only what can fill the window is tokenized (16 characters a token), so a
     million-character text costs what a short one does, and counts as truncated."""
-    from automl_plugins.text.texts import window_texts
+    from automl_plugins.text_columns import window_texts
     frame = tweets[["text"]].head(50).astype({"text": "string"})
     frame.iloc[0, 0] = "endless words " * 80_000
     texts, cut = window_texts(list(frame["text"]), 16)

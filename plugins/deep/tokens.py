@@ -16,7 +16,7 @@ SPECIAL = ("[PAD]", "[UNK]")  # [PAD] is id 0: the networks mask it
 
 
 class TokenIds(TransformerMixin, BaseEstimator):
-    """Texts (a table's text columns, `automl_plugins.text.texts.texts_of`) to token ids
+    """Texts (a table's text columns, `automl_plugins.text_columns.texts_of`) to token ids
     (n, `max_length`) as float32, 0 after the text's end; texts with more tokens are cut
     there (`n_truncated_` counts those of the last `transform`)."""
 
@@ -25,7 +25,7 @@ class TokenIds(TransformerMixin, BaseEstimator):
         self.max_length = max_length
 
     def fit(self, X, y=None):
-        from automl_plugins.text.texts import texts_of
+        from automl_plugins.text_columns import texts_of
         from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
         tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))  # noqa: S106 (a token, not a password)
         tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -53,8 +53,8 @@ class TokenIds(TransformerMixin, BaseEstimator):
 
     def _encode(self, X) -> tuple[list, list[bool]]:
         """X's encodings, each text cut first to what can fill the window
-        (`automl_plugins.text.texts.window_texts`), and whether each is truncated."""
-        from automl_plugins.text.texts import texts_of, window_texts
+        (`automl_plugins.text_columns.window_texts`), and whether each is truncated."""
+        from automl_plugins.text_columns import texts_of, window_texts
         texts, cut = window_texts(texts_of(X), self.max_length)
         encodings = self.tokenizer_.encode_batch(texts)
         return encodings, [len(e.ids) > self.max_length or was_cut

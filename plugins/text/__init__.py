@@ -3,8 +3,8 @@
 They accept tables with a free-text column (input kind ``"text"``: a CSV, Parquet or R
 dataset column of text, or a folder of .txt files). The bag-of-words families read the
 other columns too (`texts.TextAndTable`); the networks read the text columns only
-(`texts.texts_of`). The run's tabular families see the whole table as well, text as
-TF-IDF and SVD features.
+(`automl_plugins.text_columns.texts_of`). The run's tabular families see the whole table
+as well, text as TF-IDF and SVD features.
 
 - **Engineered features** (classical): TF-IDF of word and character n-grams (beside
   the table's other columns, encoded), then logistic regression, a linear SVM or

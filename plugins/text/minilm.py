@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from automl_plugins.text.texts import texts_of, window_texts
+from automl_plugins.text_columns import texts_of, window_texts
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.model_selection import train_test_split
 
