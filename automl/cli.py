@@ -23,7 +23,7 @@ from automl.leaderboard import report_param_columns
 from automl.plugins import TRACE_VARIABLE, build_registry
 from automl.progress import Progress
 
-COMMANDS = ("run", "plugins", "report", "predict")
+COMMANDS = ("run", "plugins", "report", "predict", "export")
 DESCRIPTION = """\
 Classical machine learning or deep learning, and which model, for your data?
 
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m automl", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"automl {automl.__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{run,plugins,report,predict}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,plugins,report,predict,export}")
     run = commands.add_parser("run", help="run a task file (the default command)",
                               description="Run a task file: search, refit, report.")
     run.add_argument("task", help="path of the task file (TOML)")
@@ -93,6 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
                          "leaderboard's first)")
     predict.add_argument("--out", metavar="FILE",
                          help="where to write the predictions (default: predictions.csv)")
+    predict.add_argument("--onnx", action="store_true",
+                         help="predict with the family's exported ONNX file (from "
+                         "`export`) instead of its saved model")
+    export = commands.add_parser(
+        "export", help="write a run's models as ONNX files, preprocessing included",
+        description="Write each chosen family's saved model with its preprocessing as one "
+        "ONNX graph that takes the raw columns (the ONNX packages: pip install "
+        "automl[onnx]); say for each where it went, or which step could not be exported "
+        "and why.")
+    export.add_argument("folder", help="the run's output folder, e.g. reports/penguins")
+    chosen = export.add_mutually_exclusive_group()
+    chosen.add_argument("--family", help="the family to export (default: the leaderboard's "
+                        "first; the ensemble exports its members)")
+    chosen.add_argument("--all", action="store_true", help="every family with a model")
+    export.add_argument("--out", metavar="DIR",
+                        help="where to write the files (default: FOLDER/onnx)")
     return parser
 
 
@@ -112,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "predict":
             from automl.predict import main as predict
             with read_as_data(args.folder):
-                return predict(args.folder, args.rows, args.family, args.out)
+                return predict(args.folder, args.rows, args.family, args.out, args.onnx)
+        if args.command == "export":
+            from automl.onnx_files import export_folder
+            with read_as_data(args.folder):
+                return export_folder(args.folder, args.family, args.all, args.out)
         build_parser().print_help()
         return 0
     except AutomlError as error:

@@ -53,11 +53,12 @@ def check_columns(frame: pd.DataFrame, columns: list[Column], target: str | None
     return [name for name in names if name not in known]
 
 
-def predict_rows(folder: str | Path, rows_path: str | Path, family: str | None = None
-                 ) -> tuple[pd.DataFrame, str, list[str]]:
+def predict_rows(folder: str | Path, rows_path: str | Path, family: str | None = None,
+                 onnx: bool = False) -> tuple[pd.DataFrame, str, list[str]]:
     """The new rows with a ``prediction`` column (and ``proba_<class>`` columns for
     classifiers that give probabilities), the family that predicted, and the extra
-    columns that were ignored."""
+    columns that were ignored. With `onnx`, the family's exported file (in the run's
+    ``onnx/``, `automl.onnx_files`) predicts instead of its saved model."""
     folder, rows_path = Path(folder), Path(rows_path)
     run = read_summary(folder)
     dataset = run.dataset
@@ -67,17 +68,21 @@ def predict_rows(folder: str | Path, rows_path: str | Path, family: str | None =
     if not rows_path.exists():
         raise DataError("file of new rows not found", where=rows_path)
     family = family or winner(folder, run.metric)
-    model = load_model(folder, family)
     frame = read_table(rows_path)
     frame.columns = [str(name) for name in frame.columns]
     extra = check_columns(frame, dataset.columns, dataset.target, rows_path)
     features = typed_frame(frame, dataset.columns)
     out = frame.copy()
-    predicted = np.asarray(model.predict(features))
     classes = dataset.class_names
+    if onnx:
+        predicted, proba = _onnx_predictions(folder, family, features, dataset)
+    else:
+        model = load_model(folder, family)
+        predicted = np.asarray(model.predict(features))
+        proba = (predict_proba(model, features, len(classes))
+                 if dataset.task_type == "classification" else None)
     if dataset.task_type == "classification":
         out["prediction"] = [classes[int(i)] for i in predicted]
-        proba = predict_proba(model, features, len(classes))
         if proba is not None:
             for index, name in enumerate(classes):
                 out[f"proba_{name}"] = proba[:, index]
@@ -86,9 +91,26 @@ def predict_rows(folder: str | Path, rows_path: str | Path, family: str | None =
     return out, family, extra
 
 
-def main(folder: str, rows: str, family: str | None, out: str | None) -> int:
+def _onnx_predictions(folder: Path, family: str, features: pd.DataFrame, dataset):
+    """(labels or values, probabilities) of the family's exported file, deciding as the
+    run decided (`automl.decisions.decide`)."""
+    from automl.decisions import decide
+    from automl.onnx_files import onnx_predictions
+    path = folder / "onnx" / f"{family}.onnx"
+    if not path.is_file():
+        raise AutomlError(f"no exported ONNX file of '{family}'", where=path,
+                          hint=f"write it first: python -m automl export {folder} "
+                          f"--family {family}")
+    predicted, proba = onnx_predictions(path, features)
+    if proba is not None:
+        predicted = decide(proba, dataset.info())
+    return predicted, proba
+
+
+def main(folder: str, rows: str, family: str | None, out: str | None,
+         onnx: bool = False) -> int:
     """The ``predict`` command: write the predictions and say where."""
-    predictions, family, extra = predict_rows(folder, rows, family)
+    predictions, family, extra = predict_rows(folder, rows, family, onnx)
     if extra:
         print(f"warning: ignoring columns the model was not trained on: {', '.join(extra)}",
               file=sys.stderr)

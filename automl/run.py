@@ -172,7 +172,7 @@ def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
     pairs = families_to_compare(results, metric, task.compare) if task.report_seeds else []
     analyses_started = time.time()
     tables, notes = analyse(task, registry, results, dataset, metric, metrics, pairs,
-                            platform, progress, plan, stages)
+                            platform, progress, plan, stages, output_dir)
     tables["splits"] = split_table(per_split, [task.seed + i for i in range(count)], metric)
     for note in notes:
         progress.message(f"note: {note}")
@@ -211,14 +211,15 @@ def other_splits(task: Task, raw: RawData, count: int, families: list[ModelFamil
 
 def analyse(task: Task, registry: Registry, results: list[FamilyResult], dataset: Dataset,
             metric: Metric, metrics: dict[str, Metric], pairs: list[tuple[str, str]],
-            platform: str, progress: Progress, plan: TimePlan,
-            stages: dict[str, float]) -> tuple[dict[str, pd.DataFrame], list[str]]:
+            platform: str, progress: Progress, plan: TimePlan, stages: dict[str, float],
+            folder: Path) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """The run's tables: the leaderboard (with the rows analyses add, as the ensemble's),
     the trials, the test predictions, the ties, and every registered analysis's
     (`automl.analyses.stage`), each one's wall seconds added to `stages`. Returns them
     and the notes of analyses a time limit cut short."""
     context = AnalysisContext(results, dataset, metric, metrics, task.seed,
-                              task.report_seeds, pairs, task.cv_folds, platform, progress)
+                              task.report_seeds, pairs, task.cv_folds, platform, progress,
+                              folder=folder)
     notes = run_analyses([(entry.item, entry.plugin) for entry in registry.analyses.values()],
                          analysis_options(task, registry), context, plan, stages,
                          registry.guarded, registry.fail)
@@ -226,6 +227,8 @@ def analyse(task: Task, registry: Registry, results: list[FamilyResult], dataset
     board = build_leaderboard(results, metric, list(metrics))
     for row in context.leaderboard_rows:
         board = with_row(board, row, metric)
+    for name, values in context.leaderboard_columns.items():
+        board[name] = board["family"].map(values)
     for name, values in context.prediction_columns.items():
         predictions[name] = values
     return {"leaderboard": board, "trials": trials_table(results),

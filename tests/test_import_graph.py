@@ -55,12 +55,14 @@ LAYERS = (
                 "automl.search.studies", "automl.search.internals"}),
     ("analyses", {"automl.leaderboard", "automl.ties", "automl.analysis", "automl.depth",
                   "automl.ensemble", "automl.explain", "automl.splits", "automl.outputs",
-                  "automl.analyses.stage", "automl.analyses.builtin"}),
+                  "automl.analyses.stage", "automl.export"}),
     ("registry and task", {"automl.plugins", "automl.task", "automl.saved_models"}),
+    ("built-in analyses", {"automl.analyses.builtin", "automl.analyses.serving"}),
     ("report", {"automl.report.summary", "automl.report.builtin",
                 "automl.report.distinctions", "automl.report.page"}),
     ("run", {"automl.run"}),
     ("commands", {"automl.cli", "automl.__main__", "automl.predict", "automl.docs",
+                  "automl.onnx_files",
                   "automl.testing"}),
 )
 """The engine's layers, lowest first: a module imports from its own layer and those

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl.budget import NO_CUTOFF, StageCutoff
@@ -60,6 +61,8 @@ class AnalysisContext:
         shared: what the analyses before this one left for later ones (in memory, never
             written): the ensemble leaves its `automl.ensemble.Combined` as
             ``shared["ensemble"]``.
+        folder: the run's output folder (its saved models are under ``models/``); None
+            where the analysis runs outside a run.
     """
 
     results: Sequence[FamilyResult]
@@ -76,8 +79,10 @@ class AnalysisContext:
     cutoff: StageCutoff = NO_CUTOFF
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     shared: dict[str, Any] = field(default_factory=dict)
+    folder: Path | None = None
     leaderboard_rows: list[dict] = field(default_factory=list)
     prediction_columns: dict[str, np.ndarray] = field(default_factory=dict)
+    leaderboard_columns: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add_to_leaderboard(self, row: dict, predictions: np.ndarray) -> None:
         """A row the leaderboard ranks beside the families (as the ensemble's), with its
@@ -85,6 +90,11 @@ class AnalysisContext:
         ``cv_mean`` (its validation score, which ranks it) and ``test_<metric>`` scores."""
         self.leaderboard_rows.append(row)
         self.prediction_columns[row["family"]] = predictions
+
+    def add_leaderboard_column(self, name: str, values: Mapping[str, Any]) -> None:
+        """A column of the leaderboard: each family's value by name (a family without
+        one is left blank)."""
+        self.leaderboard_columns[name] = dict(values)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from automl import hookimpl
 from automl.analyses.api import Analysis, AnalysisContext
+from automl.analyses.serving import SERVING
 from automl.analysis import (
     COMPARISON_COLUMNS,
     CURVE_COLUMNS,
@@ -154,7 +155,7 @@ HYPERPARAMETER_IMPORTANCES = Analysis(
     run=lambda context: {"importances": importances(context.results, context.seed)})
 
 BUILT_IN = (ENSEMBLE_ANALYSIS, SEED_COMPARISON, LEARNING_CURVES, DEPTH_SWEEP, EXPLANATIONS,
-            FEATURES, HYPERPARAMETER_IMPORTANCES)
+            FEATURES, SERVING, HYPERPARAMETER_IMPORTANCES)
 
 
 @hookimpl

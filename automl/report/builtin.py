@@ -121,6 +121,57 @@ def cost(context: SectionContext) -> Markup:
     return context.template("sections/cost.html", charts=charts)
 
 
+def shipping(context: SectionContext) -> Markup | None:
+    """Which model can I ship? Test score against batch-1 latency (the ONNX export's
+    where it agrees with the original, else the native model's), the serving table, and
+    a sentence on the best classical and the best deep family."""
+    serving = context.tables["serving"]
+    if serving.empty:
+        return None
+    board, metric = context.leaderboard, context.run.metric
+    score = f"test_{metric}"
+    table = serving.merge(board[["family", "kind", score]], on="family", how="left")
+    agrees = table["onnx_parity"] == "agrees"
+    table["latency_ms"] = table["onnx_p50_ms"].where(agrees, table["native_p50_ms"])
+    points = cost_points(table, score, "latency_ms", context.run.metric_direction)
+    chart = context.plot(charts_.cost_chart(
+        "ship-latency", points, "ms to answer one row (log scale)", f"test {metric}")) \
+        if not points.empty else None
+    lines = []
+    for kind, family in best_by_kind(context.record).items():
+        row = table[table.family == family]
+        if row.empty:
+            continue
+        row = row.iloc[0]
+        exported = {"agrees": f"its ONNX export in {row.onnx_p50_ms:.3g} ms",
+                    "differs": "its ONNX export differs from it"}.get(
+                        row.onnx_parity, "it has no ONNX export")
+        lines.append(f"the best {kind} family ({family}) answers one row in "
+                     f"{row.native_p50_ms:.3g} ms, {exported}")
+    counted = table[table.family != "ensemble"]
+    shown = pd.DataFrame({
+        "family": table.family, f"test {metric}": table[score].map(_number),
+        "ONNX": table.onnx_parity, "ms p50 / p99": [
+            f"{a:.3g} / {b:.3g}" for a, b in zip(table.native_p50_ms, table.native_p99_ms,
+                                                 strict=True)],
+        "ONNX ms p50 / p99": [f"{a:.3g} / {b:.3g}" if e else "" for a, b, e in zip(
+            table.onnx_p50_ms, table.onnx_p99_ms, table.exported, strict=True)],
+        "rows/s (1,000)": table.native_rows_per_s.map(lambda v: f"{v:,.0f}"),
+        "ONNX rows/s": table.onnx_rows_per_s.map(lambda v: "" if v != v else f"{v:,.0f}"),
+        "MB": table.native_mb.map(_number), "ONNX MB": table.onnx_mb.map(_number),
+        "load ms": table.native_load_ms.map(_number),
+        "ONNX load ms": table.onnx_load_ms.map(_number),
+        "why not exported": table.onnx_error.fillna("")})
+    return context.template(
+        "sections/shipping.html", chart=chart, lines=lines, serving=context.table(shown),
+        agree=int((counted.onnx_parity == "agrees").sum()), total=len(counted),
+        differ=list(counted.family[counted.onnx_parity == "differs"]))
+
+
+def _number(value) -> str:
+    return "" if value != value else f"{value:.3g}"
+
+
 def learning(context: SectionContext) -> Markup | None:
     """Learning curves, and where the best deep family overtakes the best classical."""
     run = context.run
@@ -371,6 +422,7 @@ SECTIONS = [
     ReportSection("data", "Data", data, order=100),
     ReportSection("leaderboard", "Leaderboard", leaderboard, order=200),
     ReportSection("cost", "Score and cost", cost, order=300),
+    ReportSection("shipping", "Which model can I ship?", shipping, order=350),
     ReportSection("learning_curves", "How much data does each family need?", learning,
                   order=400),
     ReportSection("depth", "Does depth help?", depth, order=500),

@@ -224,6 +224,38 @@ class BoostedTrees(BaseEstimator):
             output = np.column_stack([1 - output, output])
         return output
 
+    def to_onnx(self, n_features: int):
+        """The booster as an ONNX graph on `automl.export.ENCODED` rows of `n_features`
+        (the encoder's codes and numbers): onnxmltools for LightGBM and XGBoost, CatBoost's
+        own export. What a converter refuses (categorical splits, which CatBoost's ONNX
+        export and onnxmltools' XGBoost converter do not write) is `NotExportable`."""
+        from automl.export import ENCODED, NotExportable
+        booster = self._load_booster()
+        try:
+            if self.library == "catboost":
+                with tempfile.TemporaryDirectory() as folder:
+                    path = os.path.join(folder, "model.onnx")
+                    booster.save_model(path, format="onnx")
+                    import onnx
+                    graph = onnx.load(path)
+                graph.graph.input[0].name = ENCODED  # its own name for the features
+                for node in graph.graph.node:
+                    node.input[:] = [ENCODED if name == "features" else name
+                                     for name in node.input]
+                return graph
+            import onnxmltools
+            from onnxmltools.convert.common.data_types import FloatTensorType
+            inputs = [(ENCODED, FloatTensorType([None, n_features]))]
+            if self.library == "lightgbm":  # its converter writes opsets up to 15
+                return onnxmltools.convert_lightgbm(booster, initial_types=inputs,
+                                                    target_opset=15, zipmap=False)
+            return onnxmltools.convert_xgboost(booster, initial_types=inputs,
+                                               target_opset=15)
+        except Exception as error:  # the converters raise many types for what they refuse
+            raise NotExportable(self.library, f"its converter refused the model "
+                                f"({type(error).__name__}: {str(error).splitlines()[0][:160]})"
+                                ) from None
+
 
 def _lightgbm_stop(asked):
     """A LightGBM callback that ends boosting once ``asked(round)`` is True, keeping the

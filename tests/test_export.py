@@ -1,0 +1,179 @@
+"""Models exported to ONNX with their preprocessing: the graph takes the raw columns
+(blanks, unseen categories), agrees with the original on real tables, images and a
+regression target, says which step cannot be exported and why, and runs from the
+command line (`export`, `predict --onnx`)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.naive_bayes import GaussianNB
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from automl.analyses.serving import _parity
+from automl.export import NotExportable, export_onnx, onnx_feed, session
+from automl.run import load_dataset
+from automl.tables import EncodedModel, TableEncoder
+from automl.task import load_task
+
+
+def dataset_of(write_task, registry, dataset: str):
+    return load_dataset(load_task(write_task(f"[dataset]\n{dataset}\n")), registry)
+
+
+def exported_outputs(model, X, shape=None):
+    graph = export_onnx(model, shape)
+    return session(graph.SerializeToString()).run(None, onnx_feed(X, model.encoder_,
+                                                                  shape))[-1]
+
+
+@pytest.mark.parametrize("categories", ["onehot", "target", "embedding"])
+def test_penguins_with_blanks_and_an_unseen_island_agree_with_the_original(
+        write_task, registry, categories):
+    data = dataset_of(write_task, registry, 'name = "penguins"\ntarget = "species"')
+    train, test = data.train, data.test
+    # codes (an unseen or blank category -1) for naive Bayes; the boosters' ordinal
+    # codes, blanks left as they are, are checked by the run below
+    model = EncodedModel(GaussianNB() if categories == "embedding" else make_pipeline(
+        StandardScaler(), LogisticRegression(max_iter=2000)), TableEncoder(categories))
+    model.fit(train.X, train.y)
+    X = test.X.copy()
+    assert X.isna().any().any()  # the real table's blanks reach the graph
+    X["island"] = X["island"].cat.add_categories(["Atlantis"])
+    X.iloc[0, X.columns.get_loc("island")] = "Atlantis"  # never seen in training
+    native = model.predict_proba(X)
+    exported = exported_outputs(model, X)
+    assert exported.shape == native.shape
+    assert np.abs(exported - native).max() < 1e-4
+    assert (exported.argmax(1) == native.argmax(1)).all()
+
+
+def test_digits_export_takes_the_image_as_it_is(write_task, registry):
+    data = dataset_of(write_task, registry, 'name = "digits"')
+    model = EncodedModel(make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)))
+    model.fit(data.train.X, data.train.y)
+    shape = data.info.input_shape
+    exported = exported_outputs(model, data.test.X, shape)
+    assert np.abs(exported - model.predict_proba(data.test.X)).max() < 1e-4
+    graph = export_onnx(model, shape)
+    assert [d.dim_value for d in graph.graph.input[0].type.tensor_type.shape.dim[1:]] \
+        == list(shape)
+
+
+def test_a_regression_export_agrees_and_the_parity_check_catches_a_difference(
+        write_task, registry):
+    data = dataset_of(write_task, registry, 'name = "penguins"\ntarget = "body_mass_g"')
+    model = EncodedModel(Ridge(), TableEncoder("target")).fit(data.train.X, data.train.y)
+    native = model.predict(data.test.X)
+    exported = exported_outputs(model, data.test.X).ravel()
+    found = _parity(native, exported, data.test.y, classification=False)
+    assert found["onnx_parity"] == "agrees" and found["onnx_max_diff"] < 0.05  # grams
+    assert _parity(native, exported + 1.0, data.test.y, False)["onnx_parity"] == "differs"
+    probabilities = np.array([[0.6, 0.4], [0.2, 0.8]])
+    flipped = _parity(probabilities, probabilities[:, ::-1], np.array([0, 1]), True)
+    assert flipped["onnx_parity"] == "differs" and flipped["onnx_label_agreement"] == 0
+
+
+def test_what_cannot_be_exported_is_named_with_its_reason(write_task, registry):
+    data = dataset_of(write_task, registry, 'name = "rdataset"\npackage = "ggplot2"\n'
+                      'item = "economics"\ntarget = "unemploy"')
+    assert str(data.train.X["date"].dtype).startswith("datetime64")  # a real date column
+    model = EncodedModel(Ridge()).fit(data.train.X, data.train.y)
+    with pytest.raises(NotExportable) as raised:
+        export_onnx(model)
+    assert raised.value.step == "dates" and "date" in str(raised.value)
+    with pytest.raises(NotExportable, match="Ridge has no ONNX converter"):
+        export_onnx(Ridge().fit(np.ones((3, 1)), [1, 2, 3]))
+
+
+TASK = """\
+[dataset]
+name = "penguins"
+target = "species"
+[families]
+include = ["logistic_regression", "random_forest", "lightgbm", "xgboost", "mlp"]
+[search]
+n_trials = 1
+cv_folds = 3
+[report]
+seeds = 0
+learning_curve = []
+importances = false
+"""
+
+
+@pytest.fixture(scope="module")
+def penguins_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("penguins")
+    task = folder / "task.toml"
+    task.write_text(TASK + f'[output]\ndir = "{(folder / "out").as_posix()}"\n')
+    result = run_cli(str(task), "--quiet")
+    assert result.returncode == 0, result.stderr
+    return folder / "out"
+
+
+def test_a_run_measures_serving_and_marks_parity_on_the_leaderboard(penguins_run):
+    serving = pd.read_csv(penguins_run / "serving.csv").set_index("family")
+    exported = ["logistic_regression", "random_forest", "lightgbm", "xgboost"]
+    assert serving.loc[exported, "onnx_parity"].eq("agrees").all()
+    assert (serving.loc[exported, "onnx_max_diff"] < 1e-4).all()
+    assert serving.loc["mlp", "onnx_parity"] == "not exported"
+    assert "FlaxClassifier has no ONNX converter" in serving.loc["mlp", "onnx_error"]
+    for column in ("native_p50_ms", "native_p99_ms", "native_mb", "native_load_ms"):
+        assert (serving[column].drop("ensemble", errors="ignore") > 0).all(), column
+    assert (serving.loc[exported, "onnx_p99_ms"] >= serving.loc[exported, "onnx_p50_ms"]
+            ).all()
+    board = pd.read_csv(penguins_run / "leaderboard.csv").set_index("family")
+    assert board.loc["lightgbm", "onnx_parity"] == "agrees"
+    html = (penguins_run / "index.html").read_text()
+    assert '<h2 id="section-shipping">Which model can I ship?</h2>' in html
+    assert "4 of 5 families export and agree" in html
+    assert "FlaxClassifier has no ONNX converter" in html
+
+
+def test_export_and_predict_with_the_exported_file(penguins_run, tmp_path):
+    result = run_cli("export", str(penguins_run), "--all")
+    assert result.returncode == 0, result.stderr
+    assert "mlp: not exported: model: FlaxClassifier has no ONNX converter" in result.stdout
+    assert "lightgbm: " in result.stdout and "agreed with the original" in result.stdout
+    written = sorted(path.stem for path in (penguins_run / "onnx").glob("*.onnx"))
+    assert written == ["lightgbm", "logistic_regression", "random_forest", "xgboost"]
+    import onnx
+    meta = {p.key: p.value for p in onnx.load(penguins_run / "onnx" / "lightgbm.onnx")
+            .metadata_props}
+    described = json.loads(meta["automl"])
+    assert described["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert described["inputs"]["island"] == {"column": "island", "feed": "category"}
+    import palmerpenguins
+    rows = palmerpenguins.load_penguins().drop(columns="species").iloc[[0, 3, 150, 300]]
+    rows.iloc[0, rows.columns.get_loc("island")] = "Atlantis"  # unseen; row 3 has blanks
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    for onnx_flag in ([], ["--onnx"]):
+        out = tmp_path / f"out{len(onnx_flag)}.csv"
+        result = run_cli("predict", str(penguins_run), str(tmp_path / "new.csv"),
+                         "--family", "lightgbm", "--out", str(out), *onnx_flag)
+        assert result.returncode == 0, result.stderr
+    native, exported = (pd.read_csv(tmp_path / f"out{n}.csv") for n in (0, 1))
+    assert list(native.prediction) == list(exported.prediction)
+    columns = ["proba_Adelie", "proba_Chinstrap", "proba_Gentoo"]
+    assert np.abs(native[columns].to_numpy() - exported[columns].to_numpy()).max() < 1e-4
+
+
+def test_predict_onnx_says_what_is_missing_or_damaged(penguins_run, tmp_path):
+    rows = tmp_path / "new.csv"
+    pd.read_csv(penguins_run / "predictions.csv").head(0).to_csv(rows, index=False)
+    import palmerpenguins
+    palmerpenguins.load_penguins().head(3).to_csv(rows, index=False)
+    result = run_cli("predict", str(penguins_run), str(rows), "--family", "naive_bayes",
+                     "--onnx")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (penguins_run / "onnx").mkdir(exist_ok=True)
+    (penguins_run / "onnx" / "xgboost.onnx").write_bytes(b"not a graph")
+    result = run_cli("predict", str(penguins_run), str(rows), "--family", "xgboost",
+                     "--onnx")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "not an ONNX file this engine exported" in result.stderr
