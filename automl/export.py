@@ -3,7 +3,7 @@
 The engine's table encoder (`automl.tables.TableEncoder`: blanks imputed with missing
 indicators, categories one-hot, target or ordinal encoded) is written here as ONNX
 operators from its fitted values, so the graph reads a row as the user has it: one input
-per column, numbers as float (a blank is NaN), categories as strings (a blank is the
+per column, numbers as float64 (a blank is NaN), categories as strings (a blank is the
 empty string; a value the training rows never had is encoded as scikit-learn encodes an
 unknown one). Images and sequences are one float input of the sample's shape. The model
 behind the encoder is converted by skl2onnx (scikit-learn estimators) or by the model's
@@ -73,19 +73,49 @@ def export_onnx(estimator: Any, sample_shape: Sequence[int] | None = None):
         return _exported(estimator, sample_shape)
 
 
+def encoder_of(estimator: Any):
+    """The engine's table encoder inside a fitted model (None for a model that reads
+    arrays as they are): what `onnx_feed` needs to feed the model's graph."""
+    from automl.decisions import undecided
+    from automl.tables import EncodedModel
+    estimator = undecided(estimator)
+    if isinstance(estimator, EncodedModel):
+        return estimator.encoder_
+    return getattr(estimator, "onnx_encoder", None)
+
+
 def _exported(estimator: Any, sample_shape: Sequence[int] | None):
     from automl.decisions import undecided
     from automl.tables import EncodedModel
     estimator = undecided(estimator)  # its label output is the most probable class
     if isinstance(estimator, EncodedModel):
-        encoder, model = estimator.encoder_, estimator.model
-    elif hasattr(estimator, "encoder_") and hasattr(estimator, "to_onnx"):
-        encoder, model = estimator.encoder_, estimator
+        model = estimator.model
+    elif hasattr(estimator, "to_onnx"):  # a plugin's model that writes its own graph
+        model = estimator
     else:
         raise NotExportable("model", f"{type(estimator).__name__} has no ONNX converter")
+    encoder = encoder_of(estimator)
+    if encoder is None:  # an array the model reads as it is
+        if sample_shape is None:
+            model_graph(model, 0)  # its own reason, where it has one
+            raise NotExportable("model", f"{type(estimator).__name__} takes a table "
+                                "without the engine's encoder")
+        return _joined(flat_graph(sample_shape),
+                       model_graph(model, int(np.prod(sample_shape))))
     encoding = encoder_graph(encoder, sample_shape)
     width = int(encoder.transform(_zero_rows(encoder, sample_shape)).shape[1])
     return _joined(encoding, model_graph(model, width))
+
+
+def flat_graph(sample_shape: Sequence[int]):
+    """The graph from an array input ``X`` of `sample_shape` to `ENCODED`, flattened."""
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["X"], [ENCODED], axis=1)], "automl_flatten",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, *sample_shape])],
+        [helper.make_tensor_value_info(ENCODED, TensorProto.FLOAT, [None, None])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid(domain, version)
+                                                   for domain, version in OPSETS.items()])
 
 
 def model_graph(model: Any, n_features: int):
@@ -117,7 +147,7 @@ def input_names(encoder, sample_shape: Sequence[int] | None) -> dict[str, str]:
 
 
 def onnx_feed(X, encoder, sample_shape: Sequence[int] | None = None) -> dict[str, np.ndarray]:
-    """Rows as the graph's inputs: a table's columns each (n, 1), numbers as float32,
+    """Rows as the graph's inputs: a table's columns each (n, 1), numbers as float64,
     categories as strings ("" for a blank); an array as float32 of its own shape."""
     if _is_array(encoder):
         return {"X": np.asarray(X, dtype=np.float32)}
@@ -127,7 +157,7 @@ def onnx_feed(X, encoder, sample_shape: Sequence[int] | None = None) -> dict[str
     for column, name in input_names(encoder, sample_shape).items():
         values = frame[column]
         if kinds[column] == "numeric":
-            feed[name] = values.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+            feed[name] = values.to_numpy(dtype=np.float64, na_value=np.nan).reshape(-1, 1)
         else:
             feed[name] = np.array(["" if pd.isna(v) else str(v) for v in values],
                                   dtype=object).reshape(-1, 1)
@@ -140,7 +170,7 @@ def onnx_feed(X, encoder, sample_shape: Sequence[int] | None = None) -> dict[str
 def encoder_graph(encoder, sample_shape: Sequence[int] | None):
     """The fitted `TableEncoder` as an ONNX model from its inputs to `ENCODED`."""
     from onnx import TensorProto, helper
-    builder = _Builder()
+    builder = GraphBuilder()
     kinds = column_kinds(encoder)
     names = input_names(encoder, sample_shape)
     if _is_array(encoder):
@@ -151,7 +181,7 @@ def encoder_graph(encoder, sample_shape: Sequence[int] | None):
             np.array([i], np.int64))], axis=1) for i, column in enumerate(encoder.columns_)}
     else:
         inputs = [helper.make_tensor_value_info(
-            names[column], TensorProto.FLOAT if kinds[column] == "numeric"
+            names[column], TensorProto.DOUBLE if kinds[column] == "numeric"
             else TensorProto.STRING, [None, 1]) for column in encoder.columns_]
         columns = {column: names[column] for column in encoder.columns_}
     parts = [_part(builder, name, transformer, list(used), columns)
@@ -166,7 +196,7 @@ def encoder_graph(encoder, sample_shape: Sequence[int] | None):
                                                    for domain, version in OPSETS.items()])
 
 
-def _part(builder: _Builder, name: str, transformer, used: list[str],
+def _part(builder: GraphBuilder, name: str, transformer, used: list[str],
           columns: dict[str, str]) -> str:
     """One part of the encoder's column transformer, as float32 columns."""
     steps = dict(getattr(transformer, "steps", [(name, transformer)]))
@@ -193,31 +223,137 @@ def _part(builder: _Builder, name: str, transformer, used: list[str],
     raise NotExportable(name, "an encoder part the exporter does not know")
 
 
-def _numeric(builder: _Builder, transformer, inputs: list[str]) -> str:
+def _numeric(builder: GraphBuilder, transformer, inputs: list[str]) -> str:
     """Numbers: as they are (for models that take blanks), or imputed by the training
     median with an indicator column per feature that had blanks there."""
     joined = builder.node("Concat", inputs, axis=1) if len(inputs) > 1 else inputs[0]
+    joined = builder.node("Cast", [joined], to=11)  # float64, as scikit-learn computes
     if transformer == "passthrough" or getattr(transformer, "func", 0) is None:
-        return joined  # a fitted "passthrough" is a FunctionTransformer without a function
-    if not hasattr(transformer, "statistics_"):
-        raise NotExportable("numbers", "the quantile transform of the numbers (the MLP's "
-                            "numeric_transform) has no ONNX converter here")
+        return builder.node("Cast", [joined], to=1)  # a fitted "passthrough"
+    quantiles = None
+    if not hasattr(transformer, "statistics_"):  # imputed, then quantile-transformed
+        transformer, quantiles = transformer.steps[0][1], transformer.steps[1][1]
     blank = builder.node("IsNaN", [joined])
-    fill = np.nan_to_num(transformer.statistics_.astype(np.float32)).reshape(1, -1)
+    fill = np.nan_to_num(transformer.statistics_.astype(np.float64)).reshape(1, -1)
     imputed = builder.node("Where", [blank, builder.constant(fill), joined])
     indicator = getattr(transformer, "indicator_", None)
-    if indicator is None or not len(indicator.features_):
-        return imputed
-    flags = builder.node("Gather", [blank, builder.constant(
-        np.asarray(indicator.features_, np.int64))], axis=1)
-    return builder.node("Concat", [imputed, builder.node("Cast", [flags], to=1)], axis=1)
+    if indicator is not None and len(indicator.features_):
+        flags = builder.node("Gather", [blank, builder.constant(
+            np.asarray(indicator.features_, np.int64))], axis=1)
+        imputed = builder.node("Concat", [imputed, builder.node("Cast", [flags], to=11)],
+                               axis=1)
+    if quantiles is not None:
+        imputed = _quantile_normal(builder, imputed, quantiles)
+    return builder.node("Cast", [imputed], to=1)
+
+
+def _quantile_normal(builder: GraphBuilder, x: str, transformer) -> str:
+    """scikit-learn's `QuantileTransformer` to a normal distribution, in float64: each
+    column interpolated on its training quantiles both ways and averaged (as it does, so
+    that repeated quantiles map to the middle of their references), the ends set to 0 and
+    1, then the normal's inverse CDF (Acklam's rational approximation, relative error
+    1e-9) of the value clipped as scikit-learn clips it."""
+    bound = 1e-7  # scikit-learn's BOUNDS_THRESHOLD
+    q = np.asarray(transformer.quantiles_, np.float64)  # (k, columns)
+    r = np.asarray(transformer.references_, np.float64).reshape(-1, 1)  # (k, 1)
+    x3 = builder.node("Unsqueeze", [x, builder.constant(np.array([1], np.int64))])  # (b,1,c)
+    below = builder.node("Cast", [builder.node("LessOrEqual", [
+        builder.constant(q[None]), x3])], to=11)
+    strictly = builder.node("Cast", [builder.node("Less", [builder.constant(q[None]), x3])],
+                            to=11)
+    count_le = builder.node("ReduceSum", [below, builder.constant(np.array([1], np.int64))],
+                            keepdims=0)
+    count_lt = builder.node("ReduceSum", [strictly, builder.constant(
+        np.array([1], np.int64))], keepdims=0)
+    last = float(len(q) - 1)
+    right = builder.node("Clip", [builder.node("Sub", [count_le, builder.constant(
+        np.array(1.0))]), builder.constant(np.array(0.0)), builder.constant(np.array(last - 1))])
+    left = builder.node("Clip", [count_lt, builder.constant(np.array(1.0)),
+                                 builder.constant(np.array(last))])
+    forward = _segment(builder, x, q, r, right, builder.node("Add", [
+        right, builder.constant(np.array(1.0))]))
+    backward = _segment(builder, x, q, r, left, builder.node("Sub", [
+        left, builder.constant(np.array(1.0))]))
+    p = builder.node("Mul", [builder.constant(np.array(0.5)),
+                             builder.node("Add", [forward, backward])])
+    upper = builder.node("Greater", [builder.node("Add", [x, builder.constant(
+        np.array(bound))]), builder.constant(q[-1][None])])
+    lower = builder.node("Less", [builder.node("Sub", [x, builder.constant(
+        np.array(bound))]), builder.constant(q[0][None])])
+    p = builder.node("Where", [upper, builder.constant(np.array(1.0)), p])
+    p = builder.node("Where", [lower, builder.constant(np.array(0.0)), p])
+    edge = bound - np.spacing(1)
+    p = builder.node("Clip", [p, builder.constant(np.array(edge)),
+                              builder.constant(np.array(1 - edge))])
+    return _normal_quantile(builder, p)
+
+
+def _segment(builder: GraphBuilder, x: str, q: np.ndarray, r: np.ndarray, start: str,
+             end: str) -> str:
+    """The line through (q[start], r[start]) and (q[end], r[end]) at x, per column
+    (`start` and `end` are float indices, one per row and column)."""
+    columns = np.arange(q.shape[1], dtype=np.float64)[None]
+    flat_q = builder.constant(q.reshape(-1))
+
+    def at(index: str, table: str, per_column: bool) -> str:
+        position = builder.node("Add", [builder.node("Mul", [index, builder.constant(
+            np.array(float(q.shape[1])))]), builder.constant(columns)]) if per_column \
+            else index
+        return builder.node("Gather", [table, builder.node("Cast", [position], to=7)])
+    flat_r = builder.constant(r.reshape(-1))
+    q0, q1 = at(start, flat_q, True), at(end, flat_q, True)
+    r0, r1 = at(start, flat_r, False), at(end, flat_r, False)
+    run = builder.node("Sub", [q1, q0])
+    flat = builder.node("Equal", [run, builder.constant(np.array(0.0))])
+    slope = builder.node("Where", [flat, builder.constant(np.array(0.0)), builder.node(
+        "Div", [builder.node("Sub", [r1, r0]), builder.node("Where", [
+            flat, builder.constant(np.array(1.0)), run])])])
+    return builder.node("Add", [r0, builder.node("Mul", [slope, builder.node(
+        "Sub", [x, q0])])])
+
+
+ACKLAM = (
+    (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02,
+     1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00),
+    (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02,
+     6.680131188771972e01, -1.328068155288572e01, 1.0),
+    (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758276161838e00,
+     -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00),
+    (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00,
+     3.754408661907416e00, 1.0),
+)
+"""The coefficients of Acklam's approximation to the normal's inverse CDF."""
+
+
+def _normal_quantile(builder: GraphBuilder, p: str) -> str:
+    """The standard normal's inverse CDF at p (float64, 0 < p < 1)."""
+    a, b, c, d = ACKLAM
+
+    def polynomial(t: str, coefficients) -> str:
+        value = builder.constant(np.array(coefficients[0]))
+        for coefficient in coefficients[1:]:
+            value = builder.node("Add", [builder.node("Mul", [value, t]),
+                                         builder.constant(np.array(coefficient))])
+        return value
+    centred = builder.node("Sub", [p, builder.constant(np.array(0.5))])
+    squared = builder.node("Mul", [centred, centred])
+    middle = builder.node("Div", [builder.node("Mul", [polynomial(squared, a), centred]),
+                                  polynomial(squared, b)])
+    tail_p = builder.node("Min", [p, builder.node("Sub", [builder.constant(np.array(1.0)), p])])
+    t = builder.node("Sqrt", [builder.node("Mul", [builder.constant(np.array(-2.0)),
+                                                   builder.node("Log", [tail_p])])])
+    tail = builder.node("Div", [polynomial(t, c), polynomial(t, d)])  # the lower tail's
+    tail = builder.node("Where", [builder.node("Greater", [p, builder.constant(
+        np.array(0.5))]), builder.node("Neg", [tail]), tail])
+    in_tail = builder.node("Less", [tail_p, builder.constant(np.array(0.02425))])
+    return builder.node("Where", [in_tail, tail, middle])
 
 
 def _keys(categories, filled: str | None) -> list[str]:
     return [str(value) for value in categories]
 
 
-def _one_hot(builder: _Builder, column: str, categories, filled: str) -> str:
+def _one_hot(builder: GraphBuilder, column: str, categories, filled: str) -> str:
     """One column one-hot: a blank is the imputer's fill value, an unknown value all
     zeros (``handle_unknown="ignore"``)."""
     keys = _keys(categories, filled)
@@ -228,14 +364,14 @@ def _one_hot(builder: _Builder, column: str, categories, filled: str) -> str:
     return builder.node("Cast", [hot], to=1)
 
 
-def _codes(builder: _Builder, column: str, categories, absent: float) -> str:
+def _codes(builder: GraphBuilder, column: str, categories, absent: float) -> str:
     """One column as its category's code; a blank or unknown value as `absent`."""
     keys = _keys(categories, None)
     return builder.label_encoder(column, [*keys, ""],
                                  [float(i) for i in range(len(keys))] + [absent], absent)
 
 
-def _target(builder: _Builder, encoder, filled: str, inputs: list[str]) -> str:
+def _target(builder: GraphBuilder, encoder, filled: str, inputs: list[str]) -> str:
     """Target encoding: each category's fitted encoding (one per class for several
     classes), an unknown value the target's mean."""
     means = np.atleast_1d(encoder.target_mean_)
@@ -251,8 +387,9 @@ def _target(builder: _Builder, encoder, filled: str, inputs: list[str]) -> str:
     return builder.node("Concat", parts, axis=1) if len(parts) > 1 else parts[0]
 
 
-class _Builder:
-    """Nodes and constants of a graph being written, with fresh names."""
+class GraphBuilder:
+    """Nodes and constants of a graph being written, with fresh names (for a plugin's
+    ``to_onnx`` too)."""
 
     def __init__(self):
         self.nodes: list = []
@@ -273,6 +410,15 @@ class _Builder:
         name = self.name("constant")
         self.constants.append(numpy_helper.from_array(value, name))
         return name
+
+    def model(self, name: str, inputs: list, output: str, width: int | None = None):
+        """The graph written so far as an ONNX model, from `inputs` (value infos) to
+        `output` (float32 rows of `width` numbers)."""
+        from onnx import TensorProto, helper
+        graph = helper.make_graph(self.nodes, name, inputs, [helper.make_tensor_value_info(
+            output, TensorProto.FLOAT, [None, width])], initializer=self.constants)
+        return helper.make_model(graph, opset_imports=[
+            helper.make_opsetid(domain, version) for domain, version in OPSETS.items()])
 
     def label_encoder(self, column: str, keys: list[str], values: list, default) -> str:
         """A string column mapped to numbers: int64 codes, or float32 values."""
@@ -318,7 +464,10 @@ def column_kinds(encoder) -> dict[str, str]:
 
 
 def _is_array(encoder) -> bool:
-    """Whether the encoder was fitted on an array (images, sequences), not a table."""
+    """Whether the model reads an array (images, sequences) as it is (no encoder), or
+    through an encoder fitted on one, not on a table."""
+    if encoder is None:
+        return True
     return list(encoder.columns_) == [f"f{i}" for i in range(len(encoder.columns_))]
 
 

@@ -3,7 +3,7 @@
 
 Each file is the model with its preprocessing (`automl.export`): it takes the raw
 columns, one input each, and says in its metadata which column each input is, how it is
-fed (``number``: float32, a blank NaN; ``category``: a string, a blank ""), and the
+fed (``number``: float64, a blank NaN; ``category``: a string, a blank ""), and the
 classes. The run's ``serving`` table (written when the ONNX packages were installed)
 says whether each export agreed with its original on the test split; the command
 repeats it beside each file.
@@ -21,6 +21,7 @@ from automl.errors import AutomlError
 from automl.export import (
     NotExportable,
     column_kinds,
+    encoder_of,
     export_onnx,
     input_names,
     onnx_available,
@@ -76,12 +77,8 @@ def export_folder(folder: str | Path, family: str | None = None, every: bool = F
 
 def labelled(graph, estimator, family: str, classes):
     """`graph` with the metadata `predict --onnx` reads."""
-    from automl.decisions import undecided
-    from automl.tables import EncodedModel
-    model = undecided(estimator)
-    encoder = model.encoder_ if isinstance(model, EncodedModel) or hasattr(
-        model, "encoder_") else None
-    kinds = column_kinds(encoder)
+    encoder = encoder_of(estimator)
+    kinds = column_kinds(encoder) if encoder is not None else {}
     inputs = {name: {"column": column, "feed": "number" if kinds.get(column, "numeric")
                      == "numeric" else "category"}
               for column, name in input_names(encoder, None).items()}
@@ -116,7 +113,7 @@ def onnx_predictions(path: Path, features: pd.DataFrame) -> tuple[np.ndarray, np
     feed = {}
     for name, entry in described["inputs"].items():
         values = features[entry["column"]]
-        feed[name] = (values.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+        feed[name] = (values.to_numpy(dtype=np.float64, na_value=np.nan).reshape(-1, 1)
                       if entry["feed"] == "number" else
                       np.array(["" if pd.isna(v) else str(v) for v in values],
                                dtype=object).reshape(-1, 1))

@@ -78,6 +78,36 @@ def test_a_regression_export_agrees_and_the_parity_check_catches_a_difference(
     assert flipped["onnx_parity"] == "differs" and flipped["onnx_label_agreement"] == 0
 
 
+@pytest.mark.parametrize(("numbers", "embedding"), [("quantile", "periodic"),
+                                                    ("impute", "none")])
+def test_the_mlp_exports_with_its_quantile_map_and_embeddings(write_task, registry,
+                                                            numbers, embedding):
+    from automl_plugins.deep.estimator import FlaxClassifier
+    data = dataset_of(write_task, registry, 'name = "penguins"\ntarget = "species"')
+    model = FlaxClassifier(network="mlp", depth=2, width=32, activation="gelu",
+                           numeric_transform=numbers, numeric_embedding=embedding,
+                           max_epochs=5).fit(data.train.X, data.train.y)
+    assert model.onnx_encoder is not None and model.category_counts_
+    native = model.predict_proba(data.test.X)
+    exported = session(export_onnx(model).SerializeToString()).run(
+        None, onnx_feed(data.test.X, model.onnx_encoder))[-1]
+    assert np.abs(exported - native).max() < 1e-4
+
+
+def test_the_cnn_is_named_as_not_exported(write_task, registry):
+    from automl_plugins.deep.estimator import FlaxClassifier
+    data = dataset_of(write_task, registry, 'name = "digits"')
+    model = FlaxClassifier(network="cnn", depth=1, width=8, max_epochs=1).fit(
+        data.train.X[:200], data.train.y[:200])
+    with pytest.raises(NotExportable, match="the CNN network is not written as ONNX"):
+        export_onnx(model, data.info.input_shape)
+    mlp = FlaxClassifier(network="mlp", depth=1, width=16, max_epochs=2).fit(
+        data.train.X, data.train.y)  # on the image as it is, no encoder
+    exported = session(export_onnx(mlp, data.info.input_shape).SerializeToString()).run(
+        None, {"X": data.test.X.astype(np.float32)})[-1]
+    assert np.abs(exported - mlp.predict_proba(data.test.X)).max() < 1e-4
+
+
 def test_what_cannot_be_exported_is_named_with_its_reason(write_task, registry):
     data = dataset_of(write_task, registry, 'name = "rdataset"\npackage = "ggplot2"\n'
                       'item = "economics"\ntarget = "unemploy"')
@@ -95,7 +125,7 @@ TASK = """\
 name = "penguins"
 target = "species"
 [families]
-include = ["logistic_regression", "random_forest", "lightgbm", "xgboost", "mlp"]
+include = ["logistic_regression", "random_forest", "lightgbm", "xgboost", "mlp", "catboost"]
 [search]
 n_trials = 1
 cv_folds = 3
@@ -118,11 +148,11 @@ def penguins_run(tmp_path_factory):
 
 def test_a_run_measures_serving_and_marks_parity_on_the_leaderboard(penguins_run):
     serving = pd.read_csv(penguins_run / "serving.csv").set_index("family")
-    exported = ["logistic_regression", "random_forest", "lightgbm", "xgboost"]
+    exported = ["logistic_regression", "random_forest", "lightgbm", "xgboost", "mlp"]
     assert serving.loc[exported, "onnx_parity"].eq("agrees").all()
     assert (serving.loc[exported, "onnx_max_diff"] < 1e-4).all()
-    assert serving.loc["mlp", "onnx_parity"] == "not exported"
-    assert "FlaxClassifier has no ONNX converter" in serving.loc["mlp", "onnx_error"]
+    assert serving.loc["catboost", "onnx_parity"] == "not exported"
+    assert "not support categorical features" in serving.loc["catboost", "onnx_error"]
     for column in ("native_p50_ms", "native_p99_ms", "native_mb", "native_load_ms"):
         assert (serving[column].drop("ensemble", errors="ignore") > 0).all(), column
     assert (serving.loc[exported, "onnx_p99_ms"] >= serving.loc[exported, "onnx_p50_ms"]
@@ -131,17 +161,17 @@ def test_a_run_measures_serving_and_marks_parity_on_the_leaderboard(penguins_run
     assert board.loc["lightgbm", "onnx_parity"] == "agrees"
     html = (penguins_run / "index.html").read_text()
     assert '<h2 id="section-shipping">Which model can I ship?</h2>' in html
-    assert "4 of 5 families export and agree" in html
-    assert "FlaxClassifier has no ONNX converter" in html
+    assert "5 of 6 families export and agree" in html
+    assert "not support categorical features" in html
 
 
 def test_export_and_predict_with_the_exported_file(penguins_run, tmp_path):
     result = run_cli("export", str(penguins_run), "--all")
     assert result.returncode == 0, result.stderr
-    assert "mlp: not exported: model: FlaxClassifier has no ONNX converter" in result.stdout
+    assert "catboost: not exported: catboost: its converter refused" in result.stdout
     assert "lightgbm: " in result.stdout and "agreed with the original" in result.stdout
     written = sorted(path.stem for path in (penguins_run / "onnx").glob("*.onnx"))
-    assert written == ["lightgbm", "logistic_regression", "random_forest", "xgboost"]
+    assert written == ["lightgbm", "logistic_regression", "mlp", "random_forest", "xgboost"]
     import onnx
     meta = {p.key: p.value for p in onnx.load(penguins_run / "onnx" / "lightgbm.onnx")
             .metadata_props}

@@ -21,7 +21,13 @@ import numpy as np
 import pandas as pd
 
 from automl.analyses.api import Analysis, AnalysisContext
-from automl.export import NotExportable, export_onnx, onnx_available, onnx_feed
+from automl.export import (
+    NotExportable,
+    encoder_of,
+    export_onnx,
+    onnx_available,
+    onnx_feed,
+)
 from automl.export import session as onnx_session
 from automl.input_kinds import kind_of
 from automl.schema import Option
@@ -79,7 +85,7 @@ def _measured(result, context: AnalysisContext) -> dict:
     session = onnx_session(graph)
     row["onnx_load_ms"] = 1000 * (time.perf_counter() - started)
     row["onnx_mb"] = len(graph) / 2**20
-    encoder = estimator.encoder_
+    encoder = encoder_of(estimator)
 
     def run(rows):
         return session.run(None, rows)[-1]  # probabilities, or values for regression

@@ -224,6 +224,11 @@ class BoostedTrees(BaseEstimator):
             output = np.column_stack([1 - output, output])
         return output
 
+    @property
+    def onnx_encoder(self):
+        """The table encoder the booster reads through (`automl.export.encoder_of`)."""
+        return self.encoder_
+
     def to_onnx(self, n_features: int):
         """The booster as an ONNX graph on `automl.export.ENCODED` rows of `n_features`
         (the encoder's codes and numbers): onnxmltools for LightGBM and XGBoost, CatBoost's

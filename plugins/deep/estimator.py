@@ -462,6 +462,17 @@ class FlaxEstimator(BaseEstimator):
         estimator.params_, estimator.rest_ = params, rest
         return estimator
 
+    @property
+    def onnx_encoder(self):
+        """The table encoder the network reads through (None for arrays and texts):
+        `automl.export.encoder_of`."""
+        return getattr(self, "table_encoder_", None)
+
+    def to_onnx(self, n_features: int):
+        """The MLP as an ONNX graph on the encoded rows (`onnx_graph.mlp_graph`)."""
+        from automl_plugins.deep.onnx_graph import mlp_graph
+        return mlp_graph(self, n_features)
+
     def count_truncated(self, X) -> float:
         """How many of X's texts are cut to `max_length` tokens (NaN for other inputs,
         which have no window)."""

@@ -1,0 +1,103 @@
+"""A fitted MLP as an ONNX graph written from its weights: the inputs standardised as in
+training, the table's input layer (a category's embedding row, numbers as they are or
+their periodic embedding), the dense layers and their activation, then the softmax (or
+the target's scale, for regression). The CNN, the RNN and the text networks are not
+written (`automl.export.NotExportable` says so)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from automl.export import ENCODED, GraphBuilder, NotExportable
+
+
+def mlp_graph(estimator, n_features: int):
+    """The network of a fitted `FlaxEstimator` with ``network="mlp"`` on `ENCODED` rows
+    of `n_features` numbers."""
+    from flax import nnx
+    from onnx import TensorProto, helper
+    if estimator.network != "mlp" or estimator.vocab_size:
+        raise NotExportable(estimator.network if not estimator.vocab_size else "text",
+                            f"the {estimator.network.upper()} network"
+                            + (" on token ids" if estimator.vocab_size else "")
+                            + " is not written as ONNX (only the MLP is)")
+    weights = nnx.to_pure_dict(estimator.params_)
+    builder = GraphBuilder()
+    mean = np.broadcast_to(estimator.input_mean_, estimator.input_shape_).reshape(1, -1)
+    scale = np.broadcast_to(estimator.input_scale_, estimator.input_shape_).reshape(1, -1)
+    x = builder.node("Div", [builder.node("Sub", [ENCODED, _constant(builder, mean)]),
+                             _constant(builder, scale)])
+    if "table" in weights:
+        x = _table_inputs(builder, x, weights["table"], len(estimator.category_counts_))
+    for index in sorted(weights["hidden"], key=int):
+        x = _activation(builder, _dense(builder, x, weights["hidden"][index]),
+                        estimator.activation)
+    x = _dense(builder, x, weights["output"])
+    if estimator._regression:
+        x = builder.node("Add", [builder.node("Mul", [x, _constant(builder, np.float32(
+            estimator.target_scale_))]), _constant(builder, np.float32(
+                estimator.target_mean_))])
+    else:
+        x = builder.node("Softmax", [x], axis=1)
+    inputs = [helper.make_tensor_value_info(ENCODED, TensorProto.FLOAT, [None, n_features])]
+    return builder.model("automl_mlp", inputs, x)
+
+
+def _constant(builder: GraphBuilder, value) -> str:
+    return builder.constant(np.asarray(value, dtype=np.float32))
+
+
+def _dense(builder: GraphBuilder, x: str, layer: dict) -> str:
+    product = builder.node("MatMul", [x, _constant(builder, layer["kernel"])])
+    return builder.node("Add", [product, _constant(builder, layer["bias"])])
+
+
+def _activation(builder: GraphBuilder, x: str, name: str) -> str:
+    if name == "relu":
+        return builder.node("Relu", [x])
+    if name == "tanh":
+        return builder.node("Tanh", [x])
+    if name == "silu":
+        return builder.node("Mul", [x, builder.node("Sigmoid", [x])])
+    if name == "gelu":  # jax.nn.gelu's tanh approximation
+        cube = builder.node("Mul", [x, builder.node("Mul", [x, x])])
+        inner = builder.node("Mul", [_constant(builder, math.sqrt(2 / math.pi)), builder.node(
+            "Add", [x, builder.node("Mul", [_constant(builder, 0.044715), cube])])])
+        half = builder.node("Mul", [_constant(builder, 0.5), x])
+        return builder.node("Mul", [half, builder.node("Add", [
+            _constant(builder, 1.0), builder.node("Tanh", [inner])])])
+    raise NotExportable("activation", f"{name!r} is not written as ONNX")
+
+
+def _table_inputs(builder: GraphBuilder, x: str, table: dict, n_codes: int) -> str:
+    """`TableInputs`: the numbers (or their periodic embeddings), then each categorical
+    column's embedding row (code + 1: row 0 is a missing or unseen category)."""
+    numbers = builder.node("Slice", [x, builder.constant(np.array([n_codes], np.int64)),
+                                     builder.constant(np.array([2**62], np.int64)),
+                                     builder.constant(np.array([1], np.int64))])
+    parts = [_periodic(builder, numbers, table) if "frequencies" in table else numbers]
+    for column in sorted(table.get("embeddings", {}), key=int):
+        code = builder.node("Gather", [x, builder.constant(np.array(int(column), np.int64))],
+                            axis=1)
+        index = builder.node("Cast", [builder.node("Add", [code, _constant(builder, 1.0)])],
+                             to=7)  # int64
+        parts.append(builder.node("Gather", [_constant(builder, table["embeddings"][column]),
+                                             index], axis=0))
+    return builder.node("Concat", parts, axis=1) if len(parts) > 1 else parts[0]
+
+
+def _periodic(builder: GraphBuilder, numbers: str, table: dict) -> str:
+    """[sin, cos](2 pi c x) per number, then a per-column dense layer with ReLU."""
+    frequencies = np.asarray(table["frequencies"], np.float32)  # (n, k)
+    angles = builder.node("Mul", [builder.node("Unsqueeze", [numbers, builder.constant(
+        np.array([2], np.int64))]), _constant(builder, 2 * np.pi * frequencies)])  # (b, n, k)
+    waves = builder.node("Concat", [builder.node("Sin", [angles]),
+                                    builder.node("Cos", [angles])], axis=2)  # (b, n, 2k)
+    by_column = builder.node("Transpose", [waves], perm=[1, 0, 2])  # (n, b, 2k)
+    embedded = builder.node("MatMul", [by_column, _constant(builder, table["numeric_kernel"])])
+    embedded = builder.node("Transpose", [embedded], perm=[1, 0, 2])  # (b, n, d)
+    activated = builder.node("Relu", [builder.node("Add", [
+        embedded, _constant(builder, table["numeric_bias"])])])
+    return builder.node("Flatten", [activated], axis=1)
