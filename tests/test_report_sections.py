@@ -63,8 +63,8 @@ class Sections:
 def test_the_built_in_sections_come_through_the_hook_as_the_report_plugin(registry):
     assert [name for name, entry in registry.report_sections.items()
             if entry.plugin == "report"] == [
-        "data", "leaderboard", "cost", "shipping", "learning_curves", "depth", "features", "looks_at",
-        "significance", "together", "failures", "search", "best_parameters",
+        "data", "leaderboard", "cost", "shipping", "learning_curves", "depth", "features",
+        "looks_at", "significance", "together", "failures", "search", "best_parameters",
         "reproducibility"]
 
 
