@@ -90,8 +90,9 @@ def _exported(estimator: Any, sample_shape: Sequence[int] | None):
     estimator = undecided(estimator)  # its label output is the most probable class
     if isinstance(estimator, EncodedModel):
         model = estimator.model
-    elif hasattr(estimator, "to_onnx"):  # a plugin's model that writes its own graph
-        model = estimator
+    elif hasattr(estimator, "to_onnx") or (sample_shape is not None
+                                           and hasattr(estimator, "get_params")):
+        model = estimator  # its own graph, or a scikit-learn model of the array as it is
     else:
         raise NotExportable("model", f"{type(estimator).__name__} has no ONNX converter")
     encoder = encoder_of(estimator)
@@ -127,6 +128,11 @@ def model_graph(model: Any, n_features: int):
     from sklearn.pipeline import Pipeline
     steps = [(name, step) for name, step in getattr(model, "steps", [("model", model)])
              if name != "flatten"]  # the encoder's output is flat already
+    scaler = getattr(steps[-1][1], "transformer_", None)
+    if type(steps[-1][1]).__name__ == "TransformedTargetRegressor" and hasattr(
+            scaler, "scale_"):  # a regressor fitted on the standardised target
+        steps[-1] = (steps[-1][0], steps[-1][1].regressor_)
+        return _rescaled(model_graph(Pipeline(steps), n_features), scaler)
     pipeline = Pipeline(steps)
     options = {id(steps[-1][1]): {"zipmap": False}} if hasattr(steps[-1][1], "classes_") \
         else None
@@ -137,6 +143,23 @@ def model_graph(model: Any, n_features: int):
         raise NotExportable(type(steps[-1][1]).__name__,
                             f"skl2onnx cannot convert it ({type(error).__name__}: "
                             f"{str(error).splitlines()[0][:160]})") from None
+
+
+def _rescaled(graph, scaler):
+    """A regressor's graph with its output taken back to the target's scale (the inverse
+    of the `StandardScaler` its target was fitted through)."""
+    from onnx import helper, numpy_helper
+    output = graph.graph.output[0]
+    scaled = f"{output.name}_standardised"
+    for node in graph.graph.node:
+        node.output[:] = [scaled if name == output.name else name for name in node.output]
+    for name, value in (("target_scale", scaler.scale_), ("target_mean", scaler.mean_)):
+        graph.graph.initializer.append(numpy_helper.from_array(
+            np.asarray(value, np.float32).reshape(1, -1), name))
+    graph.graph.node.extend([
+        helper.make_node("Mul", [scaled, "target_scale"], [f"{scaled}_times"]),
+        helper.make_node("Add", [f"{scaled}_times", "target_mean"], [output.name])])
+    return graph
 
 
 def input_names(encoder, sample_shape: Sequence[int] | None) -> dict[str, str]:

@@ -64,6 +64,27 @@ def test_digits_export_takes_the_image_as_it_is(write_task, registry):
         == list(shape)
 
 
+def test_a_regressor_fitted_on_a_standardised_target_and_an_image_pipeline_export(
+        write_task, registry):
+    from automl_plugins.sklearn_models import scaled_target
+    from sklearn.svm import LinearSVR
+    data = dataset_of(write_task, registry, 'name = "penguins"\ntarget = "body_mass_g"')
+    model = EncodedModel(make_pipeline(StandardScaler(), scaled_target(LinearSVR())))
+    model.fit(data.train.X, data.train.y)
+    exported = exported_outputs(model, data.test.X).ravel()
+    assert np.abs(exported - model.predict(data.test.X)).max() < 0.05  # grams, of ~4,000
+    digits = dataset_of(write_task, registry, 'name = "digits"')
+    from sklearn.preprocessing import FunctionTransformer
+    pipeline = make_pipeline(FunctionTransformer(lambda X: X.reshape(len(X), -1)),
+                             StandardScaler(), LogisticRegression(max_iter=300))
+    pipeline.fit(digits.train.X, digits.train.y)
+    pipeline.steps[0] = ("flatten", pipeline.steps[0][1])  # as the built-in families name it
+    graph = export_onnx(pipeline, digits.info.input_shape)
+    exported = session(graph.SerializeToString()).run(
+        None, {"X": digits.test.X.astype(np.float32)})[-1]
+    assert np.abs(exported - pipeline.predict_proba(digits.test.X)).max() < 1e-4
+
+
 def test_a_regression_export_agrees_and_the_parity_check_catches_a_difference(
         write_task, registry):
     data = dataset_of(write_task, registry, 'name = "penguins"\ntarget = "body_mass_g"')
