@@ -115,18 +115,46 @@ def test_the_mlp_exports_with_its_quantile_map_and_embeddings(write_task, regist
     assert np.abs(exported - native).max() < 1e-4
 
 
-def test_the_cnn_is_named_as_not_exported(write_task, registry):
+@pytest.mark.parametrize(("dataset", "settings"), [
+    ('name = "digits"', dict(batch_norm=True, pooling="max", kernel_size=3)),
+    ('name = "mnist1d"', dict(batch_norm=False, pooling="avg", kernel_size=5)),
+])
+def test_the_cnn_exports_on_images_and_sequences(write_task, registry, dataset, settings):
     from automl_plugins.deep.estimator import FlaxClassifier
-    data = dataset_of(write_task, registry, 'name = "digits"')
-    model = FlaxClassifier(network="cnn", depth=1, width=8, max_epochs=1).fit(
+    data = dataset_of(write_task, registry, dataset)
+    model = FlaxClassifier(network="cnn", depth=2, width=8, activation="silu", max_epochs=2,
+                           **settings).fit(data.train.X[:500], data.train.y[:500])
+    shape = data.info.input_shape
+    exported = session(export_onnx(model, shape).SerializeToString()).run(
+        None, {"X": np.asarray(data.test.X, np.float32)})[-1]
+    assert np.abs(exported - model.predict_proba(data.test.X)).max() < 1e-4
+
+
+def test_the_rnn_is_named_as_not_exported_and_an_image_mlp_exports(write_task, registry):
+    from automl_plugins.deep.estimator import FlaxClassifier
+    data = dataset_of(write_task, registry, 'name = "mnist1d"')
+    model = FlaxClassifier(network="rnn", depth=1, width=8, max_epochs=1).fit(
         data.train.X[:200], data.train.y[:200])
-    with pytest.raises(NotExportable, match="the CNN network is not written as ONNX"):
+    with pytest.raises(NotExportable, match="the RNN network is not written as ONNX"):
         export_onnx(model, data.info.input_shape)
+    digits = dataset_of(write_task, registry, 'name = "digits"')
     mlp = FlaxClassifier(network="mlp", depth=1, width=16, max_epochs=2).fit(
-        data.train.X, data.train.y)  # on the image as it is, no encoder
-    exported = session(export_onnx(mlp, data.info.input_shape).SerializeToString()).run(
-        None, {"X": data.test.X.astype(np.float32)})[-1]
-    assert np.abs(exported - mlp.predict_proba(data.test.X)).max() < 1e-4
+        digits.train.X, digits.train.y)  # on the image as it is, no encoder
+    exported = session(export_onnx(mlp, digits.info.input_shape).SerializeToString()).run(
+        None, {"X": digits.test.X.astype(np.float32)})[-1]
+    assert np.abs(exported - mlp.predict_proba(digits.test.X)).max() < 1e-4
+
+
+def test_a_distance_weighted_knn_is_caught_by_the_parity_check(write_task, registry):
+    """skl2onnx 1.20 weighs the neighbours of a weights="distance" kNN alike: the export
+    runs, and the check says it differs."""
+    from sklearn.neighbors import KNeighborsClassifier
+    data = dataset_of(write_task, registry, 'name = "digits"')
+    model = EncodedModel(KNeighborsClassifier(2, weights="distance")).fit(
+        data.train.X, data.train.y)
+    exported = exported_outputs(model, data.test.X, data.info.input_shape)
+    found = _parity(model.predict_proba(data.test.X), exported, data.test.y, True)
+    assert found["onnx_parity"] == "differs" and found["onnx_max_diff"] > 0.01
 
 
 def test_what_cannot_be_exported_is_named_with_its_reason(write_task, registry):

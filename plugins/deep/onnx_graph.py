@@ -1,8 +1,10 @@
-"""A fitted MLP as an ONNX graph written from its weights: the inputs standardised as in
-training, the table's input layer (a category's embedding row, numbers as they are or
-their periodic embedding), the dense layers and their activation, then the softmax (or
-the target's scale, for regression). The CNN, the RNN and the text networks are not
-written (`automl.export.NotExportable` says so)."""
+"""A fitted MLP or CNN as an ONNX graph written from its weights: the inputs
+standardised as in training; for the MLP the table's input layer (a category's embedding
+row, numbers as they are or their periodic embedding) and the dense layers; for the CNN
+the convolutions ('same' padding), batch normalisation with its running statistics, the
+activation and the pooling, in ONNX's channels-first layout; then the softmax (or the
+target's scale, for regression). The RNN and the text networks are not written
+(`automl.export.NotExportable` says so)."""
 
 from __future__ import annotations
 
@@ -18,22 +20,26 @@ def mlp_graph(estimator, n_features: int):
     of `n_features` numbers."""
     from flax import nnx
     from onnx import TensorProto, helper
-    if estimator.network != "mlp" or estimator.vocab_size:
+    if estimator.network not in ("mlp", "cnn") or estimator.vocab_size:
         raise NotExportable(estimator.network if not estimator.vocab_size else "text",
                             f"the {estimator.network.upper()} network"
                             + (" on token ids" if estimator.vocab_size else "")
-                            + " is not written as ONNX (only the MLP is)")
+                            + " is not written as ONNX (the MLP and the CNN are)")
     weights = nnx.to_pure_dict(estimator.params_)
     builder = GraphBuilder()
     mean = np.broadcast_to(estimator.input_mean_, estimator.input_shape_).reshape(1, -1)
     scale = np.broadcast_to(estimator.input_scale_, estimator.input_shape_).reshape(1, -1)
     x = builder.node("Div", [builder.node("Sub", [ENCODED, _constant(builder, mean)]),
                              _constant(builder, scale)])
-    if "table" in weights:
-        x = _table_inputs(builder, x, weights["table"], len(estimator.category_counts_))
-    for index in sorted(weights["hidden"], key=int):
-        x = _activation(builder, _dense(builder, x, weights["hidden"][index]),
-                        estimator.activation)
+    if estimator.network == "cnn":
+        x = _convolutions(builder, x, estimator, weights,
+                          nnx.to_pure_dict(estimator.rest_))
+    else:
+        if "table" in weights:
+            x = _table_inputs(builder, x, weights["table"], len(estimator.category_counts_))
+        for index in sorted(weights["hidden"], key=int):
+            x = _activation(builder, _dense(builder, x, weights["hidden"][index]),
+                            estimator.activation)
     x = _dense(builder, x, weights["output"])
     if estimator._regression:
         x = builder.node("Add", [builder.node("Mul", [x, _constant(builder, np.float32(
@@ -101,3 +107,53 @@ def _periodic(builder: GraphBuilder, numbers: str, table: dict) -> str:
     activated = builder.node("Relu", [builder.node("Add", [
         embedded, _constant(builder, table["numeric_bias"])])])
     return builder.node("Flatten", [activated], axis=1)
+
+
+def _convolutions(builder: GraphBuilder, x: str, estimator, weights: dict, stats: dict) -> str:
+    """`CNN` up to its dense output: channels-last rows in, flattened channels-last out."""
+    shape = tuple(estimator.input_shape_)
+    spatial = len(shape) - 1
+    x = builder.node("Reshape", [x, builder.constant(np.array([-1, *shape], np.int64))])
+    x = builder.node("Transpose", [x], perm=[0, spatial + 1, *range(1, spatial + 1)])
+    norms = weights.get("norms")
+    pools = _pools(estimator, shape)
+    for index in sorted(weights["convs"], key=int):
+        conv = weights["convs"][index]
+        kernel = np.asarray(conv["kernel"], np.float32)  # (*k, in, out)
+        sizes = kernel.shape[:spatial]
+        onnx_kernel = np.transpose(kernel, (spatial + 1, spatial, *range(spatial)))
+        inputs = [x, _constant(builder, onnx_kernel)]
+        if conv.get("bias") is not None:
+            inputs.append(_constant(builder, conv["bias"]))
+        x = builder.node("Conv", inputs, kernel_shape=list(sizes),
+                         pads=[k // 2 for k in sizes] + [k - 1 - k // 2 for k in sizes])
+        if norms is not None:
+            x = _batch_norm(builder, x, norms[index], stats["norms"][index], spatial)
+        x = _activation(builder, x, estimator.activation)
+        if pools[int(index)]:
+            op = "MaxPool" if estimator.pooling == "max" else "AveragePool"
+            x = builder.node(op, [x], kernel_shape=[2] * spatial, strides=[2] * spatial)
+    x = builder.node("Transpose", [x], perm=[0, *range(2, spatial + 2), 1])
+    return builder.node("Flatten", [x], axis=1)
+
+
+def _pools(estimator, shape: tuple) -> list[bool]:
+    """After which layers the CNN pools (as `CNN` decides: while every spatial axis is
+    at least 4 long)."""
+    spatial, found = list(shape[:-1]), []
+    for _ in range(estimator.depth):
+        do_pool = estimator.pooling != "none" and min(spatial) >= 4
+        found.append(do_pool)
+        spatial = [s // 2 for s in spatial] if do_pool else spatial
+    return found
+
+
+def _batch_norm(builder: GraphBuilder, x: str, params: dict, stats: dict,
+                spatial: int) -> str:
+    """Batch normalisation with the running statistics, per channel (axis 1)."""
+    epsilon = 1e-5
+    shape = (1, -1, *([1] * spatial))
+    factor = (np.asarray(params["scale"]) / np.sqrt(np.asarray(stats["var"]) + epsilon))
+    shift = np.asarray(params["bias"]) - np.asarray(stats["mean"]) * factor
+    return builder.node("Add", [builder.node("Mul", [x, _constant(
+        builder, factor.reshape(shape))]), _constant(builder, shift.reshape(shape))])
