@@ -127,8 +127,9 @@ class Analysis:
             still have, and what it leaves goes to the next.
         order: where it runs; analyses run by order (an analysis that reads another's
             `shared` or `tables` comes after it), then by plugin load order. The built-in
-            ones: ensemble 100, seed comparison 200, learning curves 300, depth sweep
-            400, explanations 500, features 600, hyperparameter importances 700.
+            ones: ensemble 100, seed comparison 200, learning curves 300, extrapolation
+            350, depth sweep 400, explanations 500, features 600, serving 650,
+            hyperparameter importances 700.
             Default 1000.
     """
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from automl import hookimpl
 from automl.analyses.api import Analysis, AnalysisContext
+from automl.analyses.extrapolation import EXTRAPOLATION
 from automl.analyses.serving import SERVING
 from automl.analysis import (
     COMPARISON_COLUMNS,
@@ -154,8 +155,8 @@ HYPERPARAMETER_IMPORTANCES = Analysis(
     cost=0, tables={"importances": IMPORTANCE_COLUMNS},
     run=lambda context: {"importances": importances(context.results, context.seed)})
 
-BUILT_IN = (ENSEMBLE_ANALYSIS, SEED_COMPARISON, LEARNING_CURVES, DEPTH_SWEEP, EXPLANATIONS,
-            FEATURES, SERVING, HYPERPARAMETER_IMPORTANCES)
+BUILT_IN = (ENSEMBLE_ANALYSIS, SEED_COMPARISON, LEARNING_CURVES, EXTRAPOLATION, DEPTH_SWEEP,
+            EXPLANATIONS, FEATURES, SERVING, HYPERPARAMETER_IMPORTANCES)
 
 
 @hookimpl

@@ -168,6 +168,48 @@ def shipping(context: SectionContext) -> Markup | None:
         differ=list(counted.family[counted.onnx_parity == "differs"]))
 
 
+def more_data(context: SectionContext) -> Markup | None:
+    """Would more data change the answer? Each family's learning curve extrapolated to
+    2x, 5x and 10x the training rows, whether the fit passed its check, and the compared
+    pair's predicted crossing."""
+    table = context.tables["extrapolation"]
+    if table.empty:
+        return None
+    metric = context.run.metric
+    shown = pd.DataFrame({
+        "family": table.family, "rows now": table.n_full.map(lambda v: f"{int(v):,}"),
+        f"test {metric} now": table.measured_full.map(_number),
+        "check (fit on up to half, at full size)": [
+            "reliable" if ok else ("unreliable" if error == error else "too few sizes")
+            for ok, error in zip(table.reliable, table.check_error, strict=True)],
+        "check error": table.check_error.map(_number),
+        **{f"{m}x rows": [f"{p:.3g} [{lo:.3g}, {hi:.3g}]" if ok else "" for p, lo, hi, ok
+                          in zip(table[f"predicted_{m}x"], table[f"low_{m}x"],
+                                 table[f"high_{m}x"], table.reliable, strict=True)]
+           for m in (2, 5, 10)}})
+    return context.template("sections/more_data.html", shown=context.table(shown),
+                            sentences=[_crossing_sentence(row) for row in
+                                       context.tables["crossing"].itertuples()])
+
+
+def _crossing_sentence(row) -> str:
+    other = row.family_b if row.leader_now == row.family_a else row.family_a
+    if not row.reliable:
+        return (f"Whether {other} would pass {row.leader_now} with more data cannot be "
+                "said: a curve failed its check.")
+    if not row.crosses:
+        return (f"No crossing is predicted within 10x the training rows: {row.leader_now} "
+                f"stays ahead of {other} (in {row.share_of_fits:.0%} of the bootstrap "
+                "fits it is passed).")
+    return (f"With about {row.crossing_rows:,.0f} training rows ({row.low_rows:,.0f} to "
+            f"{row.high_rows:,.0f} over the bootstrap fits that cross, "
+            f"{row.share_of_fits:.0%} of them), {other} would likely pass "
+            f"{row.leader_now}." if row.share_of_fits >= 0.5 else
+            f"The fit predicts {other} passing {row.leader_now} at about "
+            f"{row.crossing_rows:,.0f} training rows, but only {row.share_of_fits:.0%} of "
+            "the bootstrap fits agree: no crossing is likely.")
+
+
 def _number(value) -> str:
     return "" if value != value else f"{value:.3g}"
 
@@ -425,6 +467,8 @@ SECTIONS = [
     ReportSection("shipping", "Which model can I ship?", shipping, order=350),
     ReportSection("learning_curves", "How much data does each family need?", learning,
                   order=400),
+    ReportSection("more_data", "Would more data change the answer?", more_data,
+                  order=450),
     ReportSection("depth", "Does depth help?", depth, order=500),
     ReportSection("features", "Features: engineered or learned?", features, order=600),
     ReportSection("looks_at", "What does each family look at?", looks_at, order=650),
