@@ -118,9 +118,10 @@ def automl_register_analyses(register):
     Called once when the engine builds its registry. The built-in analyses (ensemble,
     repeated seeds, learning curves and their extrapolation, depth sweep, what each
     family looks at, engineered features, serving costs and ONNX export, hyperparameter
-    importances) are registered the same way, by the built-in plugin ``analyses``. After the refits a run calls each analysis that is switched on
-    and applies, by ``order``; the tables it returns are written beside the leaderboard
-    (``<table>.csv``), for report sections to show. Its ``[report]`` keys are checked
+    importances) are registered the same way, by the built-in plugin ``analyses``. After
+    the refits a run calls each analysis that is switched on and applies, by ``order``;
+    the tables it returns are written beside the leaderboard (``<table>.csv``), for report
+    sections to show. Its ``[report]`` keys are checked
     before the run starts, like the engine's own.
 
     Args:
