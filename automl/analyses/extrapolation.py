@@ -2,7 +2,8 @@
 saturating power law and extrapolated, with a bootstrap band, and the compared pair's
 predicted crossing.
 
-The curve is score = a - b n^(-c) (a + b n^(-c) for a metric to minimise), as in the
+The curve is score = a - b n^(-c) (a + b n^(-c) for a metric to minimise; a score whose
+points lie in [0, 1] rises to at most 1, a loss falls to at least 0), as in the
 learning-curve literature (Mukherjee et al., 2003; Viering and Loog, 2022), fitted by
 least squares to the mean score at each training size of the learning curves (their
 points are test scores: this estimates, it chooses nothing). The band: the fit repeated
@@ -42,15 +43,22 @@ def power_law(n: np.ndarray, a: float, b: float, c: float, sign: float) -> np.nd
 
 
 def fit_curve(n: np.ndarray, score: np.ndarray, sign: float) -> tuple[float, float, float]:
-    """(a, b, c) of the power law through the points, b >= 0 and 0 < c <= 2."""
+    """(a, b, c) of the power law through the points, b >= 0 and 0 < c <= 2. A score
+    whose points all lie in [0, 1] (accuracy, AUC, R2 near the top) rises to at most 1,
+    and a loss falls to at least 0: an asymptote past them is no prediction."""
     from scipy.optimize import curve_fit
     n, score = np.asarray(n, np.float64), np.asarray(score, np.float64)
-    start = (score[np.argmax(n)], abs(score.max() - score.min()) * n.min() ** 0.5 + 1e-9,
-             0.5)
+    low, high = -np.inf, np.inf
+    if sign > 0 and score.min() >= 0 and score.max() <= 1:
+        high = 1.0
+    elif sign < 0 and score.min() >= 0:
+        low = 0.0
+    first = float(np.clip(score[np.argmax(n)], low + 1e-9, high - 1e-9))
+    start = (first, abs(score.max() - score.min()) * n.min() ** 0.5 + 1e-9, 0.5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         found, _ = curve_fit(lambda x, a, b, c: power_law(x, a, b, c, sign), n, score,
-                             p0=start, bounds=([-np.inf, 0.0, 1e-3], [np.inf, np.inf, 2.0]),
+                             p0=start, bounds=([low, 0.0, 1e-3], [high, np.inf, 2.0]),
                              maxfev=5000)
     return tuple(float(v) for v in found)
 
@@ -118,8 +126,13 @@ def crossing(a: dict, b: dict, sign: float, grid: np.ndarray) -> dict:
     how many training rows (the first point of `grid` where it does), from the fit and
     from each bootstrap pair of fits."""
     def first_pass(fit_a, fit_b) -> float:
+        """Where b's curve first passes a's beyond the data (NaN where it never does,
+        or where the fits already put b ahead at the data's size, against what was
+        measured)."""
         ahead = sign * (power_law(grid, *fit_b, sign) - power_law(grid, *fit_a, sign)) > 0
-        return float(grid[np.argmax(ahead)]) if ahead.any() else np.nan
+        if ahead[0] or not ahead.any():
+            return np.nan
+        return float(grid[np.argmax(ahead)])
     leader = a if sign * (a["measured_full"] - b["measured_full"]) >= 0 else b
     behind = b if leader is a else a
     found = first_pass((leader["a"], leader["b"], leader["c"]),
