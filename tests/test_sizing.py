@@ -218,7 +218,10 @@ learning_curve = []
                         board.loc["slow_at_full_size", "rows_note"])
     assert stopped, board.loc["slow_at_full_size", "rows_note"]
     assert 4 <= float(stopped.group(1)) < 30
-    assert board.loc["slow_at_full_size", "fit_rows"] == n_train * 2 // 3
+    # (its search is on every row unless a loaded machine's probe sized it down: CI saw
+    # 19,000, refitted on 12,667)
+    searched_slow = board.loc["slow_at_full_size", "search_rows"]
+    assert board.loc["slow_at_full_size", "fit_rows"] == searched_slow * 2 // 3
     assert math.isfinite(board.loc["slow_at_full_size", "test_accuracy"])
     assert "slow_at_full_size refitted on 28,768 of 43,152 training rows (its refit" in log
     trained = board.drop(index="ensemble", errors="ignore")  # the blend fits nothing

@@ -55,7 +55,12 @@ def serving(context: AnalysisContext) -> dict[str, pd.DataFrame]:
             continue
         if context.cutoff.reached("the serving costs"):
             break
-        rows.append(_measured(result, context))
+        try:
+            rows.append(_measured(result, context))
+        except Exception as error:  # one family's failure leaves the others' rows
+            rows.append({"family": result.outcome.family.name, "exported": False,
+                         "onnx_parity": "not measured",
+                         "onnx_error": f"{type(error).__name__}: {error}"[:300]})
     together = context.shared.get("ensemble")
     if together is not None and together.row and set(together.member_weights) <= {
             row["family"] for row in rows}:
@@ -159,10 +164,13 @@ def _saved(folder: Path | None, family, estimator) -> tuple[float, float]:
         return float("nan"), float("nan")
     data = files[0].read_bytes()
     started = time.perf_counter()
-    if files[0].suffix == ".skops":
-        load_skops_bytes(data, family.saved_types)
-    else:
-        type(undecided(estimator)).from_bytes(data)
+    try:
+        if files[0].suffix == ".skops":
+            load_skops_bytes(data, family.saved_types)
+        else:
+            type(undecided(estimator)).from_bytes(data)
+    except Exception:  # a model its family's declared types cannot load: no cold start
+        return len(data) / 2**20, float("nan")
     return len(data) / 2**20, 1000 * (time.perf_counter() - started)
 
 
@@ -180,7 +188,7 @@ def _summed(rows: list[dict], members: set[str]) -> dict:
     exported = all(row["exported"] for row in chosen)
     summed = {column: float(sum(row.get(column, np.nan) for row in chosen))
               for column in COLUMNS if column.endswith(("_ms", "_mb"))}
-    rates = {prefix: 1 / sum(1 / row[f"{prefix}_rows_per_s"] for row in chosen)
+    rates = {prefix: 1 / sum(1 / row.get(f"{prefix}_rows_per_s", np.nan) for row in chosen)
              for prefix in ("native", "onnx") if exported or prefix == "native"}
     agree = all(row["onnx_parity"] == "agrees" for row in chosen)
     return {**summed, "family": "ensemble", "exported": exported,
