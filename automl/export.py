@@ -162,14 +162,14 @@ def _rescaled(graph, scaler):
     return graph
 
 
-def input_names(encoder, sample_shape: Sequence[int] | None) -> dict[str, str]:
+def input_names(encoder) -> dict[str, str]:
     """Each raw column (or ``X`` for an array) and the name of its graph input."""
     if _is_array(encoder):
         return {"X": "X"}
     return {column: _safe(column) for column in encoder.columns_}
 
 
-def onnx_feed(X, encoder, sample_shape: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+def onnx_feed(X, encoder) -> dict[str, np.ndarray]:
     """Rows as the graph's inputs: a table's columns each (n, 1), numbers as float64,
     categories as strings ("" for a blank); an array as float32 of its own shape."""
     if _is_array(encoder):
@@ -177,7 +177,7 @@ def onnx_feed(X, encoder, sample_shape: Sequence[int] | None = None) -> dict[str
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=encoder.columns_)
     kinds = column_kinds(encoder)
     feed = {}
-    for column, name in input_names(encoder, sample_shape).items():
+    for column, name in input_names(encoder).items():
         values = frame[column]
         if kinds[column] == "numeric":
             feed[name] = values.to_numpy(dtype=np.float64, na_value=np.nan).reshape(-1, 1)
@@ -195,7 +195,7 @@ def encoder_graph(encoder, sample_shape: Sequence[int] | None):
     from onnx import TensorProto, helper
     builder = GraphBuilder()
     kinds = column_kinds(encoder)
-    names = input_names(encoder, sample_shape)
+    names = input_names(encoder)
     if _is_array(encoder):
         shape = [None, *(sample_shape or [])]
         inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, shape)]
@@ -372,14 +372,15 @@ def _normal_quantile(builder: GraphBuilder, p: str) -> str:
     return builder.node("Where", [in_tail, tail, middle])
 
 
-def _keys(categories, filled: str | None) -> list[str]:
+def _keys(categories) -> list[str]:
+    """A fitted encoder's categories as the strings the graph is fed."""
     return [str(value) for value in categories]
 
 
 def _one_hot(builder: GraphBuilder, column: str, categories, filled: str) -> str:
     """One column one-hot: a blank is the imputer's fill value, an unknown value all
     zeros (``handle_unknown="ignore"``)."""
-    keys = _keys(categories, filled)
+    keys = _keys(categories)
     blank = keys.index(filled) if filled in keys else -1
     codes = builder.label_encoder(column, [*keys, ""], [*range(len(keys)), blank], -1)
     hot = builder.node("Equal", [codes, builder.constant(
@@ -389,7 +390,7 @@ def _one_hot(builder: GraphBuilder, column: str, categories, filled: str) -> str
 
 def _codes(builder: GraphBuilder, column: str, categories, absent: float) -> str:
     """One column as its category's code; a blank or unknown value as `absent`."""
-    keys = _keys(categories, None)
+    keys = _keys(categories)
     return builder.label_encoder(column, [*keys, ""],
                                  [float(i) for i in range(len(keys))] + [absent], absent)
 
@@ -401,7 +402,7 @@ def _target(builder: GraphBuilder, encoder, filled: str, inputs: list[str]) -> s
     per_feature = len(encoder.encodings_) // len(inputs)
     parts = []
     for j, column in enumerate(inputs):
-        keys = _keys(encoder.categories_[j], filled)
+        keys = _keys(encoder.categories_[j])
         for k in range(per_feature):
             values = [float(v) for v in encoder.encodings_[j * per_feature + k]]
             mean = float(means[k] if len(means) > 1 else means[0])

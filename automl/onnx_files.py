@@ -81,7 +81,7 @@ def labelled(graph, estimator, family: str, classes):
     kinds = column_kinds(encoder) if encoder is not None else {}
     inputs = {name: {"column": column, "feed": "number" if kinds.get(column, "numeric")
                      == "numeric" else "category"}
-              for column, name in input_names(encoder, None).items()}
+              for column, name in input_names(encoder).items()}
     entry = graph.metadata_props.add()
     entry.key, entry.value = METADATA, json.dumps({
         "family": family, "inputs": inputs, "classes": list(classes or [])})

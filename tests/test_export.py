@@ -27,8 +27,7 @@ def dataset_of(write_task, registry, dataset: str):
 
 def exported_outputs(model, X, shape=None):
     graph = export_onnx(model, shape)
-    return session(graph.SerializeToString()).run(None, onnx_feed(X, model.encoder_,
-                                                                  shape))[-1]
+    return session(graph.SerializeToString()).run(None, onnx_feed(X, model.encoder_))[-1]
 
 
 @pytest.mark.parametrize("categories", ["onehot", "target", "embedding"])

@@ -94,10 +94,10 @@ def _measured(result, context: AnalysisContext) -> dict:
 
     def run(rows):
         return session.run(None, rows)[-1]  # probabilities, or values for regression
-    feeds = [onnx_feed(single, encoder, shape) for single in _single_rows(X)]
-    row.update(_timings("onnx", run, feeds, onnx_feed(_batch(X), encoder, shape)))
+    feeds = [onnx_feed(single, encoder) for single in _single_rows(X)]
+    row.update(_timings("onnx", run, feeds, onnx_feed(_batch(X), encoder)))
     parity = _parity(np.asarray(predict(X), dtype=np.float64),
-                     _as_array(run(onnx_feed(X, encoder, shape))), dataset.test.y,
+                     _as_array(run(onnx_feed(X, encoder))), dataset.test.y,
                      dataset.info.task_type == "classification")
     return {**row, "exported": True, "onnx_error": "", **parity}
 
