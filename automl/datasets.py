@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from automl.errors import DataError
+from automl.errors import DataError, did_you_mean
 from automl.input_kinds import INPUT_KINDS, KINDS
 from automl.schema import Option, name_problems
 from automl.tables import Column, as_frame, compact_numbers, infer_columns, typed_frame
@@ -132,9 +132,15 @@ class Split:
 
 @dataclass(frozen=True)
 class Dataset:
+    """A task's data: what models may know of it (`info`), the `train` split the search
+    sees and the `test` split scored once per family. `groups`: the test rows' groups
+    (``[report] groups``, one text column per name, in the test split's row order), which
+    no model sees; None when the task names none."""
+
     info: DatasetInfo
     train: Split
     test: Split
+    groups: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -179,11 +185,12 @@ class DatasetLoader:
 
 
 def prepare_dataset(raw: RawData, *, name: str, task_type: str | None, test_size: float,
-                    seed: int) -> Dataset:
-    """Check `raw`, encode its labels and split it into train and test sets."""
+                    seed: int, groups: Sequence[str] = ()) -> Dataset:
+    """Check `raw`, encode its labels and split it into train and test sets, keeping the
+    test rows' `groups` (`group_frame`) beside them."""
     where = raw.source or name
     notes = list(raw.notes)
-    columns = None
+    columns = frame = None
     if raw.input_kind in KINDS and KINDS[raw.input_kind].is_table:
         frame = as_frame(raw.X, raw.feature_names)
         columns = tuple(raw.columns) if raw.columns is not None else \
@@ -193,7 +200,8 @@ def prepare_dataset(raw: RawData, *, name: str, task_type: str | None, test_size
         X = _features(raw.X, raw.input_kind, where, "X")
     y = np.asarray(raw.y)
     _check_lengths(X, y, where, "X", "y")
-    X, y = _drop_missing_targets(X, y, notes, "")
+    grouped = group_frame(frame, y, groups, where) if groups else None
+    X, y, grouped = _drop_missing_targets(X, y, notes, "", grouped)
     task_type = task_type or raw.task_type or _infer_task_type(y)
     if raw.X_test is not None:
         X_test = (_table(as_frame(raw.X_test, raw.feature_names), columns, where, "X_test")
@@ -201,7 +209,11 @@ def prepare_dataset(raw: RawData, *, name: str, task_type: str | None, test_size
                   _features(raw.X_test, raw.input_kind, where, "X_test"))
         y_test = np.asarray(raw.y_test)
         _check_lengths(X_test, y_test, where, "X_test", "y_test")
-        X_test, y_test = _drop_missing_targets(X_test, y_test, notes, " of the test split")
+        test_groups = (group_frame(as_frame(raw.X_test, raw.feature_names)
+                                   if frame is not None else None, y_test, groups, where)
+                       if groups else None)
+        X_test, y_test, test_groups = _drop_missing_targets(
+            X_test, y_test, notes, " of the test split", test_groups)
         if X_test.shape[1:] != X.shape[1:]:
             raise DataError("test samples differ in shape from training samples", where=where,
                             expected=f"shape {X.shape[1:]}", found=X_test.shape[1:])
@@ -221,7 +233,8 @@ def prepare_dataset(raw: RawData, *, name: str, task_type: str | None, test_size
         if raw.X_test is not None:
             y_test = _numeric_target(y_test, where)
     if raw.X_test is None:
-        X, X_test, y, y_test = _split(X, y, task_type, test_size, seed, where)
+        X, X_test, y, y_test, test_groups = _split(X, y, task_type, test_size, seed, where,
+                                                   grouped)
     if columns is not None:
         feature_names = tuple(X.columns)
         X, X_test = X.reset_index(drop=True), X_test.reset_index(drop=True)
@@ -233,7 +246,44 @@ def prepare_dataset(raw: RawData, *, name: str, task_type: str | None, test_size
         n_train=len(X), n_test=len(X_test), columns=columns, notes=tuple(notes),
         class_counts=(tuple(int(c) for c in np.bincount(y, minlength=len(class_names)))
                       if task_type == "classification" else None))
-    return Dataset(info, Split(X, y), Split(X_test, y_test))
+    if test_groups is not None:
+        test_groups = test_groups.reset_index(drop=True)
+        if CLASS_GROUP in test_groups and class_names is not None and \
+                (frame is None or CLASS_GROUP not in frame.columns):
+            test_groups[CLASS_GROUP] = np.asarray(class_names)[y_test]
+    return Dataset(info, Split(X, y), Split(X_test, y_test), test_groups)
+
+
+CLASS_GROUP = "class"
+"""A ``[report] groups`` name that groups rows by their true class (on data without a
+column of that name)."""
+BINNED_ABOVE = 10
+"""A numeric group column with more distinct values than this is grouped by quartile."""
+
+
+def group_frame(frame: pd.DataFrame | None, y: np.ndarray, names: Sequence[str],
+                where: str) -> pd.DataFrame:
+    """Each row's group under each of `names` (``[report] groups``), as text: a column
+    of the table `frame` (a feature or not), binned by quartile when numeric with many
+    values, with ``(blank)`` for a missing value; or `CLASS_GROUP`, the row's class."""
+    found = {}
+    for name in names:
+        if frame is not None and name in frame.columns:
+            values = frame[name]
+            if (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+                    and values.nunique() > BINNED_ABOVE):
+                values = pd.qcut(values, 4, duplicates="drop")
+        elif name == CLASS_GROUP:
+            values = pd.Series(y)
+        else:
+            known = [*(frame.columns if frame is not None else ()), CLASS_GROUP]
+            raise DataError(f"[report] groups names {name!r}, which is not a column of the "
+                            "data", where=where, expected="one of " + ", ".join(
+                                map(str, known[:20])) + (" ..." if len(known) > 20 else ""),
+                            found=name, hint=did_you_mean(name, map(str, known)))
+        text = pd.Series(np.asarray(values, dtype=object)).astype("string")
+        found[name] = text.fillna("(blank)").str.strip().replace("", "(blank)")
+    return pd.DataFrame(found)
 
 
 def _all_numeric(X, frame: pd.DataFrame) -> dict[str, list[str]] | None:
@@ -264,17 +314,19 @@ def _table(frame: pd.DataFrame, columns: Sequence[Column], where: str,
     return compact_numbers(typed)
 
 
-def _drop_missing_targets(X, y: np.ndarray, notes: list[str], part: str):
-    """Rows with a target, and a note of how many were dropped for having none."""
+def _drop_missing_targets(X, y: np.ndarray, notes: list[str], part: str,
+                          groups: pd.DataFrame | None):
+    """Rows with a target (of X, y and their groups), and a note of how many were
+    dropped for having none."""
     missing = pd.isna(pd.Series(y)).to_numpy()
     if not missing.any():
-        return X, y
+        return X, y, groups
     notes.append(f"{int(missing.sum())} rows{part} have no target value and were left out")
     keep = np.flatnonzero(~missing)
     y = y[keep]
     if y.dtype == object:
         y = _settle_dtype(y)
-    return take(X, keep), y
+    return take(X, keep), y, None if groups is None else take(groups, keep)
 
 
 def _settle_dtype(y: np.ndarray) -> np.ndarray:
@@ -357,7 +409,10 @@ def _numeric_target(y: np.ndarray, where: str) -> np.ndarray:
     return y
 
 
-def _split(X, y, task_type: str, test_size: float, seed: int, where: str):
+def _split(X, y, task_type: str, test_size: float, seed: int, where: str,
+           groups: pd.DataFrame | None):
+    """X_train, X_test, y_train, y_test and the test rows' groups (None without
+    groups): a split stratified by class for a classification task."""
     stratify = y if task_type == "classification" else None
     if stratify is not None:
         counts = np.bincount(y)
@@ -368,4 +423,8 @@ def _split(X, y, task_type: str, test_size: float, seed: int, where: str):
                             f"sets of at least {len(counts)} samples",
                             found=f"{int(counts.min())} in the rarest class, "
                             f"{n_test} test samples")
-    return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=stratify)
+    # The rows drawn depend only on the number of rows, the classes and the seed: the same
+    # split with groups or without.
+    parts = train_test_split(X, y, *([] if groups is None else [groups]),
+                             test_size=test_size, random_state=seed, stratify=stratify)
+    return (*parts[:4], parts[5] if groups is not None else None)

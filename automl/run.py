@@ -252,7 +252,8 @@ def split_of(task: Task, raw: RawData, seed: int) -> Dataset:
     first outer split, then seed + 1, ...), each training row given its validation fold
     (`automl.folds.fold_labels`, drawn with the task's seed)."""
     dataset = prepare_dataset(raw, name=task.dataset_loader or Path(raw.source).name,
-                              task_type=task.task_type, test_size=task.test_size, seed=seed)
+                              task_type=task.task_type, test_size=task.test_size, seed=seed,
+                              groups=task.groups)
     labels = fold_labels(dataset.info, dataset.train.y, choose_folds(task, dataset),
                          task.seed)
     return replace(dataset, train=replace(dataset.train, folds=labels))

@@ -142,6 +142,11 @@ REPORT = {
                     maximum=100),
     "compare": Option(list, "Two more families to compare that way, besides the best "
                       "classical against the best deep family.", items=str, default=[]),
+    "groups": Option(list, "Columns whose groups each family and the ensemble are scored "
+                     "on, on the test split (\"for whom does it work?\"): features or "
+                     "columns left out of them (`[dataset] ignore`), numbers with more "
+                     "than 10 values in quartiles, `\"class\"` for the true class; with "
+                     "two or three, also their intersections.", items=str, default=[]),
 }
 """The engine's own ``[report]`` keys; the analyses declare the others
 (`automl.Analysis.options`), checked against the registry by `analysis_options`."""
@@ -203,6 +208,7 @@ class Task:
     device: str
     report_seeds: int
     compare: tuple[str, ...]
+    groups: tuple[str, ...] = ()
     report_options: Mapping[str, Any] = field(default_factory=dict)
     """The analyses' ``[report]`` keys as the file gives them (see `analysis_options`)."""
     allow_plugins: tuple[str, ...] | None = None
@@ -265,6 +271,10 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
     if report["compare"] and len(report["compare"]) != 2:
         raise source.error("report.compare", "a comparison needs two families",
                            expected="a list of two family names", found=report["compare"])
+    if len(set(report["groups"])) != len(report["groups"]) or len(report["groups"]) > 3:
+        raise source.error("report.groups", "groups need distinct columns, at most three",
+                           expected="a list of one to three distinct column names",
+                           found=report["groups"])
     if report["seeds"] == 1:
         raise source.error("report.seeds", "one seed gives no interval or test",
                            expected="0 (no comparison) or at least 2", found=1)
@@ -310,6 +320,7 @@ def parse_task(document: Mapping[str, Any], source: Source) -> Task:
         output_dir=Path(output["dir"] or Path("reports") / name),
         other_files=output["other_files"], device=top["device"],
         report_seeds=report.pop("seeds"), compare=tuple(report.pop("compare")),
+        groups=tuple(report.pop("groups")),
         report_options=report,
         allow_plugins=None if plugins["allow"] is None else tuple(plugins["allow"]),
         block_plugins=tuple(plugins["block"]),

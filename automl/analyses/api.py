@@ -31,9 +31,10 @@ if TYPE_CHECKING:
 CORE_TABLES = frozenset({"leaderboard", "trials", "predictions", "ties", "splits"})
 """The tables every run writes whatever analyses are registered; no analysis may name
 one of its tables so."""
-CORE_REPORT_KEYS = frozenset({"seeds", "compare"})
+CORE_REPORT_KEYS = frozenset({"seeds", "compare", "groups"})
 """``[report]`` keys the engine itself reads (the compared pair and its seeds, which the
-report's verdict and several analyses share); no analysis may declare them."""
+report's verdict and several analyses share, and the groups the data is loaded with);
+no analysis may declare them."""
 
 
 @dataclass
@@ -127,9 +128,9 @@ class Analysis:
             still have, and what it leaves goes to the next.
         order: where it runs; analyses run by order (an analysis that reads another's
             `shared` or `tables` comes after it), then by plugin load order. The built-in
-            ones: ensemble 100, seed comparison 200, learning curves 300, extrapolation
-            350, depth sweep 400, explanations 500, features 600, serving 650,
-            hyperparameter importances 700.
+            ones: ensemble 100, seed comparison 200, subgroups 250, learning curves 300,
+            extrapolation 350, depth sweep 400, explanations 500, features 600,
+            serving 650, hyperparameter importances 700.
             Default 1000.
     """
 

@@ -11,6 +11,7 @@ from automl import hookimpl
 from automl.analyses.api import Analysis, AnalysisContext
 from automl.analyses.extrapolation import EXTRAPOLATION
 from automl.analyses.serving import SERVING
+from automl.analyses.subgroups import SUBGROUPS
 from automl.analysis import (
     COMPARISON_COLUMNS,
     CURVE_COLUMNS,
@@ -155,7 +156,7 @@ HYPERPARAMETER_IMPORTANCES = Analysis(
     cost=0, tables={"importances": IMPORTANCE_COLUMNS},
     run=lambda context: {"importances": importances(context.results, context.seed)})
 
-BUILT_IN = (ENSEMBLE_ANALYSIS, SEED_COMPARISON, LEARNING_CURVES, EXTRAPOLATION, DEPTH_SWEEP,
+BUILT_IN = (ENSEMBLE_ANALYSIS, SUBGROUPS, SEED_COMPARISON, LEARNING_CURVES, EXTRAPOLATION, DEPTH_SWEEP,
             EXPLANATIONS, FEATURES, SERVING, HYPERPARAMETER_IMPORTANCES)
 
 

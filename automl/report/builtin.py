@@ -25,6 +25,7 @@ from automl.report import charts as charts_
 from automl.report.context import SectionContext
 from automl.report.distinctions import depth_swept, looks_at, together
 from automl.report.section import ReportSection
+from automl.report.subgroups import subgroups
 from automl.report.summary import (
     best_by_kind,
     best_of_each_kind,
@@ -473,6 +474,7 @@ SECTIONS = [
     ReportSection("features", "Features: engineered or learned?", features, order=600),
     ReportSection("looks_at", "What does each family look at?", looks_at, order=650),
     ReportSection("significance", "Is the difference real?", significance, order=700),
+    ReportSection("subgroups", "For whom does it work?", subgroups, order=720),
     ReportSection("together", "Classical and deep together", together, order=750),
     ReportSection("failures", "Where they fail", failures, order=800),
     ReportSection("search", "Search", search, order=900),

@@ -178,6 +178,32 @@ def interval_chart(name: str, intervals: pd.DataFrame, title: str) -> Chart:
     ]))
 
 
+def group_interval_chart(name: str, intervals: pd.DataFrame, title: str) -> Chart:
+    """A row per family, and within it a dot per group at its score with its interval as
+    a line, coloured by group; a hollow dot marks a group too small to rank.
+
+    `intervals` has columns family, group, score, low, high and ranked.
+    """
+    groups = intervals["group"].nunique()
+    y = {"field": "family", "type": "nominal", "sort": None, "title": None}
+    offset = {"field": "group", "type": "nominal"}
+    colour = {"field": "group", "type": "nominal", "title": None}
+    tooltip = _tooltip("family", "group", ("score", ".4f"), ("low", ".4f"),
+                       ("high", ".4f"), "rows")
+    height = max(60, (10 + 8 * groups) * intervals["family"].nunique())
+    return Chart(name, _spec(title, intervals, height=height, layer=[
+        {"mark": {"type": "rule"},
+         "encoding": {"y": y, "yOffset": offset, "color": colour,
+                      "x": _axis("low", title), "x2": {"field": "high"}}},
+        {"mark": {"type": "point", "size": 50},
+         "encoding": {"y": y, "yOffset": offset, "color": colour, "tooltip": tooltip,
+                      "x": _axis("score", title),
+                      "fill": {"condition": {"test": "datum.ranked", "field": "group",
+                                             "type": "nominal", "legend": None},
+                               "value": "white"}}},
+    ]))
+
+
 def heatmap_chart(name: str, cells: pd.DataFrame, x: str, y: str, title: str,
                   y_order: list[str], *, diverging: bool = False) -> Chart:
     """A cell per row of `cells` (columns `x`, `y` and value), shaded by value: from
