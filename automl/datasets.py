@@ -272,7 +272,7 @@ def group_frame(frame: pd.DataFrame | None, y: np.ndarray, names: Sequence[str],
             values = frame[name]
             if (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
                     and values.nunique() > BINNED_ABOVE):
-                values = pd.qcut(values, 4, duplicates="drop")
+                values = _quartiles(values)
         elif name == CLASS_GROUP:
             values = pd.Series(y)
         else:
@@ -312,6 +312,22 @@ def _table(frame: pd.DataFrame, columns: Sequence[Column], where: str,
                         f"{row})", where=where,
                         hint="replace them with blanks (missing values are allowed)")
     return compact_numbers(typed)
+
+
+def _quartiles(values: pd.Series) -> pd.Series:
+    """Each value's quartile of `values`, named by its bounds (``<= 3550``,
+    ``3550-4050``, ``> 4750``)."""
+    numbers = values.to_numpy(dtype=float)
+    inner = np.unique(np.nanquantile(numbers, [0.25, 0.5, 0.75]))
+    inner = inner[inner < np.nanmax(numbers)]  # a quarter of the rows at the top value
+    if not len(inner):
+        inner = np.array([np.nanmin(numbers)])
+    names = ([f"<= {inner[0]:g}"]
+             + [f"{lo:g}-{hi:g}" for lo, hi in zip(inner[:-1], inner[1:], strict=True)]
+             + [f"> {inner[-1]:g}"])
+    bins = np.searchsorted(inner, numbers, side="left")
+    return pd.Series(np.where(values.isna(), None, np.asarray(names, dtype=object)[bins]),
+                     index=values.index)
 
 
 def _drop_missing_targets(X, y: np.ndarray, notes: list[str], part: str,
