@@ -63,9 +63,9 @@ class Sections:
 def test_the_built_in_sections_come_through_the_hook_as_the_report_plugin(registry):
     assert [name for name, entry in registry.report_sections.items()
             if entry.plugin == "report"] == [
-        "data", "leaderboard", "cost", "shipping", "learning_curves", "more_data", "depth",
-        "features", "looks_at", "significance", "together", "failures", "search",
-        "best_parameters", "reproducibility"]
+        "data", "leaderboard", "cost", "shipping", "learning_curves", "more_data",
+        "more_search", "depth", "features", "looks_at", "significance", "subgroups",
+        "together", "failures", "search", "best_parameters", "reproducibility"]
 
 
 def test_plugin_sections_are_escaped_placed_by_order_and_checked(record, tmp_path):

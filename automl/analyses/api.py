@@ -129,8 +129,8 @@ class Analysis:
         order: where it runs; analyses run by order (an analysis that reads another's
             `shared` or `tables` comes after it), then by plugin load order. The built-in
             ones: ensemble 100, seed comparison 200, subgroups 250, learning curves 300,
-            extrapolation 350, depth sweep 400, explanations 500, features 600,
-            serving 650, hyperparameter importances 700.
+            extrapolation 350, search budget 360, depth sweep 400, explanations 500,
+            features 600, serving 650, hyperparameter importances 700.
             Default 1000.
     """
 

@@ -10,6 +10,7 @@ import pandas as pd
 from automl import hookimpl
 from automl.analyses.api import Analysis, AnalysisContext
 from automl.analyses.extrapolation import EXTRAPOLATION
+from automl.analyses.search_budget import SEARCH_BUDGET
 from automl.analyses.serving import SERVING
 from automl.analyses.subgroups import SUBGROUPS
 from automl.analysis import (
@@ -157,7 +158,7 @@ HYPERPARAMETER_IMPORTANCES = Analysis(
     run=lambda context: {"importances": importances(context.results, context.seed)})
 
 BUILT_IN = (ENSEMBLE_ANALYSIS, SEED_COMPARISON, SUBGROUPS, LEARNING_CURVES, EXTRAPOLATION,
-            DEPTH_SWEEP, EXPLANATIONS, FEATURES, SERVING, HYPERPARAMETER_IMPORTANCES)
+            SEARCH_BUDGET, DEPTH_SWEEP, EXPLANATIONS, FEATURES, SERVING, HYPERPARAMETER_IMPORTANCES)
 
 
 @hookimpl

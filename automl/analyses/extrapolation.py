@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from automl.analyses.api import Analysis, AnalysisContext
+from automl.analysis import families_to_compare
 
 MULTIPLES = (2, 5, 10)
 BOOTSTRAP = 200
@@ -161,7 +162,9 @@ def extrapolation(context: AnalysisContext) -> dict[str, pd.DataFrame]:
     table = pd.DataFrame([{k: v for k, v in row.items() if k != "fits"}
                           for row in rows.values()], columns=COLUMNS)
     crossings = []
-    for a, b in context.pairs:
+    # The compared pairs; without seeds to compare them over, the best classical and
+    # deep families by validation all the same.
+    for a, b in context.pairs or families_to_compare(context.results, context.metric):
         if a in rows and b in rows:
             n_full = max(rows[a]["n_full"], rows[b]["n_full"])
             grid = np.geomspace(n_full, n_full * MULTIPLES[-1], 200)

@@ -15,6 +15,7 @@ chooses nothing.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Mapping
 
@@ -68,6 +69,24 @@ def groupings(groups: pd.DataFrame) -> dict[str, pd.Series]:
     return found
 
 
+def group_order(group: str) -> tuple:
+    """Sorts groups as a reader expects: quartiles by their bounds (``<= 28``, ``28-36``,
+    ``> 45``), other names alphabetically, ``(blank)`` last; intersections part by part."""
+    def part(name: str) -> tuple:
+        if name == "(blank)":
+            return (3, 0.0, "")
+        for rank, pattern in ((0, r"<= (\S+)"), (1, r"(-?[\d.e+]+)-(?:-?[\d.e+]+)"),
+                              (2, r"> (\S+)")):
+            found = re.fullmatch(pattern, name)
+            if found:
+                try:
+                    return (rank, float(found.group(1)), "")
+                except ValueError:
+                    break
+        return (1, float("inf"), name)
+    return tuple(part(name) for name in group.split(" · "))
+
+
 def family_predictions(context: AnalysisContext) -> dict[str, tuple[str, np.ndarray]]:
     """Each family with a model, and the rows the analyses before this one added to
     the leaderboard (the ensemble): its kind and its test predictions."""
@@ -95,7 +114,7 @@ def subgroups(context: AnalysisContext) -> dict[str, pd.DataFrame]:
     rows, gaps, paired = [], [], []
     for grouping, labels in groupings(context.dataset.groups).items():
         members = {str(g): np.flatnonzero(labels.to_numpy() == g)
-                   for g in sorted(labels.unique())}
+                   for g in sorted(labels.unique(), key=group_order)}
         draws = {g: rng.integers(0, len(rows_), (BOOTSTRAPS, len(rows_)))
                  for g, rows_ in members.items()}
         boots = {}

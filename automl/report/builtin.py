@@ -162,7 +162,7 @@ def shipping(context: SectionContext) -> Markup | None:
         "MB": table.native_mb.map(_number), "ONNX MB": table.onnx_mb.map(_number),
         "load ms": table.native_load_ms.map(_number),
         "ONNX load ms": table.onnx_load_ms.map(_number),
-        "why not exported": table.onnx_error.fillna("")})
+        "why not exported": table.onnx_error.astype(object).fillna("")})
     return context.template(
         "sections/shipping.html", chart=chart, lines=lines, serving=context.table(shown),
         agree=int((counted.onnx_parity == "agrees").sum()), total=len(counted),
@@ -209,6 +209,49 @@ def _crossing_sentence(row) -> str:
             f"The fit predicts {other} passing {row.leader_now} at about "
             f"{row.crossing_rows:,.0f} training rows, but only {row.share_of_fits:.0%} of "
             "the bootstrap fits agree: no crossing is likely.")
+
+
+def more_search(context: SectionContext) -> Markup | None:
+    """Would more search change the answer? Each family's best validation score against
+    its search seconds, extrapolated to 10x those seconds, and whether any family is
+    predicted to pass the pick."""
+    table = context.tables["search_extrapolation"]
+    if table.empty:
+        return None
+    sign = 1 if context.run.metric_direction == "maximize" else -1
+    board = context.leaderboard[context.leaderboard.kind != "ensemble"]
+    pick = board.family.iloc[0]
+    own = table[table.family == pick]
+    pick_reliable = bool(len(own)) and bool(own.reliable.iloc[0])
+    target = float(own.predicted_10x.iloc[0]) if pick_reliable else float(
+        board.cv_mean.iloc[0])
+    passing = table[(table.family != pick) & table.reliable.astype(bool)
+                    & (sign * (table.predicted_10x - target) > 0)]
+    what = "its predicted best with 10x its search" if pick_reliable else "its best now"
+    if len(passing):
+        sentences = [f"More search could change the winner: {row.family} is predicted to "
+                     f"reach {row.predicted_10x:.4g} with 10x its search seconds (about "
+                     f"{10 * row.seconds:,.0f} s), past {pick}'s {target:.4g} ({what})."
+                     for row in passing.itertuples()]
+    else:
+        sentences = [f"No family is predicted to pass {pick} ({target:.4g}, {what}) with "
+                     "10x its search seconds: more search would not change the winner."]
+    unfitted = sorted(set(board.family) - set(table.family))
+    if unfitted:
+        sentences.append("Too few completed trials to extrapolate: " + ", ".join(unfitted)
+                         + ".")
+    shown = pd.DataFrame({
+        "family": table.family, "trials": table.trials,
+        "search s": table.seconds.map(_number), "best now": table.best_now.map(_number),
+        "check": ["reliable" if ok else ("unreliable" if error == error else
+                                         "too few trials") for ok, error in
+                  zip(table.reliable, table.check_error, strict=True)],
+        "check error": table.check_error.map(_number),
+        **{f"{m}x seconds": [_number(v) if ok else "" for v, ok in
+                             zip(table[f"predicted_{m}x"], table.reliable, strict=True)]
+           for m in (2, 5, 10)}})
+    return context.template("sections/more_search.html", sentences=sentences,
+                            shown=context.table(shown))
 
 
 def _number(value) -> str:
@@ -470,6 +513,8 @@ SECTIONS = [
                   order=400),
     ReportSection("more_data", "Would more data change the answer?", more_data,
                   order=450),
+    ReportSection("more_search", "Would more search change the answer?", more_search,
+                  order=460),
     ReportSection("depth", "Does depth help?", depth, order=500),
     ReportSection("features", "Features: engineered or learned?", features, order=600),
     ReportSection("looks_at", "What does each family look at?", looks_at, order=650),
