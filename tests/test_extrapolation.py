@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from automl.analyses.extrapolation import crossing, extrapolate, fit_curve, power_law
+from automl.analyses.extrapolation import (
+    crossing,
+    early_crossing,
+    extrapolate,
+    fit_curve,
+    measured_crossing,
+    power_law,
+)
 
 
 def points_of(a, b, c, sign=1.0, sizes=(50, 100, 250, 500, 1000), seeds=3, noise=0.002,
@@ -50,6 +57,18 @@ def test_a_steeper_curve_behind_now_is_predicted_to_cross_and_a_flat_one_not():
     assert found["low_rows"] <= found["crossing_rows"] <= found["high_rows"]
     parallel = {"family": "mlp", **extrapolate(points_of(0.85, 0.5, 0.5), 1.0, seed=2)}
     assert not crossing(flat, parallel, 1.0, grid)["crosses"]
+
+
+def test_a_crossing_inside_the_data_is_measured_and_predicted_from_the_first_half():
+    sizes = (50, 100, 200, 400, 800, 1600)
+    flat = extrapolate(points_of(0.90, 0.5, 0.5, sizes=sizes), 1.0, seed=0)
+    steep = extrapolate(points_of(0.97, 20, 0.9, sizes=sizes), 1.0, seed=0)
+    flat["family"], steep["family"] = "flat", "steep"
+    # The steep curve passes the flat one at about 380 rows: measured from 400 on, and
+    # predicted near there by fits that saw the sizes up to 800 only.
+    assert measured_crossing(flat, steep) == 400
+    assert 250 <= early_crossing(flat, steep, 1.0) <= 600
+    assert np.isnan(measured_crossing(flat, flat))
 
 
 def test_a_run_writes_the_extrapolation_and_its_section(write_task, tmp_path):

@@ -35,7 +35,8 @@ COLUMNS = ["family", "kind", "n_full", "measured_full", "a", "b", "c", "check_pr
            "check_error", "check_bound", "reliable",
            *[f"{part}_{m}x" for m in MULTIPLES for part in ("predicted", "low", "high")]]
 CROSSING_COLUMNS = ["family_a", "family_b", "leader_now", "crosses", "crossing_rows",
-                    "low_rows", "high_rows", "share_of_fits", "reliable"]
+                    "low_rows", "high_rows", "share_of_fits", "reliable",
+                    "measured_crossing_rows", "early_crossing_rows"]
 
 
 def power_law(n: np.ndarray, a: float, b: float, c: float, sign: float) -> np.ndarray:
@@ -90,6 +91,7 @@ def extrapolate(points: pd.DataFrame, sign: float, seed: int) -> dict | None:
     if len(early) >= MIN_SIZES:
         try:
             checked = fit_curve(early.index.to_numpy(), early.to_numpy(), sign)
+            row["early_fit"] = checked  # for the crossing's check; not written
             predicted = float(power_law(n_full, *checked, sign))
             row.update(check_predicted=predicted, check_error=abs(predicted - full.mean()),
                        reliable=bool(abs(predicted - full.mean()) <= row["check_bound"]))
@@ -104,7 +106,34 @@ def extrapolate(points: pd.DataFrame, sign: float, seed: int) -> dict | None:
             (float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5)))
             if values else (np.nan, np.nan))
     row["fits"] = fits  # for the crossing; not written
+    row["means"] = means  # not written
     return row
+
+
+def measured_crossing(a: dict, b: dict) -> float:
+    """The training size from which the measured mean curves keep the order they have at
+    the full size, where it differs from their order at the smallest size they share
+    (NaN: the same order throughout)."""
+    shared = a["means"].index.intersection(b["means"].index)
+    ahead = np.sign((a["means"][shared] - b["means"][shared]).to_numpy())
+    if len(ahead) < 2 or ahead[0] == ahead[-1] or ahead[-1] == 0:
+        return np.nan
+    changed = np.flatnonzero(ahead != ahead[-1])
+    return float(shared[changed[-1] + 1])
+
+
+def early_crossing(a: dict, b: dict, sign: float) -> float:
+    """Where the curves fitted on the sizes up to half the data predict the pair's order
+    to change, from the smallest size to 10x the full size (NaN: nowhere, or no such
+    fits): the check of a crossing, beside `measured_crossing`."""
+    if "early_fit" not in a or "early_fit" not in b:
+        return np.nan
+    start = max(a["means"].index.min(), b["means"].index.min())
+    grid = np.geomspace(start, max(a["n_full"], b["n_full"]) * MULTIPLES[-1], 400)
+    ahead = np.sign(sign * (power_law(grid, *a["early_fit"], sign)
+                            - power_law(grid, *b["early_fit"], sign)))
+    changed = np.flatnonzero(ahead != ahead[0])
+    return float(grid[changed[0]]) if len(changed) else np.nan
 
 
 def _bootstrap(points: pd.DataFrame, sign: float, seed: int) -> list[tuple]:
@@ -159,7 +188,7 @@ def extrapolation(context: AnalysisContext) -> dict[str, pd.DataFrame]:
         found = extrapolate(points, sign, context.seed)
         if found is not None:
             rows[family] = {"family": family, "kind": points["kind"].iloc[0], **found}
-    table = pd.DataFrame([{k: v for k, v in row.items() if k != "fits"}
+    table = pd.DataFrame([{k: v for k, v in row.items() if k in COLUMNS}
                           for row in rows.values()], columns=COLUMNS)
     crossings = []
     # The compared pairs; without seeds to compare them over, the best classical and
@@ -169,7 +198,9 @@ def extrapolation(context: AnalysisContext) -> dict[str, pd.DataFrame]:
             n_full = max(rows[a]["n_full"], rows[b]["n_full"])
             grid = np.geomspace(n_full, n_full * MULTIPLES[-1], 200)
             crossings.append({"family_a": a, "family_b": b,
-                              **crossing(rows[a], rows[b], sign, grid)})
+                              **crossing(rows[a], rows[b], sign, grid),
+                              "measured_crossing_rows": measured_crossing(rows[a], rows[b]),
+                              "early_crossing_rows": early_crossing(rows[a], rows[b], sign)})
     return {"extrapolation": table,
             "crossing": pd.DataFrame(crossings, columns=CROSSING_COLUMNS)}
 

@@ -189,8 +189,10 @@ def more_data(context: SectionContext) -> Markup | None:
                                  table[f"high_{m}x"], table.reliable, strict=True)]
            for m in (2, 5, 10)}})
     return context.template("sections/more_data.html", shown=context.table(shown),
-                            sentences=[_crossing_sentence(row) for row in
-                                       context.tables["crossing"].itertuples()])
+                            sentences=[sentence for row in
+                                       context.tables["crossing"].itertuples()
+                                       for sentence in (_crossing_sentence(row),
+                                                        _crossing_check(row)) if sentence])
 
 
 def _crossing_sentence(row) -> str:
@@ -252,6 +254,21 @@ def more_search(context: SectionContext) -> Markup | None:
            for m in (2, 5, 10)}})
     return context.template("sections/more_search.html", sentences=sentences,
                             shown=context.table(shown))
+
+
+def _crossing_check(row) -> str | None:
+    """How well the fits on the first half of the sizes foresaw a crossing the curves
+    show within the data (None where they show none)."""
+    measured = getattr(row, "measured_crossing_rows", float("nan"))
+    if measured != measured:
+        return None
+    early = row.early_crossing_rows
+    foreseen = (f"fitted on the sizes up to half the data, the curves predicted it at "
+                f"about {early:,.0f}" if early == early else
+                "fitted on the sizes up to half the data, the curves predicted none")
+    return (f"Within the data, {row.family_a} and {row.family_b} change places: the "
+            f"measured curves keep their final order from {measured:,.0f} training rows; "
+            f"{foreseen}.")
 
 
 def _number(value) -> str:
