@@ -30,6 +30,8 @@ OPSETS = {"": 17, "ai.onnx.ml": 3}
 """The ONNX operator sets the graphs use: ONNX Runtime 1.16 and later run them."""
 ENCODED = "encoded"
 """The name of the encoder's output, the model's input."""
+TOKEN_IDS = "token_ids"  # noqa: S105 (an input's name, not a password)
+"""The input of a text network's graph: its tokenizer's ids (`is_tokenizer`)."""
 
 
 class NotExportable(Exception):
@@ -96,6 +98,8 @@ def _exported(estimator: Any, sample_shape: Sequence[int] | None):
     else:
         raise NotExportable("model", f"{type(estimator).__name__} has no ONNX converter")
     encoder = encoder_of(estimator)
+    if is_tokenizer(encoder):  # the network behind a tokenizer the graph cannot hold
+        return model_graph(model, encoder.max_length)
     if encoder is None:  # an array the model reads as it is
         if sample_shape is None:
             model_graph(model, 0)  # its own reason, where it has one
@@ -162,8 +166,19 @@ def _rescaled(graph, scaler):
     return graph
 
 
+def is_tokenizer(encoder) -> bool:
+    """Whether `encoder` is a text network's tokenizer (texts to token ids, with
+    ``to_str``: its Hugging Face JSON, and ``max_length``): it stays outside the graph,
+    which takes its ids as `TOKEN_IDS`."""
+    return encoder is not None and hasattr(encoder, "to_str") and hasattr(
+        encoder, "max_length")
+
+
 def input_names(encoder) -> dict[str, str]:
-    """Each raw column (or ``X`` for an array) and the name of its graph input."""
+    """Each raw column (``X`` for an array, `TOKEN_IDS` behind a tokenizer) and the name
+    of its graph input."""
+    if is_tokenizer(encoder):
+        return {TOKEN_IDS: TOKEN_IDS}
     if _is_array(encoder):
         return {"X": "X"}
     return {column: _safe(column) for column in encoder.columns_}
@@ -171,7 +186,10 @@ def input_names(encoder) -> dict[str, str]:
 
 def onnx_feed(X, encoder) -> dict[str, np.ndarray]:
     """Rows as the graph's inputs: a table's columns each (n, 1), numbers as float64,
-    categories as strings ("" for a blank); an array as float32 of its own shape."""
+    categories as strings ("" for a blank); an array as float32 of its own shape; texts
+    as the tokenizer's ids, int64 (n, max_length), 0 after a text's end."""
+    if is_tokenizer(encoder):
+        return {TOKEN_IDS: np.asarray(encoder.transform(X)).astype(np.int64)}
     if _is_array(encoder):
         return {"X": np.asarray(X, dtype=np.float32)}
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=encoder.columns_)

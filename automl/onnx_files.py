@@ -19,11 +19,13 @@ import pandas as pd
 
 from automl.errors import AutomlError
 from automl.export import (
+    TOKEN_IDS,
     NotExportable,
     column_kinds,
     encoder_of,
     export_onnx,
     input_names,
+    is_tokenizer,
     onnx_available,
 )
 from automl.export import session as onnx_session
@@ -72,13 +74,22 @@ def export_folder(folder: str | Path, family: str | None = None, every: bool = F
         path.write_bytes(graph.SerializeToString())
         print(f"{name}: {path} ({path.stat().st_size / 2**20:.3g} MB; "
               f"{parity.get(name, 'not checked on this run')})")
+        encoder = encoder_of(model)
+        if is_tokenizer(encoder):
+            tokens = target / f"{name}.tokenizer.json"
+            tokens.write_text(encoder.to_str(), encoding="utf-8")
+            print(f"{name}: the graph takes token ids, not texts: the tokenizer stays "
+                  f"outside it, in {tokens} (Hugging Face tokenizers; each text's ids, "
+                  f"cut to {encoder.max_length} and padded with 0, as int64 "
+                  f"'{TOKEN_IDS}')")
     return 0 if failed < len(chosen) else 1
 
 
 def labelled(graph, estimator, family: str, classes):
     """`graph` with the metadata `predict --onnx` reads."""
     encoder = encoder_of(estimator)
-    kinds = column_kinds(encoder) if encoder is not None else {}
+    kinds = column_kinds(encoder) if encoder is not None and not is_tokenizer(encoder) \
+        else {}
     inputs = {name: {"column": column, "feed": "number" if kinds.get(column, "numeric")
                      == "numeric" else "category"}
               for column, name in input_names(encoder).items()}
@@ -110,6 +121,11 @@ def onnx_predictions(path: Path, features: pd.DataFrame) -> tuple[np.ndarray, np
     except Exception as error:  # a damaged or foreign file: said, not a traceback
         raise AutomlError(f"not an ONNX file this engine exported ({type(error).__name__})",
                           where=path, hint="write it with python -m automl export") from None
+    if TOKEN_IDS in described["inputs"]:
+        raise AutomlError("this file is a text network behind its tokenizer: it takes "
+                          "token ids, not texts", where=path, hint="tokenize the texts "
+                          f"with {described['family']}.tokenizer.json beside it and feed "
+                          f"the ids as '{TOKEN_IDS}', or predict without --onnx")
     feed = {}
     for name, entry in described["inputs"].items():
         values = features[entry["column"]]

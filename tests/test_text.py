@@ -199,6 +199,22 @@ def test_text_families_fit_score_and_save_models_that_predict_the_same(tmp_path,
     assert len(texts) and '<th class="text">text</th>' in page
     assert all(str(escape(str(text))) in page for text in texts)
     assert max(len(text) for text in texts) <= 401  # each kept to 400 characters and "…"
+    # the CNN's network exports behind its tokenizer and agrees; the Transformer is named
+    serving = pd.read_csv(tmp_path / "out" / "serving.csv").set_index("family")
+    assert serving.loc["text_cnn", "onnx_parity"] == "agrees"
+    assert serving.loc["text_cnn", "onnx_outside"] == "the tokenizer"
+    assert "Transformer network is not written" in serving.loc["text_transformer",
+                                                               "onnx_error"]
+    exported = run_cli("export", str(tmp_path / "out"), "--family", "text_cnn")
+    assert exported.returncode == 0, exported.stderr
+    assert "the tokenizer stays outside it" in exported.stdout
+    tokenizer = tmp_path / "out" / "onnx" / "text_cnn.tokenizer.json"
+    assert '"vocab"' in tokenizer.read_text()
+    test_csv = tmp_path / "rows.csv"
+    tweets.iloc[:5][["text"]].to_csv(test_csv, index=False)
+    refused = run_cli("predict", str(tmp_path / "out"), str(test_csv), "--family",
+                      "text_cnn", "--onnx")
+    assert refused.returncode == 2 and "takes token ids, not texts" in refused.stderr
 
 
 def test_a_text_folder_of_real_texts_runs(tmp_path, tweets, write_task):

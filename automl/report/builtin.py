@@ -163,6 +163,9 @@ def shipping(context: SectionContext) -> Markup | None:
         "load ms": table.native_load_ms.map(_number),
         "ONNX load ms": table.onnx_load_ms.map(_number),
         "why not exported": table.onnx_error.astype(object).fillna("")})
+    outside = table.get("onnx_outside", pd.Series(dtype=object)).astype(object).fillna("")
+    if outside.astype(bool).any():  # text networks' tokenizers (a run before them: none)
+        shown.insert(3, "outside the graph", outside)
     return context.template(
         "sections/shipping.html", chart=chart, lines=lines, serving=context.table(shown),
         agree=int((counted.onnx_parity == "agrees").sum()), total=len(counted),

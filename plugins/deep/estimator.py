@@ -464,12 +464,13 @@ class FlaxEstimator(BaseEstimator):
 
     @property
     def onnx_encoder(self):
-        """The table encoder the network reads through (None for arrays and texts):
-        `automl.export.encoder_of`."""
-        return getattr(self, "table_encoder_", None)
+        """The table encoder the network reads through, or the tokenizer a text network
+        reads through (None for arrays): `automl.export.encoder_of`."""
+        return getattr(self, "table_encoder_", getattr(self, "text_encoder_", None))
 
     def to_onnx(self, n_features: int):
-        """The MLP as an ONNX graph on the encoded rows (`onnx_graph.mlp_graph`)."""
+        """The network as an ONNX graph on the encoded rows, or on a text's token ids
+        (`onnx_graph.mlp_graph`)."""
         from automl_plugins.deep.onnx_graph import mlp_graph
         return mlp_graph(self, n_features)
 

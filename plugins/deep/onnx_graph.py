@@ -1,9 +1,11 @@
-"""A fitted MLP or CNN as an ONNX graph written from its weights: the inputs
+"""A fitted MLP, CNN or RNN as an ONNX graph written from its weights: the inputs
 standardised as in training; for the MLP the table's input layer (a category's embedding
 row, numbers as they are or their periodic embedding) and the dense layers; for the CNN
 the convolutions ('same' padding), batch normalisation with its running statistics, the
-activation and the pooling, in ONNX's channels-first layout; then the softmax (or the
-target's scale, for regression). The RNN and the text networks are not written
+activation and the pooling, in ONNX's channels-first layout; for the RNN an ONNX GRU or
+LSTM per layer (both directions in one node); then the softmax (or the target's scale,
+for regression). A text network's graph takes its tokenizer's ids and starts with its
+embedding; the tokenizer stays outside. The Transformer is not written
 (`automl.export.NotExportable` says so)."""
 
 from __future__ import annotations
@@ -12,28 +14,41 @@ import math
 
 import numpy as np
 
-from automl.export import ENCODED, GraphBuilder, NotExportable
+from automl.export import ENCODED, TOKEN_IDS, GraphBuilder, NotExportable
 
 
 def mlp_graph(estimator, n_features: int):
-    """The network of a fitted `FlaxEstimator` with ``network="mlp"`` on `ENCODED` rows
-    of `n_features` numbers."""
+    """The network of a fitted `FlaxEstimator` on `ENCODED` rows of `n_features` numbers,
+    or, for a text network, on `TOKEN_IDS` (n, `n_features`): its tokenizer stays
+    outside the graph."""
     from flax import nnx
     from onnx import TensorProto, helper
-    if estimator.network not in ("mlp", "cnn") or estimator.vocab_size:
-        raise NotExportable(estimator.network if not estimator.vocab_size else "text",
-                            f"the {estimator.network.upper()} network"
-                            + (" on token ids" if estimator.vocab_size else "")
-                            + " is not written as ONNX (the MLP and the CNN are)")
+    if estimator.network not in ("mlp", "cnn", "rnn"):
+        raise NotExportable(estimator.network, f"the {estimator.network.title()} network"
+                            " is not written as ONNX (the MLP, CNN and RNN are)")
     weights = nnx.to_pure_dict(estimator.params_)
+    stats = nnx.to_pure_dict(estimator.rest_)
     builder = GraphBuilder()
-    mean = np.broadcast_to(estimator.input_mean_, estimator.input_shape_).reshape(1, -1)
-    scale = np.broadcast_to(estimator.input_scale_, estimator.input_shape_).reshape(1, -1)
-    x = builder.node("Div", [builder.node("Sub", [ENCODED, _constant(builder, mean)]),
-                             _constant(builder, scale)])
+    if estimator.vocab_size:  # token ids into the learned embedding, then the body
+        inputs = [helper.make_tensor_value_info(TOKEN_IDS, TensorProto.INT64,
+                                                [None, n_features])]
+        embedding = np.asarray(weights["embedding"], np.float32)
+        x = builder.node("Gather", [_constant(builder, embedding), TOKEN_IDS], axis=0)
+        x = builder.node("Flatten", [x], axis=1)
+        weights, stats = weights["body"], stats.get("body", {})
+        shape = (n_features, embedding.shape[1])
+    else:
+        inputs = [helper.make_tensor_value_info(ENCODED, TensorProto.FLOAT,
+                                                [None, n_features])]
+        mean = np.broadcast_to(estimator.input_mean_, estimator.input_shape_).reshape(1, -1)
+        scale = np.broadcast_to(estimator.input_scale_, estimator.input_shape_).reshape(1, -1)
+        x = builder.node("Div", [builder.node("Sub", [ENCODED, _constant(builder, mean)]),
+                                 _constant(builder, scale)])
+        shape = tuple(estimator.input_shape_)
     if estimator.network == "cnn":
-        x = _convolutions(builder, x, estimator, weights,
-                          nnx.to_pure_dict(estimator.rest_))
+        x = _convolutions(builder, x, estimator, weights, stats, shape)
+    elif estimator.network == "rnn":
+        x = _recurrent(builder, x, estimator, weights, shape)
     else:
         if "table" in weights:
             x = _table_inputs(builder, x, weights["table"], len(estimator.category_counts_))
@@ -47,8 +62,7 @@ def mlp_graph(estimator, n_features: int):
                 estimator.target_mean_))])
     else:
         x = builder.node("Softmax", [x], axis=1)
-    inputs = [helper.make_tensor_value_info(ENCODED, TensorProto.FLOAT, [None, n_features])]
-    return builder.model("automl_mlp", inputs, x)
+    return builder.model("automl_network", inputs, x)
 
 
 def _constant(builder: GraphBuilder, value) -> str:
@@ -109,9 +123,9 @@ def _periodic(builder: GraphBuilder, numbers: str, table: dict) -> str:
     return builder.node("Flatten", [activated], axis=1)
 
 
-def _convolutions(builder: GraphBuilder, x: str, estimator, weights: dict, stats: dict) -> str:
+def _convolutions(builder: GraphBuilder, x: str, estimator, weights: dict, stats: dict,
+                  shape: tuple) -> str:
     """`CNN` up to its dense output: channels-last rows in, flattened channels-last out."""
-    shape = tuple(estimator.input_shape_)
     spatial = len(shape) - 1
     x = builder.node("Reshape", [x, builder.constant(np.array([-1, *shape], np.int64))])
     x = builder.node("Transpose", [x], perm=[0, spatial + 1, *range(1, spatial + 1)])
@@ -135,6 +149,66 @@ def _convolutions(builder: GraphBuilder, x: str, estimator, weights: dict, stats
             x = builder.node(op, [x], kernel_shape=[2] * spatial, strides=[2] * spatial)
     x = builder.node("Transpose", [x], perm=[0, *range(2, spatial + 2), 1])
     return builder.node("Flatten", [x], axis=1)
+
+
+GATES = {"gru": ([1, 0, 2], "GRU"), "lstm": ([0, 3, 1, 2], "LSTM")}
+"""Flax's gate order (GRU: r, z, n; LSTM: i, f, g, o) to ONNX's (z, r, h; i, o, f, c),
+and the operator."""
+
+
+def _recurrent(builder: GraphBuilder, x: str, estimator, weights: dict,
+               shape: tuple) -> str:
+    """`RNN` up to its dense output: each layer an ONNX GRU or LSTM (both directions in
+    one node), the summary its last step forward and its first step backward."""
+    length, channels = shape
+    order, op = GATES[estimator.cell]
+    x = builder.node("Reshape", [x, builder.constant(np.array([-1, length, channels],
+                                                              np.int64))])
+    x = builder.node("Transpose", [x], perm=[1, 0, 2])  # (length, batch, channels)
+    hidden = estimator.width
+    for index in sorted(weights["layers"], key=int):
+        directions = [weights["layers"][index][d]["cell"]
+                      for d in sorted(weights["layers"][index], key=int)]
+        W, R, B = zip(*(_cell_weights(cell, order, hidden) for cell in directions),
+                      strict=True)
+        outputs = builder.node(op, [x, _constant(builder, np.stack(W)),
+                                    _constant(builder, np.stack(R)),
+                                    _constant(builder, np.stack(B))],
+                               hidden_size=hidden, **(
+                                   {"linear_before_reset": 1} if op == "GRU" else {}),
+                               direction="bidirectional" if len(directions) == 2
+                               else "forward")  # (length, directions, batch, hidden)
+        x = builder.node("Transpose", [outputs], perm=[0, 2, 1, 3])
+        x = builder.node("Reshape", [x, builder.constant(np.array([0, 0, -1], np.int64))])
+    last = builder.node("Gather", [x, builder.constant(np.array(length - 1, np.int64))],
+                        axis=0)  # (batch, directions x hidden)
+    summary = _columns(builder, last, 0, hidden)
+    if len(directions) == 2:  # the backward direction has read everything at step 0
+        first = builder.node("Gather", [x, builder.constant(np.array(0, np.int64))], axis=0)
+        summary = builder.node("Concat", [summary, _columns(builder, first, hidden,
+                                                            2 * hidden)], axis=1)
+    return summary
+
+
+def _cell_weights(cell: dict, order: list[int], hidden: int):
+    """ONNX's W (gates x hidden, inputs), R (gates x hidden, hidden) and B (W's bias,
+    then R's) of a Flax cell, its gates reordered."""
+    def gates(matrix):
+        parts = np.split(np.asarray(matrix, np.float32), len(order), axis=-1)
+        return np.concatenate([parts[i] for i in order], axis=-1)
+    width = len(order) * hidden
+    zeros = np.zeros(width, np.float32)
+    W = gates(cell["dense_i"]["kernel"]).T
+    R = gates(cell["dense_h"]["kernel"]).T
+    input_bias = gates(cell["dense_i"]["bias"]) if "bias" in cell["dense_i"] else zeros
+    hidden_bias = gates(cell["dense_h"]["bias"]) if "bias" in cell["dense_h"] else zeros
+    return W, R, np.concatenate([input_bias, hidden_bias])
+
+
+def _columns(builder: GraphBuilder, x: str, start: int, end: int) -> str:
+    return builder.node("Slice", [x, builder.constant(np.array([start], np.int64)),
+                                  builder.constant(np.array([end], np.int64)),
+                                  builder.constant(np.array([1], np.int64))])
 
 
 def _pools(estimator, shape: tuple) -> list[bool]:
