@@ -230,8 +230,12 @@ def more_search(context: SectionContext) -> Markup | None:
     pick_reliable = bool(len(own)) and bool(own.reliable.iloc[0])
     target = float(own.predicted_10x.iloc[0]) if pick_reliable else float(
         board.cv_mean.iloc[0])
-    passing = table[(table.family != pick) & table.reliable.astype(bool)
-                    & (sign * (table.predicted_10x - target) > 0)]
+    # passing by more than the check's bound: a predicted lead within the folds' noise
+    # is no change of winner
+    others = table[(table.family != pick) & table.reliable.astype(bool)]
+    margin = sign * (others.predicted_10x - target)
+    passing, level = others[margin > others.check_bound], others[
+        (margin > 0) & (margin <= others.check_bound)]
     what = "its predicted best with 10x its search" if pick_reliable else "its best now"
     if len(passing):
         sentences = [f"More search could change the winner: {row.family} is predicted to "
@@ -240,7 +244,11 @@ def more_search(context: SectionContext) -> Markup | None:
                      for row in passing.itertuples()]
     else:
         sentences = [f"No family is predicted to pass {pick} ({target:.4g}, {what}) with "
-                     "10x its search seconds: more search would not change the winner."]
+                     "10x its search seconds by more than its folds' noise: more search "
+                     "would not change the winner."]
+    if len(level):
+        sentences.append(f"{', '.join(level.family)} would draw level with it, within "
+                         "that noise: a tie, not a new winner.")
     unfitted = sorted(set(board.family) - set(table.family))
     if unfitted:
         sentences.append("Too few completed trials to extrapolate: " + ", ".join(unfitted)
