@@ -63,6 +63,7 @@ from automl.search import (
 )
 from automl.sizing import (
     FOLDS_DONE,
+    MIN_ROWS,
     MIN_STOP_SECONDS,
     REFIT_SAFETY,
     plan_after_stop,
@@ -480,6 +481,18 @@ class Searched:
     peak_mb: float
 
 
+def fewer_rows(family: ModelFamily, rows: RowPlan, folds: int) -> tuple[int, str]:
+    """The rows of a second refit after one stopped by time, and what they are: as many
+    as one of its trials' fits had; a quarter of the first refit's for a family whose
+    prediction of a row grows with its training rows (kNN): the test rows it predicts,
+    not the fit, are what ran past, and a quarter of the rows predicts them in about a
+    quarter of the time."""
+    if family.cost.predict_rows > 0:
+        return (max(min(MIN_ROWS, rows.n_train), (rows.fit_rows or rows.n_train) // 4),
+                "a quarter, since its prediction of a row grows with its rows")
+    return trial_rows(rows, folds), "as many as one of its trials' fits had"
+
+
 def refit_searched(searched: Searched, dataset: Dataset, metrics: dict[str, Metric],
                    task: Task, settings: SearchSettings, refit_limit: float | None,
                    plan: TimePlan | None = None, progress: Progress | None = None
@@ -487,10 +500,10 @@ def refit_searched(searched: Searched, dataset: Dataset, metrics: dict[str, Metr
     """The refit of a searched family, on the rows that fit `refit_limit` seconds
     (`automl.sizing.plan_fit_rows`; None: all of them, or the declared cap), stopped by
     `automl.sizing.refit_stop` and never past the analyses' end of `plan` (nor before
-    `MIN_STOP_SECONDS`). One stopped by time is refitted once on as many rows as one of
-    its trials' fits had, stopped as a refit not sized by time is: a prediction that
-    far off (a cache the trials enjoyed, a slow prediction of the test rows) should
-    cost the family rows, not its model."""
+    `MIN_STOP_SECONDS`). One stopped by time is refitted once on fewer rows
+    (`fewer_rows`), stopped as a refit not sized by time is: a prediction that far off
+    (a cache the trials enjoyed, a slow prediction of the test rows) should cost the
+    family rows, not its model."""
     outcome, rows = searched.outcome, searched.rows
     best = outcome.best_trial and outcome.best_trial.duration
     trial_seconds = best.total_seconds() if best else 0.0
@@ -511,14 +524,14 @@ def refit_searched(searched: Searched, dataset: Dataset, metrics: dict[str, Metr
         stop = stop_for(rows, refit_limit)
     memory = [os.getpid(), shared_worker().pid]
     reset_peak(memory)
-    fewer = trial_rows(rows, task.cv_folds)
+    fewer, which = fewer_rows(outcome.family, rows, task.cv_folds)
     try:
         result = refit(outcome, dataset, metrics, task.seed, settings.device, rows, stop,
                        raise_stopped=fewer < (rows.fit_rows or rows.n_train))
     except TrialStopped:  # a model on fewer rows rather than none
         rows = replace(rows, fit_rows=fewer, refit_seconds=None, fit_why=(
             f"its refit on {rows.fit_rows or rows.n_train:,} rows ran past {stop:.3g} s; "
-            f"refitted on as many as one of its trials' fits had"))
+            f"refitted on {fewer:,}, {which}"))
         if progress is not None:
             progress.message(rows.describe_refit(outcome.family.name))
         result = refit(outcome, dataset, metrics, task.seed, settings.device, rows,

@@ -223,7 +223,10 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
     thousand texts can take minutes. A refit that ends itself at its limit is sized to
     `ENDING_SHARE` of its predicted seconds. Never fewer than one of its trials' fits had (they
     took that long already; a refit stopped by time is refitted on those,
-    `automl.run.refit_searched`), nor than `MIN_ROWS`."""
+    `automl.run.refit_searched`), nor than `MIN_ROWS`; except for a family whose
+    prediction of a row grows with its training rows (kNN, kernel machines): its trials
+    scored a fold's rows, and the test split it predicts after its refit may be many
+    times as many (283,000 rows on openintro/military, past its whole share)."""
     cap = fit_cap(family, plan.n_train)
     why = f"its declared cap of {cap:,} rows" if cap < plan.n_train else ""
     refit = refit_seconds(family, plan, best, folds, predicted)
@@ -235,7 +238,8 @@ def plan_fit_rows(family: ModelFamily, plan: RowPlan, best: optuna.trial.FrozenT
     budget = REFIT_SAFETY * max(limit, MIN_STOP_SECONDS)
     if family.fit_stops_itself:
         budget /= ENDING_SHARE
-    fits = max(largest_rows(refit, budget, cap), fitted, min(MIN_ROWS, cap))
+    floor = fitted if family.cost.predict_rows == 0 else min(MIN_ROWS, cap)
+    fits = max(largest_rows(refit, budget, cap), floor, min(MIN_ROWS, cap))
     if fits >= cap:
         return replace(plan, fit_rows=cap, fit_why=why, refit_seconds=refit(cap))
     return replace(plan, fit_rows=fits, refit_seconds=refit(fits), fit_why=(

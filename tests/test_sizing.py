@@ -213,8 +213,8 @@ learning_curve = []
     assert board.loc["slow_at_full_size", "trials_complete"] == 2
     # stopped at the larger of the trial limit and 3x its predicted seconds, which depends
     # on how fast this machine ran the probe
-    stopped = re.search(r"its refit on 43,152 rows ran past ([\d.]+) s; refitted on as many "
-                        r"as one of its trials' fits had",
+    stopped = re.search(r"its refit on 43,152 rows ran past ([\d.]+) s; refitted on "
+                        r"[\d,]+, as many as one of its trials' fits had",
                         board.loc["slow_at_full_size", "rows_note"])
     assert stopped, board.loc["slow_at_full_size", "rows_note"]
     assert 4 <= float(stopped.group(1)) < 30
@@ -309,3 +309,33 @@ features = false
     assert board.loc["slow_epochs", "test_accuracy"] > 0.8  # a dozen epochs learn digits
     assert f"fit {board.loc['slow_epochs', 'fit_s']:.2f}s; {note}\n" in log
     assert (tmp_path / "out" / "models" / "slow_epochs.msgpack").exists()
+
+
+@pytest.mark.parametrize(("predict_rows", "expected"), [(1.0, "fewer"), (0.0, "trial rows")])
+def test_a_refit_whose_prediction_grows_with_its_rows_may_use_fewer_than_its_trials(
+        predict_rows, expected):
+    """kNN's trials scored a fold's 20,000 rows; its refit predicts 283,000 test rows (as
+    on openintro/military), each against every training row: sized to its limit, on
+    fewer rows than a trial's fit had. A learner whose prediction of a row costs the same
+    at any size keeps its trials' rows (they took that long already)."""
+    from datetime import datetime, timedelta
+
+    from optuna.trial import FrozenTrial, TrialState
+
+    from automl.row_plans import FIT_SECONDS, SCORE_SECONDS, RowPlan
+    from automl.run import fewer_rows
+    from automl.sizing import plan_fit_rows
+    knn_like = family("knn_like", QuadraticSleeper, Cost(fit_rows=1.0,
+                                                         predict_rows=predict_rows))
+    start = datetime(2026, 1, 1)
+    best = FrozenTrial(0, TrialState.COMPLETE, 0.9, start, start + timedelta(seconds=10),
+                       {}, {}, {FIT_SECONDS: 1.0, SCORE_SECONDS: 9.0}, {}, {}, 0)
+    plan = plan_fit_rows(knn_like, RowPlan(1_000_000, 60_000), best, 3, 20.0, 283_000)
+    if expected == "fewer":
+        assert 500 <= plan.fit_rows < 40_000  # 2 of 3 folds of the 60,000 searched
+        assert plan.refit_seconds <= 0.75 * 20.0
+        assert fewer_rows(knn_like, plan, 3) == (
+            plan.fit_rows // 4, "a quarter, since its prediction of a row grows with its rows")
+    else:
+        assert plan.fit_rows == 40_000
+        assert fewer_rows(knn_like, plan, 3)[0] == 40_000
