@@ -83,7 +83,21 @@ def encoder_of(estimator: Any):
     estimator = undecided(estimator)
     if isinstance(estimator, EncodedModel):
         return estimator.encoder_
+    embedder = _embedder(estimator)
+    if embedder is not None:
+        return embedder.onnx_encoder
     return getattr(estimator, "onnx_encoder", None)
+
+
+def _embedder(estimator: Any):
+    """The first step of a pipeline that writes its own graph behind a tokenizer (a
+    pretrained text encoder, the classifier after it), or None."""
+    steps = getattr(estimator, "steps", None)
+    first = steps[0][1] if steps else None
+    if first is not None and hasattr(first, "to_onnx") and is_tokenizer(
+            getattr(first, "onnx_encoder", None)):
+        return first
+    return None
 
 
 def _exported(estimator: Any, sample_shape: Sequence[int] | None):
@@ -92,12 +106,19 @@ def _exported(estimator: Any, sample_shape: Sequence[int] | None):
     estimator = undecided(estimator)  # its label output is the most probable class
     if isinstance(estimator, EncodedModel):
         model = estimator.model
+    elif _embedder(estimator) is not None:
+        model = estimator
     elif hasattr(estimator, "to_onnx") or (sample_shape is not None
                                            and hasattr(estimator, "get_params")):
         model = estimator  # its own graph, or a scikit-learn model of the array as it is
     else:
         raise NotExportable("model", f"{type(estimator).__name__} has no ONNX converter")
     encoder = encoder_of(estimator)
+    embedder = _embedder(estimator)
+    if embedder is not None:  # a text encoder, then the model reading what it writes
+        return _joined(embedder.to_onnx(encoder.max_length),
+                       model_graph(type(estimator)(estimator.steps[1:]),
+                                   embedder.onnx_width))
     if is_tokenizer(encoder):  # the network behind a tokenizer the graph cannot hold
         return model_graph(model, encoder.max_length)
     if encoder is None:  # an array the model reads as it is

@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from automl.analyses.serving import _parity
-from automl.export import NotExportable, export_onnx, onnx_feed, session
+from automl.export import NotExportable, encoder_of, export_onnx, onnx_feed, session
 from automl.run import load_dataset
 from automl.tables import EncodedModel, TableEncoder
 from automl.task import load_task
@@ -159,7 +159,8 @@ def tweets():
 
 @pytest.mark.parametrize(("network", "settings"), [
     ("cnn", dict(depth=2, kernel_size=3, batch_norm=True, pooling="max")),
-    ("rnn", dict(depth=1, cell="lstm", bidirectional=True))])
+    ("rnn", dict(depth=1, cell="lstm", bidirectional=True)),
+    ("transformer", dict(depth=2, heads=2))])
 def test_a_text_network_exports_behind_its_tokenizer(tweets, network, settings):
     from automl_plugins.deep.estimator import FlaxClassifier
     texts, y = tweets
@@ -172,13 +173,22 @@ def test_a_text_network_exports_behind_its_tokenizer(tweets, network, settings):
     assert np.abs(exported - model.predict_proba(texts[500:])).max() < 1e-4
 
 
-def test_the_text_transformer_is_named_as_not_exported(tweets):
-    from automl_plugins.deep.estimator import FlaxClassifier
+@pytest.mark.parametrize("tuned", [False, True])
+def test_the_pretrained_encoder_exports_behind_its_tokenizer(tweets, tuned):
+    """MiniLM frozen (its sentence embeddings, then a logistic regression: the two graphs
+    joined) and fine-tuned (its top layer and head trained), each on token ids."""
+    from automl_plugins.text.minilm import MiniLMClassifier, MiniLMEmbedder
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
     texts, y = tweets
-    model = FlaxClassifier(network="transformer", vocab_size=2000, max_length=16, depth=1,
-                           embedding_dim=16, max_epochs=1).fit(texts[:200], y[:200])
-    with pytest.raises(NotExportable, match="the Transformer network is not written"):
-        export_onnx(model)
+    model = (MiniLMClassifier(unfrozen_layers=1, max_epochs=1, max_length=32)
+             if tuned else make_pipeline(MiniLMEmbedder(max_length=32),
+                                         LogisticRegression(max_iter=1000))
+             ).fit(texts[:120], y[:120])
+    feed = onnx_feed(texts[600:], encoder_of(model))
+    assert list(feed) == ["token_ids"] and feed["token_ids"].dtype == np.int64
+    exported = session(export_onnx(model).SerializeToString()).run(None, feed)[-1]
+    assert np.abs(exported - model.predict_proba(texts[600:])).max() < 1e-4
 
 
 def test_an_image_mlp_exports_on_the_image_as_it_is(write_task, registry):

@@ -53,7 +53,8 @@ def test_a_misspelt_group_column_is_refused_with_a_hint(penguins):
 
 @pytest.fixture(scope="module")
 def titanic(tmp_path_factory):
-    """One real run on the Titanic passengers (1,309 rows), grouped by sex and class."""
+    """One real run on the Titanic passengers (1,309 rows), grouped by sex (a feature)
+    and by class (left out of the features)."""
     from automl.plugins import build_registry
     from automl.run import load_dataset, run_task
     from automl.task import load_task
@@ -61,7 +62,8 @@ def titanic(tmp_path_factory):
     path = folder / "task.toml"
     path.write_text(
         '[dataset]\nname = "rdataset"\npackage = "carData"\nitem = "TitanicSurvival"\n'
-        'target = "survived"\n[families]\ninclude = ["logistic_regression", "mlp"]\n'
+        'target = "survived"\nignore = ["passengerClass"]\n'  # a group, not a feature
+        '[families]\ninclude = ["logistic_regression", "mlp"]\n'
         '[search]\nn_trials = 2\ncv_folds = 3\n[report]\nseeds = 0\nlearning_curve = []\n'
         'importances = false\ngroups = ["sex", "passengerClass"]\n'
         f'[output]\ndir = "{(folder / "out").as_posix()}"\n')
@@ -80,6 +82,7 @@ def test_every_family_is_scored_on_every_group_with_an_interval(titanic):
     assert {"logistic_regression", "mlp"} <= set(scores.family)
     assert set(scores.group[scores.grouping == "sex"]) == {"female", "male"}
     assert "female · 1st" in set(scores.group)
+    assert "passengerClass" not in dataset.test.X.columns
     sizes = scores.groupby(["family", "grouping"])["rows"].sum()
     assert (sizes == dataset.info.n_test).all()
     # Each group's score is the family's accuracy on that group's test rows.

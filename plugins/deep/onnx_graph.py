@@ -1,12 +1,12 @@
-"""A fitted MLP, CNN or RNN as an ONNX graph written from its weights: the inputs
+"""A fitted MLP, CNN, RNN or text Transformer as an ONNX graph written from its weights: the inputs
 standardised as in training; for the MLP the table's input layer (a category's embedding
 row, numbers as they are or their periodic embedding) and the dense layers; for the CNN
 the convolutions ('same' padding), batch normalisation with its running statistics, the
 activation and the pooling, in ONNX's channels-first layout; for the RNN an ONNX GRU or
 LSTM per layer (both directions in one node); then the softmax (or the target's scale,
 for regression). A text network's graph takes its tokenizer's ids and starts with its
-embedding; the tokenizer stays outside. The Transformer is not written
-(`automl.export.NotExportable` says so)."""
+embedding (the tokenizer stays outside); the text Transformer's blocks are written with
+ONNX's LayerNormalization, its attention masked where the ids pad."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ def mlp_graph(estimator, n_features: int):
     outside the graph."""
     from flax import nnx
     from onnx import TensorProto, helper
-    if estimator.network not in ("mlp", "cnn", "rnn"):
+    if estimator.network not in ("mlp", "cnn", "rnn") and not (
+            estimator.network == "transformer" and estimator.vocab_size):
         raise NotExportable(estimator.network, f"the {estimator.network.title()} network"
-                            " is not written as ONNX (the MLP, CNN and RNN are)")
+                            " is not written as ONNX (the MLP, CNN, RNN and the text "
+                            "Transformer are)")
     weights = nnx.to_pure_dict(estimator.params_)
     stats = nnx.to_pure_dict(estimator.rest_)
     builder = GraphBuilder()
@@ -34,7 +36,10 @@ def mlp_graph(estimator, n_features: int):
                                                 [None, n_features])]
         embedding = np.asarray(weights["embedding"], np.float32)
         x = builder.node("Gather", [_constant(builder, embedding), TOKEN_IDS], axis=0)
-        x = builder.node("Flatten", [x], axis=1)
+        if estimator.network == "transformer":  # on the (batch, length, size) embeddings
+            x = _transformer(builder, x, weights["body"], estimator.heads)
+        else:
+            x = builder.node("Flatten", [x], axis=1)
         weights, stats = weights["body"], stats.get("body", {})
         shape = (n_features, embedding.shape[1])
     else:
@@ -45,7 +50,9 @@ def mlp_graph(estimator, n_features: int):
         x = builder.node("Div", [builder.node("Sub", [ENCODED, _constant(builder, mean)]),
                                  _constant(builder, scale)])
         shape = tuple(estimator.input_shape_)
-    if estimator.network == "cnn":
+    if estimator.network == "transformer":
+        pass  # its body ends in the pooled tokens, before the output layer
+    elif estimator.network == "cnn":
         x = _convolutions(builder, x, estimator, weights, stats, shape)
     elif estimator.network == "rnn":
         x = _recurrent(builder, x, estimator, weights, shape)
@@ -149,6 +156,59 @@ def _convolutions(builder: GraphBuilder, x: str, estimator, weights: dict, stats
             x = builder.node(op, [x], kernel_shape=[2] * spatial, strides=[2] * spatial)
     x = builder.node("Transpose", [x], perm=[0, *range(2, spatial + 2), 1])
     return builder.node("Flatten", [x], axis=1)
+
+
+def _transformer(builder: GraphBuilder, x: str, weights: dict, heads: int) -> str:
+    """`Transformer` up to its dense output, on the embedded tokens: learned positions,
+    each pre-norm block (self-attention over the tokens that are not padding, then the
+    feed-forward network, each added back), the final norm, and the mean of the tokens
+    that are not padding."""
+    positions = np.asarray(weights["positions"], np.float32)
+    x = builder.node("Add", [x, _constant(builder, positions[None])])
+    keep = builder.node("Not", [builder.node("Equal", [TOKEN_IDS, builder.constant(
+        np.array(0, np.int64))])])  # (batch, length): True for a token
+    attend = builder.node("Unsqueeze", [keep, builder.constant(np.array([1, 2], np.int64))])
+    size = positions.shape[1]
+    for index in sorted(weights["blocks"], key=int):
+        block = weights["blocks"][index]
+        first, second = (block["norms"][key] for key in sorted(block["norms"], key=int))
+        h = _layer_norm(builder, x, first)
+        q, k, v = (_split_heads(builder, _dense(builder, h, block[name]), heads)
+                   for name in ("query", "key", "value"))  # (batch, heads, length, d)
+        scores = builder.node("Div", [
+            builder.node("MatMul", [q, builder.node("Transpose", [k], perm=[0, 1, 3, 2])]),
+            _constant(builder, math.sqrt(size // heads))])
+        scores = builder.node("Where", [attend, scores, _constant(builder, -1e9)])
+        attended = builder.node("MatMul", [builder.node("Softmax", [scores], axis=-1), v])
+        attended = builder.node("Reshape", [
+            builder.node("Transpose", [attended], perm=[0, 2, 1, 3]),
+            builder.constant(np.array([0, 0, -1], np.int64))])
+        x = builder.node("Add", [x, _dense(builder, attended, block["out"])])
+        h = _layer_norm(builder, x, second)
+        h = _dense(builder, _activation(builder, _dense(builder, h, block["up"]), "gelu"),
+                   block["down"])
+        x = builder.node("Add", [x, h])
+    tokens = builder.node("Unsqueeze", [builder.node("Cast", [keep], to=1), builder.constant(
+        np.array([2], np.int64))])  # (batch, length, 1) float
+    total = builder.node("ReduceSum", [builder.node("Mul", [
+        _layer_norm(builder, x, weights["norm"]), tokens]),
+        builder.constant(np.array([1], np.int64))], keepdims=0)
+    count = builder.node("Max", [builder.node("ReduceSum", [tokens, builder.constant(
+        np.array([1], np.int64))], keepdims=0), _constant(builder, 1.0)])
+    return builder.node("Div", [total, count])
+
+
+def _split_heads(builder: GraphBuilder, x: str, heads: int) -> str:
+    shaped = builder.node("Reshape", [x, builder.constant(np.array([0, 0, heads, -1],
+                                                                   np.int64))])
+    return builder.node("Transpose", [shaped], perm=[0, 2, 1, 3])
+
+
+def _layer_norm(builder: GraphBuilder, x: str, params: dict, epsilon: float = 1e-6) -> str:
+    """`LayerNorm` over the last axis (ONNX's LayerNormalization, opset 17)."""
+    return builder.node("LayerNormalization", [
+        x, _constant(builder, params["scale"]), _constant(builder, params["bias"])],
+        axis=-1, epsilon=epsilon)
 
 
 GATES = {"gru": ([1, 0, 2], "GRU"), "lstm": ([0, 3, 1, 2], "LSTM")}

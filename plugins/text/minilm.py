@@ -207,6 +207,20 @@ class MiniLMEmbedder(TransformerMixin, BaseEstimator):
         """How many of X's texts are cut to `max_length` tokens."""
         return count_truncated(X, self.max_length)
 
+    onnx_width = HIDDEN
+    """The width of `to_onnx`'s output, what the classifier after it reads."""
+
+    @property
+    def onnx_encoder(self):
+        """The tokenizer, outside the graph (`onnx_bert.MiniLMTokens`)."""
+        from automl_plugins.text.onnx_bert import MiniLMTokens
+        return MiniLMTokens(self.max_length)
+
+    def to_onnx(self, n_features: int):
+        """The frozen encoder's sentence embeddings as an ONNX graph on token ids."""
+        from automl_plugins.text.onnx_bert import sentence_graph
+        return sentence_graph(load_weights())
+
     def _embed(self, texts: list[str], keep: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, HIDDEN), np.float32)
@@ -436,6 +450,18 @@ class MiniLMClassifier(ClassifierMixin, BaseEstimator):
     def count_truncated(self, X) -> int:
         """How many of X's texts are cut to `max_length` tokens."""
         return count_truncated(X, self.max_length)
+
+    @property
+    def onnx_encoder(self):
+        """The tokenizer, outside the graph (`onnx_bert.MiniLMTokens`)."""
+        from automl_plugins.text.onnx_bert import MiniLMTokens
+        return MiniLMTokens(self.max_length)
+
+    def to_onnx(self, n_features: int):
+        """The fine-tuned encoder and its head as an ONNX graph on token ids."""
+        from automl_plugins.text.onnx_bert import classifier_graph
+        return classifier_graph({**load_weights(), **self.trainable_["encoder"]},
+                                self.trainable_["head"])
 
     # -- saving: only what fine-tuning changed, the rest is the package's --------------
 
