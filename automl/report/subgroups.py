@@ -79,12 +79,19 @@ def gap_sentence(gaps: pd.DataFrame, grouping: str) -> str:
         return (f"By {grouping}, fewer than two groups have {MIN_RANKED_ROWS} test rows: "
                 "no gap between groups is ranked.")
     best = scored.iloc[0]
-    close = [row.family for row in scored.iloc[1:].itertuples()
-             if row.gap_low == row.gap_low and row.gap_low <= best.gap_high]
-    interval = (f" [{best.gap_low:.3g}, {best.gap_high:.3g}]"
-                if best.gap_low == best.gap_low else "")
+    if best.gap_low != best.gap_low:  # its resamples were cut by the time limit
+        return (f"By {grouping}, the smallest gap between groups is {best.family}'s: "
+                f"{best.gap:.3g}, its worst group {best.worst_group} at "
+                f"{best.worst_score:.3g}; without its interval (the analyses' time ran "
+                "out) no family can be told apart from it.")
+    others = scored.iloc[1:]
+    close = list(others.family[others.gap_low <= best.gap_high])
+    unknown = list(others.family[others.gap_low.isna()])
+    interval = f" [{best.gap_low:.3g}, {best.gap_high:.3g}]"
     told = (f"; {', '.join(close)} are within its interval, not told apart" if close
             else "; no other family's gap is within its interval")
+    if unknown:
+        told += f" ({', '.join(unknown)} without an interval: the analyses' time ran out)"
     return (f"By {grouping}, the smallest gap between groups is {best.family}'s: "
             f"{best.gap:.3g}{interval}, its worst group {best.worst_group} at "
             f"{best.worst_score:.3g}{told}.")
