@@ -104,21 +104,19 @@ def _exported(estimator: Any, sample_shape: Sequence[int] | None):
     from automl.decisions import undecided
     from automl.tables import EncodedModel
     estimator = undecided(estimator)  # its label output is the most probable class
+    embedder = _embedder(estimator)
+    if embedder is not None:  # a text encoder, then the model reading what it writes
+        return _joined(embedder.to_onnx(embedder.onnx_encoder.max_length),
+                       model_graph(type(estimator)(estimator.steps[1:]),
+                                   embedder.onnx_width))
     if isinstance(estimator, EncodedModel):
         model = estimator.model
-    elif _embedder(estimator) is not None:
-        model = estimator
     elif hasattr(estimator, "to_onnx") or (sample_shape is not None
                                            and hasattr(estimator, "get_params")):
         model = estimator  # its own graph, or a scikit-learn model of the array as it is
     else:
         raise NotExportable("model", f"{type(estimator).__name__} has no ONNX converter")
     encoder = encoder_of(estimator)
-    embedder = _embedder(estimator)
-    if embedder is not None:  # a text encoder, then the model reading what it writes
-        return _joined(embedder.to_onnx(encoder.max_length),
-                       model_graph(type(estimator)(estimator.steps[1:]),
-                                   embedder.onnx_width))
     if is_tokenizer(encoder):  # the network behind a tokenizer the graph cannot hold
         return model_graph(model, encoder.max_length)
     if encoder is None:  # an array the model reads as it is

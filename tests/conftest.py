@@ -33,6 +33,19 @@ def write_task(tmp_path):
     return write
 
 
+@pytest.fixture
+def run_written(write_task, registry):
+    """Write a task file (as `write_task`) and run it in this process; its output
+    folder."""
+    def run(text: str) -> Path:
+        from automl.run import run_task
+        from automl.task import load_task
+        task = load_task(write_task(text))
+        run_task(task, registry)
+        return task.output_dir
+    return run
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None):
     """Run `python -m automl ARGS` in a real subprocess."""
     return subprocess.run([sys.executable, "-m", "automl", *args], capture_output=True,

@@ -61,17 +61,13 @@ def test_pruned_and_failed_trials_cost_seconds_and_give_no_point():
     assert search_curve(trials, -1.0).best.tolist() == [0.5, 0.5, 0.5, 0.5]
 
 
-def test_a_run_writes_the_search_extrapolation_and_its_section(write_task, tmp_path):
-    from automl.plugins import build_registry
-    from automl.run import run_task
-    from automl.task import load_task
-    task = write_task('[dataset]\nname = "breast_cancer"\n[families]\n'
+def test_a_run_writes_the_search_extrapolation_and_its_section(run_written):
+    out = run_written('[dataset]\nname = "breast_cancer"\n[families]\n'
                       'include = ["logistic_regression", "knn"]\n[search]\nn_trials = 8\n'
                       'cv_folds = 3\n[report]\nseeds = 0\nlearning_curve = []\n'
                       'importances = false\nensemble = false\n')
-    run_task(load_task(task), build_registry())
-    table = pd.read_csv(tmp_path / "out" / "search_extrapolation.csv").set_index("family")
-    trials = pd.read_csv(tmp_path / "out" / "trials.csv")
+    table = pd.read_csv(out / "search_extrapolation.csv").set_index("family")
+    trials = pd.read_csv(out / "trials.csv")
     assert set(table.index) == {"logistic_regression", "knn"}
     for family, row in table.iterrows():
         own = trials[trials.family == family]
@@ -79,6 +75,6 @@ def test_a_run_writes_the_search_extrapolation_and_its_section(write_task, tmp_p
         assert row.best_now == pytest.approx(own.cv_mean.max())
         assert row.seconds == pytest.approx(own.duration_s.sum(), rel=1e-6)
         assert row.best_now - 1e-9 <= row.predicted_10x <= 1.0
-    html = (tmp_path / "out" / "index.html").read_text()
+    html = (out / "index.html").read_text()
     assert "Would more search change the answer?" in html
     assert "with 10x its search seconds" in html

@@ -129,20 +129,16 @@ def test_the_compared_pair_is_told_apart_per_group_and_the_section_says_so(titan
     assert "smallest gap between groups" in html and "shown but not ranked" in html
 
 
-def test_digits_grouped_by_their_true_class(write_task, tmp_path):
-    from automl.plugins import build_registry
-    from automl.run import run_task
-    from automl.task import load_task
-    task = write_task('[dataset]\nname = "digits"\n[families]\n'
+def test_digits_grouped_by_their_true_class(run_written):
+    out = run_written('[dataset]\nname = "digits"\n[families]\n'
                       'include = ["logistic_regression"]\n[search]\nn_trials = 1\n'
                       'cv_folds = 2\n[report]\nseeds = 0\nlearning_curve = []\n'
                       'importances = false\nensemble = false\ngroups = ["class"]\n')
-    run_task(load_task(task), build_registry())
-    scores = pd.read_csv(tmp_path / "out" / "subgroups.csv", dtype={"group": str})
+    scores = pd.read_csv(out / "subgroups.csv", dtype={"group": str})
     assert sorted(scores.group) == [str(digit) for digit in range(10)]
     assert scores.ranked.all() and (scores.score > 0.7).all()
     assert scores.rows.sum() == 360
-    gaps = pd.read_csv(tmp_path / "out" / "subgroup_gaps.csv")
+    gaps = pd.read_csv(out / "subgroup_gaps.csv")
     assert gaps.ranked_groups.iloc[0] == 10 and gaps.selection_rate_difference.isna().all()
 
 
