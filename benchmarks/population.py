@@ -11,17 +11,17 @@ import time
 import numpy as np
 
 from benchmarks.table import Row
-from benchmarks.throughput import NETWORKS, split
+from benchmarks.throughput import NETWORKS, engine_estimator, split
 
 SECTION = "6. Populations of trials: one by one against together (vmap)"
 EPOCHS = 10
 
 
 def fit(params: dict, size: int, together: bool) -> dict:
-    from automl_plugins.deep.estimator import FlaxClassifier, fit_population
+    from automl_plugins.deep.estimator import fit_population
     X, y, _ = split("digits", params["network"])
-    members = [FlaxClassifier(**params, learning_rate=float(rate), max_epochs=EPOCHS,
-                              patience=EPOCHS, dropout=0.1)
+    members = [engine_estimator(params, learning_rate=float(rate), max_epochs=EPOCHS,
+                                patience=EPOCHS, dropout=0.1)
                for rate in np.geomspace(3e-4, 3e-3, size)]
     start = time.perf_counter()
     fit_population(members, X, y, (X[:200], y[:200]), together=together)

@@ -41,13 +41,21 @@ def split(name: str, network: str):
     return X[n_val:], data.y[n_val:].astype(np.int64), X[:n_val]
 
 
-def engine(name, params, epochs):
+def engine_estimator(params: dict, **training):
+    """The engine's classifier for a `NETWORKS` entry's parameters: its network named by
+    ``params["network"]``, with the rest of them, trained as `training` says."""
+    from automl_plugins.deep.architectures import ARCHITECTURES
     from automl_plugins.deep.estimator import FlaxClassifier
+    layers = {k: v for k, v in params.items() if k != "network"}
+    return FlaxClassifier(ARCHITECTURES[params["network"]](**layers), **training)
+
+
+def engine(name, params, epochs):
     X, y, _ = split(name, params["network"])
-    options = dict(**params, batch_size=BATCH, max_epochs=epochs, patience=epochs,
+    options = dict(batch_size=BATCH, max_epochs=epochs, patience=epochs,
                    learning_rate=1e-3, validation_fraction=0.1, random_state=0)
-    FlaxClassifier(**{**options, "max_epochs": 1}).fit(X, y)  # compiles
-    return FlaxClassifier(**options).fit(X, y).samples_per_second_
+    engine_estimator(params, **{**options, "max_epochs": 1}).fit(X, y)  # compiles
+    return engine_estimator(params, **options).fit(X, y).samples_per_second_
 
 
 def torch_loop(name, params, epochs):

@@ -13,6 +13,7 @@ starts its study with one configuration known to train well, before the sampler 
 
 from __future__ import annotations
 
+from automl_plugins.deep.architectures import CNN, MLP, RNN, split_params
 from automl_plugins.deep.estimator import (
     POPULATION_PARAMS,
     FlaxClassifier,
@@ -26,11 +27,12 @@ from automl import ModelFamily, hookimpl
 TASK_TYPES = frozenset({"classification", "regression"})
 TRAINING_START = {"optimizer": "adam", "learning_rate": 3e-3, "weight_decay": 1e-5,
                   "batch_size": 128, "max_epochs": 60, "schedule": "cosine",
-                  "dropout": 0.1, "activation": "relu"}
+                  "dropout": 0.1}
 
 
-def training_space(trial, info) -> dict:
-    """Training choices shared by every deep family."""
+def training_space(trial, info, activation: bool = True) -> dict:
+    """Training choices shared by every deep family (and the activation of those whose
+    layers have one: not the RNN's, whose cells have their own)."""
     params = {
         "optimizer": trial.suggest_categorical("optimizer", list(OPTIMIZERS)),
         "learning_rate": trial.suggest_float("learning_rate", 1e-4, 3e-2, log=True),
@@ -39,9 +41,10 @@ def training_space(trial, info) -> dict:
         "max_epochs": trial.suggest_int("max_epochs", 10, 100, log=True),
         "schedule": trial.suggest_categorical("schedule", list(SCHEDULES)),
         "dropout": trial.suggest_float("dropout", 0.0, 0.5),
-        "activation": trial.suggest_categorical("activation",
-                                                ["relu", "gelu", "tanh", "silu"]),
     }
+    if activation:  # suggested here, after the training choices, as it always was
+        params["activation"] = trial.suggest_categorical("activation",
+                                                         ["relu", "gelu", "tanh", "silu"])
     if info.input_kind == "image":
         params["augment"] = trial.suggest_categorical("augment", [False, True])
     return params
@@ -87,13 +90,17 @@ def rnn_space(trial, info) -> dict:
             "width": trial.suggest_int("width", 16, 128, log=True),
             "cell": trial.suggest_categorical("cell", ["gru", "lstm"]),
             "bidirectional": trial.suggest_categorical("bidirectional", [False, True]),
-            **training_space(trial, info)}
+            **training_space(trial, info, activation=False)}
 
 
-def builder(network: str):
+def builder(architecture):
+    """The family's estimator for a configuration: its architecture's settings to the
+    network, the rest to the trainer."""
     def build(params, info, seed, device):
         estimator = FlaxClassifier if info.task_type == "classification" else FlaxRegressor
-        return estimator(network=network, **params, random_state=seed, device=device)
+        layers, training = split_params(params, architecture)
+        return estimator(architecture(**layers), **training, random_state=seed,
+                         device=device)
     return build
 
 
@@ -104,7 +111,8 @@ def train_together(estimators, X, y, validation_data, epoch_callbacks):
 
 
 def mlp_start(info) -> list[dict]:
-    start = {"depth": 2, "width": 256, "width_factor": 1.0, **TRAINING_START}
+    start = {"depth": 2, "width": 256, "width_factor": 1.0, **TRAINING_START,
+             "activation": "relu"}
     if info.input_kind == "tabular":
         start.update(embedding_dim=8, numeric_transform="quantile",
                      numeric_embedding="periodic")
@@ -118,9 +126,10 @@ def cnn_start(info) -> list[dict]:
     (0.966): small kernels with random shifts for images, wider ones for sequences."""
     if info.input_kind == "image":
         return [{"depth": 3, "width": 32, "width_factor": 1.5, "kernel_size": 3,
-                 "batch_norm": True, "pooling": "max", **TRAINING_START, "augment": True}]
+                 "batch_norm": True, "pooling": "max", **TRAINING_START,
+                 "activation": "relu", "augment": True}]
     return [{"depth": 4, "width": 32, "width_factor": 1.5, "kernel_size": 5,
-             "batch_norm": True, "pooling": "max", **TRAINING_START}]
+             "batch_norm": True, "pooling": "max", **TRAINING_START, "activation": "relu"}]
 
 
 def rnn_start(info) -> list[dict]:
@@ -132,19 +141,19 @@ def rnn_start(info) -> list[dict]:
 FAMILIES = [
     ModelFamily(
         "mlp", "deep", TASK_TYPES, frozenset({"tabular", "image", "sequence"}), mlp_space,
-        builder("mlp"), evaluation="holdout", starting_points=mlp_start,
+        builder(MLP), evaluation="holdout", starting_points=mlp_start,
         population_params=POPULATION_PARAMS, fit_population=train_together,
         takes_tables=True, report_params=("depth",), depth_param="depth", runs_on_device=True,
         description="multilayer perceptron on the flattened input; on tables, learned "
                     "embeddings of categories and numbers (Flax NNX)"),
     ModelFamily(
         "cnn", "deep", TASK_TYPES, frozenset({"image", "sequence"}), cnn_space,
-        builder("cnn"), evaluation="holdout", starting_points=cnn_start,
+        builder(CNN), evaluation="holdout", starting_points=cnn_start,
         population_params=POPULATION_PARAMS, fit_population=train_together,
         report_params=("depth",), depth_param="depth", runs_on_device=True,
         description="convolutional network: 2-D for images, 1-D for sequences (Flax NNX)"),
     ModelFamily(
-        "rnn", "deep", TASK_TYPES, frozenset({"sequence"}), rnn_space, builder("rnn"),
+        "rnn", "deep", TASK_TYPES, frozenset({"sequence"}), rnn_space, builder(RNN),
         evaluation="holdout", starting_points=rnn_start,
         population_params=POPULATION_PARAMS, fit_population=train_together,
         report_params=("depth",), depth_param="depth", runs_on_device=True,

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optuna
 import pytest
+from automl_plugins.deep.architectures import CNN, MLP, RNN, split_params
 from automl_plugins.deep.estimator import FlaxClassifier, FlaxRegressor, fit_population
 from automl_plugins.deep.training import PROGRAMS
 from automl_plugins.flax_models import FAMILIES
@@ -23,7 +24,15 @@ from automl.evaluate import texts_truncated
 from automl.search import SearchSettings, finished_trials, open_study, search_family
 from automl.search.storage import open_storage
 
-FAST = dict(max_epochs=3, batch_size=16, width=8, random_state=0, device="cpu")
+FAST = dict(max_epochs=3, batch_size=16, random_state=0, device="cpu")
+ARCHITECTURES = {"mlp": MLP, "cnn": CNN, "rnn": RNN}
+
+
+def small(network: str, **settings) -> FlaxClassifier:
+    """A small, short `FlaxClassifier` (`FAST`, 8 wide): the architecture's own settings
+    to its network, the rest to the trainer."""
+    layers, training = split_params({"width": 8, **settings}, ARCHITECTURES[network])
+    return FlaxClassifier(ARCHITECTURES[network](**layers), **{**FAST, **training})
 
 
 def tiny(kind: str, n: int = 64, seed: int = 0):
@@ -41,7 +50,7 @@ def tiny(kind: str, n: int = 64, seed: int = 0):
                                           ("rnn", "sequence")])
 def test_each_network_fits_predicts_and_reports_its_costs(network, kind):
     X, y = tiny(kind)
-    model = FlaxClassifier(network=network, depth=2, **FAST).fit(X, y)
+    model = small(network, depth=2).fit(X, y)
     proba = model.predict_proba(X)
     assert proba.shape == (64, 3) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
     assert set(model.predict(X)) <= {0, 1, 2}
@@ -54,19 +63,17 @@ def test_each_network_fits_predicts_and_reports_its_costs(network, kind):
 
 def test_the_same_seed_gives_the_same_predictions():
     X, y = tiny("image")
-    a = FlaxClassifier(network="cnn", batch_norm=True, dropout=0.2, augment=True, **FAST)
-    b = FlaxClassifier(network="cnn", batch_norm=True, dropout=0.2, augment=True, **FAST)
+    a = small("cnn", batch_norm=True, dropout=0.2, augment=True)
+    b = small("cnn", batch_norm=True, dropout=0.2, augment=True)
     assert np.array_equal(a.fit(X, y).predict_proba(X), b.fit(X, y).predict_proba(X))
-    c = FlaxClassifier(network="cnn", batch_norm=True, dropout=0.2, augment=True,
-                       **{**FAST, "random_state": 1})
+    c = small("cnn", batch_norm=True, dropout=0.2, augment=True, random_state=1)
     assert not np.array_equal(a.predict_proba(X), c.fit(X, y).predict_proba(X))
 
 
 def test_trials_of_one_architecture_reuse_the_compiled_step():
     X, y = tiny("tabular")
-    FlaxClassifier(network="mlp", depth=3, learning_rate=1e-3, dropout=0.1, **FAST).fit(X, y)
-    again = FlaxClassifier(network="mlp", depth=3, learning_rate=1e-2, dropout=0.3,
-                           weight_decay=1e-3, **FAST).fit(X, y)
+    small("mlp", depth=3, learning_rate=1e-3, dropout=0.1).fit(X, y)
+    again = small("mlp", depth=3, learning_rate=1e-2, dropout=0.3, weight_decay=1e-3).fit(X, y)
     assert again.programs_reused_ >= 1 and again.fresh_compile_seconds_ == 0.0
     assert again.compile_seconds_ > 0  # the cost is still reported
 
@@ -75,8 +82,8 @@ def test_data_sizes_in_one_bucket_share_the_compiled_step():
     """Learning-curve subsets and refits pad data to a power of two of rows and pass the
     step count as a traced number, so they do not compile again."""
     X, y = tiny("tabular", n=300)
-    FlaxClassifier(network="mlp", depth=2, **FAST).fit(X[:200], y[:200])
-    smaller = FlaxClassifier(network="mlp", depth=2, **FAST).fit(X[:170], y[:170])
+    small("mlp", depth=2).fit(X[:200], y[:200])
+    smaller = small("mlp", depth=2).fit(X[:170], y[:170])
     assert smaller.fresh_compile_seconds_ == 0.0
     assert smaller.n_epochs_ == FAST["max_epochs"]
 
@@ -135,7 +142,7 @@ def test_random_shifts_move_images_by_at_most_one_pixel_every_way():
 
 def test_learns_a_simple_problem():
     X, y = tiny("tabular", n=300)
-    model = FlaxClassifier(network="mlp", depth=1, width=32, max_epochs=30, batch_size=32,
+    model = FlaxClassifier(MLP(depth=1, width=32), max_epochs=30, batch_size=32,
                            learning_rate=1e-2, random_state=0, device="cpu").fit(X, y)
     assert model.score(X, y) > 0.9
 
@@ -144,7 +151,7 @@ def test_regression_predicts_on_the_target_scale():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 4)).astype(np.float32)
     y = 100 + 20 * X[:, 0]
-    model = FlaxRegressor(network="mlp", depth=1, width=32, max_epochs=40, batch_size=32,
+    model = FlaxRegressor(MLP(depth=1, width=32), max_epochs=40, batch_size=32,
                           learning_rate=1e-2, random_state=0, device="cpu").fit(X, y)
     assert model.predict(X).shape == (200,)
     assert model.score(X, y) > 0.8
@@ -160,8 +167,7 @@ def test_the_epoch_callback_sees_every_epoch_and_can_stop_training():
             raise optuna.TrialPruned()
 
     with pytest.raises(optuna.TrialPruned):
-        FlaxClassifier(network="rnn", **FAST).fit(X, y, validation_data=(X, y),
-                                                  epoch_callback=callback)
+        small("rnn").fit(X, y, validation_data=(X, y), epoch_callback=callback)
     assert seen == [(0, (64,)), (1, (64,))]
 
 
@@ -175,12 +181,11 @@ def test_an_epoch_callback_returning_true_ends_the_fit_with_its_best_epoch():
     def stop_at_third(epoch, estimator):
         return epoch == 2
 
-    settings = dict(FAST, max_epochs=20, patience=20, width=16)
-    model = FlaxClassifier(network="mlp", **settings).fit(X, y, epoch_callback=stop_at_third)
+    settings = dict(max_epochs=20, patience=20, width=16)
+    model = small("mlp", **settings).fit(X, y, epoch_callback=stop_at_third)
     assert model.n_epochs_ == 3 and model.best_epoch_ <= 2
     assert model.score(X, y) > 0.5  # three epochs learn something of ten digits
-    members = [FlaxClassifier(network="mlp", learning_rate=rate, **settings)
-               for rate in (1e-3, 3e-3)]
+    members = [small("mlp", learning_rate=rate, **settings) for rate in (1e-3, 3e-3)]
     errors = fit_population(members, X, y, (X, y), [None, stop_at_third], together=True)
     assert errors == [None, None]
     assert members[0].n_epochs_ == 20 and members[1].n_epochs_ == 3
@@ -190,7 +195,7 @@ def test_an_epoch_callback_returning_true_ends_the_fit_with_its_best_epoch():
 def test_an_rnn_refuses_images_with_a_clear_error():
     X, y = tiny("image")
     with pytest.raises(ValueError, match="RNN takes sequences"):
-        FlaxClassifier(network="rnn", **FAST).fit(X, y)
+        small("rnn").fit(X, y)
 
 
 def test_deep_families_declare_their_depth_ranges(registry):
@@ -334,13 +339,14 @@ def test_initial_weights_follow_flax_defaults():
 
 TWO_DEVICES = textwrap.dedent("""
     import jax, numpy as np
+    from automl_plugins.deep.architectures import CNN
     from automl_plugins.deep.estimator import FlaxClassifier
     assert len(jax.devices("cpu")) == 2, jax.devices()
     rng = np.random.default_rng(0)
     X = rng.normal(size=(96, 6, 6, 1)).astype(np.float32); y = np.arange(96) % 3
     X[:, 0, 0, 0] += y
-    kw = dict(network="cnn", depth=2, width=8, batch_size=32, max_epochs=4, device="cpu",
-              random_state=0, batch_norm=True)
+    kw = dict(network=CNN(depth=2, width=8, batch_norm=True), batch_size=32, max_epochs=4,
+              device="cpu", random_state=0)
     one = FlaxClassifier(n_devices=1, **kw).fit(X, y)
     two = FlaxClassifier(**kw).fit(X, y)
     print(one.device_, two.device_)
@@ -363,10 +369,10 @@ def test_the_estimators_work_in_plain_scikit_learn_code():
     from sklearn.base import clone
     from sklearn.model_selection import cross_val_score
     X, y = tiny("tabular", n=90)
-    model = FlaxClassifier(network="mlp", depth=1, width=16, max_epochs=5, batch_size=16,
+    model = FlaxClassifier(MLP(depth=1, width=16), max_epochs=5, batch_size=16,
                            learning_rate=1e-2, device="cpu")
-    assert clone(model).get_params() == model.get_params()
-    assert model.set_params(depth=2).depth == 2
+    assert repr(clone(model).get_params()) == repr(model.get_params())
+    assert model.set_params(network__depth=2).network.depth == 2
     scores = cross_val_score(model, X, y, cv=3)
     assert scores.shape == (3,) and scores.mean() > 0.5
 
@@ -376,7 +382,7 @@ def test_validation_outputs_from_training_match_a_fresh_prediction():
     X, y = tiny("tabular", n=200)
     X_val, y_val = X[150:], y[150:]
     seen = []
-    model = FlaxClassifier(network="mlp", depth=2, **FAST).fit(
+    model = small("mlp", depth=2).fit(
         X[:150], y[:150], validation_data=(X_val, y_val),
         epoch_callback=lambda epoch, est: seen.append(est.predict_proba(X_val)))
     assert len(seen) == FAST["max_epochs"]
@@ -390,8 +396,7 @@ def test_a_population_trained_together_ends_as_each_fit_alone():
     the same epochs, best epoch, reports and predictions, with one compiled program."""
     X, y = tiny("image", n=96)
     X_val, y_val = tiny("image", n=48, seed=1)
-    base = dict(network="cnn", depth=2, schedule="cosine", patience=2,
-                **{**FAST, "max_epochs": 6})
+    base = dict(depth=2, schedule="cosine", patience=2, max_epochs=6)
     members = [dict(learning_rate=3e-3), dict(learning_rate=2e-2, dropout=0.3, max_epochs=4),
                dict(learning_rate=1e-3, weight_decay=1e-2, dropout=0.1)]
 
@@ -401,7 +406,7 @@ def test_a_population_trained_together_ends_as_each_fit_alone():
         def callback(i):
             return lambda epoch, model: seen[i].append(
                 (epoch, model.predict_proba(X_val).round(5).tolist()))
-        estimators = [FlaxClassifier(**{**base, **member}) for member in members]
+        estimators = [small("cnn", **{**base, **member}) for member in members]
         compiled = PROGRAMS.compiled
         errors = fit_population(estimators, X, y, (X_val, y_val),
                                 [callback(i) for i in range(len(members))], together)
@@ -425,8 +430,7 @@ def test_a_population_trained_together_ends_as_each_fit_alone():
 
 def test_a_member_stopped_by_its_callback_stops_alone():
     X, y = tiny("tabular")
-    estimators = [FlaxClassifier(network="mlp", learning_rate=rate, **FAST)
-                  for rate in (1e-3, 1e-2)]
+    estimators = [small("mlp", learning_rate=rate) for rate in (1e-3, 1e-2)]
 
     def prune(epoch, model):
         raise optuna.TrialPruned()
@@ -439,7 +443,7 @@ def test_a_member_stopped_by_its_callback_stops_alone():
 
 def test_a_population_refuses_members_of_different_architectures():
     X, y = tiny("tabular")
-    estimators = [FlaxClassifier(network="mlp", depth=depth, **FAST) for depth in (1, 2)]
+    estimators = [small("mlp", depth=depth) for depth in (1, 2)]
     with pytest.raises(ValueError, match="may differ only in dropout, learning_rate"):
         fit_population(estimators, X, y, (X, y), together=True)
 
@@ -451,7 +455,7 @@ def test_cnns_and_rnns_compile_for_speed_of_compiling(network, kind, fast):
     """Their programs are many small kernels, where compiling is most of a short trial;
     an MLP's large element-wise kernels run faster with XLA's default emitters."""
     X, y = tiny(kind)
-    model = FlaxClassifier(network=network, **FAST).fit(X, y)
+    model = small(network).fit(X, y)
     chosen = {key[0][1].fast_compile for key in PROGRAMS.entries
               if key[0][0] == "train" and key[0][1].graphdef == model.graphdef_}
     assert chosen == {fast}

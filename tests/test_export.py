@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from automl_plugins.deep.architectures import CNN, MLP, RNN, Tokens, Transformer
 from conftest import run_cli
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.naive_bayes import GaussianNB
@@ -104,8 +105,8 @@ def test_the_mlp_exports_with_its_quantile_map_and_embeddings(write_task, regist
                                                             numbers, embedding):
     from automl_plugins.deep.estimator import FlaxClassifier
     data = dataset_of(write_task, registry, 'name = "penguins"\ntarget = "species"')
-    model = FlaxClassifier(network="mlp", depth=2, width=32, activation="gelu",
-                           numeric_transform=numbers, numeric_embedding=embedding,
+    model = FlaxClassifier(MLP(depth=2, width=32, activation="gelu",
+                               numeric_transform=numbers, numeric_embedding=embedding),
                            max_epochs=5).fit(data.train.X, data.train.y)
     assert model.onnx_encoder is not None and model.category_counts_
     native = model.predict_proba(data.test.X)
@@ -121,8 +122,8 @@ def test_the_mlp_exports_with_its_quantile_map_and_embeddings(write_task, regist
 def test_the_cnn_exports_on_images_and_sequences(write_task, registry, dataset, settings):
     from automl_plugins.deep.estimator import FlaxClassifier
     data = dataset_of(write_task, registry, dataset)
-    model = FlaxClassifier(network="cnn", depth=2, width=8, activation="silu", max_epochs=2,
-                           **settings).fit(data.train.X[:500], data.train.y[:500])
+    model = FlaxClassifier(CNN(depth=2, width=8, activation="silu", **settings),
+                           max_epochs=2).fit(data.train.X[:500], data.train.y[:500])
     shape = data.info.input_shape
     exported = session(export_onnx(model, shape).SerializeToString()).run(
         None, {"X": np.asarray(data.test.X, np.float32)})[-1]
@@ -135,8 +136,8 @@ def test_the_rnn_exports_as_onnx_recurrent_layers(write_task, registry, cell,
                                                   bidirectional, depth):
     from automl_plugins.deep.estimator import FlaxClassifier
     data = dataset_of(write_task, registry, 'name = "mnist1d"')
-    model = FlaxClassifier(network="rnn", cell=cell, bidirectional=bidirectional,
-                           depth=depth, width=8, max_epochs=1).fit(
+    model = FlaxClassifier(RNN(cell=cell, bidirectional=bidirectional, depth=depth, width=8),
+                           max_epochs=1).fit(
         data.train.X[:200], data.train.y[:200])
     exported = session(export_onnx(model, data.info.input_shape).SerializeToString()).run(
         None, {"X": np.asarray(data.test.X[:300], np.float32)})[-1]
@@ -157,15 +158,15 @@ def tweets():
     return texts, (frame["source"] == "Twitter for iPhone").to_numpy().astype(int)
 
 
-@pytest.mark.parametrize(("network", "settings"), [
-    ("cnn", dict(depth=2, kernel_size=3, batch_norm=True, pooling="max")),
-    ("rnn", dict(depth=1, cell="lstm", bidirectional=True)),
-    ("transformer", dict(depth=2, heads=2))])
-def test_a_text_network_exports_behind_its_tokenizer(tweets, network, settings):
+@pytest.mark.parametrize("body", [
+    CNN(depth=2, width=8, kernel_size=3, batch_norm=True, pooling="max"),
+    RNN(depth=1, width=8, cell="lstm", bidirectional=True),
+    Transformer(depth=2, heads=2)], ids=["cnn", "rnn", "transformer"])
+def test_a_text_network_exports_behind_its_tokenizer(tweets, body):
     from automl_plugins.deep.estimator import FlaxClassifier
     texts, y = tweets
-    model = FlaxClassifier(network=network, vocab_size=2000, max_length=32, embedding_dim=16,
-                           width=8, max_epochs=1, **settings).fit(texts[:500], y[:500])
+    model = FlaxClassifier(Tokens(body, vocab_size=2000, max_length=32, embedding_dim=16),
+                           max_epochs=1).fit(texts[:500], y[:500])
     feed = onnx_feed(texts[500:], model.onnx_encoder)  # the tokenizer, outside the graph
     assert list(feed) == ["token_ids"] and feed["token_ids"].shape == (200, 32)
     assert feed["token_ids"].dtype == np.int64 and (feed["token_ids"] == 0).any()
@@ -194,7 +195,7 @@ def test_the_pretrained_encoder_exports_behind_its_tokenizer(tweets, tuned):
 def test_an_image_mlp_exports_on_the_image_as_it_is(write_task, registry):
     from automl_plugins.deep.estimator import FlaxClassifier
     digits = dataset_of(write_task, registry, 'name = "digits"')
-    mlp = FlaxClassifier(network="mlp", depth=1, width=16, max_epochs=2).fit(
+    mlp = FlaxClassifier(MLP(depth=1, width=16), max_epochs=2).fit(
         digits.train.X, digits.train.y)  # on the image as it is, no encoder
     exported = session(export_onnx(mlp, digits.info.input_shape).SerializeToString()).run(
         None, {"X": digits.test.X.astype(np.float32)})[-1]

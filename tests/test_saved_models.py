@@ -128,6 +128,12 @@ def test_a_network_file_whose_settings_outgrow_its_weights_is_refused(registry):
     saved = serialization.msgpack_restore(fitted.to_bytes())
     assert np.array_equal(type(fitted).from_bytes(fitted.to_bytes()).predict(data.test.X),
                           fitted.predict(data.test.X))
-    saved["init"]["width"] = 10**9  # 4 GB a layer, were it built
+    assert saved["init"]["network"] == {"architecture": "mlp",
+                                        "params": fitted.network.get_params()}
+    saved["init"]["network"]["params"]["width"] = 10**9  # 4 GB a layer, were it built
     with pytest.raises(ValueError, match="do not have the shapes its settings describe"):
+        type(fitted).from_bytes(serialization.msgpack_serialize(saved))
+    # the network is named from a closed table, never as a class path to import
+    saved["init"]["network"]["architecture"] = "os.system"
+    with pytest.raises(ValueError, match="unknown network 'os.system'"):
         type(fitted).from_bytes(serialization.msgpack_serialize(saved))

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from automl_plugins.deep.architectures import MLP
 from automl_plugins.deep.estimator import FlaxClassifier
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.dummy import DummyClassifier
@@ -99,7 +100,7 @@ class CostPlugin:
             lambda trial, info: {"learning_rate": trial.suggest_float("learning_rate", 2e-3,
                                                                       5e-3)},
             lambda params, info, seed, device: SlowEpochsAtFullSize(
-                depth=1, width=32, max_epochs=40, patience=40, random_state=seed,
+                MLP(depth=1, width=32), max_epochs=40, patience=40, random_state=seed,
                 device=device, **params),
             evaluation="holdout"))
 

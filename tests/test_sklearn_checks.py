@@ -2,12 +2,13 @@
 validate their input, refuse unfitted use and behave in pipelines and searches as any
 scikit-learn estimator does), with the exceptions that cannot apply, and why."""
 
+from automl_plugins.deep.architectures import MLP
 from automl_plugins.deep.estimator import FlaxClassifier, FlaxRegressor
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 # Small networks trained long enough to pass the checks' accuracy bars (0.83 on blobs)
 # in about 35 s for both estimators on 2 cores.
-SMALL = dict(network="mlp", depth=1, width=32, max_epochs=40, batch_size=32,
+SMALL = dict(network=MLP(depth=1, width=32), max_epochs=40, batch_size=32,
              learning_rate=0.01, patience=1000)
 
 TABLES = ("a DataFrame is a table to this estimator: it goes through the TableEncoder "

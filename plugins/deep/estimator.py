@@ -35,6 +35,13 @@ import jax
 import numpy as np
 import pandas as pd
 from automl_plugins.deep import networks
+from automl_plugins.deep.architectures import (
+    MLP,
+    Architecture,
+    InputsSeen,
+    Tokens,
+    from_description,
+)
 from automl_plugins.deep.training import (
     PopulationTrainer,
     StepConfig,
@@ -56,7 +63,6 @@ from sklearn.utils.validation import (
 from automl.models import population_groups
 from automl.tables import TableEncoder
 
-NETWORKS = ("mlp", "cnn", "rnn", "transformer")
 POPULATION_PARAMS = frozenset({"learning_rate", "weight_decay", "dropout", "max_epochs",
                                "patience"})
 """What members of a population may differ in: arguments of the compiled program, or
@@ -123,33 +129,20 @@ class _EarlyStopping:
 
 
 class FlaxEstimator(BaseEstimator):
-    """Shared fit/predict logic; use `FlaxClassifier` or `FlaxRegressor`."""
+    """The shared trainer: ``network`` (an `automl_plugins.deep.architectures`
+    architecture: `MLP`, the default, `CNN`, `RNN`, or `Tokens` around one) holds the
+    layers' settings, this estimator how they are trained. Use `FlaxClassifier` or
+    `FlaxRegressor`."""
 
     _regression = False
 
-    def __init__(self, network: str = "mlp", depth: int = 2, width: int = 128,
-                 width_factor: float = 1.0, kernel_size: int = 3, activation: str = "relu",
-                 dropout: float = 0.0, batch_norm: bool = False, pooling: str = "max",
-                 cell: str = "gru", bidirectional: bool = False, optimizer: str = "adam",
+    def __init__(self, network: Architecture | None = None, optimizer: str = "adam",
                  learning_rate: float = 1e-3, weight_decay: float = 0.0,
                  batch_size: int = 128, max_epochs: int = 100, patience: int = 10,
-                 schedule: str = "constant", augment: bool = False,
-                 validation_fraction: float = 0.1, random_state: int = 0,
-                 device: str = "auto", n_devices: int | None = None,
-                 embedding_dim: int = 8, numeric_transform: str = "impute",
-                 numeric_embedding: str = "none", class_weight: str | None = None,
-                 vocab_size: int = 0, max_length: int = 64, heads: int = 4):
+                 schedule: str = "constant", dropout: float = 0.0, augment: bool = False,
+                 class_weight: str | dict | None = None, validation_fraction: float = 0.1,
+                 random_state: int = 0, device: str = "auto", n_devices: int | None = None):
         self.network = network
-        self.depth = depth
-        self.width = width
-        self.width_factor = width_factor
-        self.kernel_size = kernel_size
-        self.activation = activation
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.pooling = pooling
-        self.cell = cell
-        self.bidirectional = bidirectional
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -157,20 +150,24 @@ class FlaxEstimator(BaseEstimator):
         self.max_epochs = max_epochs
         self.patience = patience
         self.schedule = schedule
+        self.dropout = dropout
         self.augment = augment
+        self.class_weight = class_weight
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.device = device
         self.n_devices = n_devices
-        self.embedding_dim = embedding_dim
-        self.numeric_transform = numeric_transform
-        self.numeric_embedding = numeric_embedding
-        self.class_weight = class_weight
-        self.vocab_size = vocab_size
-        self.max_length = max_length
-        self.heads = heads
 
     # -- building ------------------------------------------------------------------------
+
+    @property
+    def architecture(self) -> Architecture:
+        """``network``, or the default `MLP`."""
+        return self.network if self.network is not None else MLP()
+
+    @property
+    def _tokens(self) -> Tokens | None:
+        return self.network if isinstance(self.network, Tokens) else None
 
     def _devices(self) -> tuple:
         from automl.devices import resolve_device
@@ -180,41 +177,11 @@ class FlaxEstimator(BaseEstimator):
 
     def _build_network(self, input_shape, n_outputs: int, platform: str,
                        init: networks.HostInit | None = None) -> nnx.Module:
-        init = init or networks.HostInit(self.random_state)
-        if not self.vocab_size:
-            return self._layers(input_shape, n_outputs, platform, init)
-        # token ids (0 pads), from the text encoder fitted in fit, into an embedding
-        length, size = input_shape[0], self.embedding_dim
-        body = (networks.Transformer(length, size, self.depth, self.heads, n_outputs,
-                                     init=init) if self.network == "transformer"
-                else self._layers((length, size), n_outputs, platform, init))
-        return networks.TextNetwork(self.text_vocabulary_, size, body, init=init)
-
-    def _layers(self, input_shape, n_outputs: int, platform: str,
-                init: networks.HostInit) -> nnx.Module:
-        """The MLP, CNN or RNN on inputs of `input_shape`."""
-        widths = networks.layer_widths(self.width, self.depth, self.width_factor)
-        if self.network == "mlp":
-            return networks.MLP(int(np.prod(input_shape)), widths, n_outputs,
-                                self.activation, init=init,
-                                category_counts=tuple(getattr(self, "category_counts_", ())),
-                                embedding_dim=self.embedding_dim,
-                                periodic=self.numeric_embedding == "periodic"
-                                and hasattr(self, "table_encoder_"))
-        if self.network == "cnn":
-            if len(input_shape) not in (2, 3):
-                raise ValueError("the CNN takes images (height, width, channels) or "
-                                 f"sequences (length, channels), not shape {input_shape}")
-            return networks.CNN(input_shape, widths, self.kernel_size, n_outputs,
-                                self.activation, self.batch_norm, self.pooling,
-                                im2col=platform == "cpu", init=init)
-        if self.network == "rnn":
-            if len(input_shape) != 2:
-                raise ValueError("the RNN takes sequences (length, channels), not shape "
-                                 f"{input_shape}")
-            return networks.RNN(input_shape[-1], self.width, self.depth, self.cell,
-                                self.bidirectional, n_outputs, init=init)
-        raise ValueError(f"network must be one of {NETWORKS}, not {self.network!r}")
+        seen = InputsSeen(tuple(getattr(self, "category_counts_", ())),
+                          hasattr(self, "table_encoder_"),
+                          getattr(self, "text_vocabulary_", 0))
+        return self.architecture.build(tuple(input_shape), n_outputs, platform,
+                                       init or networks.HostInit(self.random_state), seen)
 
     # -- fitting -------------------------------------------------------------------------
 
@@ -263,7 +230,7 @@ class FlaxEstimator(BaseEstimator):
         axes = 0 if X.ndim == 2 else tuple(range(X.ndim - 1))
         self.input_mean_ = X.mean(axis=axes)
         self.input_scale_ = np.where(X.std(axis=axes) > 0, X.std(axis=axes), 1.0)
-        codes = X.shape[1] if self.vocab_size else len(getattr(self, "category_counts_", ()))
+        codes = X.shape[1] if self._tokens else len(getattr(self, "category_counts_", ()))
         self.input_mean_[:codes], self.input_scale_[:codes] = 0.0, 1.0  # codes stay codes
         # the caller's own validation array, whose outputs each epoch computes anyway
         given_X_val = validation_data[0] if validation_data is not None else None
@@ -304,7 +271,7 @@ class FlaxEstimator(BaseEstimator):
         config = StepConfig(nnx.split(model, nnx.Param, ...)[0], self.optimizer,
                             self.schedule, self._regression,
                             self.augment and data.X.ndim == 4, self.dropout > 0, devices,
-                            fast_compile=self.network != "mlp",
+                            fast_compile=self.architecture.fast_compile,
                             class_weights=self._class_weights(data.targets))
         self.graphdef_ = config.graphdef
         return model, _Plan(config, batch, len(data.X))
@@ -314,18 +281,19 @@ class FlaxEstimator(BaseEstimator):
         fitted here, on the training rows: category codes first, for the embeddings."""
         for name in ("table_encoder_", "category_counts_", "text_encoder_"):  # earlier fits
             self.__dict__.pop(name, None)
-        if self.vocab_size:  # texts: a tokenizer fitted on these rows only
+        if self._tokens:  # texts: a tokenizer fitted on these rows only
             from automl_plugins.deep.tokens import TokenIds
-            self.text_encoder_ = TokenIds(self.vocab_size, self.max_length).fit(X)
+            self.text_encoder_ = TokenIds(self._tokens.vocab_size,
+                                          self._tokens.max_length).fit(X)
             self.text_vocabulary_ = self.text_encoder_.vocabulary_size_
             return self.text_encoder_.transform(X)
         if not isinstance(X, pd.DataFrame):
             return np.asarray(X, dtype=np.float32)
-        if self.network != "mlp":
-            raise ValueError(f"the {self.network.upper()} takes images or sequences, not "
-                             "tables")
+        if not self.architecture.takes_tables:
+            raise ValueError(f"the {self.architecture.name.upper()} takes images or "
+                             "sequences, not tables")
         self.table_encoder_ = TableEncoder("embedding", self.random_state,
-                                           numeric=self.numeric_transform)
+                                           numeric=self.architecture.numeric_transform)
         encoded = self.table_encoder_.fit_transform(X, targets)
         self.category_counts_ = list(self.table_encoder_.category_counts_)
         return encoded.astype(np.float32)
@@ -421,8 +389,9 @@ class FlaxEstimator(BaseEstimator):
             fitted["text_encoder_"] = self.text_encoder_.to_str()
         weights = {part: jax.tree.map(np.asarray, nnx.to_pure_dict(getattr(self, part)))
                    for part in ("params_", "rest_")}
+        init = {**self.get_params(deep=False), "network": self.architecture.describe()}
         return serialization.msgpack_serialize(
-            {"init": self.get_params(), "fitted": fitted, "weights": weights})
+            {"init": init, "fitted": fitted, "weights": weights})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> FlaxEstimator:
@@ -430,7 +399,8 @@ class FlaxEstimator(BaseEstimator):
         from flax import serialization
         saved = serialization.msgpack_restore(data)
         # "auto": predict on whatever this machine has, not the training machine's GPU
-        estimator = cls(**{**saved["init"], "device": "auto"})
+        estimator = cls(**{**saved["init"], "device": "auto",
+                           "network": from_description(saved["init"]["network"])})
         for name, value in saved["fitted"].items():
             setattr(estimator, name, value)
         estimator.input_shape_ = tuple(estimator.input_shape_)
@@ -441,7 +411,7 @@ class FlaxEstimator(BaseEstimator):
         if "text_encoder_" in saved["fitted"]:
             from automl_plugins.deep.tokens import TokenIds
             estimator.text_encoder_ = TokenIds.from_str(saved["fitted"]["text_encoder_"],
-                                                        estimator.max_length)
+                                                        estimator.network.max_length)
             estimator.text_vocabulary_ = int(estimator.text_vocabulary_)
         n_outputs = 1 if cls._regression else len(estimator.classes_)
         platform = estimator._devices()[0].platform
@@ -520,7 +490,7 @@ class FlaxEstimator(BaseEstimator):
 
 
 class FlaxClassifier(ClassifierMixin, FlaxEstimator):
-    """A Flax network (MLP, CNN or RNN) trained with softmax cross-entropy."""
+    """A Flax network trained with softmax cross-entropy."""
 
     def _encode(self, y, fitting: bool = False) -> np.ndarray:
         if fitting:
@@ -538,7 +508,7 @@ class FlaxClassifier(ClassifierMixin, FlaxEstimator):
 
 
 class FlaxRegressor(RegressorMixin, FlaxEstimator):
-    """A Flax network (MLP, CNN or RNN) trained on the standardised target by MSE."""
+    """A Flax network trained on the standardised target by MSE."""
 
     _regression = True
 

@@ -19,25 +19,28 @@ from automl.export import ENCODED, TOKEN_IDS, GraphBuilder, NotExportable
 
 def mlp_graph(estimator, n_features: int):
     """The network of a fitted `FlaxEstimator` on `ENCODED` rows of `n_features` numbers,
-    or, for a text network, on `TOKEN_IDS` (n, `n_features`): its tokenizer stays
+    or, for a `Tokens` network, on `TOKEN_IDS` (n, `n_features`): its tokenizer stays
     outside the graph."""
+    from automl_plugins.deep.architectures import CNN, MLP, RNN, Tokens, Transformer
     from flax import nnx
     from onnx import TensorProto, helper
-    if estimator.network not in ("mlp", "cnn", "rnn") and not (
-            estimator.network == "transformer" and estimator.vocab_size):
-        raise NotExportable(estimator.network, f"the {estimator.network.title()} network"
-                            " is not written as ONNX (the MLP, CNN, RNN and the text "
-                            "Transformer are)")
+    network = estimator.architecture
+    tokens = isinstance(network, Tokens)
+    layers = network.body if tokens else network
+    if not isinstance(layers, (MLP, CNN, RNN)) and not (
+            tokens and isinstance(layers, Transformer)):
+        raise NotExportable(layers.name, f"the {layers.name.title()} network is not written"
+                            " as ONNX (the MLP, CNN, RNN and the text Transformer are)")
     weights = nnx.to_pure_dict(estimator.params_)
     stats = nnx.to_pure_dict(estimator.rest_)
     builder = GraphBuilder()
-    if estimator.vocab_size:  # token ids into the learned embedding, then the body
+    if tokens:  # token ids into the learned embedding, then the body
         inputs = [helper.make_tensor_value_info(TOKEN_IDS, TensorProto.INT64,
                                                 [None, n_features])]
         embedding = np.asarray(weights["embedding"], np.float32)
         x = builder.node("Gather", [_constant(builder, embedding), TOKEN_IDS], axis=0)
-        if estimator.network == "transformer":  # on the (batch, length, size) embeddings
-            x = _transformer(builder, x, weights["body"], estimator.heads)
+        if isinstance(layers, Transformer):  # on the (batch, length, size) embeddings
+            x = _transformer(builder, x, weights["body"], layers.heads)
         else:
             x = builder.node("Flatten", [x], axis=1)
         weights, stats = weights["body"], stats.get("body", {})
@@ -50,18 +53,17 @@ def mlp_graph(estimator, n_features: int):
         x = builder.node("Div", [builder.node("Sub", [ENCODED, _constant(builder, mean)]),
                                  _constant(builder, scale)])
         shape = tuple(estimator.input_shape_)
-    if estimator.network == "transformer":
-        pass  # its body ends in the pooled tokens, before the output layer
-    elif estimator.network == "cnn":
-        x = _convolutions(builder, x, estimator, weights, stats, shape)
-    elif estimator.network == "rnn":
-        x = _recurrent(builder, x, estimator, weights, shape)
-    else:
+    if isinstance(layers, CNN):
+        x = _convolutions(builder, x, layers, weights, stats, shape)
+    elif isinstance(layers, RNN):
+        x = _recurrent(builder, x, layers, weights, shape)
+    elif isinstance(layers, MLP):
         if "table" in weights:
             x = _table_inputs(builder, x, weights["table"], len(estimator.category_counts_))
         for index in sorted(weights["hidden"], key=int):
             x = _activation(builder, _dense(builder, x, weights["hidden"][index]),
-                            estimator.activation)
+                            layers.activation)
+    # the Transformer's body ends in the pooled tokens, before the output layer
     x = _dense(builder, x, weights["output"])
     if estimator._regression:
         x = builder.node("Add", [builder.node("Mul", [x, _constant(builder, np.float32(
@@ -130,14 +132,14 @@ def _periodic(builder: GraphBuilder, numbers: str, table: dict) -> str:
     return builder.node("Flatten", [activated], axis=1)
 
 
-def _convolutions(builder: GraphBuilder, x: str, estimator, weights: dict, stats: dict,
+def _convolutions(builder: GraphBuilder, x: str, cnn, weights: dict, stats: dict,
                   shape: tuple) -> str:
     """`CNN` up to its dense output: channels-last rows in, flattened channels-last out."""
     spatial = len(shape) - 1
     x = builder.node("Reshape", [x, builder.constant(np.array([-1, *shape], np.int64))])
     x = builder.node("Transpose", [x], perm=[0, spatial + 1, *range(1, spatial + 1)])
     norms = weights.get("norms")
-    pools = _pools(estimator, shape)
+    pools = _pools(cnn, shape)
     for index in sorted(weights["convs"], key=int):
         conv = weights["convs"][index]
         kernel = np.asarray(conv["kernel"], np.float32)  # (*k, in, out)
@@ -150,9 +152,9 @@ def _convolutions(builder: GraphBuilder, x: str, estimator, weights: dict, stats
                          pads=[k // 2 for k in sizes] + [k - 1 - k // 2 for k in sizes])
         if norms is not None:
             x = _batch_norm(builder, x, norms[index], stats["norms"][index], spatial)
-        x = _activation(builder, x, estimator.activation)
+        x = _activation(builder, x, cnn.activation)
         if pools[int(index)]:
-            op = "MaxPool" if estimator.pooling == "max" else "AveragePool"
+            op = "MaxPool" if cnn.pooling == "max" else "AveragePool"
             x = builder.node(op, [x], kernel_shape=[2] * spatial, strides=[2] * spatial)
     x = builder.node("Transpose", [x], perm=[0, *range(2, spatial + 2), 1])
     return builder.node("Flatten", [x], axis=1)
@@ -216,16 +218,16 @@ GATES = {"gru": ([1, 0, 2], "GRU"), "lstm": ([0, 3, 1, 2], "LSTM")}
 and the operator."""
 
 
-def _recurrent(builder: GraphBuilder, x: str, estimator, weights: dict,
+def _recurrent(builder: GraphBuilder, x: str, rnn, weights: dict,
                shape: tuple) -> str:
     """`RNN` up to its dense output: each layer an ONNX GRU or LSTM (both directions in
     one node), the summary its last step forward and its first step backward."""
     length, channels = shape
-    order, op = GATES[estimator.cell]
+    order, op = GATES[rnn.cell]
     x = builder.node("Reshape", [x, builder.constant(np.array([-1, length, channels],
                                                               np.int64))])
     x = builder.node("Transpose", [x], perm=[1, 0, 2])  # (length, batch, channels)
-    hidden = estimator.width
+    hidden = rnn.width
     for index in sorted(weights["layers"], key=int):
         directions = [weights["layers"][index][d]["cell"]
                       for d in sorted(weights["layers"][index], key=int)]
@@ -271,12 +273,12 @@ def _columns(builder: GraphBuilder, x: str, start: int, end: int) -> str:
                                   builder.constant(np.array([1], np.int64))])
 
 
-def _pools(estimator, shape: tuple) -> list[bool]:
+def _pools(cnn, shape: tuple) -> list[bool]:
     """After which layers the CNN pools (as `CNN` decides: while every spatial axis is
     at least 4 long)."""
     spatial, found = list(shape[:-1]), []
-    for _ in range(estimator.depth):
-        do_pool = estimator.pooling != "none" and min(spatial) >= 4
+    for _ in range(cnn.depth):
+        do_pool = cnn.pooling != "none" and min(spatial) >= 4
         found.append(do_pool)
         spatial = [s // 2 for s in spatial] if do_pool else spatial
     return found

@@ -1,9 +1,18 @@
 """Networks trained from scratch on token ids: a 1-D CNN, a GRU/LSTM and a small
 Transformer encoder, each behind a BPE tokenizer fitted on its training rows
-(`automl_plugins.deep.tokens.TokenIds`, inside `FlaxClassifier.fit`)."""
+(`automl_plugins.deep.tokens.TokenIds`, inside `FlaxClassifier.fit`): a
+`automl_plugins.deep.architectures.Tokens` network around each body."""
 
 from __future__ import annotations
 
+from automl_plugins.deep.architectures import (
+    CNN,
+    RNN,
+    Architecture,
+    Tokens,
+    Transformer,
+    split_params,
+)
 from automl_plugins.deep.estimator import POPULATION_PARAMS, FlaxClassifier, fit_population
 
 from automl import ModelFamily
@@ -42,16 +51,20 @@ def transformer_space(trial, info) -> dict:
 
 START = {"learning_rate": 3e-3, "weight_decay": 1e-4, "dropout": 0.2, "max_epochs": 15,
          "embedding_dim": 64}
-STARTS = {"cnn": {"depth": 1, "width": 64, "kernel_size": 3},
-          "rnn": {"depth": 1, "width": 64, "cell": "gru", "bidirectional": False},
-          "transformer": {"depth": 2}}
+STARTS = {CNN: {"depth": 1, "width": 64, "kernel_size": 3},
+          RNN: {"depth": 1, "width": 64, "cell": "gru", "bidirectional": False},
+          Transformer: {"depth": 2}}
 
 
-def builder(network: str):
+def builder(body):
+    """The family's estimator for a configuration: the body's settings to the body, the
+    embedding's size to the tokens around it, the rest to the trainer."""
     def build(params, info, seed, device):
-        return FlaxClassifier(network=network, vocab_size=VOCABULARY, max_length=MAX_LENGTH,
-                              batch_size=32, patience=4, schedule="cosine",
-                              **params, random_state=seed, device=device)
+        layers, rest = split_params(params, body)
+        embedding, training = split_params(rest, Tokens)
+        network = Tokens(body(**layers), VOCABULARY, MAX_LENGTH, **embedding)
+        return FlaxClassifier(network, batch_size=32, patience=4, schedule="cosine",
+                              **training, random_state=seed, device=device)
     return build
 
 
@@ -59,22 +72,22 @@ def train_together(estimators, X, y, validation_data, epoch_callbacks):
     return fit_population(estimators, X, y, validation_data, epoch_callbacks, together=True)
 
 
-def family(name: str, network: str, space, description: str) -> ModelFamily:
+def family(name: str, body: type[Architecture], space, description: str) -> ModelFamily:
     return ModelFamily(
         name, "deep", frozenset({"classification"}), frozenset({"text"}), space,
-        builder(network), evaluation="holdout",
-        starting_points=lambda info: [{**STARTS[network], **START}],
+        builder(body), evaluation="holdout",
+        starting_points=lambda info: [{**STARTS[body], **START}],
         population_params=POPULATION_PARAMS & set(START), fit_population=train_together,
         takes_tables=True, report_params=("depth",), depth_param="depth", runs_on_device=True,
         description=description)
 
 
 SCRATCH_FAMILIES = [
-    family("text_cnn", "cnn", cnn_space, "a 1-D CNN on learned token embeddings (BPE "
+    family("text_cnn", CNN, cnn_space, "a 1-D CNN on learned token embeddings (BPE "
            "tokenizer fitted on the training texts)"),
-    family("text_rnn", "rnn", rnn_space, "a GRU or LSTM on learned token embeddings "
+    family("text_rnn", RNN, rnn_space, "a GRU or LSTM on learned token embeddings "
            "(BPE tokenizer fitted on the training texts)"),
-    family("text_transformer", "transformer", transformer_space, "a small Transformer "
+    family("text_transformer", Transformer, transformer_space, "a small Transformer "
            "encoder on learned token embeddings (BPE tokenizer fitted on the "
            "training texts)"),
 ]
