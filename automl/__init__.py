@@ -1,7 +1,7 @@
 """automl: classical machine learning or deep learning, and which model, for your data.
 
 The public API for plugin authors, all importable from ``automl``: `hookimpl` marks hook
-implementations (see `automl.hookspecs`); `ModelFamily` (with its `Cost`),
+implementations (see `automl.api.hookspecs`); `ModelFamily` (with its `Cost`),
 `DatasetLoader`, `Metric`, `ReportSection` and `Analysis` are what plugins register
 (an analysis is given an `AnalysisContext`); `RawData` is
 what a loader returns, `Option` and `REQUIRED` declare a loader's task-file keys,
@@ -16,21 +16,21 @@ docs/hooks.md documents every name, generated from the code.
 import pluggy
 
 from automl.analyses.api import Analysis, AnalysisContext
-from automl.caches import cache_folder
-from automl.datasets import DatasetInfo, DatasetLoader, RawData
-from automl.errors import AutomlError, DataError
-from automl.metrics import Metric
-from automl.models import Cost, ModelFamily, qualified_name
+from automl.api.caches import cache_folder
+from automl.api.errors import AutomlError, DataError
+from automl.api.metrics import Metric
+from automl.api.models import Cost, ModelFamily, qualified_name
+from automl.api.results import DataSummary, RunRecord, RunSummary
+from automl.api.schema import REQUIRED, Option
+from automl.data.datasets import DatasetInfo, DatasetLoader, RawData
 from automl.report.context import SectionContext
 from automl.report.section import ReportSection
-from automl.results import DataSummary, RunRecord, RunSummary
-from automl.schema import REQUIRED, Option
 
 __version__ = "0.1.0"
 """This version of automl (also `python -m automl --version`)."""
 
 hookimpl = pluggy.HookimplMarker("automl")
-"""Marks a plugin function as an implementation of a hook in `automl.hookspecs`:
+"""Marks a plugin function as an implementation of a hook in `automl.api.hookspecs`:
 ``@automl.hookimpl``, or ``@automl.hookimpl(tryfirst=True)`` / ``trylast=True`` to be
 called before / after the other plugins, or ``wrapper=True`` for a generator that yields
 once, around them."""

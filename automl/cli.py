@@ -18,10 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 import automl
-from automl.errors import AutomlError
-from automl.leaderboard import report_param_columns
-from automl.plugins import TRACE_VARIABLE, build_registry
-from automl.progress import Progress
+from automl.analyses.leaderboard import report_param_columns
+from automl.api.errors import AutomlError
+from automl.engine.plugins import TRACE_VARIABLE, build_registry
+from automl.engine.progress import Progress
 
 COMMANDS = ("run", "plugins", "report", "predict", "export")
 DESCRIPTION = """\
@@ -126,11 +126,11 @@ def main(argv: list[str] | None = None) -> int:
             with read_as_data(args.folder):
                 return rebuild_report(args.folder)
         if args.command == "predict":
-            from automl.predict import main as predict
+            from automl.engine.predict import main as predict
             with read_as_data(args.folder):
                 return predict(args.folder, args.rows, args.family, args.out, args.onnx)
         if args.command == "export":
-            from automl.onnx_files import export_folder
+            from automl.engine.onnx_files import export_folder
             with read_as_data(args.folder):
                 return export_folder(args.folder, args.family, args.all, args.out)
         build_parser().print_help()
@@ -186,8 +186,8 @@ def quiet_optuna() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from automl.run import run_task  # keeps `--help` and `plugins` quick
-    from automl.task import (
+    from automl.engine.run import run_task  # keeps `--help` and `plugins` quick
+    from automl.engine.task import (
         check_plugin_names,
         check_plugin_selection,
         load_task,
@@ -254,9 +254,9 @@ def worker_environment(jobs: int) -> dict[str, str]:
 
 
 def rebuild_report(folder: str) -> int:
-    from automl.outputs import read_record
+    from automl.engine.outputs import read_record
+    from automl.engine.task import plugin_selection
     from automl.report.page import write_html_report
-    from automl.task import plugin_selection
     record = read_record(Path(folder))
     allow, block = plugin_selection()
     registry = build_registry(allow=allow, block=block)  # for the plugins' report sections
@@ -291,7 +291,7 @@ def format_leaderboard(board: pd.DataFrame, metric: str) -> str:
 
 
 def list_plugins() -> int:
-    from automl.task import plugin_selection
+    from automl.engine.task import plugin_selection
     allow, block = plugin_selection()
     registry = build_registry(allow=allow, block=block,
                               on_problem=lambda problem: None)  # listed below instead

@@ -1,7 +1,7 @@
 """Generates the references from the code, so they cannot drift from it (tests compare):
 
     python -m automl.docs > docs/task-file.md          from the declared task-file options
-    python -m automl.docs hooks > docs/hooks.md        from automl/hookspecs.py and the
+    python -m automl.docs hooks > docs/hooks.md        from automl/api/hookspecs.py and the
                                                        types plugins register
 """
 
@@ -14,10 +14,11 @@ import sys
 from types import ModuleType
 
 import automl
-from automl import hookspecs, testing
-from automl.plugins import HOOK_NAMES, Registry, build_registry
-from automl.schema import document
-from automl.task import FAMILY_BUDGET, SECTIONS, TOP_LEVEL
+from automl import testing
+from automl.api import hookspecs
+from automl.api.schema import document
+from automl.engine.plugins import HOOK_NAMES, Registry, build_registry
+from automl.engine.task import FAMILY_BUDGET, SECTIONS, TOP_LEVEL
 
 INTRO = """\
 # Task file reference
@@ -129,7 +130,7 @@ same hooks.
   per implementation in call order, and its duration to stderr (pluggy's
   `add_hookcall_monitoring`).
 
-Generated from `automl/hookspecs.py` by `python -m automl.docs hooks > docs/hooks.md`.
+Generated from `automl/api/hookspecs.py` by `python -m automl.docs hooks > docs/hooks.md`.
 """
 
 

@@ -33,12 +33,12 @@ import optuna
 
 from automl import hookimpl
 from automl.analyses.api import Analysis
-from automl.datasets import DatasetInfo, Split, take
-from automl.errors import AutomlError
-from automl.input_kinds import FAMILY_INPUT_KINDS, KINDS
-from automl.metrics import Metric
-from automl.models import ModelFamily
-from automl.tables import infer_columns
+from automl.api.errors import AutomlError
+from automl.api.metrics import Metric
+from automl.api.models import ModelFamily
+from automl.data.datasets import DatasetInfo, Split, take
+from automl.data.input_kinds import FAMILY_INPUT_KINDS, KINDS
+from automl.data.tables import infer_columns
 
 TINY_SAMPLES = 60
 TINY_CLASSES = ("a", "b", "c")
@@ -172,7 +172,7 @@ def _primary(family: ModelFamily) -> tuple[str, str]:
 def check_registration_is_valid_and_unique(family: ModelFamily) -> None:
     """The family passes the registry's checks, and no other installed plugin registers
     its name."""
-    from automl.plugins import build_registry
+    from automl.engine.plugins import build_registry
 
     assert not family.problems(), f"invalid family: {'; '.join(family.problems())}"
     registry = build_registry(on_problem=lambda problem: None)
@@ -261,7 +261,7 @@ def check_same_seed_same_predictions(family: ModelFamily) -> None:
 def check_refuses_input_it_does_not_claim(family: ModelFamily) -> None:
     """The engine refuses, with a clear error naming the family, any input kind or task
     type the family does not claim."""
-    from automl.evaluate import validate
+    from automl.fitting.evaluate import validate
 
     metric = Metric("accuracy", "maximize", frozenset({"classification", "regression"}),
                     lambda y_true, y_pred, y_proba: 0.0)
@@ -292,10 +292,10 @@ def check_fits_tiny_data_quickly(family: ModelFamily) -> None:
 
 def check_saved_model_loads_back(family: ModelFamily) -> None:
     """The fitted estimator saves and loads back as a run's saved model does
-    (`automl.saved_models`), predicting as before: with skops, every name it holds is
+    (`automl.engine.saved_models`), predicting as before: with skops, every name it holds is
     allowed (scikit-learn's classes, the engine's encoder, the family's `saved_types`)."""
-    from automl.decisions import undecided
-    from automl.saved_models import allowed
+    from automl.api.decisions import undecided
+    from automl.engine.saved_models import allowed
 
     kind, task = _primary(family)
     data = tiny_data(kind, task)
@@ -373,11 +373,11 @@ def check_analysis(analysis: Analysis, dataset: str | None = None) -> None:
     import tempfile
     from pathlib import Path
 
-    from automl.outputs import read_record
-    from automl.plugins import build_registry
-    from automl.progress import Progress
-    from automl.run import run_task
-    from automl.task import load_task
+    from automl.engine.outputs import read_record
+    from automl.engine.plugins import build_registry
+    from automl.engine.progress import Progress
+    from automl.engine.run import run_task
+    from automl.engine.task import load_task
 
     regression = analysis.task_types == frozenset({"regression"})
     if dataset is None:

@@ -43,10 +43,10 @@ def search(n_trials: int | None) -> dict:
         return program, seconds, reused
     PROGRAMS.get = recording
 
-    from automl.plugins import build_registry
-    from automl.run import choose_families, choose_metrics, fingerprint, load_dataset
+    from automl.engine.plugins import build_registry
+    from automl.engine.run import choose_families, choose_metrics, fingerprint, load_dataset
+    from automl.engine.task import load_task
     from automl.search import SearchSettings, population_size, search_family
-    from automl.task import load_task
     task = load_task("tasks/images.toml")
     registry = build_registry()
     data = load_dataset(task, registry)

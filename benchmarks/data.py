@@ -13,9 +13,9 @@ TASKS = {"digits": Path("tasks/images.toml"), "mnist1d": Path("tasks/sequences.t
 @cache
 def dataset(name: str):
     """The engine's `Dataset` for one of the built-in tasks (same split for every tool)."""
-    from automl.plugins import build_registry
-    from automl.run import load_dataset
-    from automl.task import load_task
+    from automl.engine.plugins import build_registry
+    from automl.engine.run import load_dataset
+    from automl.engine.task import load_task
     return load_dataset(load_task(TASKS[name]), build_registry())
 
 

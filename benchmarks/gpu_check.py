@@ -46,10 +46,10 @@ def gpu_devices() -> list:
 
 
 def run_one(dataset: str, family: str, device: str, trials: int, folder: Path) -> dict:
-    from automl.plugins import build_registry
-    from automl.progress import Progress
-    from automl.run import run_task
-    from automl.task import load_task
+    from automl.engine.plugins import build_registry
+    from automl.engine.progress import Progress
+    from automl.engine.run import run_task
+    from automl.engine.task import load_task
     name = f"{dataset}_{family}_{device}"
     path = folder / f"{name}.toml"
     path.write_text(TASK.format(name=name, dataset=dataset, family=family, trials=trials,

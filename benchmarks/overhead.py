@@ -37,7 +37,7 @@ def journal(folder: Path, name: str):
 def engine_search(storage, n_trials: int, trial_timeout: float | None = None) -> float:
     import optuna
 
-    from automl.plugins import build_registry
+    from automl.engine.plugins import build_registry
     from automl.search import SearchSettings, search_family
     data = dataset("digits")
     accuracy = build_registry().metrics["accuracy"].item

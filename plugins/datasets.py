@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from automl import DataError, DatasetLoader, Option, RawData, hookimpl
-from automl.errors import did_you_mean
-from automl.input_bounds import (
+from automl.api.errors import did_you_mean
+from automl.api.schema import REQUIRED
+from automl.data.input_bounds import (
     MAX_IMAGE_MB,
     MAX_PIXELS,
     MAX_TABLE_MB,
@@ -23,9 +24,8 @@ from automl.input_bounds import (
     checked_file,
     checked_folder,
 )
-from automl.schema import REQUIRED
-from automl.table_files import read_table
-from automl.tables import OVERRIDABLE, infer_columns
+from automl.data.table_files import read_table
+from automl.data.tables import OVERRIDABLE, infer_columns
 
 PATH = Option(str, "Path of the data file, relative to the task file's folder.",
               default=REQUIRED)
@@ -287,7 +287,7 @@ def load_npz(options) -> RawData:
 
 def load_image_folder(options) -> RawData:
     """A folder with one subfolder of images per class; all images of one size. Each
-    file is checked before it is opened (`automl.input_bounds`), and an image's size is
+    file is checked before it is opened (`automl.data.input_bounds`), and an image's size is
     read from its header before its pixels are decoded."""
     from PIL import Image, UnidentifiedImageError
     root = Path(options["path"])
@@ -341,7 +341,7 @@ def load_text_folder(options) -> RawData:
     as UTF-8, as a table of one text column."""
     import pandas as pd
 
-    from automl.tables import Column
+    from automl.data.tables import Column
     root = Path(options["path"])
     class_dirs = [checked_folder(p, inside=root)
                   for p in sorted(p for p in root.iterdir() if p.is_dir())]

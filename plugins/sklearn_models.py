@@ -33,7 +33,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC, SVR, LinearSVC, LinearSVR
 
 from automl import Cost, ModelFamily, hookimpl, qualified_name
-from automl.input_kinds import INPUT_KINDS
+from automl.data.input_kinds import INPUT_KINDS
 
 
 def flatten(X):
@@ -154,7 +154,7 @@ def family(name: str, space, *, classifier: Maker | None = None,
     def starting_points(info):
         start = dict(defaults(info))
         if class_weight and weighs_classes(info):
-            start["class_weight"] = None  # the library's default; see automl.decisions
+            start["class_weight"] = None  # the library's default; see automl.api.decisions
         return [start]
 
     return ModelFamily(name=name, kind="classical", task_types=frozenset(task_types),
@@ -186,7 +186,7 @@ FOREST_COST = Cost(fit_rows=1.1)
 """Each split sorts (or scans) its node's rows and fully grown trees are about log n deep:
 n log n, which from thousands to millions of rows grows as about n^1.1. A forest's size
 grows with the rows too (a leaf per row or few), so at scale its refit is sized after
-those of the learners that grow linearly (`automl.sizing.scales_linearly`)."""
+those of the learners that grow linearly (`automl.fitting.sizing.scales_linearly`)."""
 
 FAMILIES = [
     family("logistic_regression", logistic_space,

@@ -9,7 +9,7 @@ import pandas as pd
 
 
 def text_column_names(frame: pd.DataFrame) -> list[str]:
-    """The free-text columns of a typed table (`automl.tables.typed_frame` gives text
+    """The free-text columns of a typed table (`automl.data.tables.typed_frame` gives text
     the ``string`` dtype, and no other type)."""
     return [name for name in frame.columns if pd.api.types.is_string_dtype(frame[name])
             and not isinstance(frame[name].dtype, pd.CategoricalDtype)]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from automl.plugins import build_registry
+from automl.engine.plugins import build_registry
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,8 +38,8 @@ def run_written(write_task, registry):
     """Write a task file (as `write_task`) and run it in this process; its output
     folder."""
     def run(text: str) -> Path:
-        from automl.run import run_task
-        from automl.task import load_task
+        from automl.engine.run import run_task
+        from automl.engine.task import load_task
         task = load_task(write_task(text))
         run_task(task, registry)
         return task.output_dir

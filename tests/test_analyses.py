@@ -9,12 +9,12 @@ import pytest
 
 import automl
 from automl.analyses.stage import _share_end
-from automl.budget import StageCutoff, TimePlan
-from automl.errors import PluginError, TaskFileError
-from automl.outputs import read_record
-from automl.plugins import build_registry
-from automl.run import run_task
-from automl.task import analysis_options, check_plugin_names, load_task
+from automl.api.errors import PluginError, TaskFileError
+from automl.engine.outputs import read_record
+from automl.engine.plugins import build_registry
+from automl.engine.run import run_task
+from automl.engine.task import analysis_options, check_plugin_names, load_task
+from automl.fitting.budget import StageCutoff, TimePlan
 
 TASK = """\
 [dataset]

@@ -239,7 +239,7 @@ def test_a_seed_past_what_the_libraries_take_is_refused(write_task):
 
 
 def test_a_run_folder_from_before_the_manifest_is_still_the_engine_s(tmp_path):
-    from automl.outputs import MANIFEST, claim_folder
+    from automl.engine.outputs import MANIFEST, claim_folder
     (tmp_path / "run.json").write_text("{}")
     (tmp_path / "leaderboard.csv").write_text("family\n")
     assert claim_folder(tmp_path) == tmp_path and (tmp_path / MANIFEST).is_file()

@@ -67,7 +67,7 @@ def test_engine_task_sets_the_budget_and_turns_the_extras_off(tmp_path):
     assert task["report"] == {"seeds": 0, "learning_curve": [], "features": False}
     assert task["output"]["dir"] == str(tmp_path / "digits-60")
     assert task["dataset"]["name"] == "digits" and task["name"] == "digits_60"
-    from automl.task import load_task
+    from automl.engine.task import load_task
     assert load_task(path).report_seeds == 0  # the engine accepts it
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from automl import ModelFamily
-from automl.plugins import build_registry
+from automl.engine.plugins import build_registry
 from automl.testing import check_family, parametrize_with_checks, tiny_data
 
 BUILT_IN = [entry.item for entry in build_registry(on_problem=lambda problem: None)

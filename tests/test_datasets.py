@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from automl.datasets import RawData, prepare_dataset
-from automl.errors import DataError
+from automl.api.errors import DataError
+from automl.data.datasets import RawData, prepare_dataset
 
 
 def load(registry, name, **options):

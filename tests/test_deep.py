@@ -19,8 +19,8 @@ from automl_plugins.flax_models import FAMILIES
 from optuna.trial import TrialState
 from sklearn.datasets import load_digits
 
-from automl.datasets import RawData, prepare_dataset
-from automl.evaluate import texts_truncated
+from automl.data.datasets import RawData, prepare_dataset
+from automl.fitting.evaluate import texts_truncated
 from automl.search import SearchSettings, finished_trials, open_study, search_family
 from automl.search.storage import open_storage
 
@@ -199,7 +199,7 @@ def test_an_rnn_refuses_images_with_a_clear_error():
 
 
 def test_deep_families_declare_their_depth_ranges(registry):
-    from automl.datasets import DatasetInfo
+    from automl.data.datasets import DatasetInfo
     info = DatasetInfo("x", "sequence", (12, 2), "classification", ("a", "b"), None, 50, 10)
     for family in FAMILIES:
         assert family.kind == "deep" and family.evaluation == "holdout"

@@ -1,6 +1,6 @@
-"""What each family looks at, the depth sweep and the ensemble (automl.explain,
-automl.depth, automl.ensemble), on real data: digits, the penguins table, tweets, and
-runs of the command line."""
+"""What each family looks at, the depth sweep and the ensemble (automl.analyses.explain,
+automl.analyses.depth, automl.analyses.ensemble), on real data: digits, the penguins table,
+tweets, and runs of the command line."""
 
 import math
 from dataclasses import replace
@@ -14,14 +14,14 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from automl.datasets import Dataset, DatasetInfo, Split
-from automl.ensemble import blend, greedy_selection, out_of_fold
-from automl.explain import Splice, native
-from automl.input_kinds import frequent_words, kind_of
-from automl.plugins import build_registry
-from automl.run import load_dataset
-from automl.saved_models import load_model
-from automl.task import load_task
+from automl.analyses.ensemble import blend, greedy_selection, out_of_fold
+from automl.analyses.explain import Splice, native
+from automl.data.datasets import Dataset, DatasetInfo, Split
+from automl.data.input_kinds import frequent_words, kind_of
+from automl.engine.plugins import build_registry
+from automl.engine.run import load_dataset
+from automl.engine.saved_models import load_model
+from automl.engine.task import load_task
 
 
 def digits_images():
@@ -96,7 +96,7 @@ def test_a_spliced_table_shuffles_a_column_and_a_word_shuffles_its_presence():
 
 
 def column(name, kind):
-    from automl.tables import Column
+    from automl.data.tables import Column
     return Column(name, kind, 0.0, 10)
 
 
@@ -123,7 +123,7 @@ def test_coefficients_and_permutation_agree_on_what_a_linear_model_reads():
 def test_the_ensemble_weights_never_see_the_test_split(registry):
     """The weights come from out-of-fold outputs of the training split: the same whatever
     the test split holds (here its images replaced by noise and its labels shuffled)."""
-    from automl.results import FamilyResult, TestResult
+    from automl.api.results import FamilyResult, TestResult
     data = digits_images()
     families = [registry.models[name].item for name in ("knn", "logistic_regression",
                                                          "naive_bayes")]
@@ -331,8 +331,8 @@ def test_the_depth_sweep_follows_the_parameter_a_family_declares(registry):
 
     import optuna
 
-    from automl.depth import depth_range
-    from automl.results import FamilyResult, SearchOutcome
+    from automl.analyses.depth import depth_range
+    from automl.api.results import FamilyResult, SearchOutcome
 
     def outcome_of(family, name):
         trial = optuna.trial.create_trial(

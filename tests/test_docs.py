@@ -14,7 +14,7 @@ def test_task_file_reference_is_up_to_date(registry):
 
 
 def test_every_key_and_loader_option_is_documented(registry):
-    from automl.task import SECTIONS, TOP_LEVEL
+    from automl.engine.task import SECTIONS, TOP_LEVEL
     written = (DOCS / "task-file.md").read_text()
     for key in TOP_LEVEL:
         assert f"`{key}`" in written

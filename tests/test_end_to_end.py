@@ -10,10 +10,10 @@ from conftest import REPO, run_cli
 from sklearn.datasets import make_classification
 
 from automl import ModelFamily, hookimpl
-from automl.plugins import build_registry
-from automl.progress import Progress
-from automl.run import run_task
-from automl.task import load_task
+from automl.engine.plugins import build_registry
+from automl.engine.progress import Progress
+from automl.engine.run import run_task
+from automl.engine.task import load_task
 
 SMALL_DIGITS = """
 name = "small_digits"

@@ -19,13 +19,15 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 
-from automl.datasets import DatasetInfo
-from automl.decisions import PriorCorrected, decide
-from automl.progress import Progress
-from automl.row_plans import RowPlan
-from automl.run import run_task
-from automl.saved_models import load_model
-from automl.sizing import (
+from automl.api.decisions import PriorCorrected, decide
+from automl.data.datasets import DatasetInfo
+from automl.engine.progress import Progress
+from automl.engine.run import run_task
+from automl.engine.saved_models import load_model
+from automl.engine.task import load_task
+from automl.fitting.row_plans import RowPlan
+from automl.fitting.sizing import (
+    ENDING_SHARE,
     FIT_SECONDS,
     FOLDS_DONE,
     SCORE_SECONDS,
@@ -35,7 +37,6 @@ from automl.sizing import (
     refit_stop,
     scales_linearly,
 )
-from automl.task import load_task
 
 FAMILIES = ["logistic_regression", "random_forest", "rbf_svm", "knn", "naive_bayes", "mlp"]
 LIMIT = 60.0
@@ -87,7 +88,7 @@ def test_every_family_has_a_model_and_learns_the_rare_class_under_a_short_limit(
     assert result.record.run.dataset.balanced_decisions
     model = load_model(tmp_path / "out", "logistic_regression", registry)
     test = result.record.tables["predictions"]
-    from automl.run import load_dataset
+    from automl.engine.run import load_dataset
     X_test = load_dataset(load_task(path), registry).test.X
     assert (np.asarray(model.predict(X_test)) == test["logistic_regression"]).all()
 
@@ -182,11 +183,10 @@ def test_a_boosters_refit_ends_itself_at_its_limit_and_is_given_more_rows(
     table in the run's worker under a 1 s limit: it ends after the round past the limit
     with the best round so far, a model with a test score rather than a stopped process.
     Sized for the refit stage, a family that ends itself is given as many rows as fit
-    four times its share (`ENDING_SHARE`); one that cannot end itself those that fit
-    it."""
-    from automl.evaluate import fit_and_test
-    from automl.run import load_dataset
-    from automl.stoppable import run_stoppable
+    1 / `ENDING_SHARE` times its share; one that cannot end itself those that fit it."""
+    from automl.engine.run import load_dataset
+    from automl.fitting.evaluate import fit_and_test
+    from automl.fitting.stoppable import run_stoppable
 
     dataset = load_dataset(load_task(write_task(f"""
         [dataset]
@@ -204,10 +204,11 @@ def test_a_boosters_refit_ends_itself_at_its_limit_and_is_given_more_rows(
     assert 1 <= int(stopped.group(1)) < 2000
     assert 0.5 < test.scores["accuracy"] <= 1.0
     plan = RowPlan(800_000, 100_000)
-    best = trial_of(10.0, optuna.trial.TrialState.COMPLETE, {FIT_SECONDS: 4.0})
+    best = trial_of(10.0, optuna.trial.TrialState.COMPLETE, {FIT_SECONDS: 8.0})
     forest = registry.models["random_forest"].item
     booster_rows = plan_fit_rows(lightgbm, plan, best, 1, 12.0, 0).fit_rows
     forest_rows = plan_fit_rows(forest, plan, best, 1, 12.0, 0).fit_rows
-    # 4 s on 80,000 rows; 0.75 x 12 s of the stage, four times that for the booster
-    assert booster_rows == pytest.approx(4 * 9 / 4.0 * 80_000, rel=0.01)
+    # 8 s on 80,000 rows; 0.75 x 12 s of the stage, 1 / ENDING_SHARE times that for the
+    # booster (600,000 rows)
+    assert booster_rows == pytest.approx(9 / ENDING_SHARE / 8.0 * 80_000, rel=0.01)
     assert forest_rows < booster_rows / 2

@@ -15,11 +15,11 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from automl.analyses.export import NotExportable, encoder_of, export_onnx, onnx_feed, session
 from automl.analyses.serving import _parity
-from automl.export import NotExportable, encoder_of, export_onnx, onnx_feed, session
-from automl.run import load_dataset
-from automl.tables import EncodedModel, TableEncoder
-from automl.task import load_task
+from automl.data.tables import EncodedModel, TableEncoder
+from automl.engine.run import load_dataset
+from automl.engine.task import load_task
 
 
 def dataset_of(write_task, registry, dataset: str):

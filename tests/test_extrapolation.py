@@ -72,9 +72,9 @@ def test_a_crossing_inside_the_data_is_measured_and_predicted_from_the_first_hal
 
 
 def test_a_run_writes_the_extrapolation_and_its_section(write_task, tmp_path):
-    from automl.plugins import build_registry
-    from automl.run import run_task
-    from automl.task import load_task
+    from automl.engine.plugins import build_registry
+    from automl.engine.run import run_task
+    from automl.engine.task import load_task
     task = write_task('[dataset]\nname = "digits"\n[families]\n'
                       'include = ["logistic_regression", "mlp"]\n[search]\nn_trials = 1\n'
                       'cv_folds = 3\n[report]\nseeds = 2\ncurve_seeds = 2\n'

@@ -4,8 +4,8 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-from automl.features import gradient_histograms, representations, summary_statistics
-from automl.input_kinds import KINDS
+from automl.data.features import gradient_histograms, representations, summary_statistics
+from automl.data.input_kinds import KINDS
 
 
 def test_gradient_histograms_describe_each_cell():

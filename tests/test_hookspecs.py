@@ -2,7 +2,7 @@
 
 import inspect
 
-from automl import hookspecs
+from automl.api import hookspecs
 
 
 def hooks():

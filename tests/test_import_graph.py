@@ -38,34 +38,38 @@ def import_graph() -> dict[str, set[str]]:
 
 
 LAYERS = (
-    ("values", {"automl.errors", "automl.schema", "automl.hookspecs", "automl.memory",
-                "automl.caches", "automl.budget", "automl.features", "automl.tables",
-                "automl.row_plans", "automl.table_files", "automl.input_bounds",
-                "automl.devices"}),
+    ("values", {"automl.api.errors", "automl.api.schema", "automl.api.hookspecs",
+                "automl.api.caches", "automl.data.features", "automl.data.tables",
+                "automl.data.table_files", "automl.data.input_bounds",
+                "automl.fitting.memory", "automl.fitting.budget", "automl.fitting.row_plans",
+                "automl.fitting.devices"}),
     ("data and the plugin API", {
-        "automl", "automl.input_kinds", "automl.datasets", "automl.metrics",
-        "automl.decisions", "automl.models", "automl.folds", "automl.results",
-        "automl.progress", "automl.report", "automl.report.section", "automl.analyses",
-        "automl.analyses.api",
-        "automl.report.context", "automl.report.charts"}),
+        "automl", "automl.api", "automl.api.metrics", "automl.api.decisions",
+        "automl.api.models", "automl.api.results", "automl.data", "automl.data.input_kinds",
+        "automl.data.datasets", "automl.data.folds", "automl.engine.progress",
+        "automl.report", "automl.report.section", "automl.report.context",
+        "automl.report.charts", "automl.analyses", "automl.analyses.api"}),
     ("fits that can be stopped and sized", {
-        "automl.stoppable", "automl.fold_server", "automl.evaluate", "automl.sizing"}),
+        "automl.fitting", "automl.fitting.stoppable", "automl.fitting.fold_server",
+        "automl.fitting.evaluate", "automl.fitting.sizing"}),
     ("search", {"automl.search", "automl.search.loop", "automl.search.populations",
                 "automl.search.samplers", "automl.search.settings", "automl.search.storage",
                 "automl.search.studies", "automl.search.internals"}),
-    ("analyses", {"automl.leaderboard", "automl.ties", "automl.analysis", "automl.depth",
-                  "automl.ensemble", "automl.explain", "automl.splits", "automl.outputs",
-                  "automl.analyses.stage", "automl.export"}),
-    ("registry and task", {"automl.plugins", "automl.task", "automl.saved_models"}),
+    ("analyses", {"automl.analyses.leaderboard", "automl.analyses.ties",
+                  "automl.analyses.measures", "automl.analyses.depth",
+                  "automl.analyses.ensemble", "automl.analyses.explain",
+                  "automl.analyses.splits", "automl.analyses.stage", "automl.analyses.export",
+                  "automl.engine.outputs"}),
+    ("registry and task", {"automl.engine", "automl.engine.plugins", "automl.engine.task",
+                           "automl.engine.saved_models"}),
     ("built-in analyses", {"automl.analyses.builtin", "automl.analyses.serving",
                            "automl.analyses.extrapolation", "automl.analyses.subgroups",
                            "automl.analyses.search_budget"}),
     ("report", {"automl.report.summary", "automl.report.builtin", "automl.report.subgroups",
                 "automl.report.distinctions", "automl.report.page"}),
-    ("run", {"automl.run"}),
-    ("commands", {"automl.cli", "automl.__main__", "automl.predict", "automl.docs",
-                  "automl.onnx_files",
-                  "automl.testing"}),
+    ("run", {"automl.engine.run"}),
+    ("commands", {"automl.cli", "automl.__main__", "automl.engine.predict", "automl.docs",
+                  "automl.engine.onnx_files", "automl.testing"}),
 )
 """The engine's layers, lowest first: a module imports from its own layer and those
 below it, never from one above."""
@@ -133,7 +137,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_module_of_automl_imports_itself_back():
     graph = import_graph()
-    assert len(graph) > 40 and "automl.run" in graph
+    assert len(graph) > 40 and "automl.engine.run" in graph
     assert cycles(graph) == []
 
 
@@ -143,13 +147,13 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_importing_automl_loads_neither_the_page_nor_the_analyses():
     loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, automl, automl.plugins; print(' '.join(sorted("
+        [sys.executable, "-c", "import sys, automl, automl.engine.plugins; print(' '.join(sorted("
          "m for m in sys.modules if m.startswith('automl.'))))"],
         capture_output=True, text=True, cwd=REPO, timeout=300)
     assert loaded.returncode == 0, loaded.stderr
     modules = set(loaded.stdout.split())
-    assert "automl.plugins" in modules
-    assert not modules & {"automl.report.page", "automl.run", "automl.analysis"}
+    assert "automl.engine.plugins" in modules
+    assert not modules & {"automl.report.page", "automl.engine.run", "automl.analyses.measures"}
 
 
 def test_the_deep_plugin_imports_nothing_of_the_text_plugin():
@@ -166,3 +170,14 @@ def test_the_deep_plugin_imports_nothing_of_the_text_plugin():
     assert len(deep) >= 4 and not any(found.values()), found
     text_side = every_import(plugins / "text" / "scratch.py", modules)
     assert "automl_plugins.deep.estimator" in text_side  # the test can see imports
+
+
+def test_every_room_of_automl_is_a_package_that_installs():
+    """Each folder of automl is listed in pyproject.toml's packages: one left out imports
+    from a checkout but is missing from a wheel."""
+    import tomllib
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    rooms = {module_name(path.parent / "__init__.py") for path in PACKAGE.rglob("*.py")}
+    assert {"automl.api", "automl.data", "automl.fitting", "automl.engine"} <= rooms
+    assert rooms <= listed, sorted(rooms - listed)

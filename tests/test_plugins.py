@@ -8,9 +8,10 @@ import pluggy
 import pytest
 from conftest import run_cli
 
-from automl import ModelFamily, hookimpl, hookspecs
-from automl.errors import PluginError
-from automl.plugins import build_registry
+from automl import ModelFamily, hookimpl
+from automl.api import hookspecs
+from automl.api.errors import PluginError
+from automl.engine.plugins import build_registry
 
 BUILT_IN_FAMILIES = {"logistic_regression", "ridge", "linear_svm", "rbf_svm", "knn",
                      "random_forest", "extra_trees", "hist_gradient_boosting", "naive_bayes"}
@@ -281,7 +282,7 @@ def test_registrations_keep_the_load_order_whatever_order_the_hooks_ran_in():
 
 def test_a_misspelt_hook_name_fails_loudly(registry):
     """Hooks are called through one method each (registry.run_finished(...)); a name
-    that is not a hook of automl.hookspecs raises instead of calling nobody."""
+    that is not a hook of automl.api.hookspecs raises instead of calling nobody."""
     import pytest
     with pytest.raises(ValueError, match="'automl_run_finishd' is not a hook"):
         registry.notify("automl_run_finishd", record=None)

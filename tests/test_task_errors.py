@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from automl.api.errors import TaskFileError
 from automl.cli import main
-from automl.errors import TaskFileError
-from automl.task import load_task
+from automl.engine.task import load_task
 
 
 def run_main(path, capsys):
@@ -130,8 +130,8 @@ def test_more_folds_than_the_rarest_class(write_task, tmp_path, capsys):
 def test_blank_features_are_taken(write_task, tmp_path, registry):
     """Blanks are allowed in any feature column (the families' encoders impute them);
     an infinite value is still an error."""
-    from automl.run import load_dataset
-    from automl.task import load_task
+    from automl.engine.run import load_dataset
+    from automl.engine.task import load_task
     (tmp_path / "data.csv").write_text("a,b,label\n1,,x\n3,4,y\n5,6,x\n7,8,y\n9,1,y\n")
     path = write_task('[dataset]\npath = "data.csv"\ntarget = "label"\ntest_size = 0.4\n')
     data = load_dataset(load_task(path), registry)

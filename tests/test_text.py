@@ -20,11 +20,11 @@ from conftest import run_cli
 from markupsafe import escape
 from test_bad_input import assert_refused
 
-from automl.plugins import build_registry
-from automl.progress import Progress
-from automl.run import load_dataset, run_task
-from automl.saved_models import load_model
-from automl.task import load_task
+from automl.engine.plugins import build_registry
+from automl.engine.progress import Progress
+from automl.engine.run import load_dataset, run_task
+from automl.engine.saved_models import load_model
+from automl.engine.task import load_task
 
 SOURCES = ["Twitter for Android", "Twitter for iPhone"]
 
@@ -261,8 +261,8 @@ def test_bad_text_input_is_refused_with_the_file_and_what_is_wrong(tmp_path, twe
 
 
 def test_a_text_family_refuses_a_table_without_text():
-    from automl.datasets import DatasetInfo
-    from automl.tables import Column
+    from automl.data.datasets import DatasetInfo
+    from automl.data.tables import Column
     registry = build_registry()
     info = DatasetInfo("t", "tabular", (1,), "classification", ("a", "b"), ("x",), 10, 5,
                        columns=(Column("x", "numeric", 0.0, 10),))
@@ -281,7 +281,7 @@ def test_a_long_disagreed_on_text_is_kept_as_the_report_shows_it():
     million characters is kept to the 400 the report shows, not padded into every row."""
     from types import SimpleNamespace
 
-    from automl.run import SHOWN_TEXT_CHARS, disagreement_examples
+    from automl.engine.run import SHOWN_TEXT_CHARS, disagreement_examples
     test = SimpleNamespace(X=pd.DataFrame({"text": ["short", "x" * 1_000_000, "same"]}))
     dataset = SimpleNamespace(test=test, info=SimpleNamespace(input_kind="tabular",
                                                               text_columns=("text",)))
@@ -306,12 +306,12 @@ class OpensAFile:
 
 def test_a_text_is_embedded_once_per_run_and_cache_files_are_read_as_data(
         tmp_path, tweets, monkeypatch):
-    """Within a run (its cache folder named, as `automl.caches.use_cache_of` does), the
+    """Within a run (its cache folder named, as `automl.api.caches.use_cache_of` does), the
     texts an embedder is fitted on are written to the run's cache; a new process (here:
     nothing held in memory) reads them back instead of encoding them again; a damaged
     file, one of the wrong shapes and one holding pickled objects are skipped, and
     nothing in them runs."""
-    from automl.caches import VARIABLE
+    from automl.api.caches import VARIABLE
     monkeypatch.setenv(VARIABLE, str(tmp_path / "cache"))
     monkeypatch.setattr(minilm.Embeddings, "_held", {})
     X = pd.DataFrame({"text": tweets["text"].head(40)})

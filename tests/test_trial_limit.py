@@ -11,14 +11,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.dummy import DummyClassifier
 
 from automl import ModelFamily, hookimpl
-from automl.datasets import prepare_dataset
-from automl.plugins import build_registry
-from automl.progress import STOPPED, Progress, counted_as
-from automl.results import SearchOutcome
-from automl.run import run_task
+from automl.api.results import SearchOutcome
+from automl.data.datasets import prepare_dataset
+from automl.engine.plugins import build_registry
+from automl.engine.progress import STOPPED, Progress, counted_as
+from automl.engine.run import run_task
+from automl.engine.task import load_task
+from automl.fitting.stoppable import FoldWorker
 from automl.search import SearchSettings, finished_trials, open_storage, open_study, search_family
-from automl.stoppable import FoldWorker
-from automl.task import load_task
 
 
 class Sleeper(ClassifierMixin, BaseEstimator):
@@ -75,7 +75,7 @@ def test_a_trial_sleeping_past_its_limit_is_stopped_and_the_next_trial_runs(
 def test_folds_in_a_worker_score_as_in_the_search_process(registry, wine):
     """The worker gives the scores and out-of-fold outputs the search process would (the
     task's folds, the same seed)."""
-    from automl.evaluate import score_fold, task_folds
+    from automl.fitting.evaluate import score_fold, task_folds
     knn = registry.models["knn"].item
     metric = registry.metrics["accuracy"].item
     params = {"n_neighbors": 7, "weights": "distance"}
@@ -119,7 +119,7 @@ def unpicklable():
 
 
 def test_a_call_uses_the_data_the_worker_holds_and_is_stopped_past_its_limit(wine):
-    from automl.stoppable import NotSendable, TrialStopped, run_stoppable
+    from automl.fitting.stoppable import NotSendable, TrialStopped, run_stoppable
     worker = FoldWorker()
     try:
         worker.hold("dataset", wine)

@@ -16,17 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from automl.budget import NO_CUTOFF, StageCutoff
-from automl.schema import Option, name_problems
+from automl.api.schema import Option, name_problems
+from automl.fitting.budget import NO_CUTOFF, StageCutoff
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from automl.datasets import Dataset
-    from automl.metrics import Metric
-    from automl.progress import Progress
-    from automl.results import FamilyResult
+    from automl.api.metrics import Metric
+    from automl.api.results import FamilyResult
+    from automl.data.datasets import Dataset
+    from automl.engine.progress import Progress
 
 CORE_TABLES = frozenset({"leaderboard", "trials", "predictions", "ties", "splits"})
 """The tables every run writes whatever analyses are registered; no analysis may name
@@ -42,7 +42,7 @@ class AnalysisContext:
     """What an analysis's ``run`` is given.
 
     Attributes:
-        results: every searched family's result (`automl.results.FamilyResult`): its
+        results: every searched family's result (`automl.api.results.FamilyResult`): its
             search (``outcome``: family, best trial, trials), its refit and test scores
             (``test``, None where the family has no model) and the rows it was refitted
             on (``fit_rows``, None for all of them).
@@ -60,7 +60,7 @@ class AnalysisContext:
         progress: ``progress.message(text)`` prints a line for the user.
         tables: the tables the analyses before this one returned, by name.
         shared: what the analyses before this one left for later ones (in memory, never
-            written): the ensemble leaves its `automl.ensemble.Combined` as
+            written): the ensemble leaves its `automl.analyses.ensemble.Combined` as
             ``shared["ensemble"]``.
         folder: the run's output folder (its saved models are under ``models/``); None
             where the analysis runs outside a run.

@@ -1,7 +1,7 @@
 """The built-in analyses, registered through the same hook as a plugin's (this module is
 the built-in plugin ``analyses``). Each is a thin `Analysis` around the functions that do
-the work (`automl.ensemble`, `automl.analysis`, `automl.depth`, `automl.explain`); its
-task-file keys are declared here, under ``[report]``."""
+the work (`automl.analyses.ensemble`, `automl.analyses.measures`, `automl.analyses.depth`,
+`automl.analyses.explain`); its task-file keys are declared here, under ``[report]``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ import pandas as pd
 
 from automl import hookimpl
 from automl.analyses.api import Analysis, AnalysisContext
+from automl.analyses.depth import COLUMNS as DEPTH_COLUMNS
+from automl.analyses.depth import depth_range, depth_sweep
+from automl.analyses.ensemble import NAME as ENSEMBLE
+from automl.analyses.ensemble import WEIGHT_COLUMNS, combine, seed_outputs
+from automl.analyses.explain import COLUMNS as EXPLAIN_COLUMNS
+from automl.analyses.explain import importances_of
 from automl.analyses.extrapolation import EXTRAPOLATION
-from automl.analyses.search_budget import SEARCH_BUDGET
-from automl.analyses.serving import SERVING
-from automl.analyses.subgroups import SUBGROUPS
-from automl.analysis import (
+from automl.analyses.measures import (
     COMPARISON_COLUMNS,
     CURVE_COLUMNS,
     FEATURE_COLUMNS,
@@ -25,13 +28,10 @@ from automl.analysis import (
     learning_curves,
     seed_scores,
 )
-from automl.depth import COLUMNS as DEPTH_COLUMNS
-from automl.depth import depth_range, depth_sweep
-from automl.ensemble import NAME as ENSEMBLE
-from automl.ensemble import WEIGHT_COLUMNS, combine, seed_outputs
-from automl.explain import COLUMNS as EXPLAIN_COLUMNS
-from automl.explain import importances_of
-from automl.schema import Option
+from automl.analyses.search_budget import SEARCH_BUDGET
+from automl.analyses.serving import SERVING
+from automl.analyses.subgroups import SUBGROUPS
+from automl.api.schema import Option
 
 
 def _ensemble(context: AnalysisContext) -> dict[str, pd.DataFrame]:

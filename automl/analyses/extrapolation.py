@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from automl.analyses.api import Analysis, AnalysisContext
-from automl.analysis import families_to_compare
+from automl.analyses.measures import families_to_compare
 
 MULTIPLES = (2, 5, 10)
 BOOTSTRAP = 200

@@ -1,5 +1,5 @@
 """Which model can I ship? Each refitted family exported to ONNX with its preprocessing
-(`automl.export`), checked against the original on the test split, and its serving
+(`automl.analyses.export`), checked against the original on the test split, and its serving
 cost measured the same way for the native model and the ONNX one.
 
 Per family: whether it exported (else the step that could not be, and why); parity (the
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from automl.analyses.api import Analysis, AnalysisContext
-from automl.export import (
+from automl.analyses.export import (
     NotExportable,
     encoder_of,
     export_onnx,
@@ -29,9 +29,9 @@ from automl.export import (
     onnx_available,
     onnx_feed,
 )
-from automl.export import session as onnx_session
-from automl.input_kinds import kind_of
-from automl.schema import Option
+from automl.analyses.export import session as onnx_session
+from automl.api.schema import Option
+from automl.data.input_kinds import kind_of
 
 COLUMNS = ["family", "exported", "onnx_error", "onnx_parity", "onnx_max_diff",
            "onnx_label_agreement", "native_p50_ms", "native_p99_ms", "onnx_p50_ms",
@@ -160,8 +160,8 @@ def _batch(X):
 def _saved(folder: Path | None, family, estimator) -> tuple[float, float]:
     """The saved model's size in MB and the milliseconds to read it back (NaN where the
     run saved none): skops with the family's declared types, or the network's msgpack."""
-    from automl.decisions import undecided
-    from automl.saved_models import load_skops_bytes
+    from automl.api.decisions import undecided
+    from automl.engine.saved_models import load_skops_bytes
     files = sorted(folder.glob(f"models/{family.name}.*")) if folder is not None else []
     if not files:
         return float("nan"), float("nan")

@@ -1,7 +1,7 @@
 """The analyses stage of a run: every registered analysis, one after another by order.
 
 Each analysis that is switched on and applies to the data runs with its own
-`automl.budget.StageCutoff`: under a time limit it may use its `cost`'s share of what
+`automl.fitting.budget.StageCutoff`: under a time limit it may use its `cost`'s share of what
 the analyses' stage still has, and what it leaves goes to those after it. An analysis
 that raises (or returns what it did not declare) is reported as its plugin's problem,
 and its tables are written empty; the others go on.
@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from automl.analyses.api import Analysis, AnalysisContext
-from automl.budget import StageCutoff, TimePlan
+from automl.fitting.budget import StageCutoff, TimePlan
 
 
 def switched_on(analysis: Analysis, options: Mapping[str, Any], info) -> bool:

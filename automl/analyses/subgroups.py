@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from automl.analyses.api import Analysis, AnalysisContext
-from automl.analysis import families_to_compare
-from automl.metrics import Metric
+from automl.analyses.measures import families_to_compare
+from automl.api.metrics import Metric
 
 MIN_RANKED_ROWS = 30
 """Groups with fewer test rows are flagged, not ranked."""

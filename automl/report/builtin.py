@@ -17,10 +17,10 @@ import pandas as pd
 from markupsafe import Markup
 
 from automl import hookimpl
-from automl.analysis import crossover, disagreements
-from automl.budget import TimePlan
-from automl.leaderboard import report_param_columns
-from automl.models import KINDS
+from automl.analyses.leaderboard import report_param_columns
+from automl.analyses.measures import crossover, disagreements
+from automl.api.models import KINDS
+from automl.fitting.budget import TimePlan
 from automl.report import charts as charts_
 from automl.report.context import SectionContext
 from automl.report.distinctions import depth_swept, looks_at, together

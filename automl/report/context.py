@@ -20,9 +20,9 @@ import pandas as pd
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from automl.metrics import Metric
+from automl.api.metrics import Metric
+from automl.api.results import RunRecord, RunSummary
 from automl.report import charts as charts_
-from automl.results import RunRecord, RunSummary
 
 HERE = Path(__file__).parent
 
@@ -104,7 +104,7 @@ class SectionContext:
     """What a section's ``render`` receives.
 
     Attributes:
-        record: the run as stored (`automl.results.RunRecord`).
+        record: the run as stored (`automl.api.results.RunRecord`).
         figures: the report's plots; `plot` adds one.
         metrics: every metric the run reports, by name (`automl.Metric`: its
             ``direction`` says whether higher is better).
@@ -116,7 +116,7 @@ class SectionContext:
 
     @property
     def run(self) -> RunSummary:
-        """``run.json``, typed (`automl.results.RunSummary`)."""
+        """``run.json``, typed (`automl.api.results.RunSummary`)."""
         return self.record.run
 
     @property
@@ -126,8 +126,9 @@ class SectionContext:
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The run's tables by name, as in its CSV files (see `automl.outputs.REQUIRED_TABLES`
-        and `automl.Analysis.tables`); one the run did not write reads as empty."""
+        """The run's tables by name, as in its CSV files (see
+        `automl.engine.outputs.REQUIRED_TABLES` and `automl.Analysis.tables`); one the run
+        did not write reads as empty."""
         return self.record.tables
 
     @property

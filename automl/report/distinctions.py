@@ -1,7 +1,8 @@
 """Sections for three claims people make about classical ML and deep learning, measured on
 the run: what each family looks at (interpretability), whether depth helps (a sweep, not
 the search's draws), and whether classical and deep together beat either (an ensemble).
-The numbers come from `automl.explain`, `automl.depth` and `automl.ensemble`."""
+The numbers come from `automl.analyses.explain`, `automl.analyses.depth` and
+`automl.analyses.ensemble`."""
 
 from __future__ import annotations
 
@@ -12,15 +13,15 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from automl.depth import summary as depth_summary
-from automl.depth import verdict as depth_verdict
-from automl.ensemble import ENSEMBLE_ROUNDS
-from automl.ensemble import NAME as ENSEMBLE
-from automl.explain import agreement, shared_top
+from automl.analyses.depth import summary as depth_summary
+from automl.analyses.depth import verdict as depth_verdict
+from automl.analyses.ensemble import ENSEMBLE_ROUNDS
+from automl.analyses.ensemble import NAME as ENSEMBLE
+from automl.analyses.explain import agreement, shared_top
+from automl.api.results import RunRecord
 from automl.report import charts as charts_
 from automl.report.context import SectionContext
 from automl.report.summary import best_by_kind, seed_test
-from automl.results import RunRecord
 
 METHODS = {"permutation": "permutation (test split)",
            "coefficients": "|coefficients|", "impurity": "impurity decrease",

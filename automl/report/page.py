@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING
 
 from markupsafe import Markup, escape
 
-from automl.outputs import record_written, written_files
+from automl.api.results import RunRecord
+from automl.engine.outputs import record_written, written_files
 from automl.report import charts as charts_
 from automl.report.context import SectionContext, render, static
 from automl.report.distinctions import agreement_sentence, ensemble_sentence
 from automl.report.summary import verdict
-from automl.results import RunRecord
 
 if TYPE_CHECKING:
-    from automl.plugins import Registry
+    from automl.engine.plugins import Registry
 
 
 @dataclass(frozen=True)

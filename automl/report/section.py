@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from automl.schema import name_problems
+from automl.api.schema import name_problems
 
 if TYPE_CHECKING:
     from markupsafe import Markup

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from automl.models import KINDS
-from automl.results import RunRecord
-from automl.splits import split_summary
-from automl.tables import ONE_HOT_MAX, Column
+from automl.analyses.splits import split_summary
+from automl.api.models import KINDS
+from automl.api.results import RunRecord
+from automl.data.tables import ONE_HOT_MAX, Column
 
 TREATMENTS = {
     "numeric": "classical: median-imputed, with a missing indicator; GBMs: as is, blanks "
@@ -158,7 +158,7 @@ def kinds_sentence(ties: pd.DataFrame, classical: str, deep: str) -> str:
 
 
 def outer_summary(record: RunRecord) -> pd.DataFrame:
-    """The run's outer splits summed up per family (`automl.splits.split_summary`; empty
+    """The run's outer splits summed up per family (`automl.analyses.splits.split_summary`; empty
     for a run of one split)."""
     splits = record.tables.get("splits", pd.DataFrame())
     data = record.run.dataset

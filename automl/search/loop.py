@@ -16,21 +16,21 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.datasets import DatasetInfo, Split
-from automl.evaluate import validate_population
-from automl.models import ModelFamily
-from automl.row_plans import FIT_SECONDS, FOLDS_DONE, SCORE_SECONDS
+from automl.api.models import ModelFamily
+from automl.data.datasets import DatasetInfo, Split
+from automl.fitting.evaluate import validate_population
+from automl.fitting.row_plans import FIT_SECONDS, FOLDS_DONE, SCORE_SECONDS
+from automl.fitting.stoppable import FoldWorker, TrialStopped, shared_worker
 from automl.search.populations import ask_population, population_size, trains_together
 from automl.search.samplers import make_pruner
 from automl.search.settings import SearchSettings
 from automl.search.storage import redact
 from automl.search.studies import budget_used, queues_starting_points
-from automl.stoppable import FoldWorker, TrialStopped, shared_worker
 
 MAX_WARNINGS_KEPT = 3
 FIRST_TRIAL_SHARES = 2.0
 """How many of its family's trial seconds a family's first trial may take, within the
-family's share of a time limit (its trials take `automl.run.TRIALS_SHARE` of it)."""
+family's share of a time limit (its trials take `automl.engine.run.TRIALS_SHARE` of it)."""
 HEARTBEAT_SECONDS = 30  # how often a running trial says it is alive
 
 
@@ -52,7 +52,7 @@ def search_family(study: optuna.Study, family: ModelFamily, info: DatasetInfo, t
     A trial that raises is recorded as failed with its error and the search goes on.
     Trials come in populations (`population_size`) for families with population
     parameters. `best_outputs`, where given, is kept holding the out-of-fold outputs of
-    the best trial run here (trial number -> outputs; see `automl.evaluate.Validated`).
+    the best trial run here (trial number -> outputs; see `automl.fitting.evaluate.Validated`).
     """
     study.pruner = make_pruner(settings.pruner)
     if (family.starting_points and settings.sampler != "grid"
@@ -190,7 +190,7 @@ def _run_population(study: optuna.Study, population: list[tuple], family: ModelF
 def keep_best_outputs(kept: dict[int, np.ndarray], trial: FrozenTrial, result,
                       study: optuna.Study) -> None:
     """Hold `trial`'s out-of-fold outputs in `kept` when it is the study's best trial
-    (as `automl.results.SearchOutcome.best_trial` picks it: the first of equal values),
+    (as `automl.api.results.SearchOutcome.best_trial` picks it: the first of equal values),
     dropping those of the trial it displaces: one family's outputs held at a time."""
     if trial.state != TrialState.COMPLETE or getattr(result, "outputs", None) is None:
         return
@@ -269,7 +269,7 @@ class TrialSteps:
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, result) -> FrozenTrial:
-    """Record a trial's validation scores (`automl.evaluate.Validated`), or the exception
+    """Record a trial's validation scores (`automl.fitting.evaluate.Validated`), or the exception
     that ended it."""
     if isinstance(result, optuna.TrialPruned):
         return study.tell(trial, state=TrialState.PRUNED)

@@ -2,7 +2,7 @@
 
 Both rules are decided here and nowhere else: the search loop asks for trials in
 populations by `population_size` and `trains_together`, and scoring
-(`automl.evaluate.validate_population`) hands a population to the family's
+(`automl.fitting.evaluate.validate_population`) hands a population to the family's
 ``fit_population`` only where `trains_together` says so, in the groups
 `ModelFamily.population_groups` makes.
 """
@@ -14,8 +14,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from automl.datasets import DatasetInfo
-from automl.models import ModelFamily
+from automl.api.models import ModelFamily
+from automl.data.datasets import DatasetInfo
 from automl.search.samplers import AskTellGridSampler, make_sampler
 from automl.search.settings import SearchSettings
 from automl.search.studies import process_identity, worker_id

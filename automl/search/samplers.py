@@ -11,8 +11,8 @@ import zlib
 import optuna
 from optuna.trial import TrialState
 
-from automl.datasets import DatasetInfo
-from automl.models import ModelFamily
+from automl.api.models import ModelFamily
+from automl.data.datasets import DatasetInfo
 from automl.search.internals import grid_size
 from automl.search.settings import SearchSettings
 

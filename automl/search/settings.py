@@ -6,9 +6,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from automl.errors import AutomlError
-from automl.metrics import Metric
-from automl.models import ModelFamily
+from automl.api.errors import AutomlError
+from automl.api.metrics import Metric
+from automl.api.models import ModelFamily
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,8 @@ class SearchSettings:
 
 PROTOCOL = 3
 """The validation protocol's version: 3, folds by the training rows and balanced decisions
-for metrics that weigh classes alike (`automl.folds`, `automl.decisions`); 2, every family
-on the task's folds (`automl.folds.task_folds`); 1 scored families trained in epochs on
+for metrics that weigh classes alike (`automl.data.folds`, `automl.api.decisions`); 2, every family
+on the task's folds (`automl.data.folds.task_folds`); 1 scored families trained in epochs on
 one holdout share. Trials of another version are not reused."""
 
 

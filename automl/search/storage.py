@@ -13,7 +13,7 @@ from pathlib import Path
 
 import optuna
 
-from automl.errors import AutomlError
+from automl.api.errors import AutomlError
 
 DEFAULT_JOURNAL = "optuna.journal"
 

@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_sample_weight
 
-from automl.tables import TableEncoder
+from automl.data.tables import TableEncoder
 
 LIBRARIES = ("lightgbm", "xgboost", "catboost")
 
@@ -226,15 +226,15 @@ class BoostedTrees(BaseEstimator):
 
     @property
     def onnx_encoder(self):
-        """The table encoder the booster reads through (`automl.export.encoder_of`)."""
+        """The table encoder the booster reads through (`automl.analyses.export.encoder_of`)."""
         return self.encoder_
 
     def to_onnx(self, n_features: int):
-        """The booster as an ONNX graph on `automl.export.ENCODED` rows of `n_features`
+        """The booster as an ONNX graph on `automl.analyses.export.ENCODED` rows of `n_features`
         (the encoder's codes and numbers): onnxmltools for LightGBM and XGBoost, CatBoost's
         own export. What a converter refuses (categorical splits, which CatBoost's ONNX
         export and onnxmltools' XGBoost converter do not write) is `NotExportable`."""
-        from automl.export import ENCODED, NotExportable
+        from automl.analyses.export import ENCODED, NotExportable
         booster = self._load_booster()
         try:
             if self.library == "catboost":

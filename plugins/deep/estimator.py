@@ -60,8 +60,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from automl.models import population_groups
-from automl.tables import TableEncoder
+from automl.api.models import population_groups
+from automl.data.tables import TableEncoder
 
 POPULATION_PARAMS = frozenset({"learning_rate", "weight_decay", "dropout", "max_epochs",
                                "patience"})
@@ -170,7 +170,7 @@ class FlaxEstimator(BaseEstimator):
         return self.network if isinstance(self.network, Tokens) else None
 
     def _devices(self) -> tuple:
-        from automl.devices import resolve_device
+        from automl.fitting.devices import resolve_device
         platform = resolve_device(self.device)
         devices = jax.local_devices(backend=platform)
         return tuple(devices[:self.n_devices] if self.n_devices else devices)
@@ -405,7 +405,7 @@ class FlaxEstimator(BaseEstimator):
             setattr(estimator, name, value)
         estimator.input_shape_ = tuple(estimator.input_shape_)
         if "table_encoder_" in saved["fitted"]:
-            from automl.saved_models import load_skops_bytes
+            from automl.engine.saved_models import load_skops_bytes
             estimator.table_encoder_ = load_skops_bytes(saved["fitted"]["table_encoder_"])
             estimator.category_counts_ = [int(c) for c in estimator.category_counts_]
         if "text_encoder_" in saved["fitted"]:
@@ -435,7 +435,7 @@ class FlaxEstimator(BaseEstimator):
     @property
     def onnx_encoder(self):
         """The table encoder the network reads through, or the tokenizer a text network
-        reads through (None for arrays): `automl.export.encoder_of`."""
+        reads through (None for arrays): `automl.analyses.export.encoder_of`."""
         return getattr(self, "table_encoder_", getattr(self, "text_encoder_", None))
 
     def to_onnx(self, n_features: int):
@@ -566,7 +566,7 @@ def _fit_alone(estimator, X, y, validation_data, callback) -> Exception | None:
 
 def _one_group(estimators) -> bool:
     """Whether the estimators share every parameter but `POPULATION_PARAMS` (the engine's
-    rule, `automl.models.population_groups`)."""
+    rule, `automl.api.models.population_groups`)."""
     return len(population_groups([e.get_params() for e in estimators], POPULATION_PARAMS)) == 1
 
 

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from automl.export import ENCODED, TOKEN_IDS, GraphBuilder, NotExportable
+from automl.analyses.export import ENCODED, TOKEN_IDS, GraphBuilder, NotExportable
 
 
 def mlp_graph(estimator, n_features: int):

