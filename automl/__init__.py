@@ -13,6 +13,14 @@ again.
 docs/hooks.md documents every name, generated from the code.
 """
 
+# ruff: noqa: E402 (the imports follow the clock's start on purpose)
+
+import time
+
+_imported_at = time.monotonic()
+"""When this process first imported the engine: ``python -m automl``'s time limit counts
+from here, so loading the engine and its plugins is inside the limit."""
+
 import pluggy
 
 from automl.analyses.api import Analysis, AnalysisContext

@@ -208,7 +208,8 @@ def run(args: argparse.Namespace) -> int:
     command = "python -m automl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = run_task(task, registry, storage_url=args.storage, device=args.device,
                       progress=Progress(quiet=args.quiet), command=command,
-                      search_only=args.search_only, time_limit=args.time_limit)
+                      search_only=args.search_only, time_limit=args.time_limit,
+                      limit_from=automl._imported_at)
     if result is None:
         return 0
     print(format_leaderboard(result.leaderboard, result.record.run.metric))

@@ -59,6 +59,30 @@ def test_a_steeper_curve_behind_now_is_predicted_to_cross_and_a_flat_one_not():
     assert not crossing(flat, parallel, 1.0, grid)["crosses"]
 
 
+def test_the_band_fits_each_distinct_draw_once_and_stops_at_the_cutoff(monkeypatch):
+    """The band's bootstrap fits each distinct resampled curve once (with one seed a size
+    every draw is the same curve: one fit, not 200), and a cutoff already reached leaves
+    the fit without a band, with a note, instead of running past the stage's end."""
+    from automl.analyses import extrapolation
+    from automl.fitting.budget import StageCutoff, TimePlan
+    calls = []
+    real = extrapolation.fit_curve
+    monkeypatch.setattr(extrapolation, "fit_curve",
+                        lambda *args: calls.append(1) or real(*args))
+    found = extrapolate(points_of(0.95, 2.0, 0.6, seeds=1), 1.0, seed=0)
+    assert len(calls) == 3  # the fit, its check on the first half, and one bootstrap fit
+    assert found["low_10x"] == found["high_10x"] == pytest.approx(found["predicted_10x"])
+    calls.clear()
+    extrapolate(points_of(0.95, 2.0, 0.6, seeds=2), 1.0, seed=0)
+    assert 2 + 20 < len(calls) < 2 + extrapolation.BOOTSTRAP  # some of 3^5 draws repeat
+    spent = StageCutoff(TimePlan(10.0, started=0.0), "analyses")  # ended long ago
+    cut = extrapolate(points_of(0.95, 2.0, 0.6), 1.0, seed=0, cutoff=spent)
+    assert cut["predicted_10x"] == pytest.approx(found["predicted_10x"], abs=0.01)
+    assert np.isnan(cut["low_10x"]) and np.isnan(cut["high_10x"])
+    assert spent.notes == ["the learning-curve extrapolation's band cut short: the time "
+                           "limit's analyses stage ended at 9 s"]
+
+
 def test_a_crossing_inside_the_data_is_measured_and_predicted_from_the_first_half():
     sizes = (50, 100, 200, 400, 800, 1600)
     flat = extrapolate(points_of(0.90, 0.5, 0.5, sizes=sizes), 1.0, seed=0)

@@ -110,6 +110,40 @@ def test_an_error_in_the_worker_fails_the_trial_with_its_message(registry, wine)
         worker.close()
 
 
+def test_a_wait_that_raises_ends_the_worker_so_no_answer_is_read_twice(registry, wine):
+    """A wait that fails after the request is sent (here a timeout too large for the
+    operating system) leaves an answer unread; the worker is ended, so the next fold is
+    answered by a fresh worker, not by the stale answer. Before, each such trial left one
+    answer in the socket until both processes blocked writing to each other."""
+    knn = registry.models["knn"].item
+    metric = registry.metrics["accuracy"].item
+    worker = FoldWorker()
+    try:
+        worker.prepare(knn, wine.info, wine.train, metric, folds=3, seed=0, device="cpu")
+        first = worker.pid
+        with pytest.raises(OverflowError):
+            worker.score({"n_neighbors": 1, "weights": "uniform"}, 0, 1e12)
+        answers = [worker.score({"n_neighbors": 15, "weights": "uniform"}, fold, 60.0)
+                   for fold in (1, 2)]
+        assert worker.pid not in (None, first)
+    finally:
+        worker.close()
+    expected = FoldWorker()
+    try:
+        expected.prepare(knn, wine.info, wine.train, metric, folds=3, seed=0, device="cpu")
+        assert [expected.score({"n_neighbors": 15, "weights": "uniform"}, fold, 60.0)[0]
+                for fold in (1, 2)] == [score for score, *_ in answers]
+    finally:
+        expected.close()
+    assert [len(outputs) for _, outputs, *_ in answers] == [
+        len(rows) for _, rows in task_folds_of(wine, 3)[1:]]
+
+
+def task_folds_of(dataset, folds):
+    from automl.data.folds import task_folds
+    return task_folds(dataset.info, dataset.train, folds, 0)
+
+
 def training_rows(dataset):
     return len(dataset.train.y)
 

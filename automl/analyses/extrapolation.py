@@ -26,6 +26,7 @@ import pandas as pd
 
 from automl.analyses.api import Analysis, AnalysisContext
 from automl.analyses.measures import families_to_compare
+from automl.fitting.budget import NO_CUTOFF, StageCutoff
 
 MULTIPLES = (2, 5, 10)
 BOOTSTRAP = 200
@@ -71,9 +72,11 @@ def reliable_error(full_scores: np.ndarray) -> float:
                1e-9)
 
 
-def extrapolate(points: pd.DataFrame, sign: float, seed: int) -> dict | None:
+def extrapolate(points: pd.DataFrame, sign: float, seed: int,
+                cutoff: StageCutoff = NO_CUTOFF) -> dict | None:
     """One family's fit, check and extrapolation from its learning-curve `points`
-    (n_train, seed, score); None with fewer than `MIN_SIZES` sizes."""
+    (n_train, seed, score); None with fewer than `MIN_SIZES` sizes. The band is drawn
+    from the bootstrap fits made before `cutoff` (none: no band)."""
     points = points.dropna(subset=["score"])
     means = points.groupby("n_train")["score"].mean()
     if len(means) < MIN_SIZES:
@@ -97,7 +100,7 @@ def extrapolate(points: pd.DataFrame, sign: float, seed: int) -> dict | None:
                        reliable=bool(abs(predicted - full.mean()) <= row["check_bound"]))
         except (RuntimeError, ValueError):
             pass
-    fits = _bootstrap(points, sign, seed)
+    fits = _bootstrap(points, sign, seed, cutoff)
     for multiple in MULTIPLES:
         n = n_full * multiple
         values = [power_law(n, *fit, sign) for fit in fits]
@@ -136,18 +139,28 @@ def early_crossing(a: dict, b: dict, sign: float) -> float:
     return float(grid[changed[0]]) if len(changed) else np.nan
 
 
-def _bootstrap(points: pd.DataFrame, sign: float, seed: int) -> list[tuple]:
-    """Fits to curves whose mean at each size is of the seeds' points drawn again."""
+def _bootstrap(points: pd.DataFrame, sign: float, seed: int,
+               cutoff: StageCutoff = NO_CUTOFF) -> list[tuple]:
+    """Fits to curves whose mean at each size is of the seeds' points drawn again, until
+    `cutoff` is reached. A draw seen before reuses its fit: with one to three seeds a
+    size, most of the `BOOTSTRAP` draws repeat one of a few curves."""
     rng = np.random.default_rng(seed)
     groups = [(n, group["score"].to_numpy()) for n, group in points.groupby("n_train")]
+    n = np.array([size for size, _ in groups], np.float64)
+    fitted: dict[tuple, tuple | None] = {}
     fits = []
     for _ in range(BOOTSTRAP):
-        n = np.array([size for size, _ in groups], np.float64)
         score = np.array([rng.choice(values, len(values)).mean() for _, values in groups])
-        try:
-            fits.append(fit_curve(n, score, sign))
-        except (RuntimeError, ValueError):
-            continue
+        key = tuple(score)
+        if key not in fitted:
+            if cutoff.reached("the learning-curve extrapolation's band"):
+                break
+            try:
+                fitted[key] = fit_curve(n, score, sign)
+            except (RuntimeError, ValueError):
+                fitted[key] = None
+        if fitted[key] is not None:
+            fits.append(fitted[key])
     return fits
 
 
@@ -185,7 +198,9 @@ def extrapolation(context: AnalysisContext) -> dict[str, pd.DataFrame]:
     sign = 1.0 if context.metric.direction == "maximize" else -1.0
     rows = {}
     for family, points in curves.groupby("family", sort=False):
-        found = extrapolate(points, sign, context.seed)
+        if context.cutoff.reached("the learning-curve extrapolation"):
+            break
+        found = extrapolate(points, sign, context.seed, context.cutoff)
         if found is not None:
             rows[family] = {"family": family, "kind": points["kind"].iloc[0], **found}
     table = pd.DataFrame([{k: v for k, v in row.items() if k in COLUMNS}
@@ -207,7 +222,7 @@ def extrapolation(context: AnalysisContext) -> dict[str, pd.DataFrame]:
 
 EXTRAPOLATION = Analysis(
     name="extrapolation", title="learning curves extrapolated", run=extrapolation,
-    order=350, cost=0,
+    order=350, cost=0.3,
     tables={"extrapolation": COLUMNS, "crossing": CROSSING_COLUMNS},
     applies=lambda context: not context.tables.get(
         "learning_curves", pd.DataFrame()).empty)

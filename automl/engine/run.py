@@ -98,16 +98,19 @@ VERSIONED_PACKAGES = ("automl", "optuna", "scikit-learn", "numpy", "pandas", "pl
 def run_task(task: Task, registry: Registry, *, storage_url: str | None = None,
              device: str | None = None, progress: Progress | None = None,
              command: str = "", search_only: bool = False,
-             time_limit: float | None = None) -> RunResult | None:
+             time_limit: float | None = None,
+             limit_from: float | None = None) -> RunResult | None:
     """Search every family the task selects, analyse the results, and write them and the
     report to the task's output folder.
 
-    `storage_url`, `device` and `time_limit` override the task file's. With
+    `storage_url`, `device` and `time_limit` override the task file's; the limit counts
+    from `limit_from` (a ``time.monotonic()`` time; default: now), which the command line
+    sets to when the process began loading the engine. With
     `search_only` (a worker among several on one storage) it returns after the search,
     writing nothing; the run without it refits, analyses and reports."""
     progress = progress or Progress()
     started = time.time()
-    plan = TimePlan(time_limit or task.time_limit)
+    plan = TimePlan(time_limit or task.time_limit, started=limit_from or time.monotonic())
     check_plugin_names(task, registry)
     raw = load_raw(task, registry)
     dataset = split_of(task, raw, task.seed)

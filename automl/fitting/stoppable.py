@@ -126,7 +126,12 @@ class FoldWorker:
         if not self._running():
             self._restart()
         self._connection.send_bytes(request)
-        if not self._connection.poll(seconds):
+        try:
+            answered = self._connection.poll(seconds)
+        except BaseException:  # its answer would be read as the next request's: end it
+            self._kill()
+            raise
+        if not answered:
             self._kill()
             self._restart()  # now, so that the next trial's time does not pay for it
             raise TrialStopped(stopped)
