@@ -9,10 +9,15 @@ The weights are chosen on out-of-fold outputs of the training split (`out_of_fol
 outputs the search's own folds gave each family's best trial, on the task's folds that
 score every family; fitted again on those folds only where the best trial ran in an
 earlier run or another worker), never on the test split; the refitted models are then
-blended with those weights and scored once on test. Whether the blend's gain over the
-best single family is real is asked as for the compared pair: the members and that
-family refitted with the report's seeds, the blend of each seed against the family with
-the same seed, a paired t-test (`seed_blends`).
+blended with those weights and scored once on test. The blend's validation score, which
+ranks it beside the families, is not the score of the weights on the rows that chose
+them (greedy selection fits those rows: on 500 rows of a loan table it claimed 0.774
+balanced accuracy against the best family's 0.689, and scored 0.709 on test) but
+`validated`: the selection repeated on four fifths of the rows, scored on the fifth it
+did not see, as a gain over the best single family on the same rows (`ranked_score`).
+Whether the blend's gain over the best single family is real is asked as for the
+compared pair: the members and that family refitted with the report's seeds, the blend
+of each seed against the family with the same seed, a paired t-test (`seed_blends`).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from automl.data.datasets import Dataset, DatasetInfo, Split
 from automl.data.folds import task_folds
 from automl.fitting.budget import NO_CUTOFF, StageCutoff
 from automl.fitting.evaluate import OutOfFold, fit_within, outputs_of
-from automl.fitting.sizing import subset
+from automl.fitting.sizing import stratified_rows, subset
 from automl.fitting.stoppable import TrialStopped, run_stoppable
 
 ENSEMBLE_ROUNDS = 25
@@ -122,26 +127,66 @@ def greedy_selection(outputs: Mapping[str, np.ndarray], y: np.ndarray, info: Dat
     sign = 1.0 if metric.direction == "maximize" else -1.0
     classify = info.task_type == "classification"
 
-    def key(mixed: np.ndarray) -> tuple[float, float]:
+    def score_of(mixed: np.ndarray) -> float:
         score = sign * blend_score(mixed, y, info, metric)
-        tie = (-log_loss(y, np.clip(mixed, 1e-12, 1), labels=range(info.n_classes))
-               if classify else 0.0)
-        return (score if math.isfinite(score) else -math.inf, tie)
+        return score if math.isfinite(score) else -math.inf
+
+    def tie_of(mixed: np.ndarray) -> float:  # only asked where the scores tie
+        return (-log_loss(y, np.clip(mixed, 1e-12, 1), labels=range(info.n_classes))
+                if classify else 0.0)
 
     picked: list[str] = []
     total = None
     for _ in range(rounds if outputs else 0):
-        best_name, best_key = None, None
+        best_name, best_score, best_mixed, best_tie = None, -math.inf, None, None
         for name, values in outputs.items():
             mixed = (values if total is None
                      else (total * len(picked) + values) / (len(picked) + 1))
-            found = key(mixed)
-            if best_key is None or found > best_key:
-                best_name, best_key = name, found
+            score = score_of(mixed)
+            if best_name is not None and score == best_score:
+                best_tie = tie_of(best_mixed) if best_tie is None else best_tie
+                tie = tie_of(mixed)
+                if tie > best_tie:
+                    best_name, best_mixed, best_tie = name, mixed, tie
+            elif best_name is None or score > best_score:
+                best_name, best_score, best_mixed, best_tie = name, score, mixed, None
         picked.append(best_name)
         total = (outputs[best_name] if total is None
                  else total + (outputs[best_name] - total) / len(picked))
     return {name: picked.count(name) / len(picked) for name in dict.fromkeys(picked)}
+
+
+VALIDATION_FOLDS = 5
+VALIDATION_ROWS = 50_000
+"""The most rows the blend is validated on (a stratified sample beyond them): five more
+selections on a holdout share of a million rows would take half a minute."""
+
+
+def validated(outputs: Mapping[str, np.ndarray], y: np.ndarray, info: DatasetInfo,
+              metric: Metric, seed: int) -> tuple[float, float]:
+    """The mean and spread of greedy selection's score on rows it did not choose on:
+    `VALIDATION_FOLDS` folds of the rows (at most `VALIDATION_ROWS`; stratified where
+    every class has a row for each fold; drawn with `seed`), the weights chosen on the
+    other folds. It is not cut short by the time limit: without it the blend could not
+    be ranked. NaN where there are too few rows."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+    if len(y) < 2 * VALIDATION_FOLDS:
+        return math.nan, math.nan
+    classify = info.task_type == "classification"
+    if len(y) > VALIDATION_ROWS:
+        kept = stratified_rows(y, info, VALIDATION_ROWS, seed)
+        outputs, y = {name: values[kept] for name, values in outputs.items()}, y[kept]
+    counts = np.bincount(y.astype(int)) if classify else None
+    stratify = counts is not None and counts[counts > 0].min() >= VALIDATION_FOLDS
+    splitter = (StratifiedKFold if stratify else KFold)(VALIDATION_FOLDS, shuffle=True,
+                                                        random_state=seed)
+    scores = []
+    for chosen_on, scored_on in splitter.split(np.zeros(len(y)), y):
+        weights = greedy_selection({name: values[chosen_on] for name, values in outputs.items()},
+                                   y[chosen_on], info, metric)
+        scores.append(blend_score(blend({name: outputs[name][scored_on] for name in weights},
+                                        weights), y[scored_on], info, metric))
+    return float(np.mean(scores)), float(np.std(scores))
 
 
 def blend(outputs: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
@@ -223,9 +268,11 @@ def weights_table(weights: Mapping[str, float], oof: Mapping[str, np.ndarray],
 
 def ensemble_row(weights: Mapping[str, float], results: Sequence[FamilyResult],
                  dataset: Dataset, metric: Metric, metrics: Mapping[str, Metric],
-                 oof_score: float) -> tuple[dict, np.ndarray]:
+                 score: tuple[float, float]) -> tuple[dict, np.ndarray]:
     """The leaderboard's ensemble row, and its test predictions: the refitted models
-    blended on test, scored once; its costs are its members' together."""
+    blended on test, scored once; its costs are its members' together. `score` is its
+    validation score's mean and spread (`validated`)."""
+    cv_mean, cv_std = score
     members = {r.outcome.family.name: r for r in results if r.outcome.family.name in weights}
     test = {name: outputs_of(result.test.estimator, dataset.test.X, dataset.info)
             for name, result in members.items()}
@@ -240,13 +287,15 @@ def ensemble_row(weights: Mapping[str, float], results: Sequence[FamilyResult],
         return float(sum(known)) if known else math.nan
     described = ", ".join(f"{name} {weight:.2f}" for name, weight in
                           sorted(weights.items(), key=lambda item: -item[1]))
-    return {"family": NAME, "kind": NAME, "cv_mean": oof_score,
+    return {"family": NAME, "kind": NAME, "cv_mean": cv_mean, "cv_std": cv_std,
             **{f"test_{name}": value for name, value in scores.items()},
             "fit_s": total("fit_seconds"), "compile_s": total("compile_seconds"),
             "predict_ms_per_1k": total("predict_ms_per_1k"), "n_params": total("n_params"),
-            "optimism": optimism(oof_score, scores[metric.name], metric),
+            "optimism": optimism(cv_mean, scores[metric.name], metric),
             "note": f"weights {described}, chosen on the search folds' out-of-fold "
-                    "predictions of the training split; costs are its members' summed"}, \
+                    "predictions of the training split; validated by choosing them on 4/5 "
+                    "of those rows and scoring the other 1/5, five times, as a gain over "
+                    "the best family on the same rows; costs are its members' summed"}, \
         predictions
 
 
@@ -305,7 +354,23 @@ def combine(results: Sequence[FamilyResult], dataset: Dataset, metric: Metric,
     oof = {name: values[common] for name, values in oof.items()}
     weights = greedy_selection(oof, dataset.train.y[common], dataset.info, metric)
     table = weights_table(weights, oof, dataset.train.y[common], dataset.info, metric)
-    row, predictions = ensemble_row(weights, scored, dataset, metric, metrics,
-                                    float(table.iloc[-1]["oof_score"]))
-    single = best_validated(scored, metric).outcome.family.name
+    best = best_validated(scored, metric)
+    single = best.outcome.family.name
+    row, predictions = ensemble_row(
+        weights, scored, dataset, metric, metrics,
+        ranked_score(oof, dataset.train.y[common], dataset.info, metric, seed, single,
+                     best.outcome.best_trial.value))
     return Combined(table, row, predictions, single, dict(weights))
+
+
+def ranked_score(oof: Mapping[str, np.ndarray], y: np.ndarray, info: DatasetInfo,
+                 metric: Metric, seed: int, single: str, single_score: float
+                 ) -> tuple[float, float]:
+    """The blend's score beside the families' (its ``cv_mean``) and its spread: the best
+    single family's validation score plus the blend's `validated` gain over that family
+    on the rows they share. A family is scored on its own search rows, the blend on the
+    rows every member's validation scored (500 of 7,885 where one family was searched
+    on a subsample), which may be easier or harder than the rest: compared on the same
+    rows, the gain is the blend's own."""
+    mean, spread = validated(oof, y, info, metric, seed)
+    return single_score + (mean - blend_score(oof[single], y, info, metric)), spread

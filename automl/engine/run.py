@@ -397,6 +397,8 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
                for name, study in studies.items()}  # finished by earlier runs
     planned, kept = ({}, {}) if plan.limit is None else search_defaults(
         task, families, studies, dataset, settings, registry, progress, plan)
+    if planned:  # those still without a score search first, with the most time left
+        families = sorted(families, key=lambda family: _best(studies[family.name]) is not None)
     spent = {name: seconds_spent(finished_trials(study)) for name, study in studies.items()}
     metrics = {name: registry.metrics[name].item for name in report_metrics}
     weights = time_weights(task, families)
@@ -423,9 +425,11 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
         previous = earlier[family.name]
         memory = [os.getpid(), shared_worker().pid]
         reset_peak(memory)
-        rows = planned.get(family.name) or search_rows(
-            family, study, dataset, settings, limit,
-            will_search=budget_used(study) < budget.n_trials and seconds != 0)
+        rows = planned.get(family.name)
+        if rows is None or (rows.skipped and family_end is not None):  # probed (again)
+            rows = search_rows(family, study, dataset, settings, limit,
+                               will_search=budget_used(study) < budget.n_trials
+                               and seconds != 0)
         if family_end is not None:  # the probe's seconds come out of the trials' share
             seconds = max(0.0, min(seconds, (family_end - time.monotonic()) * TRIALS_SHARE))
             stopped = first_trial_stopped(study)
@@ -438,7 +442,7 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
         progress.family_started(f"{index + 1}/{len(families)}", family.name,
                                 budget.n_trials, finished_trials(study), _best(study),
                                 seconds, reused=len(previous))
-        if rows.why and family.name not in planned:  # said at its first trial
+        if rows.why and rows is not planned.get(family.name):  # else said already
             progress.message(rows.describe(family.name))
         best_outputs = kept.get(family.name, {})
         stopped_by = "skipped" if rows.skipped else search_family(
@@ -603,6 +607,11 @@ DEFAULTS_SHARE = 0.4
 """Under a time limit, the share of the search stage in which each family's first trial
 runs (its starting point: the library's defaults), before any family searches further."""
 
+RETRY_SHARE = 0.5
+"""Of what the first round leaves of the search stage, the share in which the families it
+left without a score (their probe or their first trial ran past an equal share of
+`DEFAULTS_SHARE`) try once more, before any family searches further."""
+
 
 def search_defaults(task: Task, families: list[ModelFamily], studies: dict, dataset: Dataset,
                     settings: SearchSettings, registry: Registry, progress: Progress,
@@ -611,38 +620,63 @@ def search_defaults(task: Task, families: list[ModelFamily], studies: dict, data
     family searches further: cheapest first (families scored by folds before those
     trained in epochs, then by how their fit grows with the rows), each in an equal share
     of what is left of `DEFAULTS_SHARE` of the search stage, so that what the cheap ones
-    leave goes to the dear ones. The families' order then decides how hard each is
-    searched, never whether it has a model. Returns each family's planned rows (its
-    search goes on on them) and its best trial's out-of-fold outputs."""
+    leave goes to the dear ones. A family still without a score then tries once more in
+    an equal share of `RETRY_SHARE` of what is left: a stopped first trial on the rows its
+    pace says fit (`automl.fitting.sizing.plan_after_stop`), a family whose probe ran out
+    of time probed again. The families' order then decides how hard each is searched,
+    never whether it has a model. Returns each family's planned rows (its search goes on
+    on them) and its best trial's out-of-fold outputs."""
     waiting = [family for family in families
                if _best(studies[family.name]) is None
                and budget_used(studies[family.name]) < task.budget_for(family.name).n_trials]
     waiting.sort(key=lambda family: (family.evaluation != "cv", family.cost.fit_rows))
-    end = time.monotonic() + (plan.left("search") or 0.0) * DEFAULTS_SHARE
     planned, kept = {}, {}
-    for index, family in enumerate(waiting):
-        study = studies[family.name]
-        share = max(0.0, end - time.monotonic()) / (len(waiting) - index)
-        family_end = time.monotonic() + share
-        rows = planned[family.name] = search_rows(
-            family, study, dataset, settings, soonest(task.trial_timeout, share),
-            will_search=True)
-        progress.family_started(f"first trial {index + 1}/{len(waiting)}", family.name,
-                                budget_used(study) + 1, finished_trials(study), None, share)
-        if rows.why:
-            progress.message(rows.describe(family.name))
-        kept[family.name] = {}
-        if not rows.skipped:
-            search_family(study, family, dataset.info,
-                          training_rows(rows.search_rows, dataset, task.seed), settings,
-                          n_trials=budget_used(study) + 1,
-                          seconds=max(0.0, family_end - time.monotonic()),
-                          stage_end=plan.end("search"), family_end=family_end,
-                          on_trial=lambda trial, study=study, family=family: trial_finished(
-                              trial, study, family, task, registry, progress),
-                          best_outputs=kept[family.name])
-        progress.family_finished("" if _best(study) is not None else "no score yet")
+    rounds = (("first trial", waiting, DEFAULTS_SHARE),
+              ("first trial, again", None, RETRY_SHARE))
+    for label, families_now, share_of_stage in rounds:
+        if families_now is None:  # the second round: those time left without a score
+            families_now = [family for family in waiting
+                            if planned[family.name].skipped
+                            or first_trial_stopped(studies[family.name]) is not None]
+        end = time.monotonic() + (plan.left("search") or 0.0) * share_of_stage
+        for index, family in enumerate(families_now):
+            share = max(0.0, end - time.monotonic()) / (len(families_now) - index)
+            planned[family.name] = _first_trial(
+                family, studies[family.name], planned.get(family.name), share, task, dataset,
+                settings, registry, progress, plan, kept.setdefault(family.name, {}),
+                f"{label} {index + 1}/{len(families_now)}")
     return planned, kept
+
+
+def _first_trial(family: ModelFamily, study, rows: RowPlan | None, share: float, task: Task,
+                 dataset: Dataset, settings: SearchSettings, registry: Registry,
+                 progress: Progress, plan: TimePlan, kept: dict, label: str) -> RowPlan:
+    """One family's first trial (or its retry, given the `rows` its first try planned) in
+    `share` seconds from now; the rows its search goes on on."""
+    family_end = time.monotonic() + share
+    limit = soonest(task.trial_timeout, share)
+    stopped = first_trial_stopped(study)
+    if rows is not None and stopped is not None and not rows.skipped:
+        rows = plan_after_stop(family, rows, stopped, task.cv_folds, limit)
+        record_rows(study, rows)
+        study.enqueue_trial(stopped.params)
+    else:
+        rows = search_rows(family, study, dataset, settings, limit, will_search=True)
+    progress.family_started(label, family.name, budget_used(study) + 1,
+                            finished_trials(study), None, share)
+    if rows.why:
+        progress.message(rows.describe(family.name))
+    if not rows.skipped:
+        search_family(study, family, dataset.info,
+                      training_rows(rows.search_rows, dataset, task.seed), settings,
+                      n_trials=budget_used(study) + 1,
+                      seconds=max(0.0, family_end - time.monotonic()),
+                      stage_end=plan.end("search"), family_end=family_end,
+                      on_trial=lambda trial: trial_finished(trial, study, family, task,
+                                                            registry, progress),
+                      best_outputs=kept)
+    progress.family_finished("" if _best(study) is not None else "no score yet")
+    return rows
 
 
 TRIALS_SHARE = 0.75

@@ -71,6 +71,10 @@ MIN_STOP_SECONDS = 10.0
 time of its own, and a budget already spent must still leave the refit room."""
 
 
+MIN_PROBE_SECONDS = 0.1
+"""A trial's limit below which a family is not probed: no fit on 2,000 rows takes less."""
+
+
 def plan_search_rows(family: ModelFamily, dataset: Dataset, folds: int, seed: int,
                      device: str, limit: float | None, worker) -> RowPlan:
     """How many rows `family`'s search uses (module docstring). `limit` is a trial's time
@@ -81,6 +85,9 @@ def plan_search_rows(family: ModelFamily, dataset: Dataset, folds: int, seed: in
            if cap < n_train else "")
     if limit is None or n_train < LARGE_ROWS:
         return RowPlan(n_train, cap, why)
+    if limit < MIN_PROBE_SECONDS:  # a probe stopped at once costs a worker's restart
+        return RowPlan(n_train, 0, f"a trial's limit of {limit:.2g} s left no time to "
+                                   "probe its fits")
     rows = stratified_rows(dataset.train.y, dataset.info, PROBE_ROWS + PROBE_PREDICT_ROWS,
                            seed)
     fit_rows, predict_rows = rows[:PROBE_ROWS], rows[PROBE_ROWS:]

@@ -154,9 +154,11 @@ def ensemble_sentence(record: RunRecord) -> str:
     text = (f"The ensemble ({blend['note'].split(', chosen')[0].removeprefix('weights ')}) "
             + ("ranks first on validation, so predict uses it" if first else
                f"ranks below {single['family']} on validation")
-            + f": out-of-fold {metric} {blend['cv_mean']:.4f} against {single['family']}'s "
-            f"{single['cv_mean']:.4f} (optimistic for the blend, whose weights were chosen "
-            f"on those predictions); on test, {blend[column]:.4f} against "
+            + f": validation {metric} {blend['cv_mean']:.4f} (its weights chosen on 4/5 "
+            f"of the out-of-fold predictions, scored on the other 1/5, as a gain over the "
+            f"best family on those rows) against "
+            f"{single['family']}'s {single['cv_mean']:.4f}; on test, {blend[column]:.4f} "
+            "against "
             f"{single[column]:.4f} ({blend[column] - single[column]:+.4f}).")
     comparison = record.tables["comparison"]
     tested = comparison[comparison.family_a == ENSEMBLE]
