@@ -17,7 +17,7 @@ from automl.engine.plugins import build_registry
 from automl.engine.progress import STOPPED, Progress, counted_as
 from automl.engine.run import run_task
 from automl.engine.task import load_task
-from automl.fitting.stoppable import FoldWorker
+from automl.fitting.stoppable import FoldWorker, TrialStopped
 from automl.search import SearchSettings, finished_trials, open_storage, open_study, search_family
 
 
@@ -137,6 +137,29 @@ def test_a_wait_that_raises_ends_the_worker_so_no_answer_is_read_twice(registry,
         expected.close()
     assert [len(outputs) for _, outputs, *_ in answers] == [
         len(rows) for _, rows in task_folds_of(wine, 3)[1:]]
+
+
+def test_after_a_kill_a_spare_worker_waits_and_the_next_kill_swaps_it_in(registry, wine):
+    """A killed worker's replacement costs an interpreter's start; after the first kill a
+    spare is kept started, so the second kill swaps it in (its process answers the next
+    fold, scored as any worker scores it) and starts another; closing ends both."""
+    worker = FoldWorker()
+    try:
+        worker.prepare(SLEEPER, wine.info, wine.train, registry.metrics["accuracy"].item,
+                       folds=2, seed=0, device="cpu")
+        with pytest.raises(TrialStopped):
+            worker.score({"seconds": 60.0}, 0, 0.5)
+        spare = worker._spare[0]
+        assert spare.poll() is None and spare.pid != worker.pid
+        with pytest.raises(TrialStopped):
+            worker.score({"seconds": 60.0}, 0, 0.5)
+        assert worker.pid == spare.pid and worker._spare[0].pid != spare.pid
+        score, *_ = worker.score({"seconds": 0.0}, 1, 60.0)
+        assert 0.3 < score < 0.5  # the commonest class's share
+        processes = [worker._process, worker._spare[0]]
+    finally:
+        worker.close()
+    assert all(process.poll() is not None for process in processes)
 
 
 def task_folds_of(dataset, folds):
