@@ -434,10 +434,8 @@ def search_all(task: Task, families: list[ModelFamily], dataset: Dataset,
             seconds = max(0.0, min(seconds, (family_end - time.monotonic()) * TRIALS_SHARE))
             stopped = first_trial_stopped(study)
             if stopped is not None and not rows.skipped:  # again, on rows that fit
-                rows = plan_after_stop(family, rows, stopped, task.cv_folds,
-                                       soonest(task.trial_timeout, seconds))
-                record_rows(study, rows)
-                study.enqueue_trial(stopped.params)
+                rows = retried(family, study, rows, stopped, task.cv_folds,
+                               soonest(task.trial_timeout, seconds))
                 progress.message(rows.describe(family.name))
         progress.family_started(f"{index + 1}/{len(families)}", family.name,
                                 budget.n_trials, finished_trials(study), _best(study),
@@ -657,9 +655,7 @@ def _first_trial(family: ModelFamily, study, rows: RowPlan | None, share: float,
     limit = soonest(task.trial_timeout, share)
     stopped = first_trial_stopped(study)
     if rows is not None and stopped is not None and not rows.skipped:
-        rows = plan_after_stop(family, rows, stopped, task.cv_folds, limit)
-        record_rows(study, rows)
-        study.enqueue_trial(stopped.params)
+        rows = retried(family, study, rows, stopped, task.cv_folds, limit)
     else:
         rows = search_rows(family, study, dataset, settings, limit, will_search=True)
     progress.family_started(label, family.name, budget_used(study) + 1,
@@ -703,6 +699,17 @@ def search_rows(family: ModelFamily, study, dataset: Dataset, settings: SearchSe
     rows = plan_search_rows(family, dataset, settings.cv_folds, settings.seed,
                             settings.device, limit, shared_worker())
     record_rows(study, rows)
+    return rows
+
+
+def retried(family: ModelFamily, study, rows: RowPlan, stopped, folds: int,
+            limit: float | None) -> RowPlan:
+    """The rows a family whose first trial time stopped (`stopped`) tries again on, in
+    `limit` seconds (`automl.fitting.sizing.plan_after_stop`), recorded on its study, with
+    the stopped parameters queued to run again."""
+    rows = plan_after_stop(family, rows, stopped, folds, limit)
+    record_rows(study, rows)
+    study.enqueue_trial(stopped.params)
     return rows
 
 
