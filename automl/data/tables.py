@@ -271,7 +271,7 @@ def datetime_parts(frame: pd.DataFrame) -> np.ndarray:
     return np.column_stack([np.asarray(p, dtype=np.float64) for p in parts])
 
 
-DATE_PARTS = ("year", "month", "day", "weekday", "day_of_year", "hour")
+DATE_PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour")
 
 
 def datetime_part_names(transformer, names) -> list[str]:

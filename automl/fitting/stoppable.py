@@ -173,11 +173,15 @@ class FoldWorker:
     def _start(self, spare: bool = False) -> None:
         """A worker process: the spare where one waits; with `spare`, a new spare is
         started to wait for the next kill."""
-        if self._spare is not None and self._spare[0].poll() is None:
-            self._process, self._connection = self._spare
+        waiting, self._spare = self._spare, None
+        if waiting is not None and waiting[0].poll() is None:
+            self._process, self._connection = waiting
         else:
+            if waiting is not None:  # the spare died while it waited
+                waiting[1].close()
             self._process, self._connection = _spawn()
-        self._spare = _spawn() if spare else None
+        if spare:
+            self._spare = _spawn()
 
     def _restart(self, spare: bool = False) -> None:
         """A fresh worker holding what the last one held (`_start`'s `spare`)."""
