@@ -243,3 +243,18 @@ def test_a_run_folder_from_before_the_manifest_is_still_the_engine_s(tmp_path):
     (tmp_path / "run.json").write_text("{}")
     (tmp_path / "leaderboard.csv").write_text("family\n")
     assert claim_folder(tmp_path) == tmp_path and (tmp_path / MANIFEST).is_file()
+
+
+def test_a_manifest_another_worker_is_writing_is_not_someone_elses_file(tmp_path):
+    """Two workers claim a new folder at once: one's half-written manifest
+    (``.automl-files.json.<pid>``, replaced a moment later) was read by the other as a file
+    the engine did not write, and the second worker refused the folder (a CI run's
+    PostgreSQL workers test failed so)."""
+    from automl.api.errors import AutomlError
+    from automl.engine.outputs import MANIFEST, claim_folder
+    (tmp_path / f"{MANIFEST}.12345").write_text('{"files": []}')
+    assert claim_folder(tmp_path) == tmp_path and (tmp_path / MANIFEST).is_file()
+    (tmp_path / MANIFEST).unlink()
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(AutomlError, match=r"holds 1 files .* \(such as notes.txt\)"):
+        claim_folder(tmp_path)

@@ -43,8 +43,9 @@ def claim_folder(folder: Path, *, other_files: bool = False) -> Path:
     left as they are, and only those of the engine's own names replaced."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        # workers sharing the folder leave write probes and half-written manifests
         present = [path.name for path in folder.iterdir()
-                   if not path.name.startswith(".write-test-")]  # workers' probes
+                   if not path.name.startswith((".write-test-", f"{MANIFEST}."))]
         earlier_run = {"run.json", "optuna.journal"} & set(present)  # before manifests
         if present and MANIFEST not in present and not earlier_run and not other_files:
             raise AutomlError(f"the output folder holds {len(present)} files the engine did "
